@@ -1,0 +1,2 @@
+//! Placeholder binary list; binaries land with their issues.
+#![forbid(unsafe_code)]

@@ -1,0 +1,485 @@
+//! The [`Cache`] trait: a key-value cache server (Redis in `ops-cache`).
+//!
+//! Purges go by [`KeyPattern`] with SCAN + UNLINK in bounded batches, never `KEYS`;
+//! [`Cache::count`] and [`Cache::sample`] are the read half a dry run uses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::OpsError;
+use crate::refs::KeyPattern;
+
+/// What a [`Cache`] backend supports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CacheCapabilities {
+    /// Cluster mode (scans every primary).
+    pub cluster: bool,
+    /// Snapshots and AOF rewrites.
+    pub persistence: bool,
+    /// Client listing and killing.
+    pub clients: bool,
+}
+
+impl CacheCapabilities {
+    /// Everything supported.
+    pub fn all() -> Self {
+        Self {
+            cluster: true,
+            persistence: true,
+            clients: true,
+        }
+    }
+}
+
+/// Memory section of INFO.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryInfo {
+    /// `used_memory`, bytes.
+    pub used_bytes: u64,
+    /// `maxmemory`, bytes (0 = unlimited).
+    pub max_bytes: u64,
+    /// `mem_fragmentation_ratio`.
+    pub fragmentation_ratio: f64,
+    /// `maxmemory_policy`.
+    pub policy: String,
+}
+
+impl MemoryInfo {
+    /// `used / max` when a maximum is set.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut m = ops_core::cache::MemoryInfo::default();
+    /// m.used_bytes = 90; m.max_bytes = 100;
+    /// assert_eq!(m.used_ratio(), Some(0.9));
+    /// ```
+    pub fn used_ratio(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss, reason = "a ratio")]
+        (self.max_bytes > 0).then(|| self.used_bytes as f64 / self.max_bytes as f64)
+    }
+}
+
+/// Stats section of INFO.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatsInfo {
+    /// `keyspace_hits`.
+    pub hits: u64,
+    /// `keyspace_misses`.
+    pub misses: u64,
+    /// `evicted_keys`.
+    pub evicted_keys: u64,
+    /// `expired_keys`.
+    pub expired_keys: u64,
+    /// `instantaneous_ops_per_sec`.
+    pub ops_per_sec: u64,
+    /// `rejected_connections`.
+    pub rejected_connections: u64,
+}
+
+/// Persistence section of INFO.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "INFO reports these as independent flags"
+)]
+pub struct PersistenceInfo {
+    /// Loading a dump right now.
+    pub loading: bool,
+    /// `rdb_last_save_time`.
+    pub last_save: Option<jiff::Timestamp>,
+    /// `rdb_last_bgsave_status == ok`.
+    pub last_bgsave_ok: bool,
+    /// `rdb_changes_since_last_save`.
+    pub changes_since_save: u64,
+    /// `aof_enabled`.
+    pub aof_enabled: bool,
+    /// A BGSAVE is running.
+    pub bgsave_in_progress: bool,
+}
+
+/// One database of the keyspace section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KeyspaceInfo {
+    /// Keys.
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub expires: u64,
+}
+
+/// Typed `INFO`: the sections runbooks use.
+///
+/// # Examples
+/// ```
+/// let mut info = ops_core::cache::CacheInfo::default();
+/// info.stats.hits = 75; info.stats.misses = 25;
+/// assert_eq!(info.hit_ratio(), Some(0.75));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CacheInfo {
+    /// Server version.
+    pub version: String,
+    /// `master` or `slave`.
+    pub role: String,
+    /// Uptime.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub uptime: Duration,
+    /// `connected_clients`.
+    pub connected_clients: u64,
+    /// `blocked_clients`.
+    pub blocked_clients: u64,
+    /// `maxclients`.
+    pub max_clients: u64,
+    /// Memory.
+    pub memory: MemoryInfo,
+    /// Stats.
+    pub stats: StatsInfo,
+    /// Persistence.
+    pub persistence: PersistenceInfo,
+    /// Keyspace by database index.
+    pub keyspace: BTreeMap<u32, KeyspaceInfo>,
+}
+
+impl CacheInfo {
+    /// `hits / (hits + misses)`, when there was any lookup.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let all = self.stats.hits + self.stats.misses;
+        #[allow(clippy::cast_precision_loss, reason = "a ratio")]
+        (all > 0).then(|| self.stats.hits as f64 / all as f64)
+    }
+
+    /// Keys over all databases.
+    pub fn total_keys(&self) -> u64 {
+        self.keyspace.values().map(|k| k.keys).sum()
+    }
+}
+
+/// Options for [`Cache::count`], [`Cache::sample`] and [`Cache::purge`].
+///
+/// # Examples
+/// ```
+/// let o = ops_core::cache::PurgeOptions::default().with_batch_size(500).with_max_keys_per_sec(50_000);
+/// assert_eq!(o.batch_size, 500);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeOptions {
+    /// SCAN COUNT hint and UNLINK batch size (default 1000).
+    pub batch_size: u32,
+    /// Rate limit on deletions (default none).
+    pub max_keys_per_sec: Option<u32>,
+    /// Overall deadline (default none: bounded by the key count).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            max_keys_per_sec: None,
+            timeout: None,
+        }
+    }
+}
+
+impl PurgeOptions {
+    /// Set the batch size (at least 1).
+    #[must_use]
+    pub fn with_batch_size(mut self, n: u32) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Limit deletions per second.
+    #[must_use]
+    pub fn with_max_keys_per_sec(mut self, n: u32) -> Self {
+        self.max_keys_per_sec = Some(n.max(1));
+        self
+    }
+}
+
+/// Keys scanned and matched by [`Cache::count`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KeyCount {
+    /// Keys the scan visited.
+    pub scanned: u64,
+    /// Keys matching the pattern.
+    pub matched: u64,
+}
+
+impl KeyCount {
+    /// A count.
+    pub fn new(scanned: u64, matched: u64) -> Self {
+        Self { scanned, matched }
+    }
+}
+
+/// What [`Cache::purge`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PurgeOutcome {
+    /// Keys the scan visited.
+    pub scanned: u64,
+    /// Keys matching the pattern.
+    pub matched: u64,
+    /// Keys actually unlinked (a key may expire between SCAN and UNLINK).
+    pub deleted: u64,
+    /// Time taken.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub duration: Duration,
+}
+
+impl PurgeOutcome {
+    /// An outcome.
+    pub fn new(scanned: u64, matched: u64, deleted: u64, duration: Duration) -> Self {
+        Self {
+            scanned,
+            matched,
+            deleted,
+            duration,
+        }
+    }
+}
+
+/// What [`Cache::flush`] empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushScope {
+    /// The selected database (`FLUSHDB`).
+    Database,
+    /// Every database (`FLUSHALL`).
+    All,
+}
+
+/// What a snapshot did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SnapshotOutcome {
+    /// `LASTSAVE` before.
+    pub previous: Option<jiff::Timestamp>,
+    /// `LASTSAVE` after.
+    pub saved_at: jiff::Timestamp,
+    /// Time taken.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub duration: Duration,
+}
+
+/// Which clients [`Cache::clients`] and [`Cache::kill_clients`] apply to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientFilter {
+    /// Idle longer than this.
+    #[serde(with = "crate::serde_util::opt_duration_ms")]
+    pub idle_longer_than: Option<Duration>,
+    /// Only this ACL user.
+    pub user: Option<String>,
+    /// Only this client name.
+    pub name: Option<String>,
+    /// Only this address (`ip:port`).
+    pub addr: Option<String>,
+}
+
+impl ClientFilter {
+    /// Clients idle longer than `d`.
+    #[must_use]
+    pub fn idle_longer_than(mut self, d: Duration) -> Self {
+        self.idle_longer_than = Some(d);
+        self
+    }
+
+    /// Whether `client` passes the filter.
+    pub fn matches(&self, client: &ClientInfo) -> bool {
+        self.idle_longer_than.is_none_or(|d| client.idle > d)
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| client.user.as_ref() == Some(u))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| client.name.as_ref() == Some(n))
+            && self.addr.as_ref().is_none_or(|a| &client.addr == a)
+    }
+}
+
+/// One connected client (`CLIENT LIST`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// Client id.
+    pub id: u64,
+    /// `ip:port`.
+    pub addr: String,
+    /// Client name.
+    pub name: Option<String>,
+    /// ACL user.
+    pub user: Option<String>,
+    /// Connection age.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub age: Duration,
+    /// Idle time.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub idle: Duration,
+    /// Selected db.
+    pub db: u32,
+    /// Last command.
+    pub last_command: String,
+}
+
+impl ClientInfo {
+    /// A client with id and address.
+    pub fn new(id: u64, addr: impl Into<String>) -> Self {
+        Self {
+            id,
+            addr: addr.into(),
+            name: None,
+            user: None,
+            age: Duration::ZERO,
+            idle: Duration::ZERO,
+            db: 0,
+            last_command: String::new(),
+        }
+    }
+}
+
+/// One `SLOWLOG` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SlowlogEntry {
+    /// Entry id.
+    pub id: u64,
+    /// When.
+    pub at: jiff::Timestamp,
+    /// Execution time.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub duration: Duration,
+    /// Command and arguments (Redis redacts AUTH; long arguments are truncated).
+    pub command: Vec<String>,
+    /// Client address.
+    pub client: Option<String>,
+}
+
+/// A key-value cache server.
+///
+/// Implemented by `ops-cache` for Redis. Every call has a deadline. `KEYS` is never used.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Cache: fmt::Debug + Send + Sync + 'static {
+    /// Short backend name, e.g. `"redis"`.
+    fn backend(&self) -> &'static str;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> CacheCapabilities;
+
+    /// `PING`; returns the round-trip time.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Unavailable`] when unreachable; [`crate::ErrorKind::Timeout`];
+    /// [`crate::ErrorKind::PermissionDenied`] on auth failure.
+    async fn ping(&self) -> Result<Duration, OpsError>;
+
+    /// Typed `INFO`.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn info(&self) -> Result<CacheInfo, OpsError>;
+
+    /// Count keys matching `pattern` with SCAN (every primary in cluster mode).
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn count(&self, pattern: &KeyPattern, opts: &PurgeOptions) -> Result<KeyCount, OpsError>;
+
+    /// Up to `n` keys matching `pattern` (for dry-run plans).
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn sample(&self, pattern: &KeyPattern, n: usize) -> Result<Vec<String>, OpsError>;
+
+    /// Delete keys matching `pattern` with SCAN + UNLINK in pipelined batches.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`]; a failure mid-way is an error whose detail says how many keys were
+    /// deleted so far (a rerun finishes the job).
+    async fn purge(
+        &self,
+        pattern: &KeyPattern,
+        opts: &PurgeOptions,
+    ) -> Result<PurgeOutcome, OpsError>;
+
+    /// `FLUSHDB` or `FLUSHALL` (asynchronous on the server).
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn flush(&self, scope: FlushScope) -> Result<(), OpsError>;
+
+    /// `BGSAVE` and wait until `LASTSAVE` moves, or `timeout`.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Timeout`]; [`crate::ErrorKind::Backend`] when the save failed.
+    async fn snapshot(&self, timeout: Duration) -> Result<SnapshotOutcome, OpsError>;
+
+    /// `BGREWRITEAOF`.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn rewrite_aof(&self) -> Result<(), OpsError>;
+
+    /// `MEMORY DOCTOR` advice.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn memory_doctor(&self) -> Result<String, OpsError>;
+
+    /// Connected clients matching `filter`.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn clients(&self, filter: &ClientFilter) -> Result<Vec<ClientInfo>, OpsError>;
+
+    /// Kill clients matching `filter` (never our own connection); returns how many.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError>;
+
+    /// The `n` newest slowlog entries.
+    ///
+    /// # Errors
+    /// As [`Cache::ping`].
+    async fn slowlog(&self, n: u32) -> Result<Vec<SlowlogEntry>, OpsError>;
+}
+
+macro_rules! forward_cache {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<T: Cache + ?Sized> Cache for $ptr<T> {
+            fn backend(&self) -> &'static str { (**self).backend() }
+            fn capabilities(&self) -> CacheCapabilities { (**self).capabilities() }
+            async fn ping(&self) -> Result<Duration, OpsError> { (**self).ping().await }
+            async fn info(&self) -> Result<CacheInfo, OpsError> { (**self).info().await }
+            async fn count(&self, pattern: &KeyPattern, opts: &PurgeOptions) -> Result<KeyCount, OpsError> { (**self).count(pattern, opts).await }
+            async fn sample(&self, pattern: &KeyPattern, n: usize) -> Result<Vec<String>, OpsError> { (**self).sample(pattern, n).await }
+            async fn purge(&self, pattern: &KeyPattern, opts: &PurgeOptions) -> Result<PurgeOutcome, OpsError> { (**self).purge(pattern, opts).await }
+            async fn flush(&self, scope: FlushScope) -> Result<(), OpsError> { (**self).flush(scope).await }
+            async fn snapshot(&self, timeout: Duration) -> Result<SnapshotOutcome, OpsError> { (**self).snapshot(timeout).await }
+            async fn rewrite_aof(&self) -> Result<(), OpsError> { (**self).rewrite_aof().await }
+            async fn memory_doctor(&self) -> Result<String, OpsError> { (**self).memory_doctor().await }
+            async fn clients(&self, filter: &ClientFilter) -> Result<Vec<ClientInfo>, OpsError> { (**self).clients(filter).await }
+            async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError> { (**self).kill_clients(filter).await }
+            async fn slowlog(&self, n: u32) -> Result<Vec<SlowlogEntry>, OpsError> { (**self).slowlog(n).await }
+        }
+    )*};
+}
+forward_cache!(Arc, Box);

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod cache;
+pub mod database;
+mod error;
+pub mod incident;
+pub mod journal;
+pub mod metrics;
+pub mod notify;
+pub mod platform;
+pub mod probe;
+pub mod refs;
+pub mod run;
+mod serde_util;
+
+pub use cache::Cache;
+pub use database::Database;
+pub use error::{ErrorKind, OpsError, Result};
+pub use journal::Journal;
+pub use metrics::Metrics;
+pub use notify::Notifier;
+pub use platform::{Platform, PlatformExt};
+pub use probe::Probe;
+pub use refs::{
+    Identifier, InstanceRef, KeyPattern, Namespace, Pid, ResourceName, TableRef, WorkloadKind,
+    WorkloadRef,
+};

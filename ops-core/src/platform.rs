@@ -1,0 +1,1453 @@
+//! The [`Platform`] trait: where workloads run (Kubernetes, Docker Compose).
+//!
+//! A workload ([`WorkloadRef`]) is a Deployment/StatefulSet/DaemonSet or a compose service; its
+//! instances are pods or containers. Every disruptive method has an options struct whose
+//! `dry_run` flag may only be set when [`PlatformCapabilities::dry_run`] is true (server-side
+//! validation such as Kubernetes `dryRun=All`); runbooks plan dry runs through
+//! [`crate::run::RunContext`] instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorKind, OpsError};
+use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
+
+/// What a [`Platform`] backend supports; callers check before calling.
+///
+/// # Examples
+/// ```
+/// let caps = ops_core::platform::PlatformCapabilities::all();
+/// assert!(caps.rollback);
+/// assert!(!ops_core::platform::PlatformCapabilities::default().rollback);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "a capability set is a set of flags"
+)]
+pub struct PlatformCapabilities {
+    /// Server-side dry run of mutations (`opts.dry_run`).
+    pub dry_run: bool,
+    /// Rolling restart.
+    pub rollout_restart: bool,
+    /// Scaling.
+    pub scale: bool,
+    /// Stop and start.
+    pub stop_start: bool,
+    /// Rollback to a previous revision.
+    pub rollback: bool,
+    /// Deleting one instance.
+    pub delete_instance: bool,
+    /// Following logs as a stream.
+    pub follow_logs: bool,
+    /// Platform events.
+    pub events: bool,
+    /// Exec in an instance.
+    pub exec: bool,
+    /// Copying files in and out.
+    pub copy: bool,
+    /// CPU and memory usage.
+    pub resource_usage: bool,
+    /// Configuration updates.
+    pub update_config: bool,
+}
+
+impl PlatformCapabilities {
+    /// Everything supported (used by fakes).
+    pub fn all() -> Self {
+        Self {
+            dry_run: true,
+            rollout_restart: true,
+            scale: true,
+            stop_start: true,
+            rollback: true,
+            delete_instance: true,
+            follow_logs: true,
+            events: true,
+            exec: true,
+            copy: true,
+            resource_usage: true,
+            update_config: true,
+        }
+    }
+}
+
+/// Why a container is waiting instead of running.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::WaitingReason;
+/// assert_eq!(WaitingReason::parse("CrashLoopBackOff"), WaitingReason::CrashLoopBackOff);
+/// assert!(WaitingReason::parse("ErrImagePull").is_image_problem());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaitingReason {
+    /// Restarting after repeated crashes.
+    CrashLoopBackOff,
+    /// The image cannot be pulled (backing off).
+    ImagePullBackOff,
+    /// The image pull failed.
+    ErrImagePull,
+    /// Being created.
+    ContainerCreating,
+    /// The container config is invalid (missing ConfigMap/Secret key...).
+    CreateContainerConfigError,
+    /// Any other reason, verbatim.
+    Other(String),
+}
+
+impl WaitingReason {
+    /// Map a platform's reason string.
+    pub fn parse(reason: &str) -> Self {
+        match reason {
+            "CrashLoopBackOff" => Self::CrashLoopBackOff,
+            "ImagePullBackOff" => Self::ImagePullBackOff,
+            "ErrImagePull" => Self::ErrImagePull,
+            "ContainerCreating" => Self::ContainerCreating,
+            "CreateContainerConfigError" => Self::CreateContainerConfigError,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the image cannot be fetched.
+    pub fn is_image_problem(&self) -> bool {
+        matches!(self, Self::ImagePullBackOff | Self::ErrImagePull)
+    }
+}
+
+impl fmt::Display for WaitingReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CrashLoopBackOff => f.write_str("CrashLoopBackOff"),
+            Self::ImagePullBackOff => f.write_str("ImagePullBackOff"),
+            Self::ErrImagePull => f.write_str("ErrImagePull"),
+            Self::ContainerCreating => f.write_str("ContainerCreating"),
+            Self::CreateContainerConfigError => f.write_str("CreateContainerConfigError"),
+            Self::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// How a container last ended.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::Termination;
+/// let t = Termination::oom_killed();
+/// assert!(t.is_oom_killed());
+/// assert_eq!(t.exit_code, 137);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Termination {
+    /// The platform's reason (`OOMKilled`, `Error`, `Completed`...).
+    pub reason: String,
+    /// The exit code.
+    pub exit_code: i32,
+    /// When it ended, when known.
+    pub finished_at: Option<jiff::Timestamp>,
+}
+
+impl Termination {
+    /// A termination with a reason and exit code.
+    pub fn new(reason: impl Into<String>, exit_code: i32) -> Self {
+        Self {
+            reason: reason.into(),
+            exit_code,
+            finished_at: None,
+        }
+    }
+
+    /// Killed by the kernel's OOM killer (exit code 137).
+    pub fn oom_killed() -> Self {
+        Self::new("OOMKilled", 137)
+    }
+
+    /// Whether the OOM killer ended it.
+    pub fn is_oom_killed(&self) -> bool {
+        self.reason == "OOMKilled"
+    }
+}
+
+/// The lifecycle phase of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InstancePhase {
+    /// Scheduled or being created.
+    Pending,
+    /// Running (not necessarily ready).
+    Running,
+    /// Exited successfully and will not restart.
+    Succeeded,
+    /// Exited with an error and will not restart.
+    Failed,
+    /// Stopped on purpose (compose `stop`).
+    Stopped,
+    /// Paused (docker pause).
+    Paused,
+    /// The platform cannot tell.
+    Unknown,
+}
+
+/// The result of an instance's health check (readiness probe or Docker HEALTHCHECK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Health {
+    /// Passing.
+    Healthy,
+    /// Failing.
+    Unhealthy,
+    /// Within its start period.
+    Starting,
+    /// No health check defined.
+    None,
+}
+
+/// One instance (pod or container) of a workload.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::{InstanceStatus, WaitingReason};
+/// let pod = InstanceStatus::running("api-1").with_restarts(4).waiting(WaitingReason::CrashLoopBackOff);
+/// assert!(pod.is_crash_looping());
+/// assert!(!pod.ready);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstanceStatus {
+    /// Pod or container name.
+    pub name: ResourceName,
+    /// Lifecycle phase.
+    pub phase: InstancePhase,
+    /// Whether it serves traffic.
+    pub ready: bool,
+    /// Health check result.
+    pub health: Health,
+    /// Container restarts so far.
+    pub restarts: u32,
+    /// Why it is waiting, when it is.
+    pub waiting: Option<WaitingReason>,
+    /// How it last ended, when it has.
+    pub last_termination: Option<Termination>,
+    /// The image it runs.
+    pub image: Option<String>,
+    /// The node or host it runs on.
+    pub node: Option<String>,
+    /// When it started.
+    pub started_at: Option<jiff::Timestamp>,
+    /// The workload revision it belongs to, when the platform tracks revisions.
+    pub revision: Option<u64>,
+}
+
+impl InstanceStatus {
+    /// A ready, healthy, running instance named `name`.
+    ///
+    /// # Panics
+    /// When `name` is not a valid [`ResourceName`]; use [`InstanceStatus::new`] for untrusted names.
+    #[allow(
+        clippy::expect_used,
+        reason = "documented panic for literal names in tests and examples"
+    )]
+    pub fn running(name: &str) -> Self {
+        Self::new(ResourceName::new(name).expect("valid instance name"))
+    }
+
+    /// A ready, healthy, running instance.
+    pub fn new(name: ResourceName) -> Self {
+        Self {
+            name,
+            phase: InstancePhase::Running,
+            ready: true,
+            health: Health::Healthy,
+            restarts: 0,
+            waiting: None,
+            last_termination: None,
+            image: None,
+            node: None,
+            started_at: None,
+            revision: None,
+        }
+    }
+
+    /// Set the restart count.
+    #[must_use]
+    pub fn with_restarts(mut self, restarts: u32) -> Self {
+        self.restarts = restarts;
+        self
+    }
+
+    /// Mark it waiting for `reason` (not ready, unhealthy).
+    #[must_use]
+    pub fn waiting(mut self, reason: WaitingReason) -> Self {
+        self.waiting = Some(reason);
+        self.ready = false;
+        self.health = Health::Unhealthy;
+        self.phase = InstancePhase::Pending;
+        self
+    }
+
+    /// Set the last termination.
+    #[must_use]
+    pub fn terminated(mut self, termination: Termination) -> Self {
+        self.last_termination = Some(termination);
+        self
+    }
+
+    /// Set readiness and health.
+    #[must_use]
+    pub fn with_ready(mut self, ready: bool) -> Self {
+        self.ready = ready;
+        self.health = if ready {
+            Health::Healthy
+        } else {
+            Health::Unhealthy
+        };
+        self
+    }
+
+    /// Whether it is in `CrashLoopBackOff`.
+    pub fn is_crash_looping(&self) -> bool {
+        self.waiting == Some(WaitingReason::CrashLoopBackOff)
+    }
+
+    /// Whether its last termination was an OOM kill.
+    pub fn was_oom_killed(&self) -> bool {
+        self.last_termination
+            .as_ref()
+            .is_some_and(Termination::is_oom_killed)
+    }
+}
+
+/// A condition reported by the platform (Kubernetes `status.conditions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Condition {
+    /// Condition type, e.g. `Progressing`.
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason, e.g. `ProgressDeadlineExceeded`.
+    pub reason: Option<String>,
+    /// Human message.
+    pub message: Option<String>,
+}
+
+impl Condition {
+    /// A condition with type, status and reason.
+    pub fn new(kind: impl Into<String>, status: impl Into<String>, reason: Option<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            status: status.into(),
+            reason,
+            message: None,
+        }
+    }
+}
+
+/// The state of a workload and its instances.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::{InstanceStatus, WorkloadStatus};
+/// let api = ops_core::WorkloadRef::compose_service("shop", "api")?;
+/// let s = WorkloadStatus::new(api, 2).with_instance(InstanceStatus::running("shop-api-1"));
+/// assert!(!s.is_healthy()); // one of two wanted instances
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WorkloadStatus {
+    /// Which workload.
+    pub workload: WorkloadRef,
+    /// Wanted replicas.
+    pub desired: u32,
+    /// Ready replicas.
+    pub ready: u32,
+    /// Available replicas (ready for at least minReadySeconds).
+    pub available: u32,
+    /// Replicas on the current template.
+    pub updated: u32,
+    /// Whether rollouts are paused.
+    pub paused: bool,
+    /// The current revision, when the platform tracks revisions.
+    pub revision: Option<u64>,
+    /// The image(s) of the current template.
+    pub images: Vec<String>,
+    /// Platform conditions.
+    pub conditions: Vec<Condition>,
+    /// The instances.
+    pub instances: Vec<InstanceStatus>,
+}
+
+impl WorkloadStatus {
+    /// A workload wanting `desired` replicas, with no instances yet; counts follow instances
+    /// added with [`WorkloadStatus::with_instance`].
+    pub fn new(workload: WorkloadRef, desired: u32) -> Self {
+        Self {
+            workload,
+            desired,
+            ready: 0,
+            available: 0,
+            updated: 0,
+            paused: false,
+            revision: None,
+            images: Vec::new(),
+            conditions: Vec::new(),
+            instances: Vec::new(),
+        }
+    }
+
+    /// Add an instance, counting it as updated, and as ready and available when it is ready.
+    #[must_use]
+    pub fn with_instance(mut self, instance: InstanceStatus) -> Self {
+        self.updated += 1;
+        if instance.ready {
+            self.ready += 1;
+            self.available += 1;
+        }
+        self.instances.push(instance);
+        self
+    }
+
+    /// All wanted replicas are ready and available and none is waiting.
+    pub fn is_healthy(&self) -> bool {
+        self.ready >= self.desired
+            && self.available >= self.desired
+            && self.instances.iter().all(|i| i.waiting.is_none())
+    }
+
+    /// Instances in `CrashLoopBackOff`.
+    pub fn crash_looping(&self) -> impl Iterator<Item = &InstanceStatus> {
+        self.instances.iter().filter(|i| i.is_crash_looping())
+    }
+
+    /// Instances whose last termination was an OOM kill.
+    pub fn oom_killed(&self) -> impl Iterator<Item = &InstanceStatus> {
+        self.instances.iter().filter(|i| i.was_oom_killed())
+    }
+
+    /// Restarts summed over instances.
+    pub fn total_restarts(&self) -> u32 {
+        self.instances.iter().map(|i| i.restarts).sum()
+    }
+}
+
+/// Where a rollout stands ([`Platform::rollout_status`]).
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::RolloutStatus;
+/// let s = RolloutStatus::progressing(1, 3, "1 of 3 updated replicas are available");
+/// assert!(!s.done);
+/// assert!(RolloutStatus::complete(3).done);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RolloutStatus {
+    /// The rollout finished: every replica is updated and available.
+    pub done: bool,
+    /// The platform gave up (Kubernetes `ProgressDeadlineExceeded`); waiting longer will not help.
+    pub failed: bool,
+    /// Updated replicas available so far.
+    pub updated_available: u32,
+    /// Wanted replicas.
+    pub desired: u32,
+    /// kubectl-style message, e.g. `Waiting for deployment "api" rollout to finish: 1 of 3 updated replicas are available...`.
+    pub message: String,
+    /// The revision being rolled out, when known.
+    pub revision: Option<u64>,
+}
+
+impl RolloutStatus {
+    /// A finished rollout of `desired` replicas.
+    pub fn complete(desired: u32) -> Self {
+        Self {
+            done: true,
+            failed: false,
+            updated_available: desired,
+            desired,
+            message: "successfully rolled out".to_owned(),
+            revision: None,
+        }
+    }
+
+    /// A rollout in progress.
+    pub fn progressing(updated_available: u32, desired: u32, message: impl Into<String>) -> Self {
+        Self {
+            done: false,
+            failed: false,
+            updated_available,
+            desired,
+            message: message.into(),
+            revision: None,
+        }
+    }
+
+    /// A rollout the platform gave up on.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            done: false,
+            failed: true,
+            updated_available: 0,
+            desired: 0,
+            message: message.into(),
+            revision: None,
+        }
+    }
+}
+
+/// Options for [`Platform::rollout_restart`].
+///
+/// # Examples
+/// ```
+/// let o = ops_core::platform::RestartOptions::default().with_stop_timeout(std::time::Duration::from_secs(10));
+/// assert_eq!(o.stop_timeout, Some(std::time::Duration::from_secs(10)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestartOptions {
+    /// Server-side dry run (only when [`PlatformCapabilities::dry_run`]).
+    pub dry_run: bool,
+    /// How long an instance may take to stop before it is killed (compose).
+    pub stop_timeout: Option<Duration>,
+}
+
+impl RestartOptions {
+    /// Ask for a server-side dry run.
+    #[must_use]
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Set the stop timeout.
+    #[must_use]
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = Some(timeout);
+        self
+    }
+}
+
+/// A progress callback for long waits.
+pub type ProgressFn = Arc<dyn Fn(&RolloutStatus) + Send + Sync>;
+
+/// Options for [`PlatformExt::wait_rolled_out`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let o = ops_core::platform::RolloutOptions::default().with_timeout(Duration::from_secs(60));
+/// assert_eq!(o.timeout, Duration::from_secs(60));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RolloutOptions {
+    /// Give up after this long (default 5 min).
+    pub timeout: Duration,
+    /// Poll this often (default 2 s).
+    pub poll_interval: Duration,
+    /// Called with every status read.
+    pub progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for RolloutOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RolloutOptions")
+            .field("timeout", &self.timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            progress: None,
+        }
+    }
+}
+
+impl RolloutOptions {
+    /// Set the deadline.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Set the poll interval.
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Report progress to `f`.
+    #[must_use]
+    pub fn with_progress(mut self, f: impl Fn(&RolloutStatus) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+}
+
+/// Options for [`Platform::scale`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScaleOptions {
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+/// What [`Platform::scale`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ScaleChange {
+    /// Replicas before.
+    pub from: u32,
+    /// Replicas after.
+    pub to: u32,
+}
+
+impl ScaleChange {
+    /// A change from `from` to `to` replicas.
+    pub fn new(from: u32, to: u32) -> Self {
+        Self { from, to }
+    }
+}
+
+/// Options for [`Platform::stop`] and [`Platform::start`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StopOptions {
+    /// Grace period before a kill.
+    pub timeout: Option<Duration>,
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+impl StopOptions {
+    /// Set the grace period.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Options for [`Platform::rollback`].
+///
+/// # Examples
+/// ```
+/// let o = ops_core::platform::RollbackOptions::default().to_revision(3);
+/// assert_eq!(o.revision, Some(3));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RollbackOptions {
+    /// Roll back to this revision; `None` means the previous one.
+    pub revision: Option<u64>,
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+impl RollbackOptions {
+    /// Target a specific revision.
+    #[must_use]
+    pub fn to_revision(mut self, revision: u64) -> Self {
+        self.revision = Some(revision);
+        self
+    }
+}
+
+/// What [`Platform::rollback`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RollbackChange {
+    /// The revision that was current.
+    pub from_revision: Option<u64>,
+    /// The revision whose template is now current.
+    pub to_revision: u64,
+}
+
+impl RollbackChange {
+    /// A rollback from one revision to another.
+    pub fn new(from_revision: Option<u64>, to_revision: u64) -> Self {
+        Self {
+            from_revision,
+            to_revision,
+        }
+    }
+}
+
+/// A revision a workload can roll back to ([`Platform::revisions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Revision {
+    /// The revision number.
+    pub number: u64,
+    /// Its images.
+    pub images: Vec<String>,
+    /// When it was created.
+    pub created_at: Option<jiff::Timestamp>,
+    /// Whether it is the current revision.
+    pub current: bool,
+}
+
+impl Revision {
+    /// A revision with a number and images.
+    pub fn new(number: u64, images: Vec<String>, current: bool) -> Self {
+        Self {
+            number,
+            images,
+            created_at: None,
+            current,
+        }
+    }
+}
+
+/// Options for [`Platform::delete_instance`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeleteOptions {
+    /// Grace period before a kill.
+    pub grace_period: Option<Duration>,
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+/// A log filter: keep only lines matching a regular expression.
+///
+/// # Examples
+/// ```
+/// let f = ops_core::platform::LogFilter::new("(?i)error|panic")?;
+/// assert!(f.is_match("ERROR: db down"));
+/// assert!(!f.is_match("all good"));
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LogFilter(regex::Regex);
+
+impl LogFilter {
+    /// Compile a filter.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] when `pattern` is not a valid regular expression.
+    pub fn new(pattern: &str) -> Result<Self, OpsError> {
+        regex::Regex::new(pattern).map(Self).map_err(|e| {
+            OpsError::invalid("log_filter", pattern, "not a valid regular expression")
+                .with_source(e)
+        })
+    }
+
+    /// The default error filter: `error`, `exception`, `panic`, `fatal` or `critical`, any case.
+    ///
+    /// # Panics
+    /// Never: the pattern is a constant known to compile (covered by a doctest).
+    pub fn errors() -> Self {
+        // The pattern is a literal known to compile.
+        #[allow(clippy::unwrap_used, reason = "constant pattern")]
+        Self(regex::Regex::new(r"(?i)\b(error|exception|panic|fatal|critical)\b").unwrap())
+    }
+
+    /// Whether `line` passes the filter.
+    pub fn is_match(&self, line: &str) -> bool {
+        self.0.is_match(line)
+    }
+
+    /// The pattern text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for LogFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+/// Options for [`Platform::logs`] and [`Platform::follow_logs`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let o = ops_core::platform::LogOptions::default()
+///     .with_tail(200)
+///     .with_since(Duration::from_secs(600))
+///     .with_filter(ops_core::platform::LogFilter::errors());
+/// assert_eq!(o.tail, Some(200));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct LogOptions {
+    /// Only this instance; `None` reads every instance and merges them in time order.
+    pub instance: Option<ResourceName>,
+    /// Only this container of a pod.
+    pub container: Option<String>,
+    /// Last N lines per instance.
+    pub tail: Option<u32>,
+    /// Only lines newer than this.
+    pub since: Option<Duration>,
+    /// The previous (crashed) container's logs.
+    pub previous: bool,
+    /// Ask the platform for timestamps (needed for merging).
+    pub timestamps: bool,
+    /// Keep only matching lines.
+    pub filter: Option<LogFilter>,
+}
+
+impl LogOptions {
+    /// Last `n` lines per instance.
+    #[must_use]
+    pub fn with_tail(mut self, n: u32) -> Self {
+        self.tail = Some(n);
+        self
+    }
+
+    /// Lines from the last `since`.
+    #[must_use]
+    pub fn with_since(mut self, since: Duration) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Only `instance`.
+    #[must_use]
+    pub fn with_instance(mut self, instance: ResourceName) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// The previous container's logs.
+    #[must_use]
+    pub fn with_previous(mut self, previous: bool) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// Keep only matching lines.
+    #[must_use]
+    pub fn with_filter(mut self, filter: LogFilter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Include timestamps.
+    #[must_use]
+    pub fn with_timestamps(mut self, timestamps: bool) -> Self {
+        self.timestamps = timestamps;
+        self
+    }
+}
+
+/// Which output stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One log line of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LogLine {
+    /// The instance that wrote it.
+    pub instance: ResourceName,
+    /// When, if the platform said.
+    pub timestamp: Option<jiff::Timestamp>,
+    /// Which stream.
+    pub stream: LogStream,
+    /// The text, without the trailing newline.
+    pub text: String,
+}
+
+impl LogLine {
+    /// A stdout line.
+    pub fn new(
+        instance: ResourceName,
+        timestamp: Option<jiff::Timestamp>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            instance,
+            timestamp,
+            stream: LogStream::Stdout,
+            text: text.into(),
+        }
+    }
+}
+
+/// Merge per-instance log lines into one list ordered by timestamp (stable for equal or
+/// missing timestamps), as `kubectl logs` of a whole deployment should.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::{merge_logs, LogLine};
+/// let a = "a".parse()?; let b = "b".parse()?;
+/// let t = |s: i64| Some(jiff::Timestamp::from_second(s).unwrap());
+/// let merged = merge_logs(vec![
+///     vec![LogLine::new(a, t(1), "a1"), LogLine::new("a".parse()?, t(3), "a3")],
+///     vec![LogLine::new(b, t(2), "b2")],
+/// ]);
+/// let texts: Vec<_> = merged.iter().map(|l| l.text.as_str()).collect();
+/// assert_eq!(texts, ["a1", "b2", "a3"]);
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+pub fn merge_logs(per_instance: Vec<Vec<LogLine>>) -> Vec<LogLine> {
+    let mut all: Vec<LogLine> = per_instance.into_iter().flatten().collect();
+    all.sort_by_key(|l| l.timestamp);
+    all
+}
+
+/// Options for [`Platform::events`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventOptions {
+    /// Only events newer than this.
+    pub since: Option<Duration>,
+    /// At most this many, newest last.
+    pub limit: Option<usize>,
+    /// Only warnings.
+    pub warnings_only: bool,
+}
+
+/// A platform event (Kubernetes Event, Docker event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlatformEvent {
+    /// When it last happened.
+    pub at: Option<jiff::Timestamp>,
+    /// Whether it is a warning.
+    pub warning: bool,
+    /// Machine-readable reason (`BackOff`, `Killing`, `die`...).
+    pub reason: String,
+    /// Human message.
+    pub message: String,
+    /// The object it is about.
+    pub object: String,
+    /// How many times it happened.
+    pub count: u32,
+}
+
+impl PlatformEvent {
+    /// A normal event.
+    pub fn new(
+        reason: impl Into<String>,
+        message: impl Into<String>,
+        object: impl Into<String>,
+    ) -> Self {
+        Self {
+            at: None,
+            warning: false,
+            reason: reason.into(),
+            message: message.into(),
+            object: object.into(),
+            count: 1,
+        }
+    }
+}
+
+/// A command to run in an instance: an argv, never a shell string.
+///
+/// # Examples
+/// ```
+/// let cmd = ops_core::platform::ExecCommand::new(["pg_isready", "-h", "localhost"])?;
+/// assert_eq!(cmd.argv()[0], "pg_isready");
+/// assert!(ops_core::platform::ExecCommand::new(Vec::<String>::new()).is_err());
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExecCommand {
+    argv: Vec<String>,
+    /// The container of a pod to run in.
+    pub container: Option<String>,
+    /// Deadline for the command.
+    #[serde(with = "crate::serde_util::opt_duration_ms")]
+    pub timeout: Option<Duration>,
+}
+
+impl ExecCommand {
+    /// Build from an argv.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] when `argv` is empty or an argument contains NUL.
+    pub fn new<I, S>(argv: I) -> Result<Self, OpsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
+        if argv.is_empty() {
+            return Err(OpsError::invalid(
+                "exec",
+                "",
+                "a command needs at least the program name",
+            ));
+        }
+        if argv.iter().any(|a| a.contains('\0')) {
+            return Err(OpsError::invalid(
+                "exec",
+                &argv[0],
+                "arguments cannot contain NUL",
+            ));
+        }
+        Ok(Self {
+            argv,
+            container: None,
+            timeout: None,
+        })
+    }
+
+    /// The argv.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// Set the deadline.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// What an exec printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExecOutput {
+    /// Exit code (`None` when the platform does not say).
+    pub exit_code: Option<i64>,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    /// An output with exit code and streams.
+    pub fn new(exit_code: Option<i64>, stdout: Vec<u8>, stderr: Vec<u8>) -> Self {
+        Self {
+            exit_code,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Whether it exited 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+/// CPU and memory use of one instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// The instance.
+    pub instance: ResourceName,
+    /// CPU in cores (1.0 = one core busy).
+    pub cpu_cores: f64,
+    /// Memory in use, bytes.
+    pub memory_bytes: u64,
+    /// The memory limit, bytes, when one is set.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl ResourceUsage {
+    /// Usage of one instance.
+    pub fn new(
+        instance: ResourceName,
+        cpu_cores: f64,
+        memory_bytes: u64,
+        memory_limit_bytes: Option<u64>,
+    ) -> Self {
+        Self {
+            instance,
+            cpu_cores,
+            memory_bytes,
+            memory_limit_bytes,
+        }
+    }
+
+    /// Memory used as a fraction of the limit (0.0–1.0+), when a limit is set.
+    pub fn memory_ratio(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss, reason = "a ratio needs no exact bytes")]
+        self.memory_limit_bytes
+            .filter(|l| *l > 0)
+            .map(|l| self.memory_bytes as f64 / l as f64)
+    }
+}
+
+/// Where a configuration update goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConfigTarget {
+    /// The workload's environment variables.
+    Env,
+    /// A Kubernetes ConfigMap the workload uses.
+    ConfigMap(ResourceName),
+    /// A Kubernetes Secret the workload uses.
+    Secret(ResourceName),
+}
+
+/// A configuration change: keys to set (values are secrets: never printed) and keys to remove.
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::{ConfigTarget, ConfigUpdate};
+/// let u = ConfigUpdate::new(ConfigTarget::Env).set("LOG_LEVEL", "debug").remove("OLD_FLAG");
+/// assert_eq!(u.keys_set(), vec!["LOG_LEVEL"]);
+/// assert!(!format!("{u:?}").contains("debug"));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ConfigUpdate {
+    /// Where the keys live.
+    pub target: ConfigTarget,
+    /// Keys to set.
+    pub set: BTreeMap<String, SecretString>,
+    /// Keys to remove.
+    pub remove: BTreeSet<String>,
+    /// Roll the workload out so the change applies (default true).
+    pub rollout: bool,
+    /// Server-side dry run.
+    pub dry_run: bool,
+}
+
+impl fmt::Debug for ConfigUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigUpdate")
+            .field("target", &self.target)
+            .field("set", &self.set.keys().collect::<Vec<_>>())
+            .field("remove", &self.remove)
+            .field("rollout", &self.rollout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigUpdate {
+    /// An empty update of `target`.
+    pub fn new(target: ConfigTarget) -> Self {
+        Self {
+            target,
+            set: BTreeMap::new(),
+            remove: BTreeSet::new(),
+            rollout: true,
+            dry_run: false,
+        }
+    }
+
+    /// Set `key` to `value`.
+    #[must_use]
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set
+            .insert(key.into(), SecretString::from(value.into()));
+        self
+    }
+
+    /// Remove `key`.
+    #[must_use]
+    pub fn remove(mut self, key: impl Into<String>) -> Self {
+        self.remove.insert(key.into());
+        self
+    }
+
+    /// Names of the keys being set.
+    pub fn keys_set(&self) -> Vec<&str> {
+        self.set.keys().map(String::as_str).collect()
+    }
+}
+
+/// What [`Platform::update_config`] changed: key names only, never values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfigChange {
+    /// Keys set.
+    pub keys_set: Vec<String>,
+    /// Keys removed.
+    pub keys_removed: Vec<String>,
+    /// Whether a rollout was started.
+    pub rolled_out: bool,
+}
+
+/// Where workloads run: inspect them, restart them, wait for rollouts.
+///
+/// Implemented by `ops-k8s` (Kubernetes) and `ops-compose` (Docker Compose). A backend that
+/// cannot do something returns [`ErrorKind::Unsupported`] and says so in
+/// [`Platform::capabilities`]. Every method honours the backend's request timeout.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Platform: fmt::Debug + Send + Sync + 'static {
+    /// Short backend name used in errors and spans, e.g. `"k8s"`.
+    fn backend(&self) -> &'static str;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> PlatformCapabilities;
+
+    /// Workloads in `namespace`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unavailable`]/[`ErrorKind::Timeout`] when the platform does not answer;
+    /// [`ErrorKind::PermissionDenied`] without list rights.
+    async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError>;
+
+    /// Current state of `workload` and its instances.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when it does not exist; otherwise as [`Platform::list_workloads`].
+    async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError>;
+
+    /// Rolling restart; returns once the platform accepted it (see [`PlatformExt::wait_rolled_out`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] when rollouts are paused; [`ErrorKind::NotFound`].
+    async fn rollout_restart(
+        &self,
+        workload: &WorkloadRef,
+        opts: RestartOptions,
+    ) -> Result<(), OpsError>;
+
+    /// One reading of the rollout's progress.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; transport errors.
+    async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus, OpsError>;
+
+    /// Set the replica count; returns the change.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Unsupported`] for kinds that do not scale (DaemonSet).
+    async fn scale(
+        &self,
+        workload: &WorkloadRef,
+        replicas: u32,
+        opts: ScaleOptions,
+    ) -> Result<ScaleChange, OpsError>;
+
+    /// Stop every instance (compose stop; Kubernetes scales to zero and remembers the count).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Unsupported`].
+    async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError>;
+
+    /// Start a stopped workload.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Unsupported`].
+    async fn start(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError>;
+
+    /// Revisions the workload can roll back to, newest first.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the platform keeps no history.
+    async fn revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>, OpsError>;
+
+    /// Roll back to the previous or a given revision.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] when paused; [`ErrorKind::NotFound`] when there is no such
+    /// revision; [`ErrorKind::Unsupported`] without history.
+    async fn rollback(
+        &self,
+        workload: &WorkloadRef,
+        opts: RollbackOptions,
+    ) -> Result<RollbackChange, OpsError>;
+
+    /// Delete one instance (the controller replaces it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`].
+    async fn delete_instance(
+        &self,
+        instance: &InstanceRef,
+        opts: DeleteOptions,
+    ) -> Result<(), OpsError>;
+
+    /// Log lines of every instance (or one), merged in time order, filtered.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; transport errors.
+    async fn logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: LogOptions,
+    ) -> Result<Vec<LogLine>, OpsError>;
+
+    /// Follow logs as a stream until dropped. Not cancellation-safe mid-line: dropping the
+    /// stream may lose a partial line.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the backend cannot follow.
+    async fn follow_logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: LogOptions,
+    ) -> Result<BoxStream<'static, Result<LogLine, OpsError>>, OpsError>;
+
+    /// Recent platform events about the workload and its instances.
+    ///
+    /// # Errors
+    /// Transport errors.
+    async fn events(
+        &self,
+        workload: &WorkloadRef,
+        opts: EventOptions,
+    ) -> Result<Vec<PlatformEvent>, OpsError>;
+
+    /// Run a command in an instance.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Timeout`] past `command.timeout`.
+    async fn exec(
+        &self,
+        instance: &InstanceRef,
+        command: &ExecCommand,
+    ) -> Result<ExecOutput, OpsError>;
+
+    /// Read a file out of an instance.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the instance or path does not exist.
+    async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError>;
+
+    /// Write a file into an instance.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::PermissionDenied`].
+    async fn copy_to(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        contents: Vec<u8>,
+    ) -> Result<(), OpsError>;
+
+    /// CPU and memory use per instance.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] without a metrics source.
+    async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError>;
+
+    /// Change configuration and (by default) roll it out.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::InvalidInput`] for invalid keys.
+    async fn update_config(
+        &self,
+        workload: &WorkloadRef,
+        update: ConfigUpdate,
+    ) -> Result<ConfigChange, OpsError>;
+}
+
+/// Conveniences built on [`Platform`]; nobody implements this by hand.
+#[async_trait]
+pub trait PlatformExt: Platform {
+    /// Poll [`Platform::rollout_status`] until done, failed or past `opts.timeout`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Timeout`] past the deadline; [`ErrorKind::Backend`] when the platform gave
+    /// up (`ProgressDeadlineExceeded`); errors of `rollout_status`.
+    async fn wait_rolled_out(
+        &self,
+        workload: &WorkloadRef,
+        opts: RolloutOptions,
+    ) -> Result<RolloutStatus, OpsError> {
+        let deadline = tokio::time::Instant::now() + opts.timeout;
+        loop {
+            let status = self.rollout_status(workload).await?;
+            if let Some(progress) = &opts.progress {
+                progress(&status);
+            }
+            if status.done {
+                return Ok(status);
+            }
+            if status.failed {
+                return Err(OpsError::new(
+                    ErrorKind::Backend,
+                    self.backend(),
+                    "wait_rolled_out",
+                    workload.to_string(),
+                )
+                .with_detail(status.message));
+            }
+            if tokio::time::Instant::now() + opts.poll_interval > deadline {
+                return Err(OpsError::new(
+                    ErrorKind::Timeout,
+                    self.backend(),
+                    "wait_rolled_out",
+                    workload.to_string(),
+                )
+                .with_detail(format!(
+                    "not rolled out after {:?}: {}",
+                    opts.timeout, status.message
+                )));
+            }
+            tokio::time::sleep(opts.poll_interval).await;
+        }
+    }
+
+    /// The previous revision, if the platform keeps one.
+    ///
+    /// # Errors
+    /// As [`Platform::revisions`], except that `Unsupported` gives `Ok(None)`.
+    async fn previous_revision(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<Revision>, OpsError> {
+        match self.revisions(workload).await {
+            Ok(revisions) => Ok(revisions.into_iter().find(|r| !r.current)),
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<T: Platform + ?Sized> PlatformExt for T {}
+
+macro_rules! forward_platform {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<T: Platform + ?Sized> Platform for $ptr<T> {
+            fn backend(&self) -> &'static str { (**self).backend() }
+            fn capabilities(&self) -> PlatformCapabilities { (**self).capabilities() }
+            async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> { (**self).list_workloads(namespace).await }
+            async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> { (**self).workload(workload).await }
+            async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { (**self).rollout_restart(workload, opts).await }
+            async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus, OpsError> { (**self).rollout_status(workload).await }
+            async fn scale(&self, workload: &WorkloadRef, replicas: u32, opts: ScaleOptions) -> Result<ScaleChange, OpsError> { (**self).scale(workload, replicas, opts).await }
+            async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> { (**self).stop(workload, opts).await }
+            async fn start(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> { (**self).start(workload, opts).await }
+            async fn revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>, OpsError> { (**self).revisions(workload).await }
+            async fn rollback(&self, workload: &WorkloadRef, opts: RollbackOptions) -> Result<RollbackChange, OpsError> { (**self).rollback(workload, opts).await }
+            async fn delete_instance(&self, instance: &InstanceRef, opts: DeleteOptions) -> Result<(), OpsError> { (**self).delete_instance(instance, opts).await }
+            async fn logs(&self, workload: &WorkloadRef, opts: LogOptions) -> Result<Vec<LogLine>, OpsError> { (**self).logs(workload, opts).await }
+            async fn follow_logs(&self, workload: &WorkloadRef, opts: LogOptions) -> Result<BoxStream<'static, Result<LogLine, OpsError>>, OpsError> { (**self).follow_logs(workload, opts).await }
+            async fn events(&self, workload: &WorkloadRef, opts: EventOptions) -> Result<Vec<PlatformEvent>, OpsError> { (**self).events(workload, opts).await }
+            async fn exec(&self, instance: &InstanceRef, command: &ExecCommand) -> Result<ExecOutput, OpsError> { (**self).exec(instance, command).await }
+            async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { (**self).copy_from(instance, path).await }
+            async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { (**self).copy_to(instance, path, contents).await }
+            async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }
+            async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { (**self).update_config(workload, update).await }
+        }
+    )*};
+}
+forward_platform!(Arc, Box);

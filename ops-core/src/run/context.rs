@@ -1,0 +1,837 @@
+//! [`RunContext`] (how runs behave) and [`Run`] (one run in progress).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::{
+    Action, ActionStatus, ApprovalPolicy, ApprovalRequest, Approver, Clock, Decision, Finding,
+    Mode, Report, RetryPolicy, RunId, RunOutcome, Step, StepKind, StepRecord, StepStatus,
+    SystemClock,
+};
+use crate::error::{ErrorKind, OpsError};
+use crate::incident::Severity;
+use crate::journal::{Journal, JournalEntry, JournalEvent};
+use crate::notify::{LogNotifier, Notification, Notifier};
+
+/// How runs behave: mode, approval, journal, notifier, clock, timeouts, retries, cancellation.
+///
+/// Cheap to clone (everything is behind `Arc`). Build with [`RunContext::builder`].
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use ops_core::run::{ApprovalPolicy, Mode, RunContext};
+/// use ops_core::testing::MemoryJournal;
+/// let ctx = RunContext::builder()
+///     .mode(Mode::Execute)
+///     .approver(ApprovalPolicy::approve_all("drill"))
+///     .journal(Arc::new(MemoryJournal::default()))
+///     .build();
+/// assert_eq!(ctx.mode(), Mode::Execute);
+/// ```
+#[derive(Clone)]
+pub struct RunContext {
+    mode: Mode,
+    approver: Arc<dyn Approver>,
+    journal: Arc<dyn Journal>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    step_timeout: Duration,
+    approval_timeout: Duration,
+    retry: RetryPolicy,
+    cancel: CancellationToken,
+}
+
+impl fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("mode", &self.mode)
+            .field("approver", &self.approver)
+            .field("journal", &self.journal.backend())
+            .field("notifier", &self.notifier.name())
+            .field("step_timeout", &self.step_timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunContext {
+    /// A builder with safe defaults: dry run, deny-all approver, an in-memory journal, a
+    /// tracing-log notifier, the system clock, 60 s step timeout, 3 attempts.
+    pub fn builder() -> RunContextBuilder {
+        RunContextBuilder::default()
+    }
+
+    /// Dry run or execute.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    /// The notifier.
+    pub fn notifier(&self) -> &Arc<dyn Notifier> {
+        &self.notifier
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The default per-attempt step timeout.
+    pub fn step_timeout(&self) -> Duration {
+        self.step_timeout
+    }
+
+    /// The default retry policy of read-only steps.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// The token that cancels runs of this context; cancel it to stop them between and during steps.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Begin a run of `runbook` about `target`: journals `RunStarted`.
+    ///
+    /// A journal that cannot be written does not stop diagnosis; it is a warning finding, and
+    /// every disruptive step will refuse to run (it could not be journaled).
+    pub async fn begin(&self, runbook: &'static str, target: impl fmt::Display) -> Run<'_> {
+        let started = self.clock.now();
+        let run_id = RunId::generate(started);
+        let report = Report::new(
+            run_id.clone(),
+            runbook,
+            self.mode,
+            target.to_string(),
+            started,
+        );
+        let run = Run {
+            ctx: self,
+            runbook,
+            report: Mutex::new(report),
+        };
+        let entry = run.entry(JournalEvent::RunStarted);
+        if let Err(e) = self.journal.append(&entry).await {
+            tracing::warn!(runbook, error = %e.chain(), "journal unavailable at run start");
+            run.finding(
+                Finding::warning("journal unavailable: disruptive steps will not run")
+                    .with_evidence(e.chain()),
+            );
+        }
+        run
+    }
+}
+
+/// Builds a [`RunContext`].
+#[derive(Debug)]
+pub struct RunContextBuilder {
+    mode: Mode,
+    approver: Option<Arc<dyn Approver>>,
+    journal: Option<Arc<dyn Journal>>,
+    notifier: Option<Arc<dyn Notifier>>,
+    clock: Option<Arc<dyn Clock>>,
+    step_timeout: Duration,
+    approval_timeout: Duration,
+    retry: RetryPolicy,
+    cancel: Option<CancellationToken>,
+}
+
+impl Default for RunContextBuilder {
+    fn default() -> Self {
+        Self {
+            mode: Mode::DryRun,
+            approver: None,
+            journal: None,
+            notifier: None,
+            clock: None,
+            step_timeout: Duration::from_secs(60),
+            approval_timeout: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            cancel: None,
+        }
+    }
+}
+
+impl RunContextBuilder {
+    /// Dry run (default) or execute.
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Who approves disruptive steps (default: deny all).
+    #[must_use]
+    pub fn approver(mut self, approver: impl Approver) -> Self {
+        self.approver = Some(Arc::new(approver));
+        self
+    }
+
+    /// An approver already behind an `Arc`.
+    #[must_use]
+    pub fn approver_arc(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// Where runs are journaled (default: an in-memory journal, lost at exit).
+    #[must_use]
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Who is told (default: tracing log lines).
+    #[must_use]
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The wall clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Per-attempt step timeout unless a step sets its own (default 60 s).
+    #[must_use]
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for an approver; no answer is a denial (default 5 min).
+    #[must_use]
+    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
+        self.approval_timeout = timeout;
+        self
+    }
+
+    /// Retry policy of read-only steps (default 3 attempts, 200 ms doubling, jitter).
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Use an existing cancellation token (e.g. one cancelled on Ctrl-C).
+    #[must_use]
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Build the context.
+    pub fn build(self) -> RunContext {
+        RunContext {
+            mode: self.mode,
+            approver: self
+                .approver
+                .unwrap_or_else(|| Arc::new(ApprovalPolicy::DenyAll)),
+            journal: self
+                .journal
+                .unwrap_or_else(|| Arc::new(crate::journal::MemoryJournal::default())),
+            notifier: self.notifier.unwrap_or_else(|| Arc::new(LogNotifier)),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            step_timeout: self.step_timeout,
+            approval_timeout: self.approval_timeout,
+            retry: self.retry,
+            cancel: self.cancel.unwrap_or_default(),
+        }
+    }
+}
+
+/// What became of a disruptive step ([`Run::act`]).
+///
+/// # Examples
+/// ```
+/// use ops_core::run::Acted;
+/// let a: Acted<u32> = Acted::Done(3);
+/// assert_eq!(a.done(), Some(3));
+/// assert!(Acted::<u32>::Planned.done().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acted<T> {
+    /// It ran and returned this.
+    Done(T),
+    /// Dry run: recorded as planned, not run.
+    Planned,
+    /// The approver said no; not run.
+    Denied {
+        /// The approver's reason.
+        reason: String,
+    },
+}
+
+impl<T> Acted<T> {
+    /// The value when it ran.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Self::Done(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether it ran.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Self::Done(_))
+    }
+}
+
+/// One run in progress: runs steps under the context's rules and builds the [`Report`].
+///
+/// Methods take `&self`, so independent read-only steps run concurrently with `tokio::join!`.
+#[derive(Debug)]
+pub struct Run<'c> {
+    ctx: &'c RunContext,
+    runbook: &'static str,
+    report: Mutex<Report>,
+}
+
+impl Run<'_> {
+    /// The context.
+    pub fn ctx(&self) -> &RunContext {
+        self.ctx
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> RunId {
+        self.with_report(|r| r.run_id.clone())
+    }
+
+    /// Dry run or execute.
+    pub fn mode(&self) -> Mode {
+        self.ctx.mode
+    }
+
+    fn with_report<R>(&self, f: impl FnOnce(&mut Report) -> R) -> R {
+        // A panic while holding the lock cannot leave a report half-written in a way that
+        // matters: every mutation is a single push or assignment.
+        let mut guard = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn entry(&self, event: JournalEvent) -> JournalEntry {
+        JournalEntry::new(
+            self.id(),
+            self.runbook,
+            self.ctx.mode,
+            self.ctx.clock.now(),
+            event,
+        )
+    }
+
+    fn step_entry(&self, step: &Step, event: JournalEvent) -> JournalEntry {
+        self.entry(event)
+            .with_step(step.name(), step.kind())
+            .with_detail(step.description())
+            .with_changes(step.changes().to_vec())
+    }
+
+    /// Append to the journal, logging (not failing) when it cannot be written.
+    async fn journal_best_effort(&self, entry: JournalEntry) {
+        if let Err(e) = self.ctx.journal.append(&entry).await {
+            tracing::warn!(runbook = self.runbook, step = ?entry.step, error = %e.chain(), "journal write failed");
+        }
+    }
+
+    /// Record a finding.
+    pub fn finding(&self, finding: Finding) {
+        tracing::info!(runbook = self.runbook, level = ?finding.level, title = %finding.title, "finding");
+        self.with_report(|r| r.findings.push(finding));
+    }
+
+    /// Set the severity the evidence supports (the highest set wins).
+    pub fn set_severity(&self, severity: Severity) {
+        self.with_report(|r| r.severity = Some(r.severity.map_or(severity, |s| s.max(severity))));
+    }
+
+    /// The severity set so far.
+    pub fn severity(&self) -> Option<Severity> {
+        self.with_report(|r| r.severity)
+    }
+
+    /// Set the summary paragraph.
+    pub fn summary(&self, summary: impl Into<String>) {
+        let summary = summary.into();
+        self.with_report(|r| r.summary = summary);
+    }
+
+    /// A copy of the report so far.
+    pub fn snapshot(&self) -> Report {
+        self.with_report(|r| r.clone())
+    }
+
+    /// Record a disruptive step that the evidence did not call for.
+    pub async fn skip(&self, step: Step, reason: impl Into<String>) {
+        let reason = reason.into();
+        let now = self.ctx.clock.now();
+        self.journal_best_effort(
+            self.step_entry(&step, JournalEvent::StepSkipped)
+                .with_detail(reason.clone()),
+        )
+        .await;
+        self.with_report(|r| {
+            r.actions.push(Action {
+                step: step.name().to_owned(),
+                description: step.description().to_owned(),
+                changes: step.changes().to_vec(),
+                status: ActionStatus::Skipped,
+                note: Some(reason),
+            });
+            r.timeline.push(StepRecord {
+                step: step.name().to_owned(),
+                kind: step.kind(),
+                started_at: now,
+                duration: Duration::ZERO,
+                status: StepStatus::Skipped,
+                attempts: 0,
+                error: None,
+            });
+        });
+    }
+
+    fn check_cancelled(&self, step: &Step) -> Result<(), OpsError> {
+        if self.ctx.cancel.is_cancelled() {
+            Err(
+                OpsError::new(ErrorKind::Cancelled, "core", "step", step.target_name())
+                    .with_detail("the run was cancelled")
+                    .with_step(step.name()),
+            )
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Run one attempt under the step timeout and the run's cancellation.
+    async fn attempt<T, Fut>(&self, step: &Step, fut: Fut) -> Result<T, OpsError>
+    where
+        Fut: Future<Output = Result<T, OpsError>>,
+    {
+        let timeout = step.timeout_override().unwrap_or(self.ctx.step_timeout);
+        tokio::select! {
+            biased;
+            () = self.ctx.cancel.cancelled() => Err(OpsError::new(ErrorKind::Cancelled, "core", "step", step.target_name())
+                .with_detail("the run was cancelled")),
+            r = tokio::time::timeout(timeout, fut) => match r {
+                Ok(r) => r,
+                Err(_) => Err(OpsError::new(ErrorKind::Timeout, "core", "step", step.target_name())
+                    .with_detail(format!("no result within {}ms", timeout.as_millis()))),
+            },
+        }
+    }
+
+    fn record(
+        &self,
+        step: &Step,
+        started_at: jiff::Timestamp,
+        elapsed: Duration,
+        status: StepStatus,
+        attempts: u32,
+        error: Option<String>,
+    ) {
+        self.with_report(|r| {
+            r.timeline.push(StepRecord {
+                step: step.name().to_owned(),
+                kind: step.kind(),
+                started_at,
+                duration: elapsed,
+                status,
+                attempts,
+                error,
+            });
+        });
+    }
+
+    /// Run a read-only step: always runs (also in dry run), each attempt bounded by the step
+    /// timeout, retried on retryable errors, recorded in the timeline and journaled.
+    ///
+    /// # Errors
+    /// The operation's last error tagged with the step name; [`ErrorKind::Timeout`] past the
+    /// deadline; [`ErrorKind::Cancelled`] when the run is cancelled.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// use ops_core::run::{RunContext, Step};
+    /// let ctx = RunContext::builder().build();
+    /// let run = ctx.begin("example", "demo").await;
+    /// let n = run.read(Step::read_only("count"), || async { Ok::<_, ops_core::OpsError>(42) }).await?;
+    /// assert_eq!(n, 42);
+    /// assert_eq!(run.snapshot().timeline[0].step, "count");
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    pub async fn read<T, F, Fut>(&self, step: Step, mut op: F) -> Result<T, OpsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OpsError>>,
+    {
+        debug_assert_eq!(
+            step.kind(),
+            StepKind::ReadOnly,
+            "use Run::act for disruptive steps"
+        );
+        let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "read_only", mode = %self.ctx.mode);
+        async {
+            self.check_cancelled(&step)?;
+            let started_at = self.ctx.clock.now();
+            let start = tokio::time::Instant::now();
+            let policy = step.retry_override().unwrap_or(self.ctx.retry);
+            let (result, attempts) = policy.retry(|| self.attempt(&step, op())).await;
+            let elapsed = start.elapsed();
+            match result {
+                Ok(v) => {
+                    self.record(
+                        &step,
+                        started_at,
+                        elapsed,
+                        StepStatus::Succeeded,
+                        attempts,
+                        None,
+                    );
+                    Ok(v)
+                }
+                Err(e) => {
+                    let e = e.with_step(step.name());
+                    let status = status_of(&e);
+                    tracing::warn!(error = %e.chain(), "read-only step failed");
+                    self.record(
+                        &step,
+                        started_at,
+                        elapsed,
+                        status,
+                        attempts,
+                        Some(e.chain()),
+                    );
+                    self.journal_best_effort(
+                        self.step_entry(&step, end_event(&e)).with_detail(e.chain()),
+                    )
+                    .await;
+                    Err(e)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Run a disruptive step under the rules:
+    ///
+    /// - dry run: not run; recorded as *planned* with the step's changes;
+    /// - execute: the approver decides (no answer within the approval timeout is a denial);
+    ///   a denial is recorded and nothing runs;
+    /// - approved: a `StepStarted` entry is journaled **before** anything changes (if it cannot
+    ///   be written the step does not run), then the operation runs under the step timeout and
+    ///   cancellation, then the outcome is journaled. A step that fails, times out or is
+    ///   cancelled leaves an entry that says so; a crash leaves the `StepStarted` entry open.
+    ///
+    /// Disruptive steps are not retried unless the step carries its own retry policy.
+    ///
+    /// # Errors
+    /// The operation's error tagged with the step name; [`ErrorKind::Timeout`];
+    /// [`ErrorKind::Cancelled`]; [`ErrorKind::Unavailable`] when the journal cannot record the
+    /// step before it runs.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// use ops_core::run::{Acted, RunContext, Step};
+    /// let ctx = RunContext::builder().build(); // dry run by default
+    /// let run = ctx.begin("example", "demo").await;
+    /// let acted = run.act(Step::disruptive("flush").change("delete 120 keys"), || async {
+    ///     unreachable!("a dry run never calls the operation");
+    ///     #[allow(unreachable_code)] Ok::<(), ops_core::OpsError>(())
+    /// }).await?;
+    /// assert_eq!(acted, Acted::Planned);
+    /// assert_eq!(run.snapshot().actions[0].changes, ["delete 120 keys"]);
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    pub async fn act<T, F, Fut>(&self, step: Step, op: F) -> Result<Acted<T>, OpsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, OpsError>>,
+    {
+        debug_assert_eq!(
+            step.kind(),
+            StepKind::Disruptive,
+            "use Run::read for read-only steps"
+        );
+        let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
+        self.act_inner(step, op).instrument(span).await
+    }
+
+    async fn act_inner<T, F, Fut>(&self, step: Step, op: F) -> Result<Acted<T>, OpsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, OpsError>>,
+    {
+        self.check_cancelled(&step)?;
+        let started_at = self.ctx.clock.now();
+        if self.ctx.mode == Mode::DryRun {
+            tracing::info!(changes = ?step.changes(), "dry run: planned");
+            self.journal_best_effort(self.step_entry(&step, JournalEvent::StepPlanned))
+                .await;
+            self.push_action(&step, ActionStatus::Planned, None);
+            self.record(
+                &step,
+                started_at,
+                Duration::ZERO,
+                StepStatus::Planned,
+                0,
+                None,
+            );
+            return Ok(Acted::Planned);
+        }
+
+        let mut request = ApprovalRequest::new(self.runbook, step.name(), step.description());
+        request.changes = step.changes().to_vec();
+        request.target = step.target_name().to_owned();
+        let decision = tokio::select! {
+            biased;
+            () = self.ctx.cancel.cancelled() => return Err(OpsError::new(ErrorKind::Cancelled, "core", "approval", step.target_name()).with_step(step.name())),
+            d = tokio::time::timeout(self.ctx.approval_timeout, self.ctx.approver.decide(&request)) => d.unwrap_or_else(|_| {
+                Decision::deny("timeout", format!("no approval within {}s", self.ctx.approval_timeout.as_secs()))
+            }),
+        };
+        let approved_by = match decision {
+            Decision::Approve { by } => by,
+            Decision::Deny { by, reason } => {
+                let note = format!("denied by {by}: {reason}");
+                tracing::warn!(%note, "approval denied");
+                self.journal_best_effort(
+                    self.step_entry(&step, JournalEvent::StepDenied)
+                        .with_detail(note.clone()),
+                )
+                .await;
+                self.push_action(&step, ActionStatus::Denied, Some(note));
+                self.record(
+                    &step,
+                    started_at,
+                    Duration::ZERO,
+                    StepStatus::Denied,
+                    0,
+                    None,
+                );
+                return Ok(Acted::Denied { reason });
+            }
+        };
+
+        let before = self
+            .step_entry(&step, JournalEvent::StepStarted)
+            .with_detail(format!(
+                "{} (approved by {approved_by})",
+                step.description()
+            ));
+        if let Err(e) = self.ctx.journal.append(&before).await {
+            let err = OpsError::new(
+                ErrorKind::Unavailable,
+                "core",
+                "journal",
+                step.name().to_owned(),
+            )
+            .with_detail("the step was not run because the journal could not record it")
+            .with_source(e)
+            .with_step(step.name());
+            self.push_action(&step, ActionStatus::Failed, Some(err.chain()));
+            self.record(
+                &step,
+                started_at,
+                Duration::ZERO,
+                StepStatus::Failed,
+                0,
+                Some(err.chain()),
+            );
+            return Err(err);
+        }
+
+        let start = tokio::time::Instant::now();
+        let (result, attempts) = match step.retry_override() {
+            None => (self.attempt(&step, op()).await, 1),
+            Some(policy) => {
+                // A retry policy needs the operation more than once; FnOnce allows one call.
+                let mut op = Some(op);
+                policy
+                    .retry(|| {
+                        let next = op.take();
+                        async {
+                            match next {
+                                Some(op) => self.attempt(&step, op()).await,
+                                None => Err(OpsError::new(
+                                    ErrorKind::Backend,
+                                    "core",
+                                    "step",
+                                    step.name().to_owned(),
+                                )
+                                .with_detail("a disruptive step can only be attempted once")),
+                            }
+                        }
+                    })
+                    .await
+            }
+        };
+        let elapsed = start.elapsed();
+        match result {
+            Ok(v) => {
+                self.journal_best_effort(self.step_entry(&step, JournalEvent::StepSucceeded))
+                    .await;
+                self.push_action(
+                    &step,
+                    ActionStatus::Taken,
+                    Some(format!("approved by {approved_by}")),
+                );
+                self.record(
+                    &step,
+                    started_at,
+                    elapsed,
+                    StepStatus::Succeeded,
+                    attempts,
+                    None,
+                );
+                Ok(Acted::Done(v))
+            }
+            Err(e) => {
+                let e = e.with_step(step.name());
+                tracing::error!(error = %e.chain(), "disruptive step failed");
+                self.journal_best_effort(
+                    self.step_entry(&step, end_event(&e)).with_detail(e.chain()),
+                )
+                .await;
+                self.push_action(&step, ActionStatus::Failed, Some(e.chain()));
+                self.record(
+                    &step,
+                    started_at,
+                    elapsed,
+                    status_of(&e),
+                    attempts,
+                    Some(e.chain()),
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn push_action(&self, step: &Step, status: ActionStatus, note: Option<String>) {
+        self.with_report(|r| {
+            r.actions.push(Action {
+                step: step.name().to_owned(),
+                description: step.description().to_owned(),
+                changes: step.changes().to_vec(),
+                status,
+                note,
+            });
+        });
+    }
+
+    /// Tell people: sends in execute mode (a failure is a warning finding, never fatal), and
+    /// records a planned action in dry run (nobody is paged by a dry run).
+    pub async fn notify(&self, notification: Notification) {
+        let step = Step::disruptive("notify")
+            .describe(format!(
+                "notify {} ({}): {}",
+                self.ctx.notifier.name(),
+                notification.severity,
+                notification.title
+            ))
+            .target(self.ctx.notifier.name());
+        if self.ctx.mode == Mode::DryRun {
+            self.push_action(&step, ActionStatus::Planned, None);
+            return;
+        }
+        let started_at = self.ctx.clock.now();
+        let start = tokio::time::Instant::now();
+        match self
+            .attempt(&step, self.ctx.notifier.send(&notification))
+            .await
+        {
+            Ok(()) => {
+                self.push_action(&step, ActionStatus::Taken, None);
+                self.record(
+                    &step,
+                    started_at,
+                    start.elapsed(),
+                    StepStatus::Succeeded,
+                    1,
+                    None,
+                );
+            }
+            Err(e) => {
+                self.finding(Finding::warning("notification failed").with_evidence(e.chain()));
+                self.push_action(&step, ActionStatus::Failed, Some(e.chain()));
+                self.record(
+                    &step,
+                    started_at,
+                    start.elapsed(),
+                    status_of(&e),
+                    1,
+                    Some(e.chain()),
+                );
+            }
+        }
+    }
+
+    /// Finish the run: sets the outcome, journals `RunFinished`, returns the report.
+    pub async fn finish(self, outcome: RunOutcome) -> Report {
+        let ok = !matches!(outcome, RunOutcome::Failed | RunOutcome::Unresolved);
+        self.journal_best_effort(
+            self.entry(JournalEvent::RunFinished { ok })
+                .with_detail(outcome.label()),
+        )
+        .await;
+        let now = self.ctx.clock.now();
+        let mut report = self
+            .report
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        report.outcome = outcome;
+        report.finished_at = Some(now);
+        report
+    }
+
+    /// Finish with the result of the runbook's body: `Ok(outcome)` gives the report; an error
+    /// is journaled as a failed run and returned.
+    ///
+    /// # Errors
+    /// The body's error.
+    pub async fn conclude(self, body: Result<RunOutcome, OpsError>) -> Result<Report, OpsError> {
+        match body {
+            Ok(outcome) => Ok(self.finish(outcome).await),
+            Err(e) => {
+                self.journal_best_effort(
+                    self.entry(JournalEvent::RunFinished { ok: false })
+                        .with_detail(e.chain()),
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn status_of(e: &OpsError) -> StepStatus {
+    match e.kind() {
+        ErrorKind::Timeout => StepStatus::TimedOut,
+        ErrorKind::Cancelled => StepStatus::Cancelled,
+        _ => StepStatus::Failed,
+    }
+}
+
+fn end_event(e: &OpsError) -> JournalEvent {
+    match e.kind() {
+        ErrorKind::Timeout => JournalEvent::StepTimedOut,
+        ErrorKind::Cancelled => JournalEvent::StepCancelled,
+        kind => JournalEvent::StepFailed { kind },
+    }
+}

@@ -1,0 +1,25 @@
+//! The run context: how a runbook runs safely against production.
+//!
+//! [`RunContext`] holds the rules (mode, approver, journal, notifier, clock, timeouts, retries,
+//! cancellation); [`RunContext::begin`] starts a [`Run`], whose [`Run::read`] and [`Run::act`]
+//! apply them to each [`Step`]; [`Run::finish`] returns the [`Report`].
+
+mod approval;
+mod clock;
+mod context;
+mod ids;
+mod report;
+mod retry;
+mod step;
+
+#[cfg(feature = "mock")]
+pub use approval::MockApprover;
+pub use approval::{ApprovalPolicy, ApprovalRequest, Approver, CallbackApprover, Decision};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use context::{Acted, Run, RunContext, RunContextBuilder};
+pub use ids::{Mode, RunId};
+pub use report::{
+    Action, ActionStatus, Finding, FindingLevel, Report, RunOutcome, StepRecord, StepStatus,
+};
+pub use retry::RetryPolicy;
+pub use step::{Step, StepKind};

@@ -1,0 +1,358 @@
+//! [`Report`]: what a run found, did or planned, and when; renders Markdown and JSON.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Mode, RunId, StepKind};
+use crate::incident::Severity;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingLevel {
+    /// Context.
+    Info,
+    /// Worth attention.
+    Warning,
+    /// A cause or an outage.
+    Critical,
+}
+
+/// Something the diagnosis established, with its evidence.
+///
+/// # Examples
+/// ```
+/// use ops_core::run::{Finding, FindingLevel};
+/// let f = Finding::critical("2 of 3 pods in CrashLoopBackOff").with_evidence("api-1: 7 restarts");
+/// assert_eq!(f.level, FindingLevel::Critical);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Finding {
+    /// How serious.
+    pub level: FindingLevel,
+    /// One line.
+    pub title: String,
+    /// Evidence lines (log lines, values, states).
+    pub evidence: Vec<String>,
+}
+
+impl Finding {
+    /// A finding.
+    pub fn new(level: FindingLevel, title: impl Into<String>) -> Self {
+        Self {
+            level,
+            title: title.into(),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// An info finding.
+    pub fn info(title: impl Into<String>) -> Self {
+        Self::new(FindingLevel::Info, title)
+    }
+
+    /// A warning finding.
+    pub fn warning(title: impl Into<String>) -> Self {
+        Self::new(FindingLevel::Warning, title)
+    }
+
+    /// A critical finding.
+    pub fn critical(title: impl Into<String>) -> Self {
+        Self::new(FindingLevel::Critical, title)
+    }
+
+    /// Add an evidence line.
+    #[must_use]
+    pub fn with_evidence(mut self, line: impl Into<String>) -> Self {
+        self.evidence.push(line.into());
+        self
+    }
+}
+
+/// What became of a disruptive action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Carried out.
+    Taken,
+    /// Dry run: would have been carried out.
+    Planned,
+    /// Not needed according to the evidence.
+    Skipped,
+    /// The approver said no.
+    Denied,
+    /// Tried and failed (see the note).
+    Failed,
+}
+
+impl ActionStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Taken => "taken",
+            Self::Planned => "planned",
+            Self::Skipped => "skipped",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A disruptive action: taken, planned, skipped, denied or failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Action {
+    /// The step name.
+    pub step: String,
+    /// What it does.
+    pub description: String,
+    /// What it changes (or would change).
+    pub changes: Vec<String>,
+    /// What became of it.
+    pub status: ActionStatus,
+    /// Why (denial reason, skip reason, error).
+    pub note: Option<String>,
+}
+
+/// How a step ended, for the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Succeeded.
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Ran past its timeout.
+    TimedOut,
+    /// The run was cancelled.
+    Cancelled,
+    /// Dry run: planned only.
+    Planned,
+    /// Approval denied.
+    Denied,
+    /// Not needed.
+    Skipped,
+}
+
+impl StepStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Succeeded => "ok",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed out",
+            Self::Cancelled => "cancelled",
+            Self::Planned => "planned",
+            Self::Denied => "denied",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One step in the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepRecord {
+    /// The step name.
+    pub step: String,
+    /// Read-only or disruptive.
+    pub kind: StepKind,
+    /// When it started.
+    pub started_at: jiff::Timestamp,
+    /// How long it took.
+    #[serde(rename = "duration_ms", with = "crate::serde_util::duration_ms")]
+    pub duration: Duration,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The error chain, when it failed.
+    pub error: Option<String>,
+}
+
+/// How a run ended overall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Still running.
+    InProgress,
+    /// Nothing was wrong, nothing was done.
+    Healthy,
+    /// Something was wrong and it is fixed (verified).
+    Recovered,
+    /// Dry run: the plan is in the actions.
+    Planned,
+    /// Something is wrong and the run could not fix it (needs a human).
+    Unresolved,
+    /// The run itself failed.
+    Failed,
+}
+
+impl RunOutcome {
+    /// A short label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InProgress => "in progress",
+            Self::Healthy => "healthy",
+            Self::Recovered => "recovered",
+            Self::Planned => "planned (dry run)",
+            Self::Unresolved => "unresolved",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What a run found, did or planned, and when.
+///
+/// Built by [`crate::run::Run`]; rendered with [`Report::to_markdown`] and [`Report::to_json`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The run's id (also the journal key).
+    pub run_id: RunId,
+    /// The runbook's name.
+    pub runbook: String,
+    /// Dry run or execute.
+    pub mode: Mode,
+    /// What the run was about.
+    pub target: String,
+    /// When it started.
+    pub started_at: jiff::Timestamp,
+    /// When it finished.
+    pub finished_at: Option<jiff::Timestamp>,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The incident severity the evidence supports, if any.
+    pub severity: Option<Severity>,
+    /// One paragraph.
+    pub summary: String,
+    /// What the diagnosis established.
+    pub findings: Vec<Finding>,
+    /// Disruptive actions and what became of them.
+    pub actions: Vec<Action>,
+    /// Every step in order.
+    pub timeline: Vec<StepRecord>,
+}
+
+impl Report {
+    /// An empty, in-progress report.
+    pub fn new(
+        run_id: RunId,
+        runbook: impl Into<String>,
+        mode: Mode,
+        target: impl Into<String>,
+        started_at: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            run_id,
+            runbook: runbook.into(),
+            mode,
+            target: target.into(),
+            started_at,
+            finished_at: None,
+            outcome: RunOutcome::InProgress,
+            severity: None,
+            summary: String::new(),
+            findings: Vec::new(),
+            actions: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Actions with `status`.
+    pub fn actions_with(&self, status: ActionStatus) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(move |a| a.status == status)
+    }
+
+    /// The timeline record of `step` (the last one when it ran more than once).
+    pub fn step(&self, step: &str) -> Option<&StepRecord> {
+        self.timeline.iter().rev().find(|r| r.step == step)
+    }
+
+    /// The report as pretty JSON.
+    ///
+    /// # Errors
+    /// Never in practice; serialisation of these types cannot fail.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// The report as Markdown, for the post-mortem and chat.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Runbook `{}`: {}", self.runbook, self.outcome.label());
+        let _ = writeln!(md);
+        let _ = writeln!(md, "- **Run:** `{}` ({})", self.run_id, self.mode);
+        let _ = writeln!(md, "- **Target:** {}", self.target);
+        let _ = writeln!(md, "- **Started:** {}", self.started_at);
+        if let Some(end) = self.finished_at {
+            let _ = writeln!(md, "- **Finished:** {end}");
+        }
+        if let Some(sev) = self.severity {
+            let _ = writeln!(md, "- **Severity:** {sev}");
+        }
+        if !self.summary.is_empty() {
+            let _ = writeln!(md, "\n{}", self.summary);
+        }
+        let _ = writeln!(md, "\n## Findings\n");
+        if self.findings.is_empty() {
+            let _ = writeln!(md, "_None._");
+        }
+        for f in &self.findings {
+            let level = match f.level {
+                FindingLevel::Info => "info",
+                FindingLevel::Warning => "warning",
+                FindingLevel::Critical => "critical",
+            };
+            let _ = writeln!(md, "- **{level}**: {}", escape(&f.title));
+            for e in &f.evidence {
+                let _ = writeln!(md, "  - `{}`", e.replace('`', "'"));
+            }
+        }
+        let _ = writeln!(md, "\n## Actions\n");
+        if self.actions.is_empty() {
+            let _ = writeln!(md, "_None._");
+        }
+        for a in &self.actions {
+            let _ = write!(
+                md,
+                "- [{}] `{}`: {}",
+                a.status.label(),
+                a.step,
+                escape(&a.description)
+            );
+            if let Some(note) = &a.note {
+                let _ = write!(md, " ({})", escape(note));
+            }
+            let _ = writeln!(md);
+            for c in &a.changes {
+                let _ = writeln!(md, "  - {}", escape(c));
+            }
+        }
+        let _ = writeln!(md, "\n## Timeline\n");
+        let _ = writeln!(md, "| time | step | kind | result | duration |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for r in &self.timeline {
+            let result = match &r.error {
+                Some(e) => format!("{}: {}", r.status.label(), escape(e).replace('|', "\\|")),
+                None => r.status.label().to_owned(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} | {} ms |",
+                r.started_at.strftime("%H:%M:%S"),
+                r.step,
+                r.kind,
+                result,
+                r.duration.as_millis()
+            );
+        }
+        md
+    }
+}
+
+/// Keep text from breaking the Markdown structure (newlines would start new blocks).
+fn escape(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}

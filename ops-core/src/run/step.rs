@@ -1,0 +1,162 @@
+//! [`Step`]: one named, declared-safe-or-not unit of a runbook.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::RetryPolicy;
+
+/// Whether a step changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Only reads: always runs, may be retried.
+    ReadOnly,
+    /// Changes something: planned in dry run, approved, journaled before and after.
+    Disruptive,
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ReadOnly => "read_only",
+            Self::Disruptive => "disruptive",
+        })
+    }
+}
+
+/// A step declaration: name, kind, what it does and changes, and its limits.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::run::{Step, StepKind};
+/// let s = Step::disruptive("restart")
+///     .describe("rolling restart of prod/deployment/api")
+///     .change("restart pod api-7f9c-x2")
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(s.kind(), StepKind::Disruptive);
+/// assert_eq!(s.changes(), ["restart pod api-7f9c-x2"]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    name: Cow<'static, str>,
+    kind: StepKind,
+    description: String,
+    target: String,
+    changes: Vec<String>,
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+}
+
+impl Step {
+    /// A read-only step named `name` (stable `snake_case`).
+    pub fn read_only(name: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name.into(), StepKind::ReadOnly)
+    }
+
+    /// A disruptive step named `name` (stable `snake_case`).
+    pub fn disruptive(name: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name.into(), StepKind::Disruptive)
+    }
+
+    fn new(name: Cow<'static, str>, kind: StepKind) -> Self {
+        Self {
+            name,
+            kind,
+            description: String::new(),
+            target: String::new(),
+            changes: Vec::new(),
+            timeout: None,
+            retry: None,
+        }
+    }
+
+    /// Say what the step does.
+    #[must_use]
+    pub fn describe(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Say what it acts on.
+    #[must_use]
+    pub fn target(mut self, target: impl fmt::Display) -> Self {
+        self.target = target.to_string();
+        self
+    }
+
+    /// Add one thing it will change (found by running its read half).
+    #[must_use]
+    pub fn change(mut self, change: impl Into<String>) -> Self {
+        self.changes.push(change.into());
+        self
+    }
+
+    /// Add the things it will change.
+    #[must_use]
+    pub fn changes_all<I, S>(mut self, changes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.changes.extend(changes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Bound each attempt by `timeout` (otherwise the context's default).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Retry with `policy` (read-only steps default to the context's policy; disruptive steps
+    /// are never retried unless given one, since they may not be idempotent).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The stable name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Read-only or disruptive.
+    pub fn kind(&self) -> StepKind {
+        self.kind
+    }
+
+    /// What it does (the name when not described).
+    pub fn description(&self) -> &str {
+        if self.description.is_empty() {
+            &self.name
+        } else {
+            &self.description
+        }
+    }
+
+    /// What it acts on.
+    pub fn target_name(&self) -> &str {
+        &self.target
+    }
+
+    /// What it will change.
+    pub fn changes(&self) -> &[String] {
+        &self.changes
+    }
+
+    /// Its own timeout, when set.
+    pub fn timeout_override(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Its own retry policy, when set.
+    pub fn retry_override(&self) -> Option<RetryPolicy> {
+        self.retry
+    }
+}

@@ -1,0 +1,2 @@
+//! Cross-crate integration test support.
+#![forbid(unsafe_code)]
