@@ -32,8 +32,11 @@ pub(crate) async fn docker() -> Result<Docker, ServiceError> {
     Ok(client)
 }
 
-/// Checks once per process that the engine answers.
-pub(crate) async fn ensure_engine() -> Result<(), ServiceError> {
+/// Checks (once per process) that the Docker engine answers.
+///
+/// # Errors
+/// [`ServiceError::Unavailable`] naming where it looked.
+pub async fn ensure_engine() -> Result<(), ServiceError> {
     static ENGINE: OnceCell<Result<(), String>> = OnceCell::const_new();
     let outcome = ENGINE
         .get_or_init(|| async {

@@ -34,6 +34,7 @@ mod services;
 mod settings;
 
 pub use container::Service;
+pub use engine::ensure_engine;
 pub use error::{ServiceError, skip_or_fail};
 pub use services::{
     DemoApi, Postgres, Prometheus, READY_TIMEOUT, Redis, Stack, start_demo_api, start_postgres,

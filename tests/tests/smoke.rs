@@ -203,6 +203,7 @@ async fn demo_api_faults_unhealthy_errors_and_crash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_is_reported_as_unavailable() {
+    require!(ops_tests::ensure_engine().await);
     let mut images = Images::from_env();
     images.redis = ImageRef::parse("opsbook/no-such-image:never-built", false);
     let outcome = Stack::new().with_images(images).redis().await;
