@@ -12,12 +12,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     if [ -n "${POSTGRES_PASSWORD:-}" ]; then
         pwfile="$(mktemp)"
         printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-        initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
+        initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 --no-sync \
             --auth-local=trust --auth-host=scram-sha-256 >/dev/null
         rm -f "$pwfile"
         method=scram-sha-256
     else
-        initdb -D "$PGDATA" -U "$POSTGRES_USER" -E UTF8 --locale=C.UTF-8 --auth=trust >/dev/null
+        initdb -D "$PGDATA" -U "$POSTGRES_USER" -E UTF8 --locale=C.UTF-8 --no-sync --auth=trust >/dev/null
         method=trust
     fi
     method="${POSTGRES_HOST_AUTH_METHOD:-$method}"
