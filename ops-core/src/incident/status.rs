@@ -1,0 +1,911 @@
+//! Status updates in the seeds' template, and the [`Incident`] record they are written from.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EscalationLevel, EscalationPolicy, IncidentStatus, Severity, SeverityScale};
+use crate::error::OpsError;
+
+/// How often stakeholders hear from an incident, by severity.
+///
+/// The incident-response seed says "update stakeholders every 15-30 minutes"; the defaults
+/// take its short end for P0 (15 min) and its long end for P1 (30 min). The seeds say nothing
+/// for P2 and P3: 1 h and 4 h are opsbook's choice, within the default scale's response times.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::incident::{Severity, UpdateCadence};
+/// let c = UpdateCadence::default();
+/// assert_eq!(c.for_severity(Severity::Critical), Duration::from_mins(15));
+/// let c: UpdateCadence = serde_json::from_str(r#"{ "high_ms": 1200000 }"#).unwrap();
+/// assert_eq!(c.for_severity(Severity::High), Duration::from_mins(20));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct UpdateCadence {
+    /// Between updates of a P0 incident. Default 15 min.
+    #[serde(with = "crate::serde_util::duration_ms", rename = "critical_ms")]
+    pub critical: Duration,
+    /// Between updates of a P1 incident. Default 30 min.
+    #[serde(with = "crate::serde_util::duration_ms", rename = "high_ms")]
+    pub high: Duration,
+    /// Between updates of a P2 incident. Default 1 h.
+    #[serde(with = "crate::serde_util::duration_ms", rename = "medium_ms")]
+    pub medium: Duration,
+    /// Between updates of a P3 incident. Default 4 h.
+    #[serde(with = "crate::serde_util::duration_ms", rename = "low_ms")]
+    pub low: Duration,
+}
+
+impl Default for UpdateCadence {
+    fn default() -> Self {
+        Self {
+            critical: Duration::from_mins(15),
+            high: Duration::from_mins(30),
+            medium: Duration::from_hours(1),
+            low: Duration::from_hours(4),
+        }
+    }
+}
+
+impl UpdateCadence {
+    /// The interval between updates for `severity`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::incident::{Severity, UpdateCadence};
+    /// assert_eq!(UpdateCadence::default().for_severity(Severity::High), Duration::from_mins(30));
+    /// ```
+    pub fn for_severity(&self, severity: Severity) -> Duration {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+        }
+    }
+}
+
+/// One stakeholder update, in the shape of the incident-response seed's template:
+/// status, impact, current actions, ETA and next update.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+/// let at: jiff::Timestamp = "2026-11-25T03:15:00Z".parse().unwrap();
+/// let u = StatusUpdate::new(IncidentStatus::Investigating, Severity::Critical, "API down", "all requests fail", at)
+///     .with_action("restarting the api deployment");
+/// assert_eq!(u.next_update, Duration::from_mins(15));
+/// let text = u.to_text();
+/// assert!(text.contains("Status: Investigating"));
+/// assert!(text.contains("Next Update: 2026-11-25T03:30:00Z (in 15 min)"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatusUpdate {
+    /// Where the incident stands.
+    pub status: IncidentStatus,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The incident's one-line title.
+    pub title: String,
+    /// Who and what is affected.
+    pub impact: String,
+    /// What is being done now.
+    pub current_actions: Vec<String>,
+    /// When recovery is expected, if known.
+    pub eta: Option<jiff::Timestamp>,
+    /// Time until the next update (by default from the severity's [`UpdateCadence`]).
+    #[serde(with = "crate::serde_util::duration_ms", rename = "next_update_ms")]
+    pub next_update: Duration,
+    /// When this update was written.
+    pub at: jiff::Timestamp,
+}
+
+impl StatusUpdate {
+    /// An update without actions or ETA; the next update is due after the default
+    /// [`UpdateCadence`] for `severity`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Monitoring, Severity::High, "slow api", "p95 at 4s", jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(u.next_update, Duration::from_mins(30));
+    /// ```
+    pub fn new(
+        status: IncidentStatus,
+        severity: Severity,
+        title: impl Into<String>,
+        impact: impl Into<String>,
+        at: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            status,
+            severity,
+            title: title.into(),
+            impact: impact.into(),
+            current_actions: Vec::new(),
+            eta: None,
+            next_update: UpdateCadence::default().for_severity(severity),
+            at,
+        }
+    }
+
+    /// Add a current action.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::High, "t", "i", jiff::Timestamp::UNIX_EPOCH)
+    ///     .with_action("scaling api to 6 replicas");
+    /// assert_eq!(u.current_actions, ["scaling api to 6 replicas"]);
+    /// ```
+    #[must_use]
+    pub fn with_action(mut self, action: impl Into<String>) -> Self {
+        self.current_actions.push(action.into());
+        self
+    }
+
+    /// Set the expected recovery time.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let eta: jiff::Timestamp = "2026-11-25T04:00:00Z".parse().unwrap();
+    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::High, "t", "i", jiff::Timestamp::UNIX_EPOCH).with_eta(eta);
+    /// assert!(u.to_text().contains("ETA: 2026-11-25T04:00:00Z"));
+    /// ```
+    #[must_use]
+    pub fn with_eta(mut self, eta: jiff::Timestamp) -> Self {
+        self.eta = Some(eta);
+        self
+    }
+
+    /// Set the time until the next update.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Monitoring, Severity::Critical, "t", "i", jiff::Timestamp::UNIX_EPOCH)
+    ///     .with_next_update(Duration::from_mins(30));
+    /// assert!(u.to_text().contains("(in 30 min)"));
+    /// ```
+    #[must_use]
+    pub fn with_next_update(mut self, next_update: Duration) -> Self {
+        self.next_update = next_update;
+        self
+    }
+
+    /// When the next update is due; `None` once resolved (there is no next update).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let at: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
+    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::Critical, "t", "i", at);
+    /// assert_eq!(u.next_update_at().unwrap().to_string(), "2026-11-25T03:15:00Z");
+    /// ```
+    pub fn next_update_at(&self) -> Option<jiff::Timestamp> {
+        if self.status == IncidentStatus::Resolved {
+            return None;
+        }
+        self.at.checked_add(self.next_update).ok()
+    }
+
+    /// The update as Markdown, severity labelled on the default P0–P3 scale.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::High, "API errors", "12% of requests fail", jiff::Timestamp::UNIX_EPOCH);
+    /// let md = u.to_markdown();
+    /// assert!(md.starts_with("**Incident Update - 1970-01-01T00:00:00Z**"));
+    /// assert!(md.contains("- **Severity:** P1"));
+    /// ```
+    pub fn to_markdown(&self) -> String {
+        self.to_markdown_with(&SeverityScale::default())
+    }
+
+    /// The update as Markdown, severity labelled on `scale`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, SeverityScale, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::High, "API errors", "12% of requests fail", jiff::Timestamp::UNIX_EPOCH);
+    /// assert!(u.to_markdown_with(&SeverityScale::p1_to_p4()).contains("- **Severity:** P2"));
+    /// ```
+    pub fn to_markdown_with(&self, scale: &SeverityScale) -> String {
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "**Incident Update - {}** — {}\n",
+            self.at,
+            super::one_line(&self.title)
+        );
+        let _ = writeln!(md, "- **Status:** {}", self.status);
+        let _ = writeln!(md, "- **Severity:** {}", scale.label(self.severity));
+        let _ = writeln!(md, "- **Impact:** {}", super::one_line(&self.impact));
+        if self.current_actions.is_empty() {
+            let _ = writeln!(md, "- **Current Actions:** none yet");
+        } else {
+            let _ = writeln!(md, "- **Current Actions:**");
+            for a in &self.current_actions {
+                let _ = writeln!(md, "  - {}", super::one_line(a));
+            }
+        }
+        let _ = writeln!(md, "- **ETA:** {}", self.eta_text());
+        let _ = writeln!(md, "- **Next Update:** {}", self.next_update_text());
+        md
+    }
+
+    /// The update as plain text (chat, status page, e-mail), on the default P0–P3 scale.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Resolved, Severity::Medium, "slow search", "none now", jiff::Timestamp::UNIX_EPOCH);
+    /// assert!(u.to_text().ends_with("Next Update: none (resolved)\n"));
+    /// ```
+    pub fn to_text(&self) -> String {
+        self.to_text_with(&SeverityScale::default())
+    }
+
+    /// The update as plain text, severity labelled on `scale`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{IncidentStatus, Severity, SeverityScale, StatusUpdate};
+    /// let u = StatusUpdate::new(IncidentStatus::Investigating, Severity::Critical, "down", "all users", jiff::Timestamp::UNIX_EPOCH);
+    /// assert!(u.to_text_with(&SeverityScale::p1_to_p4()).contains("Severity: P1\n"));
+    /// ```
+    pub fn to_text_with(&self, scale: &SeverityScale) -> String {
+        let actions = if self.current_actions.is_empty() {
+            "none yet".to_owned()
+        } else {
+            self.current_actions
+                .iter()
+                .map(|a| super::one_line(a))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        format!(
+            "Incident Update - {}: {}\n\nStatus: {}\nSeverity: {}\nImpact: {}\nCurrent Actions: {}\nETA: {}\nNext Update: {}\n",
+            self.at,
+            super::one_line(&self.title),
+            self.status,
+            scale.label(self.severity),
+            super::one_line(&self.impact),
+            actions,
+            self.eta_text(),
+            self.next_update_text(),
+        )
+    }
+
+    fn eta_text(&self) -> String {
+        self.eta
+            .map_or_else(|| "unknown".to_owned(), |eta| eta.to_string())
+    }
+
+    fn next_update_text(&self) -> String {
+        match self.next_update_at() {
+            Some(at) => format!("{at} (in {})", super::human_duration(self.next_update)),
+            None if self.status == IncidentStatus::Resolved => "none (resolved)".to_owned(),
+            None => format!("in {}", super::human_duration(self.next_update)),
+        }
+    }
+}
+
+impl fmt::Display for StatusUpdate {
+    /// The plain-text rendering ([`StatusUpdate::to_text`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// A status change in an [`Incident`]'s history.
+///
+/// # Examples
+/// ```
+/// use ops_core::incident::{Incident, IncidentStatus, Severity};
+/// let i = Incident::new("INC-1", "API down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH);
+/// assert_eq!(i.history()[0].status, IncidentStatus::Investigating);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatusChange {
+    /// The new status.
+    pub status: IncidentStatus,
+    /// When it was declared.
+    pub at: jiff::Timestamp,
+}
+
+/// A human note on an [`Incident`]'s timeline (a decision, a finding, a severity change).
+///
+/// # Examples
+/// ```
+/// use ops_core::incident::{Incident, Severity};
+/// let mut i = Incident::new("INC-1", "API down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH);
+/// i.note(jiff::Timestamp::UNIX_EPOCH, "paged the database team");
+/// assert_eq!(i.notes()[0].text, "paged the database team");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimelineNote {
+    /// When.
+    pub at: jiff::Timestamp,
+    /// What.
+    pub text: String,
+}
+
+/// An incident: what it is, how bad, since when, and its status history.
+///
+/// Starts [`IncidentStatus::Investigating`] at `started_at`. Status may move freely between
+/// Investigating, Identified and Monitoring (a fix that did not hold goes back to
+/// Investigating), but a resolved incident stays resolved: a recurrence is a new incident.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::incident::{Incident, IncidentStatus, Severity};
+/// let start: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
+/// let mut inc = Incident::new("INC-42", "API down", Severity::Critical, start);
+/// inc.set_impact("all API requests fail");
+/// inc.transition(IncidentStatus::Identified, "2026-11-25T03:10:00Z".parse().unwrap())?;
+/// let now: jiff::Timestamp = "2026-11-25T03:20:00Z".parse().unwrap();
+/// assert_eq!(inc.elapsed(now), Duration::from_mins(20));
+/// let update = inc.status_update(now);
+/// assert_eq!(update.status, IncidentStatus::Identified);
+/// assert_eq!(update.next_update, Duration::from_mins(15));
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    id: String,
+    title: String,
+    severity: Severity,
+    started_at: jiff::Timestamp,
+    history: Vec<StatusChange>,
+    notes: Vec<TimelineNote>,
+    impact: String,
+    current_actions: Vec<String>,
+    eta: Option<jiff::Timestamp>,
+    cadence: UpdateCadence,
+}
+
+impl Incident {
+    /// A new incident, investigating since `started_at`, with the default [`UpdateCadence`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// let i = Incident::new("INC-7", "slow checkout", Severity::Medium, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.status(), IncidentStatus::Investigating);
+    /// assert_eq!(i.id(), "INC-7");
+    /// ```
+    pub fn new(
+        id: impl Into<String>,
+        title: impl Into<String>,
+        severity: Severity,
+        started_at: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            severity,
+            started_at,
+            history: vec![StatusChange {
+                status: IncidentStatus::Investigating,
+                at: started_at,
+            }],
+            notes: Vec::new(),
+            impact: String::new(),
+            current_actions: Vec::new(),
+            eta: None,
+            cadence: UpdateCadence::default(),
+        }
+    }
+
+    /// Use `cadence` for the next-update interval of status updates.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::incident::{Incident, Severity, UpdateCadence};
+    /// let mut cadence = UpdateCadence::default();
+    /// cadence.critical = Duration::from_mins(10);
+    /// let i = Incident::new("INC-1", "down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH).with_cadence(cadence);
+    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).next_update, Duration::from_mins(10));
+    /// ```
+    #[must_use]
+    pub fn with_cadence(mut self, cadence: UpdateCadence) -> Self {
+        self.cadence = cadence;
+        self
+    }
+
+    /// The incident's id.
+    ///
+    /// # Examples
+    /// ```
+    /// let i = ops_core::incident::Incident::new("INC-1", "down", ops_core::incident::Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.id(), "INC-1");
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The one-line title.
+    ///
+    /// # Examples
+    /// ```
+    /// let i = ops_core::incident::Incident::new("INC-1", "API down", ops_core::incident::Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.title(), "API down");
+    /// ```
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// The current severity.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.severity(), Severity::High);
+    /// ```
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// When the incident started.
+    ///
+    /// # Examples
+    /// ```
+    /// let i = ops_core::incident::Incident::new("INC-1", "down", ops_core::incident::Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.started_at(), jiff::Timestamp::UNIX_EPOCH);
+    /// ```
+    pub fn started_at(&self) -> jiff::Timestamp {
+        self.started_at
+    }
+
+    /// The current status.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.transition(IncidentStatus::Monitoring, jiff::Timestamp::UNIX_EPOCH)?;
+    /// assert_eq!(i.status(), IncidentStatus::Monitoring);
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn status(&self) -> IncidentStatus {
+        self.history
+            .last()
+            .map_or(IncidentStatus::Investigating, |c| c.status)
+    }
+
+    /// Every status change, oldest first (the first is Investigating at the start).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.transition(IncidentStatus::Identified, jiff::Timestamp::UNIX_EPOCH)?;
+    /// assert_eq!(i.history().len(), 2);
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn history(&self) -> &[StatusChange] {
+        &self.history
+    }
+
+    /// The timeline notes, oldest first.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.note("2026-01-01T00:10:00Z".parse().unwrap(), "second");
+    /// i.note("2026-01-01T00:05:00Z".parse().unwrap(), "first");
+    /// assert_eq!(i.notes()[0].text, "first");
+    /// ```
+    pub fn notes(&self) -> &[TimelineNote] {
+        &self.notes
+    }
+
+    /// The current impact statement (empty until set).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.impact(), "");
+    /// i.set_impact("checkout fails for EU users");
+    /// assert_eq!(i.impact(), "checkout fails for EU users");
+    /// ```
+    pub fn impact(&self) -> &str {
+        &self.impact
+    }
+
+    /// What is being done now.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_current_actions(vec!["rolling back".into()]);
+    /// assert_eq!(i.current_actions(), ["rolling back"]);
+    /// ```
+    pub fn current_actions(&self) -> &[String] {
+        &self.current_actions
+    }
+
+    /// The expected recovery time, if known.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert!(i.eta().is_none());
+    /// i.set_eta(Some(jiff::Timestamp::UNIX_EPOCH));
+    /// assert_eq!(i.eta(), Some(jiff::Timestamp::UNIX_EPOCH));
+    /// ```
+    pub fn eta(&self) -> Option<jiff::Timestamp> {
+        self.eta
+    }
+
+    /// When the incident was resolved; `None` while it is open.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert!(i.resolved_at().is_none());
+    /// i.transition(IncidentStatus::Resolved, jiff::Timestamp::UNIX_EPOCH)?;
+    /// assert_eq!(i.resolved_at(), Some(jiff::Timestamp::UNIX_EPOCH));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn resolved_at(&self) -> Option<jiff::Timestamp> {
+        self.history
+            .last()
+            .filter(|c| c.status == IncidentStatus::Resolved)
+            .map(|c| c.at)
+    }
+
+    /// Set the impact statement used by the next status update.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_impact("all users see errors");
+    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).impact, "all users see errors");
+    /// ```
+    pub fn set_impact(&mut self, impact: impl Into<String>) {
+        self.impact = impact.into();
+    }
+
+    /// Replace the current actions.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_current_actions(vec!["restarting api".into(), "paging DBA".into()]);
+    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).current_actions.len(), 2);
+    /// ```
+    pub fn set_current_actions(&mut self, actions: Vec<String>) {
+        self.current_actions = actions;
+    }
+
+    /// Set or clear the expected recovery time.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_eta(Some("2026-01-01T01:00:00Z".parse().unwrap()));
+    /// assert!(i.status_update(jiff::Timestamp::UNIX_EPOCH).to_text().contains("ETA: 2026-01-01T01:00:00Z"));
+    /// ```
+    pub fn set_eta(&mut self, eta: Option<jiff::Timestamp>) {
+        self.eta = eta;
+    }
+
+    /// Change the severity, recording the change as a timeline note at `at`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "errors", Severity::Medium, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_severity(Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// assert_eq!(i.severity(), Severity::High);
+    /// assert_eq!(i.notes()[0].text, "severity changed from P2 to P1");
+    /// ```
+    pub fn set_severity(&mut self, severity: Severity, at: jiff::Timestamp) {
+        if severity != self.severity {
+            let text = format!("severity changed from {} to {severity}", self.severity);
+            self.severity = severity;
+            self.note(at, text);
+        }
+    }
+
+    /// Add a note to the timeline at `at` (kept in time order; equal times keep insertion order).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
+    /// i.note(jiff::Timestamp::UNIX_EPOCH, "rolled back to v1.4.2");
+    /// assert_eq!(i.notes().len(), 1);
+    /// ```
+    pub fn note(&mut self, at: jiff::Timestamp, text: impl Into<String>) {
+        let pos = self.notes.partition_point(|n| n.at <= at);
+        self.notes.insert(
+            pos,
+            TimelineNote {
+                at,
+                text: text.into(),
+            },
+        );
+    }
+
+    /// Move to status `to` at `at`. Moving to the current status does nothing.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when the incident is resolved and `to` is not
+    /// Resolved (a resolved incident is never reopened), or when `at` is before the last status
+    /// change.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// let t0 = jiff::Timestamp::UNIX_EPOCH;
+    /// let mut i = Incident::new("INC-1", "down", Severity::High, t0);
+    /// i.transition(IncidentStatus::Monitoring, t0)?;
+    /// i.transition(IncidentStatus::Investigating, t0)?; // the fix did not hold
+    /// i.transition(IncidentStatus::Resolved, t0)?;
+    /// let err = i.transition(IncidentStatus::Monitoring, t0).unwrap_err();
+    /// assert_eq!(err.kind(), ops_core::ErrorKind::InvalidInput);
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn transition(&mut self, to: IncidentStatus, at: jiff::Timestamp) -> Result<(), OpsError> {
+        let current = self.status();
+        if to == current {
+            return Ok(());
+        }
+        if current == IncidentStatus::Resolved {
+            return Err(OpsError::invalid(
+                "incident_transition",
+                self.id.clone(),
+                format!("a resolved incident cannot go back to {to}; open a new incident"),
+            ));
+        }
+        if let Some(last) = self.history.last()
+            && at < last.at
+        {
+            return Err(OpsError::invalid(
+                "incident_transition",
+                self.id.clone(),
+                format!(
+                    "status change at {at} is before the last change at {}",
+                    last.at
+                ),
+            ));
+        }
+        self.history.push(StatusChange { status: to, at });
+        Ok(())
+    }
+
+    /// Time since the incident started (zero if `now` is before the start).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::incident::{Incident, Severity};
+    /// let i = Incident::new("INC-1", "down", Severity::High, "2026-01-01T00:00:00Z".parse().unwrap());
+    /// assert_eq!(i.elapsed("2026-01-01T01:30:00Z".parse().unwrap()), Duration::from_mins(90));
+    /// assert_eq!(i.elapsed("2025-12-31T00:00:00Z".parse().unwrap()), Duration::ZERO);
+    /// ```
+    pub fn elapsed(&self, now: jiff::Timestamp) -> Duration {
+        Duration::try_from(now.duration_since(self.started_at)).unwrap_or(Duration::ZERO)
+    }
+
+    /// The escalation level due at `now` under `policy`; `None` once resolved.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{EscalationPolicy, Incident, Severity};
+    /// let i = Incident::new("INC-1", "down", Severity::Critical, "2026-01-01T00:00:00Z".parse().unwrap());
+    /// let policy = EscalationPolicy::default();
+    /// let due = i.escalation_due(&policy, "2026-01-01T00:45:00Z".parse().unwrap());
+    /// assert_eq!(due.unwrap().contact, "team lead");
+    /// ```
+    pub fn escalation_due<'p>(
+        &self,
+        policy: &'p EscalationPolicy,
+        now: jiff::Timestamp,
+    ) -> Option<&'p EscalationLevel> {
+        if self.status() == IncidentStatus::Resolved {
+            return None;
+        }
+        policy.due(self.elapsed(now), self.severity)
+    }
+
+    /// The status update to send at `now`: current status, severity, impact, actions and ETA,
+    /// with the next update due after this incident's [`UpdateCadence`] for its severity.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity};
+    /// let mut i = Incident::new("INC-1", "API down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH);
+    /// i.set_current_actions(vec!["rolling back to v1.4.2".into()]);
+    /// let md = i.status_update(jiff::Timestamp::UNIX_EPOCH).to_markdown();
+    /// assert!(md.contains("  - rolling back to v1.4.2"));
+    /// ```
+    pub fn status_update(&self, now: jiff::Timestamp) -> StatusUpdate {
+        StatusUpdate {
+            status: self.status(),
+            severity: self.severity,
+            title: self.title.clone(),
+            impact: self.impact.clone(),
+            current_actions: self.current_actions.clone(),
+            eta: self.eta,
+            next_update: self.cadence.for_severity(self.severity),
+            at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn incident() -> Incident {
+        Incident::new(
+            "INC-42",
+            "API down",
+            Severity::Critical,
+            ts("2026-11-25T03:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn resolved_incidents_cannot_go_backwards() {
+        let mut i = incident();
+        i.transition(IncidentStatus::Resolved, ts("2026-11-25T04:00:00Z"))
+            .unwrap();
+        for to in [
+            IncidentStatus::Investigating,
+            IncidentStatus::Identified,
+            IncidentStatus::Monitoring,
+        ] {
+            let err = i.transition(to, ts("2026-11-25T05:00:00Z")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            assert!(err.detail().unwrap().contains("resolved"), "{err:?}");
+        }
+        assert_eq!(i.status(), IncidentStatus::Resolved);
+        assert_eq!(i.history().len(), 2);
+        // Resolving again is a no-op, not an error.
+        i.transition(IncidentStatus::Resolved, ts("2026-11-25T06:00:00Z"))
+            .unwrap();
+        assert_eq!(i.resolved_at(), Some(ts("2026-11-25T04:00:00Z")));
+    }
+
+    #[test]
+    fn open_incidents_may_move_back_to_investigating() {
+        let mut i = incident();
+        i.transition(IncidentStatus::Monitoring, ts("2026-11-25T03:20:00Z"))
+            .unwrap();
+        i.transition(IncidentStatus::Investigating, ts("2026-11-25T03:40:00Z"))
+            .unwrap();
+        let statuses: Vec<_> = i.history().iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                IncidentStatus::Investigating,
+                IncidentStatus::Monitoring,
+                IncidentStatus::Investigating
+            ]
+        );
+    }
+
+    #[test]
+    fn transitions_cannot_go_back_in_time() {
+        let mut i = incident();
+        i.transition(IncidentStatus::Identified, ts("2026-11-25T03:30:00Z"))
+            .unwrap();
+        let err = i
+            .transition(IncidentStatus::Monitoring, ts("2026-11-25T03:29:59Z"))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(i.status(), IncidentStatus::Identified);
+    }
+
+    #[test]
+    fn status_update_follows_the_seed_template_and_cadence() {
+        let mut i = incident();
+        i.set_impact("all requests fail");
+        i.set_current_actions(vec!["restart api".into(), "check database".into()]);
+        i.set_eta(Some(ts("2026-11-25T04:00:00Z")));
+        i.transition(IncidentStatus::Identified, ts("2026-11-25T03:10:00Z"))
+            .unwrap();
+        let u = i.status_update(ts("2026-11-25T03:12:00Z"));
+        assert_eq!(
+            u.to_text(),
+            "Incident Update - 2026-11-25T03:12:00Z: API down\n\n\
+             Status: Identified\n\
+             Severity: P0\n\
+             Impact: all requests fail\n\
+             Current Actions: restart api; check database\n\
+             ETA: 2026-11-25T04:00:00Z\n\
+             Next Update: 2026-11-25T03:27:00Z (in 15 min)\n"
+        );
+        let md = u.to_markdown();
+        let fields: Vec<&str> = md
+            .lines()
+            .filter_map(|l| l.strip_prefix("- **"))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "Status",
+                "Severity",
+                "Impact",
+                "Current Actions",
+                "ETA",
+                "Next Update"
+            ]
+        );
+    }
+
+    #[test]
+    fn cadence_tracks_severity_changes() {
+        let mut i = incident();
+        let now = ts("2026-11-25T03:05:00Z");
+        assert_eq!(i.status_update(now).next_update, Duration::from_mins(15));
+        i.set_severity(Severity::High, now);
+        assert_eq!(i.status_update(now).next_update, Duration::from_mins(30));
+        assert_eq!(i.notes().len(), 1);
+        i.set_severity(Severity::High, now);
+        assert_eq!(i.notes().len(), 1, "unchanged severity adds no note");
+    }
+
+    #[test]
+    fn escalation_stops_once_resolved() {
+        let mut i = incident();
+        let policy = EscalationPolicy::default();
+        let now = ts("2026-11-25T04:01:00Z");
+        assert_eq!(i.escalation_due(&policy, now).unwrap().level, 2);
+        i.transition(IncidentStatus::Resolved, ts("2026-11-25T04:00:00Z"))
+            .unwrap();
+        assert!(i.escalation_due(&policy, now).is_none());
+        assert!(i.status_update(now).next_update_at().is_none());
+    }
+
+    #[test]
+    fn multiline_text_cannot_break_the_markdown() {
+        let u = StatusUpdate::new(
+            IncidentStatus::Investigating,
+            Severity::Low,
+            "two\nlines",
+            "a\n- **Status:** fake",
+            ts("2026-11-25T03:00:00Z"),
+        );
+        let md = u.to_markdown();
+        let starts = md.lines().filter(|l| l.starts_with("- **Status:**"));
+        assert_eq!(starts.count(), 1);
+        assert!(md.contains("- **Impact:** a - **Status:** fake\n"));
+    }
+}
