@@ -403,6 +403,16 @@ pub struct BlockedQuery {
     pub blocked_by: Vec<Pid>,
 }
 
+impl BlockedQuery {
+    /// `session` waits on locks held by `blocked_by`.
+    pub fn new(session: Session, blocked_by: Vec<Pid>) -> Self {
+        Self {
+            session,
+            blocked_by,
+        }
+    }
+}
+
 /// Options for [`Database::slow_queries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -436,6 +446,25 @@ pub struct SlowQuery {
     pub mean_ms: f64,
     /// Rows returned or affected.
     pub rows: u64,
+}
+
+impl SlowQuery {
+    /// One statement's statistics.
+    pub fn new(
+        query: impl Into<String>,
+        calls: u64,
+        total_ms: f64,
+        mean_ms: f64,
+        rows: u64,
+    ) -> Self {
+        Self {
+            query: query.into(),
+            calls,
+            total_ms,
+            mean_ms,
+            rows,
+        }
+    }
 }
 
 /// Size of one database.
@@ -518,6 +547,17 @@ pub struct IndexUsage {
 }
 
 impl IndexUsage {
+    /// Usage of `index` on `table`.
+    pub fn new(table: TableRef, index: Identifier, scans: u64, bytes: u64, unique: bool) -> Self {
+        Self {
+            table,
+            index,
+            scans,
+            bytes,
+            unique,
+        }
+    }
+
     /// Whether it is never scanned and enforces nothing.
     pub fn is_unused(&self) -> bool {
         self.scans == 0 && !self.unique
@@ -569,6 +609,17 @@ pub struct MaintenanceOutcome {
     pub warnings: Vec<String>,
 }
 
+impl MaintenanceOutcome {
+    /// `statement` ran for `duration`.
+    pub fn new(statement: impl Into<String>, duration: Duration, warnings: Vec<String>) -> Self {
+        Self {
+            statement: statement.into(),
+            duration,
+            warnings,
+        }
+    }
+}
+
 /// A server setting change ([`Database::set_setting`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -581,6 +632,23 @@ pub struct SettingChange {
     pub new: String,
     /// The setting only applies after a server restart (`pg_settings.context = postmaster`).
     pub needs_restart: bool,
+}
+
+impl SettingChange {
+    /// `name` went from `old` to `new`.
+    pub fn new(
+        name: impl Into<String>,
+        old: impl Into<String>,
+        new: impl Into<String>,
+        needs_restart: bool,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            old: old.into(),
+            new: new.into(),
+            needs_restart,
+        }
+    }
 }
 
 /// Which rows [`Database::delete_older_than`] removes.
@@ -677,6 +745,23 @@ pub struct ReplicaLag {
     pub replay_lag: Option<Duration>,
 }
 
+impl ReplicaLag {
+    /// Lag of one replica.
+    pub fn new(
+        replica: impl Into<String>,
+        state: impl Into<String>,
+        lag_bytes: u64,
+        replay_lag: Option<Duration>,
+    ) -> Self {
+        Self {
+            replica: replica.into(),
+            state: state.into(),
+            lag_bytes,
+            replay_lag,
+        }
+    }
+}
+
 /// Options for [`Database::backup`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -766,6 +851,21 @@ pub struct RestoreOutcome {
     pub previous_renamed_to: Option<String>,
     /// The verified checksum.
     pub sha256: String,
+}
+
+impl RestoreOutcome {
+    /// `database` now serves the restored data; the old one went to `previous_renamed_to`.
+    pub fn new(
+        database: impl Into<String>,
+        previous_renamed_to: Option<String>,
+        sha256: impl Into<String>,
+    ) -> Self {
+        Self {
+            database: database.into(),
+            previous_renamed_to,
+            sha256: sha256.into(),
+        }
+    }
 }
 
 /// A relational database server.

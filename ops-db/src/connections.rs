@@ -1,0 +1,99 @@
+//! Ping, server facts and connection counts (the pool-exhaustion signal).
+
+use std::time::{Duration, Instant};
+
+use ops_core::database::{ConnectionStats, Ping, ServerInfo, SessionState};
+use sqlx::Row as _;
+
+use crate::database::PgDatabase;
+use crate::error::Error;
+
+/// Seconds as a [`Duration`], `None` for NULL or nonsense.
+pub(crate) fn secs(value: Option<f64>) -> Option<Duration> {
+    value.and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok())
+}
+
+/// A non-negative count from the server.
+pub(crate) fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// A non-negative small count from the server.
+pub(crate) fn count32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+impl PgDatabase {
+    pub(crate) async fn ping_impl(&self) -> Result<Ping, Error> {
+        self.timed("ping", async {
+            let mut conn = self.pool().acquire().await.map_err(self.err("ping"))?;
+            let started = Instant::now();
+            sqlx::query("SELECT 1")
+                .execute(&mut *conn)
+                .await
+                .map_err(self.err("ping"))?;
+            Ok(Ping::new(started.elapsed()))
+        })
+        .await
+    }
+
+    pub(crate) async fn server_info_impl(&self) -> Result<ServerInfo, Error> {
+        self.timed("server_info", async {
+            let row = sqlx::query(
+                "SELECT current_setting('server_version') AS version, \
+                 extract(epoch FROM now() - pg_postmaster_start_time())::float8 AS uptime, \
+                 current_setting('max_connections')::int8 AS max_connections, \
+                 current_setting('superuser_reserved_connections')::int8 AS reserved, \
+                 pg_is_in_recovery() AS in_recovery",
+            )
+            .fetch_one(self.pool())
+            .await
+            .map_err(self.err("server_info"))?;
+            let decode = self.err("server_info");
+            let version: String = row.try_get("version").map_err(&decode)?;
+            let uptime = secs(row.try_get("uptime").map_err(&decode)?).unwrap_or_default();
+            let max: i64 = row.try_get("max_connections").map_err(&decode)?;
+            let reserved: i64 = row.try_get("reserved").map_err(&decode)?;
+            let mut info = ServerInfo::new(version, uptime, count32(max));
+            info.reserved_connections = count32(reserved);
+            info.in_recovery = row.try_get("in_recovery").map_err(&decode)?;
+            Ok(info)
+        })
+        .await
+    }
+
+    pub(crate) async fn connection_stats_impl(&self) -> Result<ConnectionStats, Error> {
+        self.timed("connection_stats", async {
+            let decode = self.err("connection_stats");
+            let max: i64 = sqlx::query_scalar("SELECT current_setting('max_connections')::int8")
+                .fetch_one(self.pool())
+                .await
+                .map_err(&decode)?;
+            let rows = sqlx::query(
+                "SELECT coalesce(state, 'unknown') AS state, coalesce(datname::text, '') AS db, \
+                 count(*)::int8 AS n, \
+                 max(CASE WHEN state = 'idle in transaction' \
+                     THEN extract(epoch FROM now() - state_change) END)::float8 AS oldest_iit \
+                 FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2",
+            )
+            .fetch_all(self.pool())
+            .await
+            .map_err(&decode)?;
+            let mut stats = ConnectionStats::new(count32(max));
+            for row in rows {
+                let state: String = row.try_get("state").map_err(&decode)?;
+                let db: String = row.try_get("db").map_err(&decode)?;
+                let n = count32(row.try_get("n").map_err(&decode)?);
+                let oldest = secs(row.try_get("oldest_iit").map_err(&decode)?);
+                stats = stats.with(&SessionState::parse(&state), n);
+                *stats.by_database.entry(db).or_default() += n;
+                if let Some(age) = oldest {
+                    stats.oldest_idle_in_transaction =
+                        Some(stats.oldest_idle_in_transaction.map_or(age, |o| o.max(age)));
+                }
+            }
+            Ok(stats)
+        })
+        .await
+    }
+}

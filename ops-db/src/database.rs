@@ -1,0 +1,293 @@
+//! [`PgDatabase`]: the [`Database`] trait for PostgreSQL; each area lives in its own module.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ops_core::database::{
+    BackupInfo, BackupOptions, BlockedQuery, ConnectionStats, DatabaseCapabilities, DatabaseSize,
+    IndexUsage, Maintenance, MaintenanceOutcome, Ping, ReplicaLag, RestoreOptions, RestoreOutcome,
+    RowRetention, RowsDeleted, ServerInfo, Session, SessionFilter, SettingChange, SlowQuery,
+    SlowQueryOptions, TableSize,
+};
+use ops_core::{Database, OpsError, Pid, TableRef};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::config::PgDatabaseConfig;
+use crate::error::Error;
+
+/// PostgreSQL behind the [`Database`] trait (sqlx pool, lazy connect).
+///
+/// Every call runs under a deadline: the server-side `statement_timeout` and `lock_timeout` of
+/// each pooled connection, and a client-side timeout around the whole call. Identifiers are
+/// always quoted; values always travel as bind parameters. Pooled connections carry a private
+/// `application_name`, so [`Database::sessions`] and [`Database::terminate`] never see or touch
+/// our own backends, nor any non-client backend (autovacuum, WAL sender, checkpointer...).
+///
+/// # Examples
+/// ```no_run
+/// use std::sync::Arc;
+/// use ops_core::Database;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db: Arc<dyn Database> = Arc::new(ops_db::PgDatabaseBuilder::from_env().build()?);
+/// let stats = db.connection_stats().await?;
+/// println!("{} of {} connections in use", stats.total, stats.max_connections);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgDatabase {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) pool: PgPool,
+    /// Connection options without our session settings (for tools and maintenance connections).
+    pub(crate) connect: PgConnectOptions,
+    pub(crate) password: Option<SecretString>,
+    pub(crate) application_name: String,
+    /// `host:port/database`, shown in errors.
+    pub(crate) target: String,
+    pub(crate) config: PgDatabaseConfig,
+}
+
+impl fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgDatabase")
+            .field("target", &self.shared.target)
+            .field("application_name", &self.shared.application_name)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgDatabase {
+    /// `host:port/database` of the server (no credentials).
+    ///
+    /// # Examples
+    /// ```
+    /// let db = ops_db::PgDatabaseBuilder::new("postgres://u:pw@db:5432/app").build()?;
+    /// assert_eq!(db.target(), "db:5432/app");
+    /// # Ok::<(), ops_db::Error>(())
+    /// ```
+    pub fn target(&self) -> &str {
+        &self.shared.target
+    }
+
+    /// The `application_name` of this backend's own connections (excluded from sessions).
+    ///
+    /// # Examples
+    /// ```
+    /// let db = ops_db::PgDatabaseBuilder::new("postgres://db/app").build()?;
+    /// assert!(db.application_name().starts_with("opsbook-"));
+    /// # Ok::<(), ops_db::Error>(())
+    /// ```
+    pub fn application_name(&self) -> &str {
+        &self.shared.application_name
+    }
+
+    /// The configuration in use.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = ops_db::PgDatabaseBuilder::new("postgres://db/app").build()?;
+    /// assert_eq!(db.config().max_connections, 4);
+    /// # Ok::<(), ops_db::Error>(())
+    /// ```
+    pub fn config(&self) -> &PgDatabaseConfig {
+        &self.shared.config
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// Runs `fut` under the statement deadline (plus the time to acquire a connection).
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let after = self.shared.config.statement_timeout + self.shared.config.acquire_timeout;
+        self.within(operation, self.shared.target.clone(), after, fut)
+            .await
+    }
+
+    /// Runs `fut` with a client-side deadline `after`.
+    pub(crate) async fn within<T>(
+        &self,
+        operation: &'static str,
+        target: String,
+        after: Duration,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(after, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                operation,
+                target,
+                after,
+            }),
+        }
+    }
+
+    /// A dedicated (unpooled) connection with its own `statement_timeout`, to `database` or the
+    /// configured one; it carries our `application_name`, so it is never a terminate target.
+    pub(crate) async fn dedicated(
+        &self,
+        operation: &'static str,
+        database: Option<&str>,
+        statement_timeout: Duration,
+    ) -> Result<sqlx::PgConnection, Error> {
+        use sqlx::ConnectOptions as _;
+        let ms = statement_timeout.as_millis().to_string();
+        let mut options = self
+            .shared
+            .connect
+            .clone()
+            .application_name(&self.shared.application_name)
+            .options([("statement_timeout", ms.as_str())]);
+        if let Some(database) = database {
+            options = options.database(database);
+        }
+        let after = self.shared.config.acquire_timeout;
+        self.within(operation, self.shared.target.clone(), after, async {
+            options.connect().await.map_err(self.err(operation))
+        })
+        .await
+    }
+
+    /// Maps a driver error for `operation` on the server.
+    pub(crate) fn err(&self, operation: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |source| Error::query(operation, self.shared.target.clone(), source)
+    }
+}
+
+#[async_trait]
+impl Database for PgDatabase {
+    fn backend(&self) -> &'static str {
+        crate::error::BACKEND
+    }
+
+    fn capabilities(&self) -> DatabaseCapabilities {
+        DatabaseCapabilities::all()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn ping(&self) -> Result<Ping, OpsError> {
+        Ok(self.ping_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn server_info(&self) -> Result<ServerInfo, OpsError> {
+        Ok(self.server_info_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn connection_stats(&self) -> Result<ConnectionStats, OpsError> {
+        Ok(self.connection_stats_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> {
+        Ok(self.sessions_impl(filter).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn terminate(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> {
+        Ok(self.terminate_impl(filter).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %pid))]
+    async fn cancel(&self, pid: Pid) -> Result<bool, OpsError> {
+        Ok(self.cancel_impl(pid).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn long_running(&self, min: Duration) -> Result<Vec<Session>, OpsError> {
+        Ok(self.long_running_impl(min).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn blocked(&self) -> Result<Vec<BlockedQuery>, OpsError> {
+        Ok(self.blocked_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn slow_queries(&self, opts: SlowQueryOptions) -> Result<Vec<SlowQuery>, OpsError> {
+        Ok(self.slow_queries_impl(&opts).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn database_sizes(&self) -> Result<Vec<DatabaseSize>, OpsError> {
+        Ok(self.database_sizes_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn table_sizes(&self, limit: u32) -> Result<Vec<TableSize>, OpsError> {
+        Ok(self.table_sizes_impl(limit).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn index_usage(&self) -> Result<Vec<IndexUsage>, OpsError> {
+        Ok(self.index_usage_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = ?table))]
+    async fn maintain(
+        &self,
+        op: Maintenance,
+        table: Option<TableRef>,
+    ) -> Result<MaintenanceOutcome, OpsError> {
+        Ok(self.maintain_impl(op, table.as_ref()).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %name))]
+    async fn setting(&self, name: &str) -> Result<String, OpsError> {
+        Ok(self.setting_impl(name).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %name))]
+    async fn set_setting(&self, name: &str, value: &str) -> Result<SettingChange, OpsError> {
+        Ok(self.set_setting_impl(name, value).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %retention.table))]
+    async fn count_older_than(&self, retention: &RowRetention) -> Result<u64, OpsError> {
+        Ok(self.count_older_than_impl(retention).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %retention.table))]
+    async fn delete_older_than(&self, retention: &RowRetention) -> Result<RowsDeleted, OpsError> {
+        Ok(self.delete_older_than_impl(retention).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
+    async fn replication(&self) -> Result<Vec<ReplicaLag>, OpsError> {
+        Ok(self.replication_impl().await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %opts.database))]
+    async fn backup(&self, opts: &BackupOptions) -> Result<BackupInfo, OpsError> {
+        Ok(self.backup_impl(opts, &|_| {}).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %path.display()))]
+    async fn verify_backup(&self, path: &Path) -> Result<BackupInfo, OpsError> {
+        Ok(crate::backup::verify(path).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %dir.display()))]
+    async fn list_backups(&self, dir: &Path) -> Result<Vec<BackupInfo>, OpsError> {
+        Ok(crate::backup::list(dir).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %opts.into))]
+    async fn restore(&self, opts: &RestoreOptions) -> Result<RestoreOutcome, OpsError> {
+        Ok(self.restore_impl(opts).await?)
+    }
+}
