@@ -275,6 +275,21 @@ pub struct SnapshotOutcome {
     pub duration: Duration,
 }
 
+impl SnapshotOutcome {
+    /// An outcome (backends outside this crate cannot use a struct literal).
+    pub fn new(
+        previous: Option<jiff::Timestamp>,
+        saved_at: jiff::Timestamp,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            previous,
+            saved_at,
+            duration,
+        }
+    }
+}
+
 /// Which clients [`Cache::clients`] and [`Cache::kill_clients`] apply to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -368,6 +383,20 @@ pub struct SlowlogEntry {
     pub command: Vec<String>,
     /// Client address.
     pub client: Option<String>,
+}
+
+impl SlowlogEntry {
+    /// An entry without a client address (backends outside this crate cannot use a struct
+    /// literal; set `client` afterwards).
+    pub fn new(id: u64, at: jiff::Timestamp, duration: Duration, command: Vec<String>) -> Self {
+        Self {
+            id,
+            at,
+            duration,
+            command,
+            client: None,
+        }
+    }
 }
 
 /// A key-value cache server.

@@ -13,7 +13,11 @@ pub mod platform;
 pub mod probe;
 pub mod refs;
 pub mod run;
+pub mod runbooks;
 mod serde_util;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use cache::Cache;
 pub use database::Database;

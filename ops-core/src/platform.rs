@@ -409,6 +409,44 @@ impl WorkloadStatus {
         }
     }
 
+    /// A healthy workload with `replicas` ready instances named `<name>-0`, `<name>-1`, ...
+    ///
+    /// # Examples
+    /// ```
+    /// let w = ops_core::platform::WorkloadStatus::healthy("prod/deployment/api".parse()?, 3);
+    /// assert!(w.is_healthy());
+    /// assert_eq!(w.instances[2].name.as_str(), "api-2");
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn healthy(workload: WorkloadRef, replicas: u32) -> Self {
+        let name = workload.name().to_string();
+        (0..replicas).fold(Self::new(workload, replicas), |s, i| {
+            s.with_instance(InstanceStatus::new(instance_name(&name, i)))
+        })
+    }
+
+    /// A workload whose `replicas` instances are all in `CrashLoopBackOff` after 5 restarts,
+    /// the last ended with exit code 1.
+    ///
+    /// # Examples
+    /// ```
+    /// let w = ops_core::platform::WorkloadStatus::crash_looping("prod/deployment/api".parse()?, 2);
+    /// assert_eq!(w.crash_looping_instances().count(), 2);
+    /// assert!(!w.is_healthy());
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn crash_looping(workload: WorkloadRef, replicas: u32) -> Self {
+        let name = workload.name().to_string();
+        (0..replicas).fold(Self::new(workload, replicas), |s, i| {
+            s.with_instance(
+                InstanceStatus::new(instance_name(&name, i))
+                    .with_restarts(5)
+                    .waiting(WaitingReason::CrashLoopBackOff)
+                    .terminated(Termination::new("Error", 1)),
+            )
+        })
+    }
+
     /// Add an instance, counting it as updated, and as ready and available when it is ready.
     #[must_use]
     pub fn with_instance(mut self, instance: InstanceStatus) -> Self {
@@ -429,12 +467,12 @@ impl WorkloadStatus {
     }
 
     /// Instances in `CrashLoopBackOff`.
-    pub fn crash_looping(&self) -> impl Iterator<Item = &InstanceStatus> {
+    pub fn crash_looping_instances(&self) -> impl Iterator<Item = &InstanceStatus> {
         self.instances.iter().filter(|i| i.is_crash_looping())
     }
 
     /// Instances whose last termination was an OOM kill.
-    pub fn oom_killed(&self) -> impl Iterator<Item = &InstanceStatus> {
+    pub fn oom_killed_instances(&self) -> impl Iterator<Item = &InstanceStatus> {
         self.instances.iter().filter(|i| i.was_oom_killed())
     }
 
@@ -442,6 +480,13 @@ impl WorkloadStatus {
     pub fn total_restarts(&self) -> u32 {
         self.instances.iter().map(|i| i.restarts).sum()
     }
+}
+
+/// `<name>-<i>`, falling back to `instance-<i>` if that would be too long.
+fn instance_name(name: &str, i: u32) -> ResourceName {
+    ResourceName::new(&format!("{name}-{i}"))
+        .or_else(|_| ResourceName::new(&format!("instance-{i}")))
+        .unwrap_or_else(|_| ResourceName::trusted(format!("instance-{i}")))
 }
 
 /// Where a rollout stands ([`Platform::rollout_status`]).

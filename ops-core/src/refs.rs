@@ -179,6 +179,12 @@ impl ResourceName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Wrap a name the caller has built from valid parts (e.g. `instance-7`).
+    pub(crate) fn trusted(name: String) -> Self {
+        debug_assert!(Self::new(&name).is_ok(), "untrusted name {name}");
+        Self(name)
+    }
 }
 
 impl fmt::Display for ResourceName {

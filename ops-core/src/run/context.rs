@@ -538,7 +538,8 @@ impl Run<'_> {
     ///   cancellation, then the outcome is journaled. A step that fails, times out or is
     ///   cancelled leaves an entry that says so; a crash leaves the `StepStarted` entry open.
     ///
-    /// Disruptive steps are not retried unless the step carries its own retry policy.
+    /// Disruptive steps are never retried: whether a half-done change may be repeated is the
+    /// runbook's decision, taken with fresh evidence.
     ///
     /// # Errors
     /// The operation's error tagged with the step name; [`ErrorKind::Timeout`];
@@ -596,37 +597,9 @@ impl Run<'_> {
             return Ok(Acted::Planned);
         }
 
-        let mut request = ApprovalRequest::new(self.runbook, step.name(), step.description());
-        request.changes = step.changes().to_vec();
-        request.target = step.target_name().to_owned();
-        let decision = tokio::select! {
-            biased;
-            () = self.ctx.cancel.cancelled() => return Err(OpsError::new(ErrorKind::Cancelled, "core", "approval", step.target_name()).with_step(step.name())),
-            d = tokio::time::timeout(self.ctx.approval_timeout, self.ctx.approver.decide(&request)) => d.unwrap_or_else(|_| {
-                Decision::deny("timeout", format!("no approval within {}s", self.ctx.approval_timeout.as_secs()))
-            }),
-        };
-        let approved_by = match decision {
-            Decision::Approve { by } => by,
-            Decision::Deny { by, reason } => {
-                let note = format!("denied by {by}: {reason}");
-                tracing::warn!(%note, "approval denied");
-                self.journal_best_effort(
-                    self.step_entry(&step, JournalEvent::StepDenied)
-                        .with_detail(note.clone()),
-                )
-                .await;
-                self.push_action(&step, ActionStatus::Denied, Some(note));
-                self.record(
-                    &step,
-                    started_at,
-                    Duration::ZERO,
-                    StepStatus::Denied,
-                    0,
-                    None,
-                );
-                return Ok(Acted::Denied { reason });
-            }
+        let approved_by = match self.approve(&step, started_at).await? {
+            Ok(by) => by,
+            Err(reason) => return Ok(Acted::Denied { reason }),
         };
 
         let before = self
@@ -658,30 +631,9 @@ impl Run<'_> {
         }
 
         let start = tokio::time::Instant::now();
-        let (result, attempts) = match step.retry_override() {
-            None => (self.attempt(&step, op()).await, 1),
-            Some(policy) => {
-                // A retry policy needs the operation more than once; FnOnce allows one call.
-                let mut op = Some(op);
-                policy
-                    .retry(|| {
-                        let next = op.take();
-                        async {
-                            match next {
-                                Some(op) => self.attempt(&step, op()).await,
-                                None => Err(OpsError::new(
-                                    ErrorKind::Backend,
-                                    "core",
-                                    "step",
-                                    step.name().to_owned(),
-                                )
-                                .with_detail("a disruptive step can only be attempted once")),
-                            }
-                        }
-                    })
-                    .await
-            }
-        };
+        // Disruptive steps are never retried here: whether a half-done change may be
+        // repeated is the runbook's call, made with fresh evidence.
+        let (result, attempts) = (self.attempt(&step, op()).await, 1);
         let elapsed = start.elapsed();
         match result {
             Ok(v) => {
@@ -719,6 +671,47 @@ impl Run<'_> {
                     Some(e.chain()),
                 );
                 Err(e)
+            }
+        }
+    }
+
+    /// Ask the approver (bounded by the approval timeout). `Ok(Ok(by))` when approved,
+    /// `Ok(Err(reason))` when denied (already recorded and journaled).
+    async fn approve(
+        &self,
+        step: &Step,
+        started_at: jiff::Timestamp,
+    ) -> Result<Result<String, String>, OpsError> {
+        let mut request = ApprovalRequest::new(self.runbook, step.name(), step.description());
+        request.changes = step.changes().to_vec();
+        request.target = step.target_name().to_owned();
+        let decision = tokio::select! {
+            biased;
+            () = self.ctx.cancel.cancelled() => return Err(OpsError::new(ErrorKind::Cancelled, "core", "approval", step.target_name()).with_step(step.name())),
+            d = tokio::time::timeout(self.ctx.approval_timeout, self.ctx.approver.decide(&request)) => d.unwrap_or_else(|_| {
+                Decision::deny("timeout", format!("no approval within {}s", self.ctx.approval_timeout.as_secs()))
+            }),
+        };
+        match decision {
+            Decision::Approve { by } => Ok(Ok(by)),
+            Decision::Deny { by, reason } => {
+                let note = format!("denied by {by}: {reason}");
+                tracing::warn!(%note, "approval denied");
+                self.journal_best_effort(
+                    self.step_entry(step, JournalEvent::StepDenied)
+                        .with_detail(note.clone()),
+                )
+                .await;
+                self.push_action(step, ActionStatus::Denied, Some(note));
+                self.record(
+                    step,
+                    started_at,
+                    Duration::ZERO,
+                    StepStatus::Denied,
+                    0,
+                    None,
+                );
+                Ok(Err(reason))
             }
         }
     }

@@ -113,8 +113,8 @@ impl Step {
         self
     }
 
-    /// Retry with `policy` (read-only steps default to the context's policy; disruptive steps
-    /// are never retried unless given one, since they may not be idempotent).
+    /// Retry a read-only step with `policy` instead of the context's. Disruptive steps are
+    /// never retried (they may not be idempotent), so this has no effect on them.
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);

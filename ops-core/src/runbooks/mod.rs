@@ -1,0 +1,16 @@
+//! Runbook procedures: typed, tested versions of the seed runbooks.
+//!
+//! Each runbook is `pub async fn name(ctx: &RunContext, targets: &Targets) -> Result<Report, OpsError>`:
+//! read-only diagnosis (in parallel where independent), a decision from the evidence,
+//! remediation through the approval gate, verification, notification, and a [`Report`].
+//!
+//! [`Report`]: crate::run::Report
+
+mod api_down;
+mod restart;
+mod targets;
+mod verify;
+
+pub use api_down::api_down;
+pub use restart::restart_and_verify;
+pub use targets::{RunbookConfig, Targets};

@@ -1,0 +1,104 @@
+//! Conformance tests for [`Cache`] backends.
+//!
+//! Precondition of [`purge_is_exact`]: the caller has stored `keep` keys named
+//! `{prefix}keep:{i}` and `drop` keys named `{prefix}drop:{i}` (the trait has no write
+//! method; seed them with the backend's own client).
+
+use crate::cache::{Cache, ClientFilter, PurgeOptions};
+use crate::refs::KeyPattern;
+
+/// `ping` answers and `info` parses.
+///
+/// # Panics
+/// When the cache does not answer or INFO is empty.
+pub async fn ping_and_info(cache: &dyn Cache) {
+    cache
+        .ping()
+        .await
+        .unwrap_or_else(|e| panic!("ping failed: {}", e.chain()));
+    let info = cache
+        .info()
+        .await
+        .unwrap_or_else(|e| panic!("info failed: {}", e.chain()));
+    assert!(!info.version.is_empty(), "INFO reports a version");
+    if let Some(ratio) = info.hit_ratio() {
+        assert!((0.0..=1.0).contains(&ratio), "hit ratio is a fraction");
+    }
+}
+
+/// Count and sample are read-only; purge deletes exactly the matching keys; a second purge
+/// finds nothing.
+///
+/// # Panics
+/// When counts are off or other keys are touched.
+pub async fn purge_is_exact(cache: &dyn Cache, prefix: &str, keep: u64, drop: u64) {
+    let opts = PurgeOptions::default().with_batch_size(100);
+    let dropping = KeyPattern::prefix(&format!("{prefix}drop:"));
+    let keeping = KeyPattern::prefix(&format!("{prefix}keep:"));
+    let count = cache
+        .count(&dropping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("count failed: {}", e.chain()));
+    assert_eq!(count.matched, drop, "count matches the seeded keys");
+    let sample = cache
+        .sample(&dropping, 5)
+        .await
+        .unwrap_or_else(|e| panic!("sample failed: {}", e.chain()));
+    assert_eq!(
+        sample.len() as u64,
+        drop.min(5),
+        "sample returns up to n keys"
+    );
+    assert!(
+        sample.iter().all(|k| dropping.matches(k)),
+        "samples match the pattern"
+    );
+    let again = cache
+        .count(&dropping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("count failed: {}", e.chain()));
+    assert_eq!(again.matched, drop, "count and sample delete nothing");
+
+    let outcome = cache
+        .purge(&dropping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("purge failed: {}", e.chain()));
+    assert_eq!(outcome.deleted, drop, "purge deletes every matching key");
+    assert_eq!(outcome.matched, drop);
+    let left = cache
+        .count(&dropping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("count failed: {}", e.chain()));
+    assert_eq!(left.matched, 0, "nothing matching is left");
+    let kept = cache
+        .count(&keeping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("count failed: {}", e.chain()));
+    assert_eq!(kept.matched, keep, "other keys are untouched");
+    let second = cache
+        .purge(&dropping, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("purge failed: {}", e.chain()));
+    assert_eq!(second.deleted, 0, "a second purge finds nothing");
+}
+
+/// Client listing works and a filter matching nobody kills nobody.
+///
+/// # Panics
+/// When a non-matching filter kills clients.
+pub async fn clients_listing(cache: &dyn Cache) {
+    let clients = cache
+        .clients(&ClientFilter::default())
+        .await
+        .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
+    let _ = clients;
+    let nobody = ClientFilter {
+        name: Some(format!("no-such-client-{}", fastrand::u64(..))),
+        ..ClientFilter::default()
+    };
+    let killed = cache
+        .kill_clients(&nobody)
+        .await
+        .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
+    assert_eq!(killed, 0, "a filter matching nobody kills nobody");
+}

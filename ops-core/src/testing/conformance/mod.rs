@@ -1,0 +1,19 @@
+//! Behaviour tests every backend runs against the real system, and the fakes run too.
+//!
+//! Each function panics (like `assert!`) when the backend breaks the contract, so a backend's
+//! integration test is one call:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! use ops_core::testing::{conformance, MemoryJournal};
+//! conformance::journal::run_all(&MemoryJournal::default()).await;
+//! # });
+//! ```
+
+pub mod cache;
+pub mod database;
+pub mod journal;
+pub mod metrics;
+pub mod notifier;
+pub mod platform;
+pub mod probe;

@@ -1,0 +1,42 @@
+//! In-memory fakes of every trait, for testing runbooks, and the conformance suite that real
+//! backends run so fakes and backends cannot drift apart.
+//!
+//! Each fake is deterministic, `Default`, seeded builder-style, keeps a mutation log (what a
+//! dry run must leave empty) and supports failure injection with `fail_next(op, kind)`, where
+//! `op` is the trait method's name.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use ops_core::platform::WorkloadStatus;
+//! use ops_core::testing::FakePlatform;
+//! use ops_core::{ErrorKind, Platform, WorkloadRef};
+//! let api: WorkloadRef = "prod/deployment/api".parse()?;
+//! let platform = FakePlatform::default()
+//!     .with_workload(WorkloadStatus::crash_looping(api.clone(), 3))
+//!     .ready_after(2)
+//!     .fail_next("rollout_restart", ErrorKind::Unavailable);
+//! assert!(platform.rollout_restart(&api, Default::default()).await.is_err());
+//! platform.rollout_restart(&api, Default::default()).await?;
+//! assert_eq!(platform.mutations(), ["rollout_restart prod/deployment/api"]);
+//! # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+//! ```
+
+mod cache;
+pub mod conformance;
+mod database;
+mod faults;
+mod metrics;
+mod notifier;
+mod platform;
+mod probe;
+
+pub use cache::FakeCache;
+pub use database::FakeDatabase;
+pub use faults::Faults;
+pub use metrics::FakeMetrics;
+pub use notifier::RecordingNotifier;
+pub use platform::{FakePlatform, Healing};
+pub use probe::ScriptedProbe;
+
+pub use crate::journal::MemoryJournal;

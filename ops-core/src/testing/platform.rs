@@ -1,0 +1,635 @@
+//! [`FakePlatform`]: an in-memory platform with rollouts, revisions, logs and events.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt as _};
+
+use super::Faults;
+use crate::error::{ErrorKind, OpsError};
+use crate::platform::{
+    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
+    InstanceStatus, LogLine, LogOptions, Platform, PlatformCapabilities, PlatformEvent,
+    ResourceUsage, RestartOptions, Revision, RollbackChange, RollbackOptions, RolloutStatus,
+    ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
+};
+use crate::refs::{InstanceRef, Namespace, WorkloadRef};
+
+/// What a restart or rollback does to a broken workload in the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Healing {
+    /// It comes back healthy once the rollout completes.
+    #[default]
+    Heals,
+    /// It stays broken: the rollout never completes.
+    StaysBroken,
+}
+
+#[derive(Debug, Clone)]
+struct FakeWorkload {
+    status: WorkloadStatus,
+    revisions: Vec<Revision>,
+    logs: Vec<LogLine>,
+    events: Vec<PlatformEvent>,
+    config: BTreeMap<String, String>,
+    /// Unready reads left before the current rollout completes (`None`: no rollout running).
+    rollout_reads_left: Option<u32>,
+    /// Replicas to come back to after `stop`.
+    stopped_replicas: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    workloads: BTreeMap<WorkloadRef, FakeWorkload>,
+    ready_after: u32,
+    restart: Healing,
+    rollback: Healing,
+}
+
+/// An in-memory [`Platform`].
+///
+/// Restarts and rollbacks start a rollout that reports progress for
+/// [`FakePlatform::ready_after`] reads, then completes; whether the workload is then healthy
+/// follows [`FakePlatform::restart_heals`] / [`FakePlatform::rollback_heals`].
+#[derive(Debug, Default)]
+pub struct FakePlatform {
+    state: Mutex<State>,
+    faults: Faults,
+}
+
+impl FakePlatform {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with_state(self, f: impl FnOnce(&mut State)) -> Self {
+        f(&mut self.lock());
+        self
+    }
+
+    /// Seed a workload with its status (revision 1 unless the status says otherwise).
+    #[must_use]
+    pub fn with_workload(self, status: WorkloadStatus) -> Self {
+        self.with_state(|s| {
+            let revision = status.revision.unwrap_or(1);
+            let images = status.images.clone();
+            s.workloads.insert(
+                status.workload.clone(),
+                FakeWorkload {
+                    status,
+                    revisions: vec![Revision::new(revision, images, true)],
+                    logs: Vec::new(),
+                    events: Vec::new(),
+                    config: BTreeMap::new(),
+                    rollout_reads_left: None,
+                    stopped_replicas: None,
+                },
+            );
+        })
+    }
+
+    /// Seed older revisions (newest first) so rollbacks are possible.
+    #[must_use]
+    pub fn with_previous_revision(
+        self,
+        workload: &WorkloadRef,
+        revision: u64,
+        images: Vec<String>,
+    ) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                w.revisions.push(Revision::new(revision, images, false));
+            }
+        })
+    }
+
+    /// Seed log lines.
+    #[must_use]
+    pub fn with_logs(self, workload: &WorkloadRef, lines: Vec<LogLine>) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                w.logs.extend(lines);
+            }
+        })
+    }
+
+    /// Seed events.
+    #[must_use]
+    pub fn with_events(self, workload: &WorkloadRef, events: Vec<PlatformEvent>) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                w.events.extend(events);
+            }
+        })
+    }
+
+    /// Rollouts report `n` unfinished reads before completing (default 0).
+    #[must_use]
+    pub fn ready_after(self, n: u32) -> Self {
+        self.with_state(|s| s.ready_after = n)
+    }
+
+    /// Whether a restart heals a broken workload (default: heals).
+    #[must_use]
+    pub fn restart_heals(self, healing: Healing) -> Self {
+        self.with_state(|s| s.restart = healing)
+    }
+
+    /// Whether a rollback heals a broken workload (default: heals).
+    #[must_use]
+    pub fn rollback_heals(self, healing: Healing) -> Self {
+        self.with_state(|s| s.rollback = healing)
+    }
+
+    /// Make the next call of `op` (a [`Platform`] method name) fail with `kind`.
+    #[must_use]
+    pub fn fail_next(self, op: &'static str, kind: ErrorKind) -> Self {
+        self.faults.fail_next(op, kind);
+        self
+    }
+
+    /// The failure injector, to inject while a test runs.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Every mutation, e.g. `"rollout_restart prod/deployment/api"`.
+    pub fn mutations(&self) -> Vec<String> {
+        self.faults.mutations()
+    }
+
+    /// Every call, reads included.
+    pub fn calls(&self) -> Vec<String> {
+        self.faults.calls()
+    }
+
+    /// The current status of a seeded workload.
+    pub fn status(&self, workload: &WorkloadRef) -> Option<WorkloadStatus> {
+        self.lock()
+            .workloads
+            .get(workload)
+            .map(|w| w.status.clone())
+    }
+
+    /// Replace the status of a seeded workload (e.g. to break it mid-test).
+    pub fn set_status(&self, status: WorkloadStatus) {
+        if let Some(w) = self.lock().workloads.get_mut(&status.workload) {
+            w.status = status;
+        }
+    }
+
+    fn call(&self, op: &'static str, target: &dyn std::fmt::Display) -> Result<(), OpsError> {
+        self.faults.call("fake", op, &target.to_string())
+    }
+
+    fn not_found(op: &'static str, target: &dyn std::fmt::Display) -> OpsError {
+        OpsError::new(ErrorKind::NotFound, "fake", op, target.to_string())
+    }
+
+    fn start_rollout(
+        state: &mut State,
+        workload: &WorkloadRef,
+        healing: Healing,
+        revision: Option<u64>,
+    ) -> Result<(), OpsError> {
+        let reads = state.ready_after;
+        let w = state
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("rollout", workload))?;
+        if w.status.paused {
+            return Err(OpsError::new(
+                ErrorKind::Conflict,
+                "fake",
+                "rollout",
+                workload.to_string(),
+            )
+            .with_detail("rollouts are paused"));
+        }
+        w.rollout_reads_left = Some(reads);
+        if healing == Healing::Heals {
+            let desired = w.status.desired;
+            let mut healed = WorkloadStatus::healthy(workload.clone(), desired);
+            healed.revision = revision.or(w.status.revision);
+            healed.images.clone_from(&w.status.images);
+            w.status = healed;
+        } else {
+            w.status.ready = 0;
+            w.status.available = 0;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Platform for FakePlatform {
+    fn backend(&self) -> &'static str {
+        "fake"
+    }
+
+    fn capabilities(&self) -> PlatformCapabilities {
+        PlatformCapabilities::all()
+    }
+
+    async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> {
+        self.call("list_workloads", namespace)?;
+        Ok(self
+            .lock()
+            .workloads
+            .keys()
+            .filter(|w| w.namespace() == namespace)
+            .cloned()
+            .collect())
+    }
+
+    async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> {
+        self.call("workload", workload)?;
+        self.status(workload)
+            .ok_or_else(|| Self::not_found("workload", workload))
+    }
+
+    async fn rollout_restart(
+        &self,
+        workload: &WorkloadRef,
+        opts: RestartOptions,
+    ) -> Result<(), OpsError> {
+        self.call("rollout_restart", workload)?;
+        if opts.dry_run {
+            return Ok(());
+        }
+        let mut s = self.lock();
+        let healing = s.restart;
+        Self::start_rollout(&mut s, workload, healing, None)?;
+        drop(s);
+        self.faults.mutate(format!("rollout_restart {workload}"));
+        Ok(())
+    }
+
+    async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus, OpsError> {
+        self.call("rollout_status", workload)?;
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("rollout_status", workload))?;
+        let desired = w.status.desired;
+        let name = workload.name();
+        match w.rollout_reads_left {
+            Some(0) | None if w.status.is_healthy() => {
+                w.rollout_reads_left = None;
+                let mut done = RolloutStatus::complete(desired);
+                done.message = format!("{} \"{name}\" successfully rolled out", workload.kind());
+                done.revision = w.status.revision;
+                Ok(done)
+            }
+            Some(n) if n > 0 => {
+                w.rollout_reads_left = Some(n - 1);
+                Ok(RolloutStatus::progressing(
+                    0,
+                    desired,
+                    format!(
+                        "Waiting for {} \"{name}\" rollout to finish: 0 of {desired} updated replicas are available...",
+                        workload.kind()
+                    ),
+                ))
+            }
+            _ => {
+                let ready = w.status.ready;
+                Ok(RolloutStatus::progressing(
+                    ready,
+                    desired,
+                    format!(
+                        "Waiting for {} \"{name}\" rollout to finish: {ready} of {desired} updated replicas are available...",
+                        workload.kind()
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn scale(
+        &self,
+        workload: &WorkloadRef,
+        replicas: u32,
+        opts: ScaleOptions,
+    ) -> Result<ScaleChange, OpsError> {
+        self.call("scale", workload)?;
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("scale", workload))?;
+        let from = w.status.desired;
+        if !opts.dry_run {
+            let mut next = WorkloadStatus::healthy(workload.clone(), replicas);
+            next.revision = w.status.revision;
+            next.images.clone_from(&w.status.images);
+            w.status = next;
+            drop(s);
+            self.faults
+                .mutate(format!("scale {workload} {from}->{replicas}"));
+        }
+        Ok(ScaleChange::new(from, replicas))
+    }
+
+    async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> {
+        self.call("stop", workload)?;
+        if opts.dry_run {
+            return Ok(());
+        }
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("stop", workload))?;
+        w.stopped_replicas = Some(w.status.desired);
+        let mut stopped = WorkloadStatus::new(workload.clone(), 0);
+        stopped.revision = w.status.revision;
+        w.status = stopped;
+        drop(s);
+        self.faults.mutate(format!("stop {workload}"));
+        Ok(())
+    }
+
+    async fn start(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> {
+        self.call("start", workload)?;
+        if opts.dry_run {
+            return Ok(());
+        }
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("start", workload))?;
+        let replicas = w.stopped_replicas.take().unwrap_or(w.status.desired.max(1));
+        let revision = w.status.revision;
+        w.status = WorkloadStatus::healthy(workload.clone(), replicas);
+        w.status.revision = revision;
+        drop(s);
+        self.faults.mutate(format!("start {workload}"));
+        Ok(())
+    }
+
+    async fn revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>, OpsError> {
+        self.call("revisions", workload)?;
+        let s = self.lock();
+        let w = s
+            .workloads
+            .get(workload)
+            .ok_or_else(|| Self::not_found("revisions", workload))?;
+        let mut revisions = w.revisions.clone();
+        revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
+        Ok(revisions)
+    }
+
+    async fn rollback(
+        &self,
+        workload: &WorkloadRef,
+        opts: RollbackOptions,
+    ) -> Result<RollbackChange, OpsError> {
+        self.call("rollback", workload)?;
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get(workload)
+            .ok_or_else(|| Self::not_found("rollback", workload))?;
+        let current = w.revisions.iter().find(|r| r.current).map(|r| r.number);
+        let target = match opts.revision {
+            Some(n) => w.revisions.iter().find(|r| r.number == n && !r.current),
+            None => w
+                .revisions
+                .iter()
+                .filter(|r| !r.current)
+                .max_by_key(|r| r.number),
+        }
+        .cloned()
+        .ok_or_else(|| {
+            OpsError::new(
+                ErrorKind::NotFound,
+                "fake",
+                "rollback",
+                workload.to_string(),
+            )
+            .with_detail("no previous revision")
+        })?;
+        if opts.dry_run {
+            return Ok(RollbackChange::new(current, target.number));
+        }
+        let healing = s.rollback;
+        // Like Kubernetes: the old template becomes a new, current revision.
+        let next_number = s.workloads.get(workload).map_or(1, |w| {
+            w.revisions.iter().map(|r| r.number).max().unwrap_or(0) + 1
+        });
+        Self::start_rollout(&mut s, workload, healing, Some(next_number))?;
+        if let Some(w) = s.workloads.get_mut(workload) {
+            w.revisions.retain(|r| r.number != target.number);
+            for r in &mut w.revisions {
+                r.current = false;
+            }
+            w.revisions
+                .push(Revision::new(next_number, target.images.clone(), true));
+            w.status.images.clone_from(&target.images);
+        }
+        drop(s);
+        self.faults
+            .mutate(format!("rollback {workload} to {}", target.number));
+        Ok(RollbackChange::new(current, target.number))
+    }
+
+    async fn delete_instance(
+        &self,
+        instance: &InstanceRef,
+        opts: DeleteOptions,
+    ) -> Result<(), OpsError> {
+        self.call("delete_instance", instance)?;
+        let s = self.lock();
+        let w = s
+            .workloads
+            .get(instance.workload())
+            .ok_or_else(|| Self::not_found("delete_instance", instance))?;
+        if !w
+            .status
+            .instances
+            .iter()
+            .any(|i| &i.name == instance.name())
+        {
+            return Err(Self::not_found("delete_instance", instance));
+        }
+        drop(s);
+        if !opts.dry_run {
+            // The controller replaces it at once with a fresh instance of the same name.
+            let mut s = self.lock();
+            if let Some(w) = s.workloads.get_mut(instance.workload())
+                && let Some(i) = w
+                    .status
+                    .instances
+                    .iter_mut()
+                    .find(|i| &i.name == instance.name())
+            {
+                *i = InstanceStatus::new(i.name.clone());
+            }
+            drop(s);
+            self.faults.mutate(format!("delete_instance {instance}"));
+        }
+        Ok(())
+    }
+
+    async fn logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: LogOptions,
+    ) -> Result<Vec<LogLine>, OpsError> {
+        self.call("logs", workload)?;
+        let s = self.lock();
+        let w = s
+            .workloads
+            .get(workload)
+            .ok_or_else(|| Self::not_found("logs", workload))?;
+        let mut per_instance: BTreeMap<_, Vec<LogLine>> = BTreeMap::new();
+        for line in &w.logs {
+            if opts.instance.as_ref().is_some_and(|i| i != &line.instance) {
+                continue;
+            }
+            per_instance
+                .entry(line.instance.clone())
+                .or_default()
+                .push(line.clone());
+        }
+        let tailed = per_instance
+            .into_values()
+            .map(|mut lines| {
+                if let Some(n) = opts.tail {
+                    let keep = usize::try_from(n).unwrap_or(usize::MAX);
+                    let skip = lines.len().saturating_sub(keep);
+                    lines.drain(..skip);
+                }
+                lines
+            })
+            .collect();
+        let mut merged = crate::platform::merge_logs(tailed);
+        if let Some(filter) = &opts.filter {
+            merged.retain(|l| filter.is_match(&l.text));
+        }
+        Ok(merged)
+    }
+
+    async fn follow_logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: LogOptions,
+    ) -> Result<BoxStream<'static, Result<LogLine, OpsError>>, OpsError> {
+        let lines = self.logs(workload, opts).await?;
+        Ok(stream::iter(lines.into_iter().map(Ok)).boxed())
+    }
+
+    async fn events(
+        &self,
+        workload: &WorkloadRef,
+        opts: EventOptions,
+    ) -> Result<Vec<PlatformEvent>, OpsError> {
+        self.call("events", workload)?;
+        let s = self.lock();
+        let w = s
+            .workloads
+            .get(workload)
+            .ok_or_else(|| Self::not_found("events", workload))?;
+        let mut events: Vec<PlatformEvent> = w
+            .events
+            .iter()
+            .filter(|e| !opts.warnings_only || e.warning)
+            .cloned()
+            .collect();
+        if let Some(limit) = opts.limit {
+            let skip = events.len().saturating_sub(limit);
+            events.drain(..skip);
+        }
+        Ok(events)
+    }
+
+    async fn exec(
+        &self,
+        instance: &InstanceRef,
+        command: &ExecCommand,
+    ) -> Result<ExecOutput, OpsError> {
+        self.call("exec", instance)?;
+        self.faults
+            .mutate(format!("exec {instance} {}", command.argv().join(" ")));
+        Ok(ExecOutput::new(Some(0), Vec::new(), Vec::new()))
+    }
+
+    async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        self.call("copy_from", instance)?;
+        Err(OpsError::new(
+            ErrorKind::NotFound,
+            "fake",
+            "copy_from",
+            format!("{instance}:{path}"),
+        ))
+    }
+
+    async fn copy_to(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        contents: Vec<u8>,
+    ) -> Result<(), OpsError> {
+        self.call("copy_to", instance)?;
+        self.faults.mutate(format!(
+            "copy_to {instance}:{path} ({} bytes)",
+            contents.len()
+        ));
+        Ok(())
+    }
+
+    async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
+        self.call("resource_usage", workload)?;
+        let status = self
+            .status(workload)
+            .ok_or_else(|| Self::not_found("resource_usage", workload))?;
+        Ok(status
+            .instances
+            .into_iter()
+            .map(|i| ResourceUsage::new(i.name, 0.1, 64 << 20, Some(256 << 20)))
+            .collect())
+    }
+
+    async fn update_config(
+        &self,
+        workload: &WorkloadRef,
+        update: ConfigUpdate,
+    ) -> Result<ConfigChange, OpsError> {
+        use secrecy::ExposeSecret as _;
+        self.call("update_config", workload)?;
+        let keys_set: Vec<String> = update.set.keys().cloned().collect();
+        let keys_removed: Vec<String> = update.remove.iter().cloned().collect();
+        if !update.dry_run {
+            let mut s = self.lock();
+            let w = s
+                .workloads
+                .get_mut(workload)
+                .ok_or_else(|| Self::not_found("update_config", workload))?;
+            for (k, v) in &update.set {
+                w.config.insert(k.clone(), v.expose_secret().to_owned());
+            }
+            for k in &update.remove {
+                w.config.remove(k);
+            }
+            drop(s);
+            self.faults.mutate(format!(
+                "update_config {workload} set={keys_set:?} removed={keys_removed:?}"
+            ));
+        }
+        let rolled_out = update.rollout && !update.dry_run;
+        if rolled_out {
+            let mut s = self.lock();
+            let healing = s.restart;
+            Self::start_rollout(&mut s, workload, healing, None)?;
+        }
+        Ok(ConfigChange {
+            keys_set,
+            keys_removed,
+            rolled_out,
+        })
+    }
+}
