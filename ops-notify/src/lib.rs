@@ -1,8 +1,23 @@
-//! # ops-notify
-//!
-//! `Notifier` backends: Slack webhook, PagerDuty Events v2, generic webhook, console; severity routing.
-//!
-//! **Status: not implemented yet.** This crate reserves its place in the workspace; it exports
-//! nothing and implements no trait until its issue lands. Nothing here pretends to work.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod config;
+mod console;
+mod error;
+mod pagerduty;
+mod retry;
+mod router;
+mod slack;
+mod webhook;
+
+pub use console::ConsoleNotifier;
+pub use error::{Error, Result};
+pub use pagerduty::{EventAction, PagerDutyNotifier, PagerDutyNotifierBuilder, pagerduty_severity};
+pub use retry::{RetryPolicy, retry_after};
+pub use router::{Delivery, Router};
+pub use slack::{SlackNotifier, SlackNotifierBuilder, slack_payload};
+pub use webhook::{
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookFormat, WebhookNotifier, WebhookNotifierBuilder,
+    alertmanager_payload, sign, verify, webhook_payload,
+};

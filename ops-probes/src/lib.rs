@@ -1,8 +1,24 @@
-//! # ops-probes
-//!
-//! `Probe` and `Metrics` backends (reqwest): HTTP with conditions, TCP, TLS certificate, Prometheus queries, and probe combinators.
-//!
-//! **Status: not implemented yet.** This crate reserves its place in the workspace; it exports
-//! nothing and implements no trait until its issue lands. Nothing here pretends to work.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bulk;
+mod combinators;
+pub mod condition;
+pub mod config;
+mod error;
+mod http;
+mod prometheus;
+mod tcp;
+mod tls;
+
+pub use bulk::{BulkOptions, check_all};
+pub use combinators::{AllOf, AnyOf, Retry, Stability, WatchOptions, watch};
+pub use condition::{Condition, ConditionError};
+pub use error::{Error, Result};
+pub use http::{HttpProbe, HttpProbeBuilder, Redirects};
+pub use prometheus::{
+    MetricProbe, PrometheusConfig, PrometheusMetrics, PrometheusMetricsBuilder, Threshold,
+};
+pub use tcp::TcpProbe;
+pub use tls::{CertificateInfo, CertificateReport, TlsProbe, TlsVersion};

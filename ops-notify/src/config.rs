@@ -1,0 +1,79 @@
+//! Shared configuration: the crypto provider, the HTTP client, timeouts and redaction.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::error::{Error, Result};
+
+/// Default deadline of one delivery attempt: `OPSBOOK_NOTIFY_TIMEOUT_MS`, else 10 s.
+///
+/// # Examples
+/// ```
+/// assert!(ops_notify::config::default_timeout() > std::time::Duration::ZERO);
+/// ```
+pub fn default_timeout() -> Duration {
+    static TIMEOUT: OnceLock<Duration> = OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("OPSBOOK_NOTIFY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(Duration::from_secs(10), Duration::from_millis)
+    })
+}
+
+/// Installs ring as the process-wide rustls crypto provider, once, before any client is
+/// built; a provider installed earlier is kept.
+///
+/// # Examples
+/// ```
+/// ops_notify::config::install_crypto_provider();
+/// ```
+pub fn install_crypto_provider() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // Err means a provider is already installed: that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The HTTP client shared by the notifiers (one connection pool), or a new one when
+/// `client` is given.
+pub(crate) fn http_client(receiver: &str) -> Result<reqwest::Client> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .connect_timeout(default_timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Client {
+            receiver: receiver.to_owned(),
+            source: e.without_url(),
+        })?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// Parses a secret URL; returns it and its `host:port` for messages.
+pub(crate) fn secret_url(receiver: &str, url: &SecretString) -> Result<(url::Url, String)> {
+    let parsed = url::Url::parse(url.expose_secret()).map_err(|e| Error::Config {
+        receiver: receiver.to_owned(),
+        why: format!("invalid URL: {e}"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::Config {
+            receiver: receiver.to_owned(),
+            why: "expected an http or https URL".to_owned(),
+        });
+    }
+    let host = parsed.host_str().unwrap_or("unknown-host");
+    let shown = match parsed.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    Ok((parsed, shown))
+}

@@ -1,0 +1,304 @@
+//! [`SlackNotifier`]: Slack incoming webhooks with Block Kit, severity colours, fields and
+//! links.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ops_core::incident::Severity;
+use ops_core::notify::Notification;
+use ops_core::{Notifier, OpsError};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::config::{default_timeout, http_client, secret_url};
+use crate::error::{Error, Result};
+use crate::retry::{Delivery, RetryPolicy, post};
+
+/// Builds a [`SlackNotifier`]; `build` validates and does no network I/O.
+///
+/// # Examples
+/// ```
+/// let slack = ops_notify::SlackNotifier::builder()
+///     .with_webhook_url("https://hooks.slack.com/services/T0/B0/XXXX".into())
+///     .build()?;
+/// assert!(!format!("{slack:?}").contains("XXXX"));
+/// # Ok::<(), ops_notify::Error>(())
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct SlackNotifierBuilder {
+    url: Option<SecretString>,
+    name: Option<String>,
+    timeout: Option<Duration>,
+    retry: RetryPolicy,
+    client: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for SlackNotifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackNotifierBuilder")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackNotifierBuilder {
+    /// Reads `OPSBOOK_SLACK_WEBHOOK_URL`.
+    pub fn from_env() -> Self {
+        Self {
+            url: std::env::var("OPSBOOK_SLACK_WEBHOOK_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from),
+            ..Self::default()
+        }
+    }
+
+    /// The incoming-webhook URL (a secret).
+    pub fn with_webhook_url(mut self, url: SecretString) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// The name in reports (default `slack`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Deadline of one attempt.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Use this client.
+    pub fn from_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a valid webhook URL; [`Error::Client`].
+    pub fn build(self) -> Result<SlackNotifier> {
+        let name = self.name.unwrap_or_else(|| "slack".to_owned());
+        let url = self.url.ok_or_else(|| Error::Config {
+            receiver: name.clone(),
+            why: "no webhook URL (OPSBOOK_SLACK_WEBHOOK_URL)".to_owned(),
+        })?;
+        let (url, target) = secret_url(&name, &url)?;
+        let client = match self.client {
+            Some(c) => c,
+            None => http_client(&name)?,
+        };
+        Ok(SlackNotifier {
+            name,
+            url,
+            target,
+            timeout: self.timeout.unwrap_or_else(default_timeout),
+            retry: self.retry,
+            client,
+        })
+    }
+}
+
+/// Posts notifications to a Slack incoming webhook: a coloured attachment holding a header,
+/// the Markdown body (as Slack mrkdwn), a fields section and links.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use ops_core::{Notifier, incident::Severity, notify::Notification};
+/// let slack = ops_notify::SlackNotifier::builder().with_webhook_url("https://hooks.slack.com/services/..".into()).build()?;
+/// slack.send(&Notification::new(Severity::Medium, "p95 above 2s", "checkout is slow")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SlackNotifier {
+    name: String,
+    url: url::Url,
+    target: String,
+    timeout: Duration,
+    retry: RetryPolicy,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for SlackNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackNotifier")
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The attachment colour of a severity (green once resolved).
+fn colour(n: &Notification) -> &'static str {
+    if n.resolved {
+        return "#2EB67D";
+    }
+    match n.severity {
+        Severity::Critical => "#D00000",
+        Severity::High => "#FF6F00",
+        Severity::Medium => "#FFC400",
+        Severity::Low => "#439FE0",
+    }
+}
+
+/// Escapes `&`, `<`, `>` as Slack requires, turns `**bold**` into `*bold*` and
+/// `[text](url)` into `<url|text>`.
+fn mrkdwn(md: &str) -> String {
+    let escaped = md
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let bold = escaped.replace("**", "*");
+    let mut out = String::with_capacity(bold.len());
+    let mut rest = bold.as_str();
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let link = after.find("](").and_then(|close| {
+            let url_part = &after[close + 2..];
+            url_part
+                .find(')')
+                .map(|end| (close, &url_part[..end], close + 2 + end + 1))
+        });
+        match link {
+            Some((close, url, consumed)) if !url.contains(' ') => {
+                out.push_str(&rest[..open]);
+                out.push_str(&format!("<{url}|{}>", &after[..close]));
+                rest = &after[consumed..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The webhook payload for `n` (public for receivers and tests).
+///
+/// # Examples
+/// ```
+/// use ops_core::{incident::Severity, notify::Notification};
+/// let p = ops_notify::slack_payload(&Notification::new(Severity::Critical, "api down", "**all** pods"));
+/// assert_eq!(p["attachments"][0]["color"], "#D00000");
+/// assert_eq!(p["attachments"][0]["blocks"][0]["type"], "header");
+/// ```
+pub fn slack_payload(n: &Notification) -> Value {
+    let state = if n.resolved {
+        "Resolved".to_owned()
+    } else {
+        n.status.to_string()
+    };
+    let header = truncate(&format!("{} {} · {}", n.severity, state, n.title), 150);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": header, "emoji": true}
+    })];
+    if !n.body.trim().is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate(&mrkdwn(&n.body), 3000)}
+        }));
+    }
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", n.severity)}),
+        json!({"type": "mrkdwn", "text": format!("*Status*\n{state}")}),
+    ];
+    if let Some(id) = &n.incident_id {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Incident*\n{}", mrkdwn(id))}));
+    }
+    for (k, v) in &n.fields {
+        if fields.len() == 10 {
+            break;
+        }
+        fields.push(json!({"type": "mrkdwn", "text": truncate(&format!("*{}*\n{}", mrkdwn(k), mrkdwn(v)), 2000)}));
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    if !n.links.is_empty() {
+        let links: Vec<String> = n
+            .links
+            .iter()
+            .map(|(title, url)| format!("<{url}|{}>", mrkdwn(title)))
+            .collect();
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": truncate(&links.join(" · "), 3000)}]
+        }));
+    }
+    json!({
+        "text": truncate(&format!("[{}] {state}: {}", n.severity, n.title), 3000),
+        "attachments": [{"color": colour(n), "blocks": blocks}]
+    })
+}
+
+impl SlackNotifier {
+    /// A builder.
+    pub fn builder() -> SlackNotifierBuilder {
+        SlackNotifierBuilder::default()
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Notifier for SlackNotifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "slack", target = %self.target))]
+    async fn send(&self, n: &Notification) -> std::result::Result<(), OpsError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        let delivery = Delivery {
+            receiver: &self.name,
+            target: &self.target,
+            url: &self.url,
+            headers,
+            body: slack_payload(n).to_string().into_bytes(),
+            timeout: self.timeout,
+        };
+        post(&self.client, delivery, self.retry).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mrkdwn_escapes_and_converts_links() {
+        assert_eq!(
+            mrkdwn("**a** & [docs](https://x.io/a) <b>"),
+            "*a* &amp; <https://x.io/a|docs> &lt;b&gt;"
+        );
+        assert_eq!(mrkdwn("[not a link"), "[not a link");
+    }
+}

@@ -1,0 +1,642 @@
+//! [`HttpProbe`]: an HTTP(S) health check with status, JSON, body and timing conditions.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ops_core::probe::{Observation, Outcome, ProbeResult};
+use ops_core::{OpsError, Probe};
+use regex::Regex;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+
+use crate::condition::{Condition, Facts, describe_failure};
+use crate::config::{default_timeout, install_crypto_provider, parse_http_url, redact};
+use crate::error::{Error, Result};
+
+/// How many bytes of a body are read at most (1 MiB); the rest is ignored.
+const MAX_BODY: usize = 1 << 20;
+
+/// Whether and how far redirects are followed.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ops_probes::Redirects::default(), ops_probes::Redirects::Follow(10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Redirects {
+    /// Report the 3xx answer itself.
+    None,
+    /// Follow up to this many redirects.
+    Follow(usize),
+}
+
+impl Default for Redirects {
+    fn default() -> Self {
+        Self::Follow(10)
+    }
+}
+
+/// Builds an [`HttpProbe`]. `build` validates everything and does no network I/O.
+///
+/// Defaults: `GET`, status 2xx expected, TLS verification on with the system roots,
+/// redirects followed (10), timeout [`crate::config::default_timeout`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_probes::HttpProbe;
+/// let probe = HttpProbe::builder("https://api.example.com/health")
+///     .with_name("api-health")
+///     .with_bearer_token("s3cr3t".into())
+///     .expect_status([200])
+///     .json_eq("/status", "ok")
+///     .json_lt("/queue/depth", 100.0)
+///     .with_condition("[RESPONSE_TIME] < 500ms")
+///     .with_timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(ops_core::Probe::name(&probe), "api-health");
+/// assert!(!format!("{probe:?}").contains("s3cr3t"));
+/// # Ok::<(), ops_probes::Error>(())
+/// ```
+#[must_use]
+pub struct HttpProbeBuilder {
+    url: SecretString,
+    name: Option<String>,
+    method: reqwest::Method,
+    headers: Vec<(String, SecretString)>,
+    bearer: Option<SecretString>,
+    body: Option<String>,
+    statuses: Option<Vec<u16>>,
+    conditions: Vec<Condition>,
+    pending: Vec<String>,
+    budget: Option<Duration>,
+    timeout: Option<Duration>,
+    verify_tls: bool,
+    ca_pem: Vec<Vec<u8>>,
+    redirects: Redirects,
+    client: Option<reqwest::Client>,
+    invalid: Vec<Error>,
+}
+
+impl fmt::Debug for HttpProbeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpProbeBuilder")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("conditions", &self.conditions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpProbeBuilder {
+    fn new(url: &str) -> Self {
+        Self {
+            url: SecretString::from(url.to_owned()),
+            name: None,
+            method: reqwest::Method::GET,
+            headers: Vec::new(),
+            bearer: None,
+            body: None,
+            statuses: None,
+            conditions: Vec::new(),
+            pending: Vec::new(),
+            budget: None,
+            timeout: None,
+            verify_tls: true,
+            ca_pem: Vec::new(),
+            redirects: Redirects::default(),
+            client: None,
+            invalid: Vec::new(),
+        }
+    }
+
+    /// The name in reports; defaults to `host:port`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The HTTP method (`GET` by default), e.g. `"HEAD"`.
+    pub fn with_method(mut self, method: &str) -> Self {
+        match reqwest::Method::from_bytes(method.as_bytes()) {
+            Ok(m) => self.method = m,
+            Err(_) => self.invalid.push(Error::Config {
+                target: method.to_owned(),
+                why: "not an HTTP method".to_owned(),
+            }),
+        }
+        self
+    }
+
+    /// A request header; its value is treated as a secret.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers
+            .push((name.into(), SecretString::from(value.into())));
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn with_bearer_token(mut self, token: SecretString) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+
+    /// A request body (sent as is).
+    pub fn with_body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The statuses that count as up (default: any 2xx).
+    pub fn expect_status(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.statuses = Some(statuses.into_iter().collect());
+        self
+    }
+
+    /// The JSON value at `pointer` (RFC 6901, e.g. `/data/status`) equals `value`.
+    pub fn json_eq(mut self, pointer: &str, value: impl Into<Value>) -> Self {
+        let expected = Condition::json_literal(&value.into());
+        self.push_json(pointer, "==", expected);
+        self
+    }
+
+    /// The JSON value at `pointer` differs from `value` (a missing value fails too).
+    pub fn json_ne(mut self, pointer: &str, value: impl Into<Value>) -> Self {
+        let expected = Condition::json_literal(&value.into());
+        self.push_json(pointer, "!=", expected);
+        self
+    }
+
+    /// The number at `pointer` is below `limit`.
+    pub fn json_lt(mut self, pointer: &str, limit: f64) -> Self {
+        self.push_json(pointer, "<", Condition::json_number(limit));
+        self
+    }
+
+    /// The number at `pointer` is above `limit`.
+    pub fn json_gt(mut self, pointer: &str, limit: f64) -> Self {
+        self.push_json(pointer, ">", Condition::json_number(limit));
+        self
+    }
+
+    /// Something is present at `pointer`.
+    pub fn json_present(mut self, pointer: &str) -> Self {
+        self.push_json(pointer, "present", Condition::json_number(0.0));
+        self
+    }
+
+    /// The value at `pointer` (as text) matches `regex`.
+    pub fn json_matches(mut self, pointer: &str, regex: &str) -> Self {
+        match Regex::new(regex) {
+            Ok(re) => self.push_json(pointer, "==", Condition::json_regex(re)),
+            Err(e) => self.invalid.push(Error::Config {
+                target: pointer.to_owned(),
+                why: format!("invalid regular expression: {e}"),
+            }),
+        }
+        self
+    }
+
+    fn push_json(&mut self, pointer: &str, op: &'static str, expected: crate::condition::Expected) {
+        if !pointer.starts_with('/') {
+            self.invalid.push(Error::Config {
+                target: pointer.to_owned(),
+                why: "a JSON pointer starts with `/`".to_owned(),
+            });
+            return;
+        }
+        self.conditions.push(Condition::json(pointer, op, expected));
+    }
+
+    /// The body contains `needle`.
+    pub fn body_contains(mut self, needle: &str) -> Self {
+        self.conditions.push(Condition::body_contains(needle));
+        self
+    }
+
+    /// The body matches `regex`.
+    pub fn body_matches(mut self, regex: &str) -> Self {
+        match Regex::new(regex) {
+            Ok(re) => self.conditions.push(Condition::body_matches(re)),
+            Err(e) => self.invalid.push(Error::Config {
+                target: "body".to_owned(),
+                why: format!("invalid regular expression: {e}"),
+            }),
+        }
+        self
+    }
+
+    /// A condition string (see [`crate::condition`]); parse errors surface from `build`.
+    pub fn with_condition(mut self, condition: &str) -> Self {
+        self.pending.push(condition.to_owned());
+        self
+    }
+
+    /// A parsed condition.
+    pub fn with_parsed_condition(mut self, condition: Condition) -> Self {
+        self.conditions.push(condition);
+        self
+    }
+
+    /// Answers slower than `budget` make the check degraded.
+    pub fn with_response_time_budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The deadline for the whole exchange, body included.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Turn TLS certificate verification off (on by default). Only for lab endpoints.
+    pub fn with_tls_verify(mut self, verify: bool) -> Self {
+        self.verify_tls = verify;
+        self
+    }
+
+    /// Trust only this CA (PEM) instead of the system roots; may be called several times.
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem.push(pem.into());
+        self
+    }
+
+    /// The redirect policy.
+    pub fn with_redirects(mut self, redirects: Redirects) -> Self {
+        self.redirects = redirects;
+        self
+    }
+
+    /// Use this client (connection pool shared across probes); TLS and redirect settings then
+    /// come from the client.
+    pub fn from_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates and builds the probe.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`], [`Error::InvalidHeader`], [`Error::Condition`] (with the column),
+    /// [`Error::Config`] for a bad pointer, regex or method, [`Error::Client`] for a bad CA.
+    pub fn build(mut self) -> Result<HttpProbe> {
+        if let Some(err) = self.invalid.pop() {
+            return Err(err);
+        }
+        let name_hint = self.name.clone().unwrap_or_else(|| "http probe".to_owned());
+        let url = parse_http_url(self.url.expose_secret(), &name_hint)?;
+        let name = self.name.unwrap_or_else(|| redact(&url));
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &self.headers {
+            let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| Error::InvalidHeader { name: k.clone() })?;
+            let mut value = reqwest::header::HeaderValue::from_str(v.expose_secret())
+                .map_err(|_| Error::InvalidHeader { name: k.clone() })?;
+            value.set_sensitive(true);
+            headers.append(key, value);
+        }
+        if let Some(token) = &self.bearer {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))
+            .map_err(|_| Error::InvalidHeader {
+                name: "authorization".to_owned(),
+            })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let mut conditions = vec![match &self.statuses {
+            Some(s) if !s.is_empty() => Condition::status_in(s),
+            _ => Condition::status_2xx(),
+        }];
+        for text in &self.pending {
+            conditions.push(text.parse()?);
+        }
+        conditions.append(&mut self.conditions);
+        if let Some(budget) = self.budget {
+            conditions.push(Condition::max_response_time(budget));
+        }
+        let timeout = self.timeout.unwrap_or_else(default_timeout);
+        if timeout.is_zero() {
+            return Err(Error::Config {
+                target: name,
+                why: "timeout must be positive".to_owned(),
+            });
+        }
+        let client = match self.client {
+            Some(c) => c,
+            None if self.verify_tls
+                && self.ca_pem.is_empty()
+                && self.redirects == Redirects::default() =>
+            {
+                shared_client(&name)?
+            }
+            None => {
+                let mut b = client_builder(self.redirects);
+                if !self.verify_tls {
+                    b = b.tls_danger_accept_invalid_certs(true);
+                }
+                let mut certs = Vec::new();
+                for pem in &self.ca_pem {
+                    let mut more =
+                        reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                            Error::Client {
+                                target: name.clone(),
+                                source: source.without_url(),
+                            }
+                        })?;
+                    certs.append(&mut more);
+                }
+                if !certs.is_empty() {
+                    b = b.tls_certs_only(certs);
+                }
+                b.build().map_err(|source| Error::Client {
+                    target: name.clone(),
+                    source: source.without_url(),
+                })?
+            }
+        };
+        let needs_json = conditions.iter().any(Condition::needs_json);
+        Ok(HttpProbe {
+            name,
+            target: redact(&url),
+            url,
+            method: self.method,
+            headers,
+            body: self.body,
+            conditions,
+            needs_json,
+            timeout,
+            client,
+        })
+    }
+}
+
+fn client_builder(redirects: Redirects) -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    let policy = match redirects {
+        Redirects::None => reqwest::redirect::Policy::none(),
+        Redirects::Follow(n) => reqwest::redirect::Policy::limited(n),
+    };
+    reqwest::Client::builder()
+        .redirect(policy)
+        .tls_info(true)
+        .connect_timeout(default_timeout())
+        .pool_idle_timeout(Duration::from_secs(30))
+}
+
+/// One client for every probe with default settings, so probes share a connection pool and
+/// the system roots are loaded once.
+fn shared_client(name: &str) -> Result<reqwest::Client> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let client = client_builder(Redirects::default())
+        .build()
+        .map_err(|source| Error::Client {
+            target: name.to_owned(),
+            source: source.without_url(),
+        })?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// An HTTP(S) health check.
+///
+/// `check` never fails for a down service: refused connections, timeouts and unmet
+/// conditions are a [`Outcome::Down`] result whose detail lists each failed condition in
+/// words; slow answers and a soon-expiring certificate are [`Outcome::Degraded`].
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use ops_core::Probe;
+/// let probe = ops_probes::HttpProbe::builder("http://127.0.0.1:8080/health")
+///     .with_condition("[BODY].status == ok")
+///     .build()?;
+/// let result = probe.check().await?;
+/// println!("{}: {} ({:?})", probe.name(), result.outcome, result.latency);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpProbe {
+    name: String,
+    target: String,
+    url: url::Url,
+    method: reqwest::Method,
+    headers: reqwest::header::HeaderMap,
+    body: Option<String>,
+    conditions: Vec<Condition>,
+    needs_json: bool,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for HttpProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpProbe")
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .field("method", &self.method)
+            .field(
+                "conditions",
+                &self
+                    .conditions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpProbe {
+    /// A builder for a probe of `url` (which may carry secrets: it is never displayed).
+    pub fn builder(url: &str) -> HttpProbeBuilder {
+        HttpProbeBuilder::new(url)
+    }
+
+    /// The conditions checked, status first.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = ops_probes::HttpProbe::builder("http://localhost/").build()?;
+    /// assert_eq!(p.conditions()[0].to_string(), "[STATUS] == pat(2??)");
+    /// # Ok::<(), ops_probes::Error>(())
+    /// ```
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    async fn exchange(
+        &self,
+    ) -> std::result::Result<(u16, Vec<u8>, Option<Duration>), reqwest::Error> {
+        let mut req = self
+            .client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone())
+            .timeout(self.timeout);
+        if let Some(body) = &self.body {
+            req = req.body(body.clone());
+        }
+        let mut resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let cert = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(reqwest::tls::TlsInfo::peer_certificate)
+            .and_then(|der| crate::tls::time_left(der));
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            let room = MAX_BODY.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_BODY {
+                break;
+            }
+        }
+        Ok((status, body, cert))
+    }
+}
+
+/// Words for a transport failure, without the URL.
+pub(crate) fn transport_words(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    let mut words = if err.is_connect() {
+        "connection failed".to_owned()
+    } else if err.is_redirect() {
+        "too many redirects".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut cause = std::error::Error::source(err);
+    let mut last = None;
+    while let Some(c) = cause {
+        last = Some(c.to_string());
+        cause = c.source();
+    }
+    if let Some(last) = last {
+        words.push_str(": ");
+        words.push_str(&last);
+    }
+    words
+}
+
+#[async_trait]
+impl Probe for HttpProbe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "http", target = %self.name))]
+    async fn check(&self) -> std::result::Result<ProbeResult, OpsError> {
+        let started = Instant::now();
+        let exchange =
+            tokio::time::timeout(self.timeout + Duration::from_millis(50), self.exchange()).await;
+        let latency = started.elapsed();
+        let (status, body, cert) = match exchange {
+            Ok(Ok(v)) => v,
+            Ok(Err(err)) => {
+                let words = transport_words(&err, self.timeout);
+                return Ok(ProbeResult::down(format!("{}: {words}", self.name))
+                    .with_latency(latency)
+                    .with_observation(
+                        Observation::new("[CONNECTED]", "false", false)
+                            .with_condition("[CONNECTED] == true"),
+                    ));
+            }
+            Err(_) => {
+                return Ok(ProbeResult::down(format!(
+                    "{}: timed out after {} ms",
+                    self.name,
+                    self.timeout.as_millis()
+                ))
+                .with_latency(latency));
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
+        let facts = Facts {
+            status: Some(status),
+            json: if self.needs_json {
+                serde_json::from_slice(&body).ok()
+            } else {
+                None
+            },
+            body: Some(&text),
+            response_time: latency,
+            certificate_expiration: cert,
+            connected: true,
+        };
+        let mut hard = Vec::new();
+        let mut soft = Vec::new();
+        let mut result = ProbeResult::up().with_latency(latency);
+        for c in &self.conditions {
+            let o = c.evaluate(&facts);
+            if !o.ok {
+                if c.is_soft() { &mut soft } else { &mut hard }.push(describe_failure(&o));
+            }
+            result = result.with_observation(o);
+        }
+        let (outcome, failed) = if hard.is_empty() && soft.is_empty() {
+            result.detail = format!("{}: {status} in {} ms", self.name, latency.as_millis());
+            return Ok(result);
+        } else if hard.is_empty() {
+            (Outcome::Degraded, soft)
+        } else {
+            hard.extend(soft);
+            (Outcome::Down, hard)
+        };
+        result.outcome = outcome;
+        result.detail = format!(
+            "{}: {} failed: {}",
+            self.name,
+            if failed.len() == 1 {
+                "1 condition".to_owned()
+            } else {
+                format!("{} conditions", failed.len())
+            },
+            failed.join("; ")
+        );
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_reports_condition_column_and_hides_secrets() {
+        let err = HttpProbe::builder("http://localhost/")
+            .with_condition("[STATUS] => 200")
+            .build()
+            .unwrap_err();
+        let Error::Condition(c) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(c.column(), 10);
+        let p = HttpProbe::builder("https://u:pw@example.com/x?token=abc")
+            .with_header("X-Api-Key", "k3y")
+            .build()
+            .unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("pw") && !shown.contains("abc") && !shown.contains("k3y"));
+        assert_eq!(p.name(), "example.com:443");
+    }
+
+    #[test]
+    fn bad_pointer_is_invalid() {
+        let err = HttpProbe::builder("http://localhost/")
+            .json_eq("status", "ok")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { .. }));
+    }
+}
