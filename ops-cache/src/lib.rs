@@ -1,8 +1,20 @@
-//! # ops-cache
-//!
-//! `Cache` for Redis (redis-rs): typed INFO, SCAN + UNLINK purges that never block the server, snapshots, client management; standalone and cluster.
-//!
-//! **Status: not implemented yet.** This crate reserves its place in the workspace; it exports
-//! nothing and implements no trait until its issue lands. Nothing here pretends to work.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod clients;
+mod config;
+mod connection;
+mod diagnostics;
+mod error;
+mod info;
+mod persistence;
+mod purge;
+
+pub use cache::RedisCache;
+pub use clients::parse_client_list;
+pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, RedisCacheBuilder, RedisCacheConfig};
+pub use diagnostics::parse_slowlog;
+pub use error::{Error, Result};
+pub use info::parse_info;

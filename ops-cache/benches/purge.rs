@@ -1,0 +1,3 @@
+//! Purge benchmark (see the README).
+
+fn main() {}

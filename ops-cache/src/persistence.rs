@@ -1,0 +1,157 @@
+//! Flush (disruptive), snapshots (`BGSAVE`, then wait for the save to land) and AOF rewrites.
+
+use std::time::{Duration, Instant};
+
+use ops_core::cache::{FlushScope, SnapshotOutcome};
+use tracing::instrument;
+
+use crate::cache::RedisCache;
+use crate::connection::Node;
+use crate::error::{Error, Result};
+use crate::info::{field_u64, parse_info};
+
+/// How often a snapshot checks whether the save landed.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(100);
+
+impl RedisCache {
+    /// `FLUSHDB ASYNC` or `FLUSHALL ASYNC` (on every primary in cluster mode). Disruptive:
+    /// prefer [`RedisCache::purge_keys`] with a pattern.
+    ///
+    /// # Errors
+    /// [`Error::Command`] or [`Error::Timeout`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(cache: ops_cache::RedisCache) -> ops_cache::Result<()> {
+    /// cache.flush_scope(ops_core::cache::FlushScope::Database).await?;
+    /// # Ok(()) }
+    /// ```
+    #[instrument(level = "debug", skip_all, fields(backend = "redis", target = %self.target()))]
+    pub async fn flush_scope(&self, scope: FlushScope) -> Result<()> {
+        let (command, name) = match scope {
+            FlushScope::Database => ("FLUSHDB", "FLUSHDB"),
+            FlushScope::All => ("FLUSHALL", "FLUSHALL"),
+        };
+        for node in self.nodes().await? {
+            let () = self
+                .run(name, &node, &redis::cmd(command).arg("ASYNC").clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `BGSAVE SCHEDULE` on every node, then wait (polling every 100 ms, at most `timeout`)
+    /// until `LASTSAVE` moves or the save counter grows, and check the save succeeded.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the save has not landed within `timeout`;
+    /// [`Error::SnapshotFailed`] when the server reports the save failed; [`Error::Command`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(cache: ops_cache::RedisCache) -> ops_cache::Result<()> {
+    /// let done = cache.bgsave(std::time::Duration::from_secs(60)).await?;
+    /// println!("saved at {}", done.saved_at);
+    /// # Ok(()) }
+    /// ```
+    #[instrument(level = "debug", skip_all, fields(backend = "redis", target = %self.target()))]
+    pub async fn bgsave(&self, timeout: Duration) -> Result<SnapshotOutcome> {
+        let started = Instant::now();
+        let mut previous: Option<jiff::Timestamp> = None;
+        let mut saved_at: Option<jiff::Timestamp> = None;
+        for node in self.nodes().await? {
+            let (before, at) = self.bgsave_node(&node, started, timeout).await?;
+            previous = min_opt(previous, before);
+            saved_at = Some(saved_at.map_or(at, |s| s.min(at)));
+        }
+        let saved_at = saved_at.ok_or_else(|| Error::Protocol {
+            command: "LASTSAVE",
+            target: self.target().to_owned(),
+            detail: "no node to snapshot".to_owned(),
+        })?;
+        Ok(SnapshotOutcome::new(previous, saved_at, started.elapsed()))
+    }
+
+    async fn bgsave_node(
+        &self,
+        node: &Node,
+        started: Instant,
+        timeout: Duration,
+    ) -> Result<(Option<jiff::Timestamp>, jiff::Timestamp)> {
+        let before_save: i64 = self.run("LASTSAVE", node, &redis::cmd("LASTSAVE")).await?;
+        let before_count = field_u64(&self.info_persistence(node).await?, "rdb_saves");
+        let _: String = self
+            .run(
+                "BGSAVE",
+                node,
+                &redis::cmd("BGSAVE").arg("SCHEDULE").clone(),
+            )
+            .await?;
+        loop {
+            let text = self.info_persistence(node).await?;
+            let info = parse_info(&text);
+            let last: i64 = self.run("LASTSAVE", node, &redis::cmd("LASTSAVE")).await?;
+            let count = field_u64(&text, "rdb_saves");
+            let moved =
+                last > before_save || matches!((before_count, count), (Some(b), Some(c)) if c > b);
+            if moved && !info.persistence.bgsave_in_progress {
+                if !info.persistence.last_bgsave_ok {
+                    return Err(Error::SnapshotFailed {
+                        target: self.node_target(node),
+                        status: "err".to_owned(),
+                    });
+                }
+                let at = jiff::Timestamp::from_second(last).map_err(|_| Error::Protocol {
+                    command: "LASTSAVE",
+                    target: self.node_target(node),
+                    detail: format!("{last} is not a timestamp"),
+                })?;
+                let before = jiff::Timestamp::from_second(before_save)
+                    .ok()
+                    .filter(|_| before_save > 0);
+                return Ok((before, at));
+            }
+            if started.elapsed() + SNAPSHOT_POLL > timeout {
+                return Err(Error::Timeout {
+                    command: "BGSAVE",
+                    target: self.node_target(node),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+        }
+    }
+
+    async fn info_persistence(&self, node: &Node) -> Result<String> {
+        self.run("INFO", node, &redis::cmd("INFO").arg("persistence").clone())
+            .await
+    }
+
+    /// `BGREWRITEAOF` on every node (returns once the server accepted it).
+    ///
+    /// # Errors
+    /// [`Error::Command`] (e.g. a rewrite already running) or [`Error::Timeout`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run(cache: ops_cache::RedisCache) -> ops_cache::Result<()> {
+    /// cache.bgrewriteaof().await?;
+    /// # Ok(()) }
+    /// ```
+    #[instrument(level = "debug", skip_all, fields(backend = "redis", target = %self.target()))]
+    pub async fn bgrewriteaof(&self) -> Result<()> {
+        for node in self.nodes().await? {
+            let _: String = self
+                .run("BGREWRITEAOF", &node, &redis::cmd("BGREWRITEAOF"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn min_opt(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>) -> Option<jiff::Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
