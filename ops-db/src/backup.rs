@@ -504,7 +504,7 @@ impl PgDatabase {
             let statement_timeout = self.config().statement_timeout;
             let maintenance_db = self.config().maintenance_database.clone();
             let mut admin = self
-                .dedicated(operation, Some(&maintenance_db), statement_timeout)
+                .dedicated(operation, Some(&maintenance_db), Some(statement_timeout))
                 .await?;
             let q = |source| Error::query(operation, target.clone(), source);
             let exists = |name: String| {
@@ -544,7 +544,7 @@ impl PgDatabase {
                 self.pg_restore(&dump, &scratch, false).await?;
                 let expected = self.dump_table_count(&dump).await?;
                 let mut conn = self
-                    .dedicated(operation, Some(&scratch), statement_timeout)
+                    .dedicated(operation, Some(&scratch), Some(statement_timeout))
                     .await?;
                 let tables: i64 = sqlx::query_scalar(
                     "SELECT count(*)::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

@@ -214,9 +214,15 @@ impl PgDatabaseBuilder {
     /// Validate and build; the pool connects on first use.
     ///
     /// # Errors
-    /// [`Error::Config`] when the URL is missing or not a `postgres://` URL, or a timeout is zero.
+    /// [`Error::Config`] when the URL is missing or not a `postgres://` URL, a timeout is zero,
+    /// or it is called outside a Tokio runtime (the lazy pool needs one).
     pub fn build(self) -> Result<PgDatabase, Error> {
         let config = self.config;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "PgDatabaseBuilder::build must be called inside a Tokio runtime".to_owned(),
+            ));
+        }
         let raw = config.url.expose_secret();
         if raw.is_empty() {
             return Err(Error::Config(format!("no PostgreSQL URL: set {ENV_URL}")));
@@ -291,8 +297,8 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn url_and_password_never_reach_debug_or_errors() {
+    #[tokio::test]
+    async fn url_and_password_never_reach_debug_or_errors() {
         let db = PgDatabaseBuilder::new("postgres://ops:hunter2@db.example:6543/app")
             .build()
             .unwrap();
@@ -306,16 +312,16 @@ mod tests {
         assert!(!format!("{err:?}").contains("hunter2"));
     }
 
-    #[test]
-    fn missing_url_is_a_config_error() {
+    #[tokio::test]
+    async fn missing_url_is_a_config_error() {
         let err = PgDatabaseBuilder::new("").build().unwrap_err();
         assert!(matches!(err, Error::Config(_)));
         let ops: ops_core::OpsError = err.into();
         assert_eq!(ops.kind(), ops_core::ErrorKind::InvalidInput);
     }
 
-    #[test]
-    fn percent_encoded_password_is_decoded_for_tools() {
+    #[tokio::test]
+    async fn percent_encoded_password_is_decoded_for_tools() {
         let db = PgDatabaseBuilder::new("postgres://ops:p%40s+s@h/app").build().unwrap();
         assert_eq!(
             db.shared.password.as_ref().map(|p| p.expose_secret().to_owned()),

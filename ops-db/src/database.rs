@@ -135,22 +135,24 @@ impl PgDatabase {
         }
     }
 
-    /// A dedicated (unpooled) connection with its own `statement_timeout`, to `database` or the
+    /// A dedicated (unpooled) connection with its own `statement_timeout` (or the server's), to `database` or the
     /// configured one; it carries our `application_name`, so it is never a terminate target.
     pub(crate) async fn dedicated(
         &self,
         operation: &'static str,
         database: Option<&str>,
-        statement_timeout: Duration,
+        statement_timeout: Option<Duration>,
     ) -> Result<sqlx::PgConnection, Error> {
         use sqlx::ConnectOptions as _;
-        let ms = statement_timeout.as_millis().to_string();
         let mut options = self
             .shared
             .connect
             .clone()
-            .application_name(&self.shared.application_name)
-            .options([("statement_timeout", ms.as_str())]);
+            .application_name(&self.shared.application_name);
+        if let Some(timeout) = statement_timeout {
+            let ms = timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", ms.as_str())]);
+        }
         if let Some(database) = database {
             options = options.database(database);
         }

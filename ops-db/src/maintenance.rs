@@ -76,7 +76,7 @@ impl PgDatabase {
             ));
         }
         let sql = maintenance_sql(op, table, &database);
-        let mut conn = self.dedicated(operation, None, timeout).await?;
+        let mut conn = self.dedicated(operation, None, Some(timeout)).await?;
         let started = Instant::now();
         // Simple query protocol, one statement, autocommit: never inside a transaction block.
         let result = self

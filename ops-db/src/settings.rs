@@ -69,7 +69,7 @@ impl PgDatabase {
                 quote_setting_name(&canonical)
             );
             // ALTER SYSTEM cannot run in a transaction block: simple protocol, autocommit.
-            let mut conn = self.dedicated(operation, None, timeout).await?;
+            let mut conn = self.dedicated(operation, None, Some(timeout)).await?;
             let result = async {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
                     .execute(&mut conn)
@@ -84,8 +84,9 @@ impl PgDatabase {
             // a few times until the value moved or the server says a restart is pending.
             let mut new = old.clone();
             let mut needs_restart = context == "postmaster";
+            // No session settings on this one, so it sees the server's value.
             for _ in 0..20 {
-                let mut conn = self.dedicated(operation, None, timeout).await?;
+                let mut conn = self.dedicated(operation, None, None).await?;
                 let row = sqlx::query(
                     "SELECT setting, pending_restart FROM pg_settings WHERE name = $1",
                 )

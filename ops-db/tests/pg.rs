@@ -1,0 +1,452 @@
+//! `PgDatabase` and `PgJournal` against real PostgreSQL in containers (`opsbook/postgres:15`,
+//! overridable with `OPSBOOK_IMAGE_POSTGRES`, or `OPSBOOK_TEST_PG_URL`). Each test owns its
+//! server or database. Without Docker or the image the tests print why and pass, unless `CI=true`.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use ops_core::database::{
+    BackupOptions, Maintenance, RestoreOptions, RowRetention, SessionFilter, SessionState,
+    SlowQueryOptions,
+};
+use ops_core::testing::conformance;
+use ops_core::{Database, ErrorKind, Identifier, TableRef};
+use ops_db::{PgDatabase, PgDatabaseBuilder, PgJournal};
+use ops_tests::{Postgres, Stack, require};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn db_for(pg: &Postgres) -> PgDatabase {
+    PgDatabaseBuilder::new(pg.url())
+        .with_statement_timeout(Duration::from_secs(5))
+        .with_acquire_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+async fn connect(url: &str, app: &str) -> PgConnection {
+    PgConnectOptions::from_str(url)
+        .unwrap()
+        .application_name(app)
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Tables with awkward names and some data, including old rows for retention.
+async fn seed(conn: &mut PgConnection) -> Vec<TableRef> {
+    exec(
+        conn,
+        r#"
+        CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, payload text);
+        CREATE INDEX events_payload_idx ON events (payload);
+        INSERT INTO events (created_at, payload)
+            SELECT now() - (g || ' days')::interval, md5(g::text) FROM generate_series(1, 2000) g;
+        CREATE TABLE "users; DROP TABLE x" (id int PRIMARY KEY, name text);
+        INSERT INTO "users; DROP TABLE x" SELECT g, 'u' || g FROM generate_series(1, 50) g;
+        CREATE TABLE x (keep int);
+        INSERT INTO x VALUES (1);
+        CREATE TABLE "quo""ted" (v text);
+        INSERT INTO "quo""ted" VALUES ('it''s'), ('"q"');
+        CREATE TABLE "ünïcödé_表" (v text, at timestamp);
+        INSERT INTO "ünïcödé_表" VALUES ('ß', now()::timestamp - interval '10 days'), ('🙂', now()::timestamp);
+        "#,
+    )
+    .await;
+    ["public.events", "public.users; DROP TABLE x", "public.x", "public.quo\"ted", "public.ünïcödé_表"]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect()
+}
+
+/// md5 of every row of each table, in a stable order.
+async fn checksums(url: &str, tables: &[TableRef]) -> Vec<(String, String)> {
+    let mut conn = connect(url, "checksums").await;
+    let mut out = Vec::new();
+    for t in tables {
+        let sql = format!(
+            "SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {} t",
+            t.quoted()
+        );
+        let sum: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        out.push((t.to_string(), sum));
+    }
+    let _ = conn.close().await;
+    out
+}
+
+async fn databases(admin: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar("SELECT datname::text FROM pg_database ORDER BY 1")
+        .fetch_all(admin)
+        .await
+        .unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suites_pass_against_postgres() {
+    let pg = require!(Stack::new().postgres().await);
+    let db = db_for(&pg);
+    conformance::database::run_all(&db).await;
+    let journal = PgJournal::open(&db).await.unwrap();
+    conformance::journal::run_all(&journal).await;
+    // Reopening applies no migration twice and keeps the entries.
+    let again = PgJournal::connect(pg.url()).await.unwrap();
+    conformance::journal::run_all(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_works_on_real_data() {
+    let pg = require!(Stack::new().postgres().await);
+    let db = db_for(&pg);
+    let mut conn = connect(pg.url(), "seed").await;
+    let tables = seed(&mut conn).await;
+
+    // Without the extension in this database (the image creates it in template1): a typed hint.
+    exec(&mut conn, "DROP EXTENSION IF EXISTS pg_stat_statements").await;
+    let err = db.slow_queries(SlowQueryOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
+    assert!(err.detail().unwrap().contains("shared_preload_libraries"));
+    exec(&mut conn, "CREATE EXTENSION pg_stat_statements").await;
+    exec(&mut conn, "SELECT count(*) FROM events WHERE payload LIKE 'a%'").await;
+    let slow = db.slow_queries(SlowQueryOptions::default()).await.unwrap();
+    assert!(!slow.is_empty() && slow.iter().all(|q| q.calls > 0));
+
+    assert!(db.ping().await.unwrap().latency < Duration::from_secs(5));
+    let info = db.server_info().await.unwrap();
+    assert!(info.version.starts_with("15"), "{}", info.version);
+    assert!(info.max_connections >= 20 && !info.in_recovery);
+    let stats = db.connection_stats().await.unwrap();
+    assert!(stats.total >= 2 && stats.by_database.contains_key(pg.database()));
+
+    let sizes = db.database_sizes().await.unwrap();
+    assert!(sizes.iter().any(|s| s.name == pg.database() && s.bytes > 0));
+    exec(&mut conn, "ANALYZE").await;
+    let tsizes = db.table_sizes(10).await.unwrap();
+    let events = tsizes.iter().find(|t| t.table == tables[0]).expect("events listed");
+    assert!(events.total_bytes > 0 && events.index_bytes > 0);
+    assert!(tsizes.iter().any(|t| t.table == tables[1]), "hostile names come back intact");
+    let indexes = db.index_usage().await.unwrap();
+    let payload_idx = indexes.iter().find(|i| i.index.as_str() == "events_payload_idx").unwrap();
+    assert!(payload_idx.is_unused());
+    assert!(indexes.iter().any(|i| i.unique && !i.is_unused()));
+
+    for op in [
+        Maintenance::Vacuum { analyze: true },
+        Maintenance::Analyze,
+        Maintenance::Reindex,
+    ] {
+        for t in &tables {
+            let out = db.maintain(op, Some(t.clone())).await.unwrap();
+            assert!(out.statement.contains(&t.quoted()), "{}", out.statement);
+        }
+    }
+    let full = db
+        .maintain(Maintenance::VacuumFull, Some(tables[0].clone()))
+        .await
+        .unwrap();
+    assert!(full.warnings.iter().any(|w| w.contains("disk") && w.contains("lock")));
+    db.maintain(Maintenance::Vacuum { analyze: false }, None).await.unwrap();
+    let missing: TableRef = "public.no_such_table".parse().unwrap();
+    let err = db.maintain(Maintenance::Analyze, Some(missing)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+
+    assert_eq!(db.setting("work_mem").await.unwrap(), "4096");
+    let change = db.set_setting("log_min_duration_statement", "250").await.unwrap();
+    assert_eq!((change.old.as_str(), change.new.as_str(), change.needs_restart), ("-1", "250", false));
+    let restart = db.set_setting("max_connections", "150").await.unwrap();
+    assert!(restart.needs_restart, "max_connections needs a restart");
+    let bad = db.set_setting("work_mem", "lots").await.unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidInput, "{}", bad.chain());
+    let unknown = db.set_setting("no_such; DROP TABLE x", "1").await.unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::InvalidInput);
+    let quoted = db
+        .set_setting("log_line_prefix", "it's; DROP TABLE x ")
+        .await
+        .unwrap();
+    assert_eq!(quoted.new, "it's; DROP TABLE x ");
+
+    let retention = RowRetention::new(
+        tables[0].clone(),
+        "created_at".parse().unwrap(),
+        Duration::from_secs(1000 * 86_400 + 43_200),
+    )
+    .with_batch_size(300)
+    .with_max_rows(700);
+    assert_eq!(db.count_older_than(&retention).await.unwrap(), 1000);
+    let first = db.delete_older_than(&retention).await.unwrap();
+    assert_eq!((first.rows, first.batches, first.complete), (700, 3, false));
+    let rest = db
+        .delete_older_than(&retention.clone().with_max_rows(10_000))
+        .await
+        .unwrap();
+    assert_eq!((rest.rows, rest.complete), (300, true));
+    assert_eq!(db.count_older_than(&retention).await.unwrap(), 0);
+    let bad_column = RowRetention::new(tables[0].clone(), "nope".parse().unwrap(), Duration::from_secs(1));
+    assert_eq!(db.count_older_than(&bad_column).await.unwrap_err().kind(), ErrorKind::NotFound);
+    let unicode = RowRetention::new(tables[4].clone(), "at".parse().unwrap(), Duration::from_secs(86_400));
+    assert_eq!(db.delete_older_than(&unicode).await.unwrap().rows, 1);
+
+    assert!(db.replication().await.unwrap().is_empty());
+
+    // A long-running query, a lock holder and a blocked writer.
+    let mut sleeper = connect(pg.url(), "sleeper").await;
+    let sleeping = tokio::spawn(async move {
+        let r = sqlx::query("SELECT pg_sleep(30)").execute(&mut sleeper).await;
+        (r, sleeper)
+    });
+    let mut holder = connect(pg.url(), "holder").await;
+    exec(&mut holder, "BEGIN; LOCK TABLE x IN ACCESS EXCLUSIVE MODE").await;
+    let mut writer = connect(pg.url(), "writer").await;
+    let writing = tokio::spawn(async move {
+        let r = sqlx::query("UPDATE x SET keep = 2").execute(&mut writer).await;
+        (r, writer)
+    });
+    let long = tokio::time::timeout(WAIT, async {
+        loop {
+            let long = db.long_running(Duration::from_millis(500)).await.unwrap();
+            let blocked = db.blocked().await.unwrap();
+            if long.iter().any(|s| s.application.as_deref() == Some("sleeper")) && !blocked.is_empty() {
+                return (long, blocked);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("long-running and blocked queries show up");
+    let (long, blocked) = long;
+    let holder_pid = db
+        .sessions(&SessionFilter::default().with_application("holder"))
+        .await
+        .unwrap()[0]
+        .pid;
+    assert!(blocked.iter().any(|b| b.session.application.as_deref() == Some("writer") && b.blocked_by.contains(&holder_pid)));
+    let sleeper_pid = long.iter().find(|s| s.application.as_deref() == Some("sleeper")).unwrap().pid;
+    assert!(db.cancel(sleeper_pid).await.unwrap());
+    let (r, _) = tokio::time::timeout(WAIT, sleeping).await.unwrap().unwrap();
+    assert!(r.is_err(), "the sleeping query was cancelled");
+    exec(&mut holder, "ROLLBACK").await;
+    let (r, _) = tokio::time::timeout(WAIT, writing).await.unwrap().unwrap();
+    r.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_ends_an_idle_session_and_never_ours() {
+    let pg = require!(Stack::new().postgres().await);
+    let db = db_for(&pg);
+    db.ping().await.unwrap();
+    let mut victim = connect(pg.url(), "victim").await;
+    exec(&mut victim, "SELECT 1").await;
+    let mut stuck = connect(pg.url(), "stuck").await;
+    exec(&mut stuck, "BEGIN; SELECT 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Our own connections never appear, whatever the filter.
+    let everyone = db.sessions(&SessionFilter::default()).await.unwrap();
+    assert!(everyone.iter().all(|s| s.application.as_deref() != Some(db.application_name())));
+    let idle = SessionFilter::default()
+        .with_state(SessionState::Idle)
+        .idle_longer_than(Duration::from_millis(100))
+        .with_application("victim")
+        .with_database(Identifier::new(pg.database()).unwrap());
+    let would = db.sessions(&idle).await.unwrap();
+    assert_eq!(would.len(), 1);
+    let iit = SessionFilter::default().with_state(SessionState::IdleInTransaction);
+    assert_eq!(db.sessions(&iit).await.unwrap()[0].application.as_deref(), Some("stuck"));
+    assert!(db.connection_stats().await.unwrap().oldest_idle_in_transaction.is_some());
+
+    let gone = db.terminate(&idle).await.unwrap();
+    assert_eq!(gone.iter().map(|s| s.pid).collect::<Vec<_>>(), would.iter().map(|s| s.pid).collect::<Vec<_>>());
+    let err = sqlx::query("SELECT 1").execute(&mut victim).await;
+    assert!(err.is_err(), "the victim's connection is gone");
+
+    // Terminating every client session still leaves ours alive and non-client backends alone.
+    let all = db.terminate(&SessionFilter::default()).await.unwrap();
+    assert!(all.iter().any(|s| s.application.as_deref() == Some("stuck")));
+    db.ping().await.unwrap();
+    let mut admin = connect(pg.admin_url(), "check").await;
+    let background: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('checkpointer', 'background writer', 'walwriter')",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(background >= 3, "background processes untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_drop_restore_gives_identical_tables_and_tampering_is_refused() {
+    let pg = require!(Stack::new().postgres().await);
+    let mut conn = connect(pg.url(), "seed").await;
+    let tables = seed(&mut conn).await;
+    let _ = conn.close().await;
+    let before = checksums(pg.url(), &tables).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The backend talks to the server's maintenance database so it can drop and rename ours.
+    let mut admin_url = url::Url::parse(pg.url()).unwrap();
+    admin_url.set_path("/postgres");
+    let db = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();
+    let name = Identifier::new(pg.database()).unwrap();
+
+    let info = db.backup(&BackupOptions::new(name.clone(), dir.path())).await.unwrap();
+    assert!(info.bytes > 0 && info.path.exists());
+    let sidecar = std::fs::read_to_string(format!("{}.sha256", info.path.display())).unwrap();
+    assert!(sidecar.starts_with(&info.sha256));
+    assert_eq!(files_in(dir.path()).len(), 2, "dump and sidecar, nothing else");
+    assert_eq!(db.verify_backup(&info.path).await.unwrap().sha256, info.sha256);
+    let listed = db.list_backups(dir.path()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].path, info.path);
+
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(&mut admin, &format!("DROP DATABASE {} WITH (FORCE)", name.quoted())).await;
+    let restored = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap();
+    assert_eq!(restored.database, pg.database());
+    assert_eq!(restored.previous_renamed_to, None);
+    assert_eq!(checksums(pg.url(), &tables).await, before, "identical rows after restore");
+
+    // Restoring over a live database swaps it in and keeps the old one renamed.
+    let mut live = connect(pg.url(), "app").await;
+    exec(&mut live, "DELETE FROM events WHERE id % 2 = 0").await;
+    let swapped = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap();
+    let old = swapped.previous_renamed_to.expect("old database kept");
+    assert!(old.starts_with(pg.database()));
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+
+    // A tampered dump is refused before anything is touched.
+    let dbs_before = databases(&mut admin).await;
+    let mut bytes = std::fs::read(&info.path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&info.path, &bytes).unwrap();
+    let err = db.verify_backup(&info.path).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let err = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{}", err.chain());
+    assert_eq!(databases(&mut admin).await, dbs_before, "no database created, renamed or dropped");
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_partial_file() {
+    let pg = require!(Stack::new().postgres().await);
+    let Some(service) = pg.service() else {
+        eprintln!("skipping: OPSBOOK_TEST_PG_URL points at a server this test cannot stop");
+        return;
+    };
+    let mut conn = connect(pg.url(), "seed").await;
+    exec(
+        &mut conn,
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g + 1)::text) AS payload \
+         FROM generate_series(1, 1500000) g",
+    )
+    .await;
+    let _ = conn.close().await;
+    let db = db_for(&pg);
+    let name = Identifier::new(pg.database()).unwrap();
+
+    // Frozen server: the deadline fires, the temp file goes.
+    let dir = tempfile::tempdir().unwrap();
+    service.pause().await.unwrap();
+    let mut opts = BackupOptions::new(name.clone(), dir.path());
+    opts.timeout = Some(Duration::from_secs(3));
+    let err = db.backup(&opts).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
+    let err = db.ping().await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable), "{}", err.chain());
+    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    service.unpause().await.unwrap();
+    pg.wait_ready(WAIT).await.unwrap();
+
+    // Killed mid-dump: pg_dump fails, the temp file goes.
+    let backup = {
+        let db = db.clone();
+        let opts = BackupOptions::new(name.clone(), dir.path());
+        tokio::spawn(async move { db.backup(&opts).await })
+    };
+    tokio::time::timeout(WAIT, async {
+        while files_in(dir.path()).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the dump started");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.kill().await.unwrap();
+    let err = tokio::time::timeout(WAIT, backup).await.unwrap().unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{}", err.chain());
+    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    let err = db.ping().await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{}", err.chain());
+    assert!(!err.chain().contains("opsbook@"), "no credentials in errors");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_identifiers_are_rejected_or_quoted() {
+    // Too long (64+ bytes) or containing NUL: rejected before any SQL is built.
+    assert!(Identifier::new(&"a".repeat(64)).is_err());
+    assert!(Identifier::new(&"é".repeat(32)).is_err());
+    assert!(Identifier::new("a\0b").is_err());
+
+    let pg = require!(Stack::new().postgres().await);
+    let db = db_for(&pg);
+    let mut conn = connect(pg.url(), "seed").await;
+    let tables = seed(&mut conn).await;
+    for t in &tables {
+        db.maintain(Maintenance::Vacuum { analyze: true }, Some(t.clone())).await.unwrap();
+    }
+    // A name that looks like an injection is just a missing table.
+    let sneaky = TableRef::new(None, Identifier::new("x; DROP TABLE events").unwrap());
+    assert_eq!(
+        db.maintain(Maintenance::Analyze, Some(sneaky.clone())).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let r = RowRetention::new(sneaky, "keep".parse().unwrap(), Duration::from_secs(1));
+    assert_eq!(db.delete_older_than(&r).await.unwrap_err().kind(), ErrorKind::NotFound);
+    let evil_user = SessionFilter::default().with_user(Identifier::new("' OR 1=1 --").unwrap());
+    assert!(db.sessions(&evil_user).await.unwrap().is_empty());
+    assert!(db.terminate(&evil_user).await.unwrap().is_empty());
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM x JOIN events ON true")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 2000, "x and events are both still there");
+
+    // A hostile database name: backed up with a safe file name, restored under its exact name.
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = Identifier::new("db'; DROP DATABASE postgres; -- \"é\" host=evil").unwrap();
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(&mut admin, &format!("CREATE DATABASE {}", hostile.quoted())).await;
+    let mut admin_url = url::Url::parse(pg.url()).unwrap();
+    admin_url.set_path("/postgres");
+    let admin_db = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();
+    let info = admin_db.backup(&BackupOptions::new(hostile.clone(), dir.path())).await.unwrap();
+    assert_eq!(info.path.parent(), Some(dir.path()));
+    let out = admin_db.restore(&RestoreOptions::new(&info.path, hostile.clone())).await.unwrap();
+    assert_eq!(out.database, hostile.as_str());
+    assert!(out.previous_renamed_to.is_some());
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'postgres')")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(exists);
+}
