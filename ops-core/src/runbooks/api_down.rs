@@ -175,19 +175,7 @@ async fn diagnose(run: &Run<'_>, t: &Targets) -> Result<Evidence, OpsError> {
 async fn decide(run: &Run<'_>, t: &Targets, ev: &Evidence) -> Result<Decision, OpsError> {
     let s = &ev.status;
     let health_up = matches!(&ev.health, Ok(r) if r.outcome == Outcome::Up);
-    match &ev.health {
-        Ok(r) if r.outcome != Outcome::Up => {
-            let mut f = Finding::critical(format!("health check {}: {}", r.outcome, r.detail));
-            for o in r.failed() {
-                f = f.with_evidence(format!("{} = {}", o.name, o.value));
-            }
-            run.finding(f);
-        }
-        Err(e) => {
-            run.finding(Finding::critical("health check could not run").with_evidence(e.chain()))
-        }
-        Ok(_) => {}
-    }
+    report_health(run, &ev.health);
     run.finding(Finding::info(format!(
         "{}: {}/{} ready, {} available, {} restarts",
         t.workload,
@@ -278,6 +266,22 @@ async fn decide(run: &Run<'_>, t: &Targets, ev: &Evidence) -> Result<Decision, O
     } else {
         Decision::Restart
     })
+}
+
+fn report_health(run: &Run<'_>, health: &Result<ProbeResult, OpsError>) {
+    match health {
+        Ok(r) if r.outcome != Outcome::Up => {
+            let mut f = Finding::critical(format!("health check {}: {}", r.outcome, r.detail));
+            for o in r.failed() {
+                f = f.with_evidence(format!("{} = {}", o.name, o.value));
+            }
+            run.finding(f);
+        }
+        Err(e) => {
+            run.finding(Finding::critical("health check could not run").with_evidence(e.chain()));
+        }
+        Ok(_) => {}
+    }
 }
 
 /// Group error lines by message (ignoring digits, so ids and timestamps collapse) and quote the

@@ -14,12 +14,28 @@ use crate::cache::{
 use crate::error::{ErrorKind, OpsError};
 use crate::refs::KeyPattern;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     keys: BTreeMap<String, String>,
     info: CacheInfo,
     clients: Vec<ClientInfo>,
     last_save: Option<jiff::Timestamp>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let info = CacheInfo {
+            version: "7.0.15-fake".to_owned(),
+            role: "master".to_owned(),
+            ..CacheInfo::default()
+        };
+        Self {
+            keys: BTreeMap::new(),
+            info,
+            clients: Vec::new(),
+            last_save: None,
+        }
+    }
 }
 
 /// An in-memory [`Cache`] that matches keys with Redis's glob rules.

@@ -1,0 +1,106 @@
+//! The fakes pass the same conformance suite the real backends run, and secrets stay secret.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ops_core::platform::{ConfigTarget, ConfigUpdate, LogLine, WorkloadStatus};
+use ops_core::testing::{
+    FakeCache, FakeDatabase, FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier,
+    ScriptedProbe, conformance,
+};
+use ops_core::{KeyPattern, Platform as _, WorkloadRef};
+
+#[tokio::test(start_paused = true)]
+async fn fake_platform_conforms() {
+    let api: WorkloadRef = "prod/deployment/api".parse().unwrap();
+    let platform = FakePlatform::default()
+        .with_workload(WorkloadStatus::healthy(api.clone(), 2))
+        .ready_after(2)
+        .with_logs(
+            &api,
+            vec![
+                LogLine::new(
+                    "api-1".parse().unwrap(),
+                    Some(jiff::Timestamp::from_second(2).unwrap()),
+                    "error b",
+                ),
+                LogLine::new(
+                    "api-0".parse().unwrap(),
+                    Some(jiff::Timestamp::from_second(1).unwrap()),
+                    "error a",
+                ),
+                LogLine::new(
+                    "api-0".parse().unwrap(),
+                    Some(jiff::Timestamp::from_second(3).unwrap()),
+                    "fine",
+                ),
+            ],
+        );
+    conformance::platform::status_lists_instances(&platform, &api).await;
+    conformance::platform::restart_then_ready(&platform, &api, Duration::from_secs(30)).await;
+    conformance::platform::logs_are_filtered_and_tailed(&platform, &api).await;
+}
+
+#[tokio::test]
+async fn fake_database_conforms() {
+    conformance::database::run_all(&FakeDatabase::default()).await;
+}
+
+#[tokio::test]
+async fn fake_cache_conforms() {
+    let cache = FakeCache::default()
+        .with_keys("t1:keep:", 30)
+        .with_keys("t1:drop:", 250);
+    conformance::cache::ping_and_info(&FakeCache::default()).await;
+    conformance::cache::purge_is_exact(&cache, "t1:", 30, 250).await;
+    conformance::cache::clients_listing(&cache).await;
+}
+
+#[tokio::test]
+async fn memory_journal_conforms() {
+    conformance::journal::run_all(&MemoryJournal::default()).await;
+}
+
+#[tokio::test]
+async fn fakes_for_probe_metrics_and_notifier_conform() {
+    conformance::probe::healthy_target_is_up(&ScriptedProbe::new("api-health")).await;
+    conformance::probe::failing_target_is_down(&ScriptedProbe::always(
+        "api-health",
+        ops_core::probe::ProbeResult::down("503"),
+    ))
+    .await;
+    conformance::metrics::scalar_arithmetic(&FakeMetrics::default()).await;
+    conformance::notifier::delivers_trigger_and_resolve(&RecordingNotifier::default()).await;
+}
+
+#[tokio::test]
+async fn purge_pattern_escaping_keeps_literal_prefixes_literal() {
+    let cache = FakeCache::default()
+        .with_keys("a*b:", 3)
+        .with_keys("aXb:", 4);
+    let purged = ops_core::Cache::purge(
+        &cache,
+        &KeyPattern::prefix("a*b:"),
+        &ops_core::cache::PurgeOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged.deleted, 3, "the * in the prefix is literal");
+    assert_eq!(cache.len(), 4);
+}
+
+#[tokio::test]
+async fn config_values_never_appear_in_debug_errors_or_mutation_logs() {
+    let api: WorkloadRef = "prod/deployment/api".parse().unwrap();
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 1)));
+    let update = ConfigUpdate::new(ConfigTarget::Env).set("DB_PASSWORD", "hunter2-s3cret");
+    assert!(!format!("{update:?}").contains("hunter2"));
+    let change = platform.update_config(&api, update).await.unwrap();
+    assert_eq!(change.keys_set, ["DB_PASSWORD"]);
+    assert!(!format!("{change:?}").contains("hunter2"));
+    assert!(platform.mutations().iter().all(|m| !m.contains("hunter2")));
+    let json = serde_json::to_string(&change).unwrap();
+    assert!(!json.contains("hunter2"));
+}
