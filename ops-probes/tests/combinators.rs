@@ -21,7 +21,13 @@ async fn flaky(fail: usize) -> String {
         "/",
         get(move || {
             let n = count.fetch_add(1, Ordering::SeqCst);
-            async move { if n < fail { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK } }
+            async move {
+                if n < fail {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
         }),
     );
     format!("http://{}/", support::serve(router).await)
@@ -35,11 +41,15 @@ fn within<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {
 async fn tcp_probe_sees_open_and_closed_ports() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let open = TcpProbe::new("127.0.0.1", listener.local_addr().unwrap().port()).unwrap();
-    within(conformance::probe::healthy_target_is_up(&open)).await.unwrap();
+    within(conformance::probe::healthy_target_is_up(&open))
+        .await
+        .unwrap();
     let closed = TcpProbe::new("127.0.0.1", support::closed_port())
         .unwrap()
         .with_timeout(Duration::from_secs(2));
-    within(conformance::probe::failing_target_is_down(&closed)).await.unwrap();
+    within(conformance::probe::failing_target_is_down(&closed))
+        .await
+        .unwrap();
     let r = within(closed.check()).await.unwrap().unwrap();
     assert!(r.detail.contains("connection failed"), "{}", r.detail);
 }
@@ -48,19 +58,31 @@ async fn tcp_probe_sees_open_and_closed_ports() {
 async fn retry_is_down_only_after_n_failures_in_a_row() {
     let url = flaky(2).await;
     let probe = HttpProbe::builder(&url).build().unwrap();
-    let r = within(Retry::new(probe, 3).with_backoff(Duration::from_millis(10)).check())
-        .await
-        .unwrap()
-        .unwrap();
+    let r = within(
+        Retry::new(probe, 3)
+            .with_backoff(Duration::from_millis(10))
+            .check(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(r.outcome, Outcome::Up, "{}", r.detail);
-    assert!(r.observations.iter().any(|o| o.name == "attempts" && o.value == "3"));
+    assert!(
+        r.observations
+            .iter()
+            .any(|o| o.name == "attempts" && o.value == "3")
+    );
 
     let url = flaky(5).await;
     let probe = HttpProbe::builder(&url).build().unwrap();
-    let r = within(Retry::new(probe, 2).with_backoff(Duration::from_millis(10)).check())
-        .await
-        .unwrap()
-        .unwrap();
+    let r = within(
+        Retry::new(probe, 2)
+            .with_backoff(Duration::from_millis(10))
+            .check(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(r.outcome, Outcome::Down);
     assert!(r.detail.contains("failed 2 times in a row"), "{}", r.detail);
     assert!(r.detail.contains("(got 503)"), "{}", r.detail);
@@ -68,16 +90,32 @@ async fn retry_is_down_only_after_n_failures_in_a_row() {
 
 #[tokio::test]
 async fn all_and_any_combine_outcomes() {
-    let up: Arc<dyn Probe> = Arc::new(HttpProbe::builder(&flaky(0).await).with_name("up").build().unwrap());
-    let down: Arc<dyn Probe> = Arc::new(HttpProbe::builder(&flaky(99).await).with_name("down").build().unwrap());
+    let up: Arc<dyn Probe> = Arc::new(
+        HttpProbe::builder(&flaky(0).await)
+            .with_name("up")
+            .build()
+            .unwrap(),
+    );
+    let down: Arc<dyn Probe> = Arc::new(
+        HttpProbe::builder(&flaky(99).await)
+            .with_name("down")
+            .build()
+            .unwrap(),
+    );
     let all = AllOf::new("all", vec![Arc::clone(&up), Arc::clone(&down)]);
     let r = within(all.check()).await.unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Down);
     assert!(r.detail.contains("1 of 2 not up"), "{}", r.detail);
     let any = AnyOf::new("any", vec![Arc::clone(&down), Arc::clone(&up)]);
-    assert_eq!(within(any.check()).await.unwrap().unwrap().outcome, Outcome::Up);
+    assert_eq!(
+        within(any.check()).await.unwrap().unwrap().outcome,
+        Outcome::Up
+    );
     let none = AnyOf::new("none", vec![Arc::clone(&down)]);
-    assert_eq!(within(none.check()).await.unwrap().unwrap().outcome, Outcome::Down);
+    assert_eq!(
+        within(none.check()).await.unwrap().unwrap().outcome,
+        Outcome::Down
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -28,7 +28,10 @@ async fn app() -> String {
         .route(
             "/degraded",
             get(|| async {
-                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "degraded", "queue": {"depth": 250}})))
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(serde_json::json!({"status": "degraded", "queue": {"depth": 250}})),
+                )
             }),
         )
         .route(
@@ -76,7 +79,9 @@ async fn healthy_endpoint_is_up_and_passes_conformance() {
     let r = timeout(probe.check()).await.unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Up, "{}", r.detail);
     assert_eq!(r.observations.len(), 11);
-    timeout(conformance::probe::healthy_target_is_up(&probe)).await.unwrap();
+    timeout(conformance::probe::healthy_target_is_up(&probe))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -99,9 +104,15 @@ async fn failing_endpoint_lists_each_failed_condition_in_words() {
         "[BODY]/queue/depth < 100 (got 250)",
         "has([BODY]/version) == true (got false)",
     ] {
-        assert!(r.detail.contains(words), "{words:?} missing from {}", r.detail);
+        assert!(
+            r.detail.contains(words),
+            "{words:?} missing from {}",
+            r.detail
+        );
     }
-    timeout(conformance::probe::failing_target_is_down(&probe)).await.unwrap();
+    timeout(conformance::probe::failing_target_is_down(&probe))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -113,7 +124,11 @@ async fn slow_answers_degrade_and_timeouts_take_the_check_down() {
         .unwrap();
     let r = timeout(budget.check()).await.unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Degraded, "{}", r.detail);
-    assert!(r.detail.contains("[RESPONSE_TIME] <= 100ms"), "{}", r.detail);
+    assert!(
+        r.detail.contains("[RESPONSE_TIME] <= 100ms"),
+        "{}",
+        r.detail
+    );
     assert!(r.latency >= Duration::from_millis(300));
 
     let tight = HttpProbe::builder(&format!("{base}/slow"))
@@ -146,8 +161,17 @@ async fn bearer_token_is_sent_and_never_shown() {
 #[tokio::test]
 async fn redirect_policy_is_honoured() {
     let base = app().await;
-    let follow = HttpProbe::builder(&format!("{base}/moved")).build().unwrap();
-    assert!(timeout(follow.check()).await.unwrap().unwrap().outcome.is_up());
+    let follow = HttpProbe::builder(&format!("{base}/moved"))
+        .build()
+        .unwrap();
+    assert!(
+        timeout(follow.check())
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome
+            .is_up()
+    );
     let stay = HttpProbe::builder(&format!("{base}/moved"))
         .with_redirects(Redirects::None)
         .with_condition("[STATUS] == 307")
@@ -161,11 +185,17 @@ async fn redirect_policy_is_honoured() {
 #[tokio::test]
 async fn refused_connection_is_down_not_an_error() {
     let port = support::closed_port();
-    let probe = HttpProbe::builder(&format!("http://127.0.0.1:{port}/")).build().unwrap();
+    let probe = HttpProbe::builder(&format!("http://127.0.0.1:{port}/"))
+        .build()
+        .unwrap();
     let r = timeout(probe.check()).await.unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Down);
     assert!(r.detail.contains("connection failed"), "{}", r.detail);
-    assert!(!r.detail.contains("http://"), "no URL in the detail: {}", r.detail);
+    assert!(
+        !r.detail.contains("http://"),
+        "no URL in the detail: {}",
+        r.detail
+    );
 }
 
 #[tokio::test]
@@ -181,15 +211,38 @@ async fn https_verifies_against_a_custom_ca_and_reads_certificate_expiration() {
         .build()
         .unwrap();
     let r = timeout(trusted.check()).await.unwrap().unwrap();
-    assert_eq!(r.outcome, Outcome::Degraded, "3 days left is below 7d: {}", r.detail);
-    assert!(r.detail.contains("[CERTIFICATE_EXPIRATION] > 7d"), "{}", r.detail);
+    assert_eq!(
+        r.outcome,
+        Outcome::Degraded,
+        "3 days left is below 7d: {}",
+        r.detail
+    );
+    assert!(
+        r.detail.contains("[CERTIFICATE_EXPIRATION] > 7d"),
+        "{}",
+        r.detail
+    );
 
     let system_roots = HttpProbe::builder(&url).build().unwrap();
     let r = timeout(system_roots.check()).await.unwrap().unwrap();
-    assert_eq!(r.outcome, Outcome::Down, "unknown CA must fail verification");
+    assert_eq!(
+        r.outcome,
+        Outcome::Down,
+        "unknown CA must fail verification"
+    );
 
-    let unverified = HttpProbe::builder(&url).with_tls_verify(false).build().unwrap();
-    assert!(timeout(unverified.check()).await.unwrap().unwrap().outcome.is_up());
+    let unverified = HttpProbe::builder(&url)
+        .with_tls_verify(false)
+        .build()
+        .unwrap();
+    assert!(
+        timeout(unverified.check())
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome
+            .is_up()
+    );
 }
 
 #[tokio::test]
@@ -207,25 +260,40 @@ async fn bulk_runner_keeps_input_order_under_the_concurrency_limit() {
                 // Later inputs answer sooner, so completion order differs from input order.
                 tokio::time::sleep(Duration::from_millis(60 - n * 2)).await;
                 f.fetch_sub(1, Ordering::SeqCst);
-                if n % 3 == 0 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+                if n % 3 == 0 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
             }
         }),
     );
     let base = format!("http://{}", support::serve(router).await);
     let probes: Vec<Arc<dyn Probe>> = (0..20)
         .map(|n| {
-            Arc::new(HttpProbe::builder(&format!("{base}/{n}")).with_name(format!("p{n}")).build().unwrap())
-                as Arc<dyn Probe>
+            Arc::new(
+                HttpProbe::builder(&format!("{base}/{n}"))
+                    .with_name(format!("p{n}"))
+                    .build()
+                    .unwrap(),
+            ) as Arc<dyn Probe>
         })
         .collect();
-    let results = timeout(check_all(&probes, BulkOptions::default().with_concurrency(5)))
-        .await
-        .unwrap();
+    let results = timeout(check_all(
+        &probes,
+        BulkOptions::default().with_concurrency(5),
+    ))
+    .await
+    .unwrap();
     assert_eq!(results.len(), 20);
     for (n, r) in results.iter().enumerate() {
         let r = r.as_ref().unwrap();
         assert!(r.detail.starts_with(&format!("p{n}:")), "{n}: {}", r.detail);
         assert_eq!(r.outcome.is_up(), n % 3 != 0);
     }
-    assert!(peak.load(Ordering::SeqCst) <= 5, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 5,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
 }

@@ -18,7 +18,10 @@ fn probe(port: u16, ca: &support::Ca) -> TlsProbe {
 }
 
 async fn check(p: &TlsProbe) -> ops_core::probe::ProbeResult {
-    tokio::time::timeout(Duration::from_secs(20), p.check()).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(20), p.check())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -36,9 +39,12 @@ async fn valid_certificate_is_up_with_days_issuer_and_version() {
     assert_eq!(report.version, Some(TlsVersion::Tls13));
     assert!(report.hostname_matches && report.verification_error.is_none());
     assert!(report.leaf.issuer.contains("CN=opsbook root"));
-    tokio::time::timeout(Duration::from_secs(20), conformance::probe::healthy_target_is_up(&p))
-        .await
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        conformance::probe::healthy_target_is_up(&p),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -48,7 +54,11 @@ async fn certificate_expiring_in_three_days_is_degraded() {
     let addr = support::serve_tls(vec![leaf.der, ca.der()], leaf.key).await;
     let r = check(&probe(addr.port(), &ca)).await;
     assert_eq!(r.outcome, Outcome::Degraded, "{}", r.detail);
-    assert!(r.detail.contains("expires in 2 days") || r.detail.contains("expires in 3 days"), "{}", r.detail);
+    assert!(
+        r.detail.contains("expires in 2 days") || r.detail.contains("expires in 3 days"),
+        "{}",
+        r.detail
+    );
     let r = check(&probe(addr.port(), &ca).with_critical_days(7)).await;
     assert_eq!(r.outcome, Outcome::Down, "{}", r.detail);
 }
@@ -62,9 +72,12 @@ async fn expired_certificate_is_down() {
     let r = check(&p).await;
     assert_eq!(r.outcome, Outcome::Down);
     assert!(r.detail.contains("expired"), "{}", r.detail);
-    tokio::time::timeout(Duration::from_secs(20), conformance::probe::failing_target_is_down(&p))
-        .await
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        conformance::probe::failing_target_is_down(&p),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -101,7 +114,10 @@ async fn intermediate_expiring_before_the_leaf_is_reported() {
     let p = probe(addr.port(), &root);
     let report = p.inspect().await.unwrap();
     assert!(report.leaf.days_left >= 59);
-    assert!(report.earliest().subject.contains("opsbook intermediate"), "{report:?}");
+    assert!(
+        report.earliest().subject.contains("opsbook intermediate"),
+        "{report:?}"
+    );
     assert!(report.earliest().days_left <= 2);
     let r = check(&p).await;
     assert_eq!(r.outcome, Outcome::Degraded, "{}", r.detail);

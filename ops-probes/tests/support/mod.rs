@@ -45,7 +45,8 @@ impl Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name.push(DnType::CommonName, name);
-        p.distinguished_name.push(DnType::OrganizationName, "opsbook tests");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "opsbook tests");
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         p.not_before = days(from);
         p.not_after = days(until);
@@ -92,7 +93,10 @@ pub fn leaf(names: &[&str], from: i64, until: i64, ca: Option<&Ca>) -> Leaf {
 }
 
 /// Serves TLS with `chain` (leaf first) and answers every request with `200 ok`.
-pub async fn serve_tls(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> SocketAddr {
+pub async fn serve_tls(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> SocketAddr {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
@@ -120,7 +124,9 @@ pub async fn serve_tls(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'
                     }
                 }
                 let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
                 let _ = tls.shutdown().await;
             });

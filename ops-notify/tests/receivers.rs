@@ -1,0 +1,555 @@
+//! Notifiers against local receivers that validate Slack, PagerDuty Events v2, webhook and
+//! Alertmanager v4 payloads against their documented schemas.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router as Http;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use ops_core::incident::{IncidentStatus, Severity};
+use ops_core::notify::Notification;
+use ops_core::testing::conformance;
+use ops_core::{ErrorKind, Notifier};
+use ops_notify::{
+    ConsoleNotifier, PagerDutyNotifier, RetryPolicy, Router, SlackNotifier, WebhookFormat,
+    WebhookNotifier,
+};
+use serde_json::{Value, json};
+
+type Validator = fn(&Value) -> Result<(), String>;
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<(HeaderMap, Bytes, Value)>>>,
+    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    validate: Validator,
+    ok: u16,
+}
+
+impl Receiver {
+    fn requests(&self) -> Vec<(HeaderMap, Bytes, Value)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not json").into_response();
+    };
+    if let Err(why) = (r.validate)(&v) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"status": "invalid event", "message": "Event object is invalid", "errors": [why]})),
+        )
+            .into_response();
+    }
+    r.seen.lock().unwrap().push((headers, body, v.clone()));
+    let next = r.script.lock().unwrap().pop_front();
+    match next {
+        Some((status, retry_after)) => {
+            let mut resp = StatusCode::from_u16(status).unwrap().into_response();
+            if let Some(ra) = retry_after {
+                resp.headers_mut().insert("retry-after", ra.parse().unwrap());
+            }
+            resp
+        }
+        None => (
+            StatusCode::from_u16(r.ok).unwrap(),
+            axum::Json(json!({"status": "success", "message": "Event processed", "dedup_key": v["dedup_key"]})),
+        )
+            .into_response(),
+    }
+}
+
+/// Starts a receiver; the URL carries a secret path that must never be shown.
+async fn receiver(
+    validate: Validator,
+    ok: u16,
+    script: &[(u16, Option<&'static str>)],
+) -> (Receiver, String) {
+    let r = Receiver {
+        seen: Arc::default(),
+        script: Arc::new(Mutex::new(script.iter().copied().collect())),
+        validate,
+        ok,
+    };
+    let app = Http::new()
+        .route("/{*path}", post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (r, format!("http://{addr}/services/T000/B000/SECRETPATH"))
+}
+
+fn within<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {
+    tokio::time::timeout(Duration::from_secs(30), f)
+}
+
+fn str_max(v: &Value, max: usize, what: &str) -> Result<(), String> {
+    let s = v.as_str().ok_or(format!("{what} is not a string"))?;
+    if s.is_empty() || s.chars().count() > max {
+        return Err(format!("{what} must be 1..={max} characters"));
+    }
+    Ok(())
+}
+
+/// Slack incoming webhook with Block Kit in an attachment.
+fn slack_schema(v: &Value) -> Result<(), String> {
+    str_max(&v["text"], 40_000, "text")?;
+    let att = v["attachments"].as_array().ok_or("attachments")?;
+    for a in att {
+        let color = a["color"].as_str().ok_or("color")?;
+        if !(color.len() == 7 && color.starts_with('#')) {
+            return Err(format!("bad color {color}"));
+        }
+        let blocks = a["blocks"].as_array().ok_or("blocks")?;
+        if blocks.is_empty() || blocks.len() > 50 {
+            return Err("1..=50 blocks".into());
+        }
+        for b in blocks {
+            match b["type"].as_str() {
+                Some("header") => {
+                    if b["text"]["type"] != "plain_text" {
+                        return Err("header text must be plain_text".into());
+                    }
+                    str_max(&b["text"]["text"], 150, "header text")?;
+                }
+                Some("section") => {
+                    if b.get("text").is_none() && b.get("fields").is_none() {
+                        return Err("section needs text or fields".into());
+                    }
+                    if let Some(t) = b.get("text") {
+                        str_max(&t["text"], 3000, "section text")?;
+                    }
+                    if let Some(f) = b.get("fields") {
+                        let f = f.as_array().ok_or("fields")?;
+                        if f.len() > 10 {
+                            return Err("at most 10 fields".into());
+                        }
+                        for x in f {
+                            str_max(&x["text"], 2000, "field")?;
+                        }
+                    }
+                }
+                Some("context") => {
+                    let e = b["elements"].as_array().ok_or("elements")?;
+                    if e.is_empty() || e.len() > 10 {
+                        return Err("1..=10 context elements".into());
+                    }
+                }
+                other => return Err(format!("unexpected block {other:?}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+const ROUTING_KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
+
+/// PagerDuty Events API v2.
+fn pagerduty_schema(v: &Value) -> Result<(), String> {
+    if v["routing_key"] != ROUTING_KEY {
+        return Err("wrong routing_key".into());
+    }
+    let action = v["event_action"].as_str().ok_or("event_action")?;
+    if !["trigger", "acknowledge", "resolve"].contains(&action) {
+        return Err(format!("bad event_action {action}"));
+    }
+    if action != "trigger" {
+        return str_max(&v["dedup_key"], 255, "dedup_key");
+    }
+    if let Some(k) = v.get("dedup_key") {
+        str_max(k, 255, "dedup_key")?;
+    }
+    let p = &v["payload"];
+    str_max(&p["summary"], 1024, "payload.summary")?;
+    str_max(&p["source"], 1024, "payload.source")?;
+    let sev = p["severity"].as_str().ok_or("payload.severity")?;
+    if !["critical", "error", "warning", "info"].contains(&sev) {
+        return Err(format!("bad severity {sev}"));
+    }
+    if let Some(t) = p.get("timestamp") {
+        t.as_str()
+            .ok_or("timestamp")?
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| e.to_string())?;
+    }
+    for l in v["links"].as_array().into_iter().flatten() {
+        str_max(&l["href"], 2048, "links.href")?;
+    }
+    Ok(())
+}
+
+/// Alertmanager webhook, version 4.
+fn alertmanager_schema(v: &Value) -> Result<(), String> {
+    if v["version"] != "4" {
+        return Err("version must be \"4\"".into());
+    }
+    for key in ["groupKey", "status", "receiver", "externalURL"] {
+        v[key].as_str().ok_or(format!("{key}"))?;
+    }
+    for key in ["groupLabels", "commonLabels", "commonAnnotations"] {
+        v[key].as_object().ok_or(format!("{key}"))?;
+    }
+    v["truncatedAlerts"].as_u64().ok_or("truncatedAlerts")?;
+    for a in v["alerts"].as_array().ok_or("alerts")? {
+        let s = a["status"].as_str().ok_or("alert status")?;
+        if !["firing", "resolved"].contains(&s) {
+            return Err(format!("bad alert status {s}"));
+        }
+        a["labels"]["alertname"]
+            .as_str()
+            .ok_or("labels.alertname")?;
+        a["annotations"].as_object().ok_or("annotations")?;
+        for t in ["startsAt", "endsAt"] {
+            a[t].as_str()
+                .ok_or(t)?
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| format!("{t}: {e}"))?;
+        }
+        a["generatorURL"].as_str().ok_or("generatorURL")?;
+        a["fingerprint"].as_str().ok_or("fingerprint")?;
+    }
+    Ok(())
+}
+
+fn webhook_schema(v: &Value) -> Result<(), String> {
+    for k in [
+        "title",
+        "body",
+        "severity",
+        "status",
+        "dedup_key",
+        "sent_at",
+        "version",
+    ] {
+        v[k].as_str().ok_or(k)?;
+    }
+    v["resolved"].as_bool().ok_or("resolved")?;
+    Ok(())
+}
+
+fn incident() -> Notification {
+    let mut n = Notification::new(
+        Severity::Critical,
+        "api down",
+        "all pods fail **health** checks",
+    )
+    .with_incident("INC-42")
+    .with_field("service", "api")
+    .with_field("error_rate", "12%");
+    n.links.push((
+        "dashboard".to_owned(),
+        "https://grafana.example/d/api".to_owned(),
+    ));
+    n
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default().with_base_backoff(Duration::from_millis(10))
+}
+
+#[tokio::test]
+async fn slack_posts_block_kit_with_severity_colour() {
+    let (r, url) = receiver(slack_schema, 200, &[]).await;
+    let slack = SlackNotifier::builder()
+        .with_webhook_url(url.into())
+        .build()
+        .unwrap();
+    within(slack.send(&incident())).await.unwrap().unwrap();
+    let (_, _, v) = r.requests().pop().unwrap();
+    assert_eq!(v["attachments"][0]["color"], "#D00000");
+    let blocks = v["attachments"][0]["blocks"].to_string();
+    assert!(blocks.contains("*health*"), "markdown converted: {blocks}");
+    assert!(
+        blocks.contains("<https://grafana.example/d/api|dashboard>"),
+        "{blocks}"
+    );
+    assert!(blocks.contains("*service*\\napi"), "{blocks}");
+    within(conformance::notifier::delivers_trigger_and_resolve(&slack))
+        .await
+        .unwrap();
+    let (_, _, resolved) = r.requests().pop().unwrap();
+    assert_eq!(resolved["attachments"][0]["color"], "#2EB67D");
+    assert!(!format!("{slack:?}").contains("SECRETPATH"));
+}
+
+#[tokio::test]
+async fn pagerduty_triggers_acknowledges_and_resolves_by_dedup_key() {
+    let (r, url) = receiver(pagerduty_schema, 202, &[]).await;
+    let pd = PagerDutyNotifier::builder()
+        .with_routing_key(ROUTING_KEY.into())
+        .with_events_url(url.into())
+        .with_component("api")
+        .build()
+        .unwrap();
+    let n = incident();
+    within(pd.send(&n)).await.unwrap().unwrap();
+    within(pd.acknowledge(&n)).await.unwrap().unwrap();
+    within(pd.send(&n.clone().with_status(IncidentStatus::Resolved)))
+        .await
+        .unwrap()
+        .unwrap();
+    let seen: Vec<Value> = r.requests().into_iter().map(|(_, _, v)| v).collect();
+    let actions: Vec<&str> = seen
+        .iter()
+        .map(|v| v["event_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["trigger", "acknowledge", "resolve"]);
+    assert!(seen.iter().all(|v| v["dedup_key"] == "INC-42"));
+    assert_eq!(seen[0]["payload"]["severity"], "critical");
+    assert_eq!(seen[0]["payload"]["custom_details"]["service"], "api");
+    assert_eq!(seen[0]["links"][0]["href"], "https://grafana.example/d/api");
+    within(conformance::notifier::delivers_trigger_and_resolve(&pd))
+        .await
+        .unwrap();
+    assert!(!format!("{pd:?}").contains("R0UT1NG"));
+}
+
+#[tokio::test]
+async fn pagerduty_rejection_is_invalid_input_without_the_key() {
+    let (_r, url) = receiver(pagerduty_schema, 202, &[]).await;
+    let pd = PagerDutyNotifier::builder()
+        .with_routing_key("wrong-key-000".into())
+        .with_events_url(url.into())
+        .build()
+        .unwrap();
+    let err = within(pd.send(&incident())).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.chain());
+    let chain = err.chain();
+    assert!(
+        chain.contains("400") && chain.contains("wrong routing_key"),
+        "{chain}"
+    );
+    assert!(
+        !chain.contains("wrong-key-000") && !chain.contains("SECRETPATH"),
+        "{chain}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_signs_json_with_hmac() {
+    let (r, url) = receiver(webhook_schema, 200, &[]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_signing_secret("sh4red".into())
+        .build()
+        .unwrap();
+    within(conformance::notifier::delivers_trigger_and_resolve(&hook))
+        .await
+        .unwrap();
+    for (headers, body, v) in r.requests() {
+        let ts: i64 = headers[ops_notify::TIMESTAMP_HEADER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let sig = headers[ops_notify::SIGNATURE_HEADER].to_str().unwrap();
+        assert!(
+            ops_notify::verify(b"sh4red", ts, &body, sig),
+            "signature verifies"
+        );
+        assert!(!ops_notify::verify(b"other", ts, &body, sig));
+        assert_eq!(v["incident_id"], "INC-conformance");
+    }
+    let shown = format!("{hook:?}");
+    assert!(
+        !shown.contains("sh4red") && !shown.contains("SECRETPATH"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_speaks_alertmanager_v4() {
+    let (r, url) = receiver(alertmanager_schema, 200, &[]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_format(WebhookFormat::AlertmanagerV4)
+        .build()
+        .unwrap();
+    let n = incident();
+    within(hook.send(&n)).await.unwrap().unwrap();
+    within(hook.send(&n.with_status(IncidentStatus::Resolved)))
+        .await
+        .unwrap()
+        .unwrap();
+    let seen: Vec<Value> = r.requests().into_iter().map(|(_, _, v)| v).collect();
+    assert_eq!(seen[0]["status"], "firing");
+    assert_eq!(seen[1]["status"], "resolved");
+    assert_eq!(
+        seen[0]["alerts"][0]["fingerprint"],
+        seen[1]["alerts"][0]["fingerprint"]
+    );
+    assert_eq!(seen[0]["alerts"][0]["labels"]["severity"], "critical");
+    assert_eq!(
+        seen[0]["alerts"][0]["generatorURL"],
+        "https://grafana.example/d/api"
+    );
+}
+
+#[tokio::test]
+async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
+    let (r, url) = receiver(slack_schema, 200, &[(429, Some("1"))]).await;
+    let slack = SlackNotifier::builder()
+        .with_webhook_url(url.into())
+        .with_retry(fast_retry())
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    within(slack.send(&incident())).await.unwrap().unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.requests().len(), 2);
+
+    let (r, url) = receiver(webhook_schema, 200, &[(500, None), (503, None)]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_retry(fast_retry())
+        .build()
+        .unwrap();
+    within(hook.send(&incident())).await.unwrap().unwrap();
+    assert_eq!(r.requests().len(), 3);
+
+    let (r, url) = receiver(
+        webhook_schema,
+        200,
+        &[(503, None), (503, None), (503, None)],
+    )
+    .await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_retry(fast_retry().with_max_attempts(3))
+        .build()
+        .unwrap();
+    let err = within(hook.send(&incident())).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(
+        err.chain().contains("503 after 3 attempts"),
+        "{}",
+        err.chain()
+    );
+    assert!(!err.chain().contains("SECRETPATH"), "{}", err.chain());
+    assert_eq!(r.requests().len(), 3);
+
+    let (r, url) = receiver(webhook_schema, 200, &[(403, None)]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_retry(fast_retry())
+        .build()
+        .unwrap();
+    let err = within(hook.send(&incident())).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(r.requests().len(), 1, "4xx other than 429 is not retried");
+
+    let (_r, url) = receiver(webhook_schema, 200, &[(429, Some("3600"))]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_retry(fast_retry())
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let err = within(hook.send(&incident())).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "a Retry-After over the cap gives up at once"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_receiver_is_unavailable_without_its_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = WebhookNotifier::builder(format!("http://127.0.0.1:{port}/hook/SECRETPATH").into())
+        .with_retry(fast_retry().with_max_attempts(2))
+        .build()
+        .unwrap();
+    let err = within(hook.send(&incident())).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+    assert!(!err.chain().contains("SECRETPATH"), "{}", err.chain());
+    assert!(!format!("{err:?}").contains("SECRETPATH"));
+}
+
+#[tokio::test]
+async fn router_fans_out_by_severity_and_isolates_failures() {
+    let (pager_rx, pager_url) = receiver(pagerduty_schema, 202, &[]).await;
+    let (chat_rx, chat_url) = receiver(slack_schema, 200, &[(503, None), (503, None)]).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pager = Arc::new(
+        PagerDutyNotifier::builder()
+            .with_routing_key(ROUTING_KEY.into())
+            .with_events_url(pager_url.into())
+            .build()
+            .unwrap(),
+    );
+    let chat = Arc::new(
+        SlackNotifier::builder()
+            .with_webhook_url(chat_url.into())
+            .with_retry(RetryPolicy::none())
+            .build()
+            .unwrap(),
+    );
+    let router = Router::standard(
+        pager,
+        chat,
+        Arc::new(ConsoleNotifier::with_buffer(Arc::clone(&log))),
+    );
+    assert_eq!(router.receivers(Severity::High), ["pagerduty", "slack"]);
+
+    // P0: chat fails, the page still goes out, and the result says which failed.
+    let d = within(router.deliver(&incident())).await.unwrap();
+    assert_eq!(d.delivered, ["pagerduty"]);
+    assert_eq!(d.failed.len(), 1);
+    assert_eq!(d.failed[0].0, "slack");
+    assert_eq!(pager_rx.requests().len(), 1);
+    let err = within(router.send(&incident())).await.unwrap().unwrap_err();
+    assert!(
+        err.chain().contains("1 of 2 receivers failed: slack"),
+        "{}",
+        err.chain()
+    );
+    assert!(!err.chain().contains("SECRETPATH"), "{}", err.chain());
+
+    // P2 goes to chat only (now healthy), P3 to the log only.
+    let d = within(router.deliver(&Notification::new(Severity::Medium, "p95 2.4s", "")))
+        .await
+        .unwrap();
+    assert_eq!(d.delivered, ["slack"]);
+    let d = within(router.deliver(&Notification::new(Severity::Low, "disk 81%", "")))
+        .await
+        .unwrap();
+    assert_eq!(d.delivered, ["console"]);
+    assert!(
+        String::from_utf8(log.lock().unwrap().clone())
+            .unwrap()
+            .contains("[P3] Investigating: disk 81%")
+    );
+    assert_eq!(pager_rx.requests().len(), 2);
+    assert_eq!(chat_rx.requests().len(), 3);
+    within(conformance::notifier::delivers_trigger_and_resolve(&router))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn console_passes_conformance() {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let console = ConsoleNotifier::with_buffer(Arc::clone(&buf));
+    within(conformance::notifier::delivers_trigger_and_resolve(
+        &console,
+    ))
+    .await
+    .unwrap();
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("[P1] Investigating: conformance: api down (INC-conformance)"),
+        "{text}"
+    );
+    assert!(text.contains("[P1] Resolved:"), "{text}");
+}
