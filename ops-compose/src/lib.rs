@@ -1,8 +1,27 @@
-//! # ops-compose
-//!
-//! `Platform` for Docker Compose projects over the Docker Engine API (bollard): services found by compose labels, restart/stop/start, scale, recreate, logs, exec, copy.
-//!
-//! **Status: not implemented yet.** This crate reserves its place in the workspace; it exports
-//! nothing and implements no trait until its issue lands. Nothing here pretends to work.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod copy;
+mod error;
+mod exec;
+pub mod labels;
+mod lifecycle;
+mod logs;
+mod platform;
+mod prune;
+mod recreate;
+mod scale;
+mod status;
+mod usage;
+
+pub use config::{ComposeConfig, ComposePlatformBuilder};
+pub use error::{Error, Result};
+pub use lifecycle::StartedService;
+pub use platform::ComposePlatform;
+pub use prune::{DiskUsage, PruneImagesOptions, PruneReport};
+pub use recreate::RecreateOptions;
+
+/// The bollard client type accepted by [`ComposePlatformBuilder::with_client`].
+pub use bollard::Docker;

@@ -1,0 +1,167 @@
+//! Copy one file out of or into a container, through the engine's tar archive API.
+
+use std::io::Read as _;
+
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures::StreamExt as _;
+use ops_core::InstanceRef;
+
+use crate::error::{Error, Result};
+use crate::platform::ComposePlatform;
+
+/// An absolute path without NUL or `..` components, split into (directory, file name).
+fn split_path<'a>(
+    instance: &InstanceRef,
+    operation: &'static str,
+    path: &'a str,
+) -> Result<(&'a str, &'a str)> {
+    let bad = |reason: &str| Error::InvalidArgument {
+        operation,
+        target: format!("{instance}:{path}"),
+        reason: reason.to_owned(),
+    };
+    if !path.starts_with('/') || path.contains('\0') {
+        return Err(bad("the path must be absolute and cannot contain NUL"));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(bad("the path cannot contain '..'"));
+    }
+    match path.rsplit_once('/') {
+        Some((_, "")) | None => Err(bad("the path must name a file, not a directory")),
+        Some(("", file)) => Ok(("/", file)),
+        Some((dir, file)) => Ok((dir, file)),
+    }
+}
+
+impl ComposePlatform {
+    /// Read one regular file out of the container (at most
+    /// [`crate::ComposeConfig::max_copy_bytes`]).
+    ///
+    /// # Errors
+    /// `NotFound` when the container or path does not exist; `InvalidInput` for a relative
+    /// path or a directory; `Timeout`.
+    pub async fn copy_file_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>> {
+        split_path(instance, "copy_from", path)?;
+        let inspect = self.resolve_instance(instance, "copy_from").await?;
+        let id = inspect.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        let opts = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let max = self.config().max_copy_bytes;
+        let target = format!("{instance}:{path}");
+        let download = async {
+            let mut s = docker.download_from_container(&id, Some(opts));
+            let mut tar = Vec::new();
+            while let Some(chunk) = s.next().await {
+                tar.extend_from_slice(&chunk?);
+                if tar.len() as u64 > max + 64 * 1024 {
+                    break;
+                }
+            }
+            Ok::<_, bollard::errors::Error>(tar)
+        };
+        let tar = match self.call("copy_from", &target, download).await {
+            Err(e) if e.status_code() == Some(404) => {
+                return Err(Error::NotFound {
+                    operation: "copy_from",
+                    target,
+                });
+            }
+            other => other?,
+        };
+        let archive_err = |source| Error::Archive {
+            operation: "copy_from",
+            target: target.clone(),
+            source,
+        };
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut entries = archive.entries().map_err(archive_err)?;
+        let Some(entry) = entries.next() else {
+            return Err(Error::NotFound {
+                operation: "copy_from",
+                target,
+            });
+        };
+        let mut entry = entry.map_err(archive_err)?;
+        if !entry.header().entry_type().is_file() {
+            return Err(Error::InvalidArgument {
+                operation: "copy_from",
+                target,
+                reason: "not a regular file (directories and links are not copied)".to_owned(),
+            });
+        }
+        if entry.size() > max {
+            return Err(Error::InvalidArgument {
+                operation: "copy_from",
+                target,
+                reason: format!("the file is larger than the {max}-byte copy limit"),
+            });
+        }
+        let mut contents = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+        entry.read_to_end(&mut contents).map_err(archive_err)?;
+        Ok(contents)
+    }
+
+    /// Write `contents` to `path` in the container (mode 0644), replacing an existing file.
+    /// The directory must exist.
+    ///
+    /// # Errors
+    /// `NotFound` when the container or directory does not exist; `PermissionDenied` when the
+    /// engine refuses (read-only filesystem); `InvalidInput` for a bad path.
+    pub async fn copy_file_to(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        contents: Vec<u8>,
+    ) -> Result<()> {
+        let (dir, file) = split_path(instance, "copy_to", path)?;
+        let inspect = self.resolve_instance(instance, "copy_to").await?;
+        let id = inspect.id.unwrap_or_default();
+        let target = format!("{instance}:{path}");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0));
+        header.set_entry_type(tar::EntryType::Regular);
+        let mut builder = tar::Builder::new(Vec::new());
+        let tar = builder
+            .append_data(&mut header, file, contents.as_slice())
+            .and_then(|()| builder.into_inner())
+            .map_err(|source| Error::Archive {
+                operation: "copy_to",
+                target: target.clone(),
+                source,
+            })?;
+        let docker = self.docker().await?;
+        let opts = UploadToContainerOptionsBuilder::new().path(dir).build();
+        let upload = docker.upload_to_container(&id, Some(opts), bollard::body_full(tar.into()));
+        match self.call("copy_to", &target, upload).await {
+            Err(e) if e.status_code() == Some(404) => Err(Error::NotFound {
+                operation: "copy_to",
+                target,
+            }),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_must_be_absolute_files() {
+        let i: InstanceRef = "shop/service/api/shop-api-1".parse().unwrap();
+        assert_eq!(
+            split_path(&i, "t", "/etc/hosts").unwrap(),
+            ("/etc", "hosts")
+        );
+        assert_eq!(split_path(&i, "t", "/x").unwrap(), ("/", "x"));
+        assert!(split_path(&i, "t", "etc/hosts").is_err());
+        assert!(split_path(&i, "t", "/etc/").is_err());
+        assert!(split_path(&i, "t", "/a/../b").is_err());
+    }
+}

@@ -1,0 +1,387 @@
+//! Logs: tail, since, previous run, stdout/stderr demultiplexed, a filter, every instance
+//! merged in time order, and follow as a stream. Lines are split as they arrive: memory is
+//! bounded by the lines kept, never by the size of the log.
+
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::{LogsOptions, LogsOptionsBuilder};
+use futures::stream::{self, BoxStream, StreamExt as _};
+use ops_core::platform::{LogFilter, LogLine, LogOptions, LogStream, merge_logs};
+use ops_core::{OpsError, ResourceName, WorkloadRef};
+
+use crate::error::{Error, Result};
+use crate::platform::{ComposePlatform, Member};
+
+/// Splits a byte stream into lines; a line split across chunks is reassembled.
+#[derive(Debug, Default)]
+pub(crate) struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feed a chunk; `emit` gets every complete line without its `\n` (and `\r`).
+    pub(crate) fn push(&mut self, chunk: &[u8], mut emit: impl FnMut(&[u8])) {
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(pos);
+            if self.partial.is_empty() {
+                emit(trim_cr(line));
+            } else {
+                self.partial.extend_from_slice(line);
+                let whole = std::mem::take(&mut self.partial);
+                emit(trim_cr(&whole));
+            }
+            rest = &tail[1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// The last line when the stream ended without a newline.
+    pub(crate) fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            let whole = std::mem::take(&mut self.partial);
+            emit(trim_cr(&whole));
+        }
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Split `2024-05-01T10:00:00.123456789Z text` into timestamp and text.
+pub(crate) fn split_timestamp(line: &str) -> (Option<jiff::Timestamp>, &str) {
+    match line.split_once(' ') {
+        Some((ts, text)) => match ts.parse::<jiff::Timestamp>() {
+            Ok(t) => (Some(t), text),
+            Err(_) => (None, line),
+        },
+        None => match line.parse::<jiff::Timestamp>() {
+            Ok(t) => (Some(t), ""),
+            Err(_) => (None, line),
+        },
+    }
+}
+
+/// Per-stream splitters and the conversion of chunks into [`LogLine`]s.
+struct Demux {
+    instance: ResourceName,
+    filter: Option<LogFilter>,
+    stdout: LineSplitter,
+    stderr: LineSplitter,
+}
+
+impl Demux {
+    fn lines(&mut self, output: &LogOutput, out: &mut Vec<LogLine>) {
+        let (splitter, stream, bytes) = match output {
+            LogOutput::StdErr { message } => (&mut self.stderr, LogStream::Stderr, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                (&mut self.stdout, LogStream::Stdout, message)
+            }
+            LogOutput::StdIn { .. } => return,
+        };
+        let instance = &self.instance;
+        let filter = self.filter.as_ref();
+        splitter.push(bytes, |line| {
+            push_line(instance, filter, stream, line, out);
+        });
+    }
+
+    fn finish(&mut self, out: &mut Vec<LogLine>) {
+        let instance = &self.instance;
+        let filter = self.filter.as_ref();
+        self.stdout
+            .finish(|l| push_line(instance, filter, LogStream::Stdout, l, out));
+        self.stderr
+            .finish(|l| push_line(instance, filter, LogStream::Stderr, l, out));
+    }
+}
+
+fn push_line(
+    instance: &ResourceName,
+    filter: Option<&LogFilter>,
+    stream: LogStream,
+    line: &[u8],
+    out: &mut Vec<LogLine>,
+) {
+    let text = String::from_utf8_lossy(line);
+    let (timestamp, text) = split_timestamp(&text);
+    if filter.is_some_and(|f| !f.is_match(text)) {
+        return;
+    }
+    let mut l = LogLine::new(instance.clone(), timestamp, text);
+    l.stream = stream;
+    out.push(l);
+}
+
+fn unix_secs(t: jiff::Timestamp) -> i32 {
+    i32::try_from(t.as_second()).unwrap_or(i32::MAX)
+}
+
+impl ComposePlatform {
+    /// Engine log options for one container.
+    async fn log_options(
+        &self,
+        member: &Member,
+        opts: &LogOptions,
+        follow: bool,
+        timestamps: bool,
+    ) -> Result<LogsOptions> {
+        let mut b = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(timestamps)
+            .follow(follow);
+        if let Some(tail) = opts.tail {
+            b = b.tail(&tail.to_string());
+        }
+        if let Some(since) = opts.since {
+            let from = jiff::Timestamp::now()
+                .checked_sub(
+                    jiff::SignedDuration::try_from(since).unwrap_or(jiff::SignedDuration::MAX),
+                )
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            b = b.since(unix_secs(from).max(1));
+        }
+        if opts.previous {
+            // A container keeps one log across restarts; the previous run ends where the
+            // current one started.
+            let inspect = self.inspect(&member.id).await?;
+            let started = crate::status::parse_time(
+                inspect.state.as_ref().and_then(|s| s.started_at.as_deref()),
+            );
+            match started {
+                Some(t)
+                    if inspect.restart_count.unwrap_or(0) > 0
+                        || t > jiff::Timestamp::UNIX_EPOCH =>
+                {
+                    b = b.until(unix_secs(t));
+                }
+                _ => {}
+            }
+        }
+        Ok(b.build())
+    }
+
+    fn select_members(
+        workload: &WorkloadRef,
+        members: Vec<Member>,
+        opts: &LogOptions,
+    ) -> Result<Vec<Member>> {
+        match &opts.instance {
+            None => Ok(members),
+            Some(one) => {
+                let kept: Vec<Member> = members
+                    .into_iter()
+                    .filter(|m| m.name == one.as_str())
+                    .collect();
+                if kept.is_empty() {
+                    Err(Error::NotFound {
+                        operation: "logs",
+                        target: format!("{workload}/{one}"),
+                    })
+                } else {
+                    Ok(kept)
+                }
+            }
+        }
+    }
+
+    /// Lines of one container (collected; bounded by `tail`/`since`), idle deadline per chunk.
+    async fn container_logs(&self, member: &Member, opts: &LogOptions) -> Result<Vec<LogLine>> {
+        let docker = self.docker().await?;
+        let engine_opts = self.log_options(member, opts, false, true).await?;
+        let instance = ResourceName::new(&member.name).map_err(|_| Error::InvalidName {
+            what: "container",
+            value: member.name.clone(),
+            reason: "not a valid instance name",
+        })?;
+        let mut demux = Demux {
+            instance,
+            filter: opts.filter.clone(),
+            stdout: LineSplitter::default(),
+            stderr: LineSplitter::default(),
+        };
+        let mut out = Vec::new();
+        let mut s = docker.logs(&member.id, Some(engine_opts));
+        let idle = self.config().request_timeout;
+        while let Some(chunk) = self
+            .call_within(idle, "logs", &member.name, async {
+                s.next().await.transpose()
+            })
+            .await?
+        {
+            demux.lines(&chunk, &mut out);
+        }
+        demux.finish(&mut out);
+        Ok(out)
+    }
+
+    /// Log lines of every container of the service (or `opts.instance`), filtered, merged in
+    /// time order. `tail` and `since` apply per container, before the filter (as `docker
+    /// logs` does); `previous` reads the run before the last restart. Lines always carry
+    /// their timestamp (needed for the merge); the text never includes it.
+    ///
+    /// # Errors
+    /// `NotFound`; engine errors; `Timeout` when the engine stalls.
+    pub async fn service_logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: &LogOptions,
+    ) -> Result<Vec<LogLine>> {
+        let members = Self::select_members(workload, self.members(workload, "logs").await?, opts)?;
+        let per =
+            futures::future::try_join_all(members.iter().map(|m| self.container_logs(m, opts)))
+                .await?;
+        Ok(merge_logs(per))
+    }
+
+    /// Follow the service's logs (every container, or `opts.instance`) as one stream, lines
+    /// in arrival order. Starts with `tail` lines per container when set.
+    ///
+    /// # Errors
+    /// `NotFound`; engine errors.
+    pub async fn follow_service_logs(
+        &self,
+        workload: &WorkloadRef,
+        opts: &LogOptions,
+    ) -> Result<BoxStream<'static, Result<LogLine, OpsError>>> {
+        let members =
+            Self::select_members(workload, self.members(workload, "follow_logs").await?, opts)?;
+        let docker = self.docker().await?.clone();
+        let mut streams = Vec::with_capacity(members.len());
+        for m in members {
+            let engine_opts = self.log_options(&m, opts, true, true).await?;
+            let instance = ResourceName::new(&m.name).map_err(|_| Error::InvalidName {
+                what: "container",
+                value: m.name.clone(),
+                reason: "not a valid instance name",
+            })?;
+            let demux = Demux {
+                instance,
+                filter: opts.filter.clone(),
+                stdout: LineSplitter::default(),
+                stderr: LineSplitter::default(),
+            };
+            let name = m.name.clone();
+            let s = docker
+                .logs(&m.id, Some(engine_opts))
+                .scan(demux, move |demux, chunk| {
+                    let batch: Vec<Result<LogLine, OpsError>> = match chunk {
+                        Ok(c) => {
+                            let mut out = Vec::new();
+                            demux.lines(&c, &mut out);
+                            out.into_iter().map(Ok).collect()
+                        }
+                        Err(e) => vec![Err(OpsError::from(Error::engine(
+                            "follow_logs",
+                            name.clone(),
+                            e,
+                        )))],
+                    };
+                    futures::future::ready(Some(stream::iter(batch)))
+                })
+                .flatten()
+                .boxed();
+            streams.push(s);
+        }
+        Ok(stream::select_all(streams).boxed())
+    }
+
+    /// Count the lines of one container matching `filter`, streaming: nothing but the
+    /// current line is held in memory, whatever the log's size.
+    ///
+    /// # Errors
+    /// `NotFound` when the container is not part of the service; engine errors.
+    pub async fn count_matching(
+        &self,
+        instance: &ops_core::InstanceRef,
+        filter: &LogFilter,
+    ) -> Result<u64> {
+        let inspect = self.resolve_instance(instance, "count_matching").await?;
+        let id = inspect.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        let engine_opts = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+        let mut s = docker.logs(&id, Some(engine_opts));
+        let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
+        let mut count = 0_u64;
+        let mut check = |line: &[u8]| {
+            let matched = match std::str::from_utf8(line) {
+                Ok(text) => filter.is_match(text),
+                Err(_) => filter.is_match(&String::from_utf8_lossy(line)),
+            };
+            count += u64::from(matched);
+        };
+        let idle: Duration = self.config().request_timeout;
+        let name = instance.name().as_str();
+        while let Some(chunk) = self
+            .call_within(idle, "logs", name, async { s.next().await.transpose() })
+            .await?
+        {
+            match &chunk {
+                LogOutput::StdErr { message } => err.push(message, &mut check),
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.push(message, &mut check);
+                }
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        out.finish(&mut check);
+        err.finish(&mut check);
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks_are_reassembled() {
+        let mut s = LineSplitter::default();
+        let mut got = Vec::new();
+        s.push(b"one\ntw", |l| {
+            got.push(String::from_utf8_lossy(l).into_owned())
+        });
+        s.push(b"o\r\nthree", |l| {
+            got.push(String::from_utf8_lossy(l).into_owned())
+        });
+        s.finish(|l| got.push(String::from_utf8_lossy(l).into_owned()));
+        assert_eq!(got, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn timestamps_are_split_off() {
+        let (t, text) = split_timestamp("2024-05-01T10:00:00.123456789Z hello world");
+        assert_eq!(text, "hello world");
+        assert_eq!(t.unwrap().as_second(), 1_714_557_600);
+        assert_eq!(split_timestamp("no stamp").0, None);
+    }
+
+    #[test]
+    fn demux_keeps_streams_apart_and_filters() {
+        let mut d = Demux {
+            instance: "shop-api-1".parse().unwrap(),
+            filter: Some(LogFilter::new("err").unwrap()),
+            stdout: LineSplitter::default(),
+            stderr: LineSplitter::default(),
+        };
+        let mut out = Vec::new();
+        d.lines(
+            &LogOutput::StdErr {
+                message: "2024-05-01T10:00:00Z err 1\n".into(),
+            },
+            &mut out,
+        );
+        d.lines(
+            &LogOutput::StdOut {
+                message: "2024-05-01T10:00:01Z ok\n".into(),
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].stream, LogStream::Stderr);
+        assert_eq!(out[0].text, "err 1");
+    }
+}

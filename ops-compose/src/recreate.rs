@@ -1,0 +1,475 @@
+//! Recreate containers with the same or changed configuration: the only way new
+//! configuration (environment, image) applies to a compose service. Rollback to a previous
+//! image when opsbook changed it.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest,
+    NetworkingConfig,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
+use ops_core::WorkloadRef;
+use ops_core::platform::{ConfigChange, ConfigTarget, ConfigUpdate, Revision, RollbackChange};
+use secrecy::ExposeSecret as _;
+
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::platform::ComposePlatform;
+
+/// What to change when recreating a service's containers.
+///
+/// # Examples
+/// ```
+/// let o = ops_compose::RecreateOptions::default().set_env("LOG_LEVEL", "debug").remove_env("OLD");
+/// assert_eq!(o.env_keys(), vec!["LOG_LEVEL"]);
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RecreateOptions {
+    set_env: Vec<(String, secrecy::SecretString)>,
+    remove_env: Vec<String>,
+    /// Run this image instead (the current one is remembered for rollback).
+    pub image: Option<String>,
+}
+
+impl std::fmt::Debug for RecreateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecreateOptions")
+            .field("set_env", &self.env_keys())
+            .field("remove_env", &self.remove_env)
+            .field("image", &self.image)
+            .finish()
+    }
+}
+
+impl RecreateOptions {
+    /// Set an environment variable (the value is a secret: never logged).
+    #[must_use]
+    pub fn set_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_env
+            .push((key.into(), secrecy::SecretString::from(value.into())));
+        self
+    }
+
+    /// Remove an environment variable.
+    #[must_use]
+    pub fn remove_env(mut self, key: impl Into<String>) -> Self {
+        self.remove_env.push(key.into());
+        self
+    }
+
+    /// Run another image.
+    #[must_use]
+    pub fn with_image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    /// Names of the variables being set.
+    pub fn env_keys(&self) -> Vec<&str> {
+        self.set_env.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    fn apply_env(&self, env: Option<Vec<String>>) -> Vec<String> {
+        let mut env: Vec<String> = env
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+                !self.remove_env.iter().any(|r| r == key)
+                    && !self.set_env.iter().any(|(k, _)| k == key)
+            })
+            .collect();
+        env.extend(
+            self.set_env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.expose_secret())),
+        );
+        env
+    }
+}
+
+fn valid_env_key(key: &str) -> bool {
+    !key.is_empty() && !key.contains('=') && !key.contains('\0')
+}
+
+/// How a new container relates to the one it is built from.
+pub(crate) enum CloneAs<'a> {
+    /// Same name and number; host ports kept (the old container is stopped first).
+    Recreate(&'a RecreateOptions),
+    /// A new instance of the service: next number, fresh name, host ports left to the engine.
+    Scale { number: u32, name: &'a str },
+}
+
+/// A create body reproducing `old`, and the primary network's name (others are connected
+/// after creation: API 1.41 accepts one endpoint at create).
+pub(crate) fn clone_body(
+    old: &ContainerInspectResponse,
+    how: &CloneAs<'_>,
+) -> (ContainerCreateBody, Vec<(String, EndpointSettings)>) {
+    let config = old.config.clone().unwrap_or_default();
+    let old_name = old
+        .name
+        .as_deref()
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_owned();
+    let short_id: String = old.id.as_deref().unwrap_or("").chars().take(12).collect();
+    let mut host_config = old.host_config.clone().unwrap_or_default();
+    let mut labels_map = config.labels.clone().unwrap_or_default();
+    let mut env = config.env.clone();
+    let mut image = config.image.clone();
+    let new_name = match how {
+        CloneAs::Recreate(opts) => {
+            env = Some(opts.apply_env(env));
+            if let Some(new_image) = &opts.image {
+                if image.as_deref() != Some(new_image.as_str()) {
+                    if let Some(current) = &image {
+                        labels_map.insert(labels::PREVIOUS_IMAGE.to_owned(), current.clone());
+                    }
+                    image = Some(new_image.clone());
+                }
+            }
+            old_name.clone()
+        }
+        CloneAs::Scale { number, name } => {
+            labels_map.insert(labels::CONTAINER_NUMBER.to_owned(), number.to_string());
+            if let Some(bindings) = host_config.port_bindings.as_mut() {
+                for b in bindings.values_mut().flatten().flatten() {
+                    b.host_port = Some(String::new());
+                }
+            }
+            (*name).to_owned()
+        }
+    };
+    let mut networks: Vec<(String, EndpointSettings)> = old
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(net, ep)| {
+            let mut aliases: Vec<String> = ep
+                .aliases
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| *a != short_id && *a != old_name)
+                .collect();
+            aliases.push(new_name.clone());
+            let keep_ip = matches!(how, CloneAs::Recreate(_));
+            (
+                net,
+                EndpointSettings {
+                    aliases: Some(aliases),
+                    links: ep.links,
+                    driver_opts: ep.driver_opts,
+                    ipam_config: if keep_ip { ep.ipam_config } else { None },
+                    ..EndpointSettings::default()
+                },
+            )
+        })
+        .collect();
+    let primary = host_config.network_mode.clone().unwrap_or_default();
+    networks.sort_by_key(|(n, _)| *n != primary);
+    let networking_config = networks.first().map(|(n, ep)| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(n.clone(), ep.clone())])),
+    });
+    let body = ContainerCreateBody {
+        hostname: None,
+        domainname: config.domainname,
+        user: config.user,
+        exposed_ports: config.exposed_ports,
+        tty: config.tty,
+        open_stdin: config.open_stdin,
+        stdin_once: config.stdin_once,
+        env,
+        cmd: config.cmd,
+        healthcheck: config.healthcheck,
+        image,
+        volumes: config.volumes,
+        working_dir: config.working_dir,
+        entrypoint: config.entrypoint,
+        labels: Some(labels_map),
+        stop_signal: config.stop_signal,
+        stop_timeout: config.stop_timeout,
+        host_config: Some(host_config),
+        networking_config,
+        ..ContainerCreateBody::default()
+    };
+    let extra = networks.into_iter().skip(1).collect();
+    (body, extra)
+}
+
+impl ComposePlatform {
+    /// Create (not start) a container from a body and connect its extra networks.
+    pub(crate) async fn create_from(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        extra: Vec<(String, EndpointSettings)>,
+    ) -> Result<String> {
+        labels::validate_container(name)?;
+        let docker = self.docker().await?;
+        let opts = CreateContainerOptionsBuilder::new().name(name).build();
+        let created = self
+            .call(
+                "create_container",
+                name,
+                docker.create_container(Some(opts), body),
+            )
+            .await?;
+        for (net, ep) in extra {
+            let req = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(ep),
+            };
+            self.call("connect_network", name, docker.connect_network(&net, req))
+                .await?;
+        }
+        Ok(created.id)
+    }
+
+    async fn rename(&self, id: &str, to: &str) -> Result<()> {
+        let docker = self.docker().await?;
+        let opts = RenameContainerOptionsBuilder::new().name(to).build();
+        self.call("rename_container", to, docker.rename_container(id, opts))
+            .await
+    }
+
+    /// Recreate every container of the service with the same configuration, or with the
+    /// changes in `opts`, one at a time as compose does: stop the old container, rename it
+    /// aside, create and start the new one under the old name, then remove the old one. If
+    /// the new one cannot be created or started, the old one is restored and started.
+    ///
+    /// Returns the names of the recreated containers.
+    ///
+    /// # Errors
+    /// `NotFound`; `InvalidInput` for invalid variable names; engine errors.
+    pub async fn recreate_service(
+        &self,
+        workload: &WorkloadRef,
+        opts: &RecreateOptions,
+    ) -> Result<Vec<String>> {
+        if let Some(bad) = opts
+            .set_env
+            .iter()
+            .map(|(k, _)| k)
+            .chain(&opts.remove_env)
+            .find(|k| !valid_env_key(k))
+        {
+            return Err(Error::InvalidArgument {
+                operation: "recreate",
+                target: workload.to_string(),
+                reason: format!("{bad:?} is not a valid environment variable name"),
+            });
+        }
+        let mut done = Vec::new();
+        for m in self.members(workload, "recreate").await? {
+            let old = self.inspect(&m.id).await?;
+            let (body, extra) = clone_body(&old, &CloneAs::Recreate(opts));
+            self.swap(&m.id, &m.name, m.running, body, extra).await?;
+            done.push(m.name);
+        }
+        Ok(done)
+    }
+
+    async fn swap(
+        &self,
+        old_id: &str,
+        name: &str,
+        was_running: bool,
+        body: ContainerCreateBody,
+        extra: Vec<(String, EndpointSettings)>,
+    ) -> Result<()> {
+        let grace = self.config().stop_timeout;
+        self.stop_container(old_id, name, grace).await?;
+        let short: String = old_id.chars().take(12).collect();
+        let aside = format!("{short}_{name}");
+        self.rename(old_id, &aside).await?;
+        let attempt = async {
+            let new_id = self.create_from(name, body, extra).await?;
+            if was_running {
+                if let Err(e) = self.start_container(&new_id, name).await {
+                    let _ = self.remove_container(&new_id, name, grace).await;
+                    return Err(e);
+                }
+            }
+            Ok(new_id)
+        }
+        .await;
+        match attempt {
+            Ok(_) => self.remove_container(old_id, &aside, grace).await,
+            Err(e) => {
+                tracing::warn!(container = %name, "recreate failed; restoring the old container");
+                // Best effort: a half-created container with the name would block the rename.
+                let _ = self.rename(old_id, name).await;
+                if was_running {
+                    let _ = self.start_container(old_id, name).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Apply an environment change by recreating the service (a compose restart keeps the old
+    /// environment). Returns key names only.
+    ///
+    /// # Errors
+    /// `Unsupported` for ConfigMap/Secret targets or `rollout: false` (compose has nowhere to
+    /// keep configuration but the containers); as [`ComposePlatform::recreate_service`].
+    pub async fn update_env(
+        &self,
+        workload: &WorkloadRef,
+        update: &ConfigUpdate,
+    ) -> Result<ConfigChange> {
+        if update.target != ConfigTarget::Env {
+            return Err(Error::Unsupported {
+                operation: "update_config",
+                target: workload.to_string(),
+                reason:
+                    "compose services have environment variables only (no ConfigMaps or Secrets)"
+                        .to_owned(),
+            });
+        }
+        if !update.rollout {
+            return Err(Error::Unsupported {
+                operation: "update_config",
+                target: workload.to_string(),
+                reason: "compose keeps configuration only in containers: an environment change applies by recreating them (rollout: true)".to_owned(),
+            });
+        }
+        let mut opts = RecreateOptions::default();
+        for (k, v) in &update.set {
+            opts = opts.set_env(k.clone(), v.expose_secret().to_owned());
+        }
+        for k in &update.remove {
+            opts = opts.remove_env(k.clone());
+        }
+        self.recreate_service(workload, &opts).await?;
+        let mut change = ConfigChange::default();
+        change.keys_set = update.set.keys().cloned().collect();
+        change.keys_removed = update.remove.iter().cloned().collect();
+        change.rolled_out = true;
+        Ok(change)
+    }
+
+    /// Image revisions: the current image (revision 2) and, when opsbook changed the image of
+    /// this service, the previous one (revision 1).
+    ///
+    /// # Errors
+    /// `Unsupported` when no previous image is known: compose keeps no history.
+    pub async fn image_revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>> {
+        let inspected = self.inspect_members(workload, "revisions").await?;
+        let config = inspected
+            .first()
+            .and_then(|i| i.config.clone())
+            .unwrap_or_default();
+        let current = config.image.clone().unwrap_or_default();
+        let previous = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::PREVIOUS_IMAGE))
+            .cloned();
+        match previous {
+            Some(prev) => Ok(vec![
+                Revision::new(2, vec![current], true),
+                Revision::new(1, vec![prev], false),
+            ]),
+            None => Err(no_history(workload)),
+        }
+    }
+
+    /// Recreate the service with its previous image, when one is known.
+    ///
+    /// # Errors
+    /// `Unsupported` without a previous image; `NotFound` for a revision other than 1.
+    pub async fn rollback_image(
+        &self,
+        workload: &WorkloadRef,
+        revision: Option<u64>,
+    ) -> Result<RollbackChange> {
+        let revisions = self.image_revisions(workload).await?;
+        let target = revision.unwrap_or(1);
+        let Some(prev) = revisions.iter().find(|r| r.number == target && !r.current) else {
+            return Err(Error::NotFound {
+                operation: "rollback",
+                target: format!("{workload} revision {target}"),
+            });
+        };
+        let image = prev.images.first().cloned().unwrap_or_default();
+        self.recreate_service(workload, &RecreateOptions::default().with_image(image))
+            .await?;
+        Ok(RollbackChange::new(Some(2), target))
+    }
+}
+
+fn no_history(workload: &WorkloadRef) -> Error {
+    Error::Unsupported {
+        operation: "rollback",
+        target: workload.to_string(),
+        reason: "docker compose keeps no revision history and no previous image is known for this service (only an image change made through ComposePlatform::recreate_service is remembered); redeploy the previous image tag instead".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::ContainerConfig;
+
+    use super::*;
+
+    #[test]
+    fn env_changes_replace_and_remove_keys() {
+        let o = RecreateOptions::default().set_env("A", "2").remove_env("B");
+        let env = o.apply_env(Some(vec!["A=1".into(), "B=x".into(), "C=3".into()]));
+        assert_eq!(env, ["C=3", "A=2"]);
+    }
+
+    #[test]
+    fn scale_clone_takes_the_next_number_and_a_free_host_port() {
+        let old = ContainerInspectResponse {
+            id: Some("0123456789abcdef".into()),
+            name: Some("/shop-api-1".into()),
+            config: Some(ContainerConfig {
+                image: Some("demo:1".into()),
+                labels: Some(HashMap::from([(
+                    labels::CONTAINER_NUMBER.into(),
+                    "1".into(),
+                )])),
+                ..ContainerConfig::default()
+            }),
+            ..ContainerInspectResponse::default()
+        };
+        let (body, extra) = clone_body(
+            &old,
+            &CloneAs::Scale {
+                number: 2,
+                name: "shop-api-2",
+            },
+        );
+        assert_eq!(body.labels.unwrap()[labels::CONTAINER_NUMBER], "2");
+        assert_eq!(body.image.as_deref(), Some("demo:1"));
+        assert!(extra.is_empty());
+    }
+
+    #[test]
+    fn image_change_remembers_the_previous_image() {
+        let old = ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                image: Some("demo:1".into()),
+                ..ContainerConfig::default()
+            }),
+            ..ContainerInspectResponse::default()
+        };
+        let opts = RecreateOptions::default().with_image("demo:2");
+        let (body, _) = clone_body(&old, &CloneAs::Recreate(&opts));
+        assert_eq!(body.image.as_deref(), Some("demo:2"));
+        assert_eq!(body.labels.unwrap()[labels::PREVIOUS_IMAGE], "demo:1");
+    }
+
+    #[test]
+    fn debug_hides_env_values() {
+        let o = RecreateOptions::default().set_env("TOKEN", "s3cret");
+        assert!(!format!("{o:?}").contains("s3cret"));
+    }
+}

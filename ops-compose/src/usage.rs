@@ -1,0 +1,232 @@
+//! Resource usage (CPU cores, memory against its limit) and engine events of a service.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerStatsResponse, EventMessage};
+use bollard::query_parameters::{EventsOptionsBuilder, StatsOptionsBuilder};
+use futures::StreamExt as _;
+use ops_core::platform::{EventOptions, PlatformEvent, ResourceUsage};
+use ops_core::{ResourceName, WorkloadRef};
+
+use crate::error::Result;
+use crate::labels;
+use crate::platform::ComposePlatform;
+
+/// CPU in cores from one stats sample (`docker stats` arithmetic) and memory without the page
+/// cache (`inactive_file` on cgroup v2, `cache` on v1).
+pub(crate) fn usage_of(stats: &ContainerStatsResponse) -> (f64, u64) {
+    let total = |s: Option<&bollard::models::ContainerCpuStats>| {
+        s.and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0)
+    };
+    let system = |s: Option<&bollard::models::ContainerCpuStats>| {
+        s.and_then(|c| c.system_cpu_usage).unwrap_or(0)
+    };
+    let cpu = stats.cpu_stats.as_ref();
+    let pre = stats.precpu_stats.as_ref();
+    let cpu_delta = total(cpu).saturating_sub(total(pre));
+    let sys_delta = system(cpu).saturating_sub(system(pre));
+    let online = cpu
+        .and_then(|c| c.online_cpus)
+        .filter(|n| *n > 0)
+        .or_else(|| {
+            cpu.and_then(|c| c.cpu_usage.as_ref())
+                .and_then(|u| u.percpu_usage.as_ref())
+                .and_then(|p| u32::try_from(p.len()).ok())
+        })
+        .unwrap_or(1);
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a CPU fraction needs no exact nanoseconds"
+    )]
+    let cores = if sys_delta > 0 {
+        cpu_delta as f64 / sys_delta as f64 * f64::from(online)
+    } else {
+        0.0
+    };
+    let mem = stats.memory_stats.as_ref();
+    let usage = mem.and_then(|m| m.usage).unwrap_or(0);
+    let cache = mem
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| s.get("inactive_file").or_else(|| s.get("cache")).copied())
+        .unwrap_or(0);
+    (cores, usage.saturating_sub(cache))
+}
+
+fn event_of(e: &EventMessage) -> PlatformEvent {
+    let action = e.action.clone().unwrap_or_default();
+    let attrs: HashMap<String, String> = e
+        .actor
+        .as_ref()
+        .and_then(|a| a.attributes.clone())
+        .unwrap_or_default();
+    let object = attrs.get("name").cloned().unwrap_or_default();
+    let exit = attrs.get("exitCode").cloned();
+    let reason = action
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let warning = match reason.as_str() {
+        "oom" | "kill" => true,
+        "die" => exit.as_deref().is_some_and(|c| c != "0"),
+        "health_status" => action.contains("unhealthy"),
+        _ => false,
+    };
+    let message = match &exit {
+        Some(code) => format!("{action} (exit code {code})"),
+        None => action.clone(),
+    };
+    let mut ev = PlatformEvent::new(reason, message, object);
+    ev.warning = warning;
+    ev.at = e
+        .time_nano
+        .and_then(|n| jiff::Timestamp::from_nanosecond(i128::from(n)).ok())
+        .or_else(|| e.time.and_then(|s| jiff::Timestamp::from_second(s).ok()));
+    ev
+}
+
+impl ComposePlatform {
+    /// CPU and memory of every running container of the service. The memory limit is the
+    /// container's own (`mem_limit`); `None` when it has none (the host's memory is no limit).
+    ///
+    /// # Errors
+    /// `NotFound`; engine errors. Each sample takes about a second (the engine measures CPU
+    /// over an interval).
+    pub async fn service_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>> {
+        let inspected = self.inspect_members(workload, "resource_usage").await?;
+        let docker = self.docker().await?;
+        let mut out = Vec::new();
+        for i in inspected {
+            if !i.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                continue;
+            }
+            let id = i.id.clone().unwrap_or_default();
+            let name = i
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
+            let Ok(instance) = ResourceName::new(&name) else {
+                continue;
+            };
+            let opts = StatsOptionsBuilder::new().stream(false).build();
+            let sample = async { docker.stats(&id, Some(opts)).next().await.transpose() };
+            let Some(stats) = self.call("stats", &name, sample).await? else {
+                continue;
+            };
+            let (cores, memory) = usage_of(&stats);
+            let limit = i
+                .host_config
+                .as_ref()
+                .and_then(|h| h.memory)
+                .and_then(|m| u64::try_from(m).ok())
+                .filter(|m| *m > 0);
+            out.push(ResourceUsage::new(instance, cores, memory, limit));
+        }
+        Ok(out)
+    }
+
+    /// Engine events about the service's containers (start, die, kill, oom, health_status,
+    /// ...), oldest first; `die` with a non-zero exit code, `oom`, `kill` and unhealthy
+    /// health checks are warnings. Default window: the last hour.
+    ///
+    /// # Errors
+    /// Engine errors; `Timeout`.
+    pub async fn service_events(
+        &self,
+        workload: &WorkloadRef,
+        opts: &EventOptions,
+    ) -> Result<Vec<PlatformEvent>> {
+        let (project, service) = labels::project_service(workload)?;
+        let docker = self.docker().await?;
+        let now = jiff::Timestamp::now();
+        let window = opts.since.unwrap_or(std::time::Duration::from_hours(1));
+        let since = now.as_second() - i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 2);
+        let mut filters = labels::filters(project, Some(service));
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        let engine_opts = EventsOptionsBuilder::new()
+            .since(&since.max(0).to_string())
+            .until(&now.as_second().to_string())
+            .filters(&filters)
+            .build();
+        let collect = async {
+            let mut s = docker.events(Some(engine_opts));
+            let mut out = Vec::new();
+            while let Some(e) = s.next().await {
+                out.push(event_of(&e?));
+            }
+            Ok::<_, bollard::errors::Error>(out)
+        };
+        let mut events = self.call("events", &workload.to_string(), collect).await?;
+        // exec_* events are our own probes and commands: noise in an incident timeline.
+        events.retain(|e| !e.reason.starts_with("exec_") && (!opts.warnings_only || e.warning));
+        if let Some(limit) = opts.limit {
+            let skip = events.len().saturating_sub(limit);
+            events.drain(..skip);
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{ContainerCpuStats, ContainerCpuUsage, ContainerMemoryStats, EventActor};
+
+    use super::*;
+
+    #[test]
+    fn cpu_is_measured_in_cores_and_cache_is_not_memory() {
+        let stats = ContainerStatsResponse {
+            cpu_stats: Some(ContainerCpuStats {
+                cpu_usage: Some(ContainerCpuUsage {
+                    total_usage: Some(1_500),
+                    ..Default::default()
+                }),
+                system_cpu_usage: Some(4_000),
+                online_cpus: Some(2),
+                ..Default::default()
+            }),
+            precpu_stats: Some(ContainerCpuStats {
+                cpu_usage: Some(ContainerCpuUsage {
+                    total_usage: Some(500),
+                    ..Default::default()
+                }),
+                system_cpu_usage: Some(2_000),
+                ..Default::default()
+            }),
+            memory_stats: Some(ContainerMemoryStats {
+                usage: Some(100),
+                stats: Some(HashMap::from([("inactive_file".to_owned(), 30)])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (cores, mem) = usage_of(&stats);
+        assert!((cores - 1.0).abs() < 1e-9);
+        assert_eq!(mem, 70);
+    }
+
+    #[test]
+    fn failed_exits_are_warnings() {
+        let e = EventMessage {
+            action: Some("die".into()),
+            actor: Some(EventActor {
+                attributes: Some(HashMap::from([
+                    ("name".to_owned(), "shop-api-1".to_owned()),
+                    ("exitCode".to_owned(), "3".to_owned()),
+                ])),
+                ..Default::default()
+            }),
+            time: Some(1),
+            ..Default::default()
+        };
+        let ev = event_of(&e);
+        assert!(ev.warning);
+        assert_eq!(ev.object, "shop-api-1");
+        assert_eq!(ev.message, "die (exit code 3)");
+    }
+}
