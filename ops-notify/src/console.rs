@@ -1,6 +1,7 @@
 //! [`ConsoleNotifier`]: notifications as readable text on a terminal (or any writer).
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -79,17 +80,17 @@ impl ConsoleNotifier {
         };
         let mut s = format!("[{}] {state}: {}", n.severity, n.title);
         if let Some(id) = &n.incident_id {
-            s.push_str(&format!(" ({id})"));
+            let _ = write!(s, " ({id})");
         }
         s.push('\n');
         for line in n.body.lines() {
-            s.push_str(&format!("  {line}\n"));
+            let _ = writeln!(s, "  {line}");
         }
         for (k, v) in &n.fields {
-            s.push_str(&format!("  {k}: {v}\n"));
+            let _ = writeln!(s, "  {k}: {v}");
         }
         for (title, url) in &n.links {
-            s.push_str(&format!("  -> {title}: {url}\n"));
+            let _ = writeln!(s, "  -> {title}: {url}");
         }
         s
     }

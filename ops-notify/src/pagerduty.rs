@@ -114,8 +114,10 @@ impl PagerDutyNotifierBuilder {
     /// Reads `OPSBOOK_PAGERDUTY_ROUTING_KEY` and optionally `OPSBOOK_PAGERDUTY_URL`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let mut b = Self::default();
-        b.key = var("OPSBOOK_PAGERDUTY_ROUTING_KEY").map(SecretString::from);
+        let mut b = Self {
+            key: var("OPSBOOK_PAGERDUTY_ROUTING_KEY").map(SecretString::from),
+            ..Self::default()
+        };
         if let Some(url) = var("OPSBOOK_PAGERDUTY_URL") {
             b.url = SecretString::from(url);
         }

@@ -2,6 +2,7 @@
 //! links.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -175,7 +176,7 @@ fn mrkdwn(md: &str) -> String {
         match link {
             Some((close, url, consumed)) if !url.contains(' ') => {
                 out.push_str(&rest[..open]);
-                out.push_str(&format!("<{url}|{}>", &after[..close]));
+                let _ = write!(out, "<{url}|{}>", &after[..close]);
                 rest = &after[consumed..];
             }
             _ => {

@@ -94,7 +94,7 @@ impl<P: Probe> Probe for Retry<P> {
 }
 
 async fn check_each(probes: &[Arc<dyn Probe>]) -> Result<Vec<ProbeResult>, OpsError> {
-    futures::future::join_all(probes.iter().map(|p| p.check()))
+    futures::future::join_all(probes.iter().map(Probe::check))
         .await
         .into_iter()
         .collect()

@@ -348,7 +348,7 @@ impl Parser<'_> {
                 .rest()
                 .find(|c: char| c.is_whitespace() || c == ')')
                 .unwrap_or(self.rest().len());
-            pointer = self.rest()[..len].to_owned();
+            self.rest()[..len].clone_into(&mut pointer);
             self.pos += len;
         } else {
             loop {

@@ -491,7 +491,7 @@ impl HttpProbe {
             .extensions()
             .get::<reqwest::tls::TlsInfo>()
             .and_then(reqwest::tls::TlsInfo::peer_certificate)
-            .and_then(|der| crate::tls::time_left(der));
+            .and_then(crate::tls::time_left);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
             let room = MAX_BODY.saturating_sub(body.len());

@@ -128,18 +128,17 @@ impl PrometheusMetricsBuilder {
             base.set_path(&format!("{}/", base.path()));
         }
         let target = redact(&base);
-        let client = match self.client {
-            Some(c) => c,
-            None => {
-                install_crypto_provider();
-                reqwest::Client::builder()
-                    .connect_timeout(self.timeout)
-                    .build()
-                    .map_err(|e| Error::Client {
-                        target: target.clone(),
-                        source: e.without_url(),
-                    })?
-            }
+        let client = if let Some(c) = self.client {
+            c
+        } else {
+            install_crypto_provider();
+            reqwest::Client::builder()
+                .connect_timeout(self.timeout)
+                .build()
+                .map_err(|e| Error::Client {
+                    target: target.clone(),
+                    source: e.without_url(),
+                })?
         };
         Ok(PrometheusMetrics {
             base,
@@ -272,7 +271,8 @@ fn decode(data: ApiData) -> std::result::Result<QueryResult, String> {
 }
 
 fn secs(t: jiff::Timestamp) -> String {
-    format!("{:.3}", t.as_millisecond() as f64 / 1000.0)
+    let ms = t.as_millisecond();
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
 impl PrometheusMetrics {

@@ -381,6 +381,10 @@ impl TlsProbe {
         })
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one block per observation, in report order"
+    )]
     fn judge(&self, report: &CertificateReport) -> ProbeResult {
         let mut hard = Vec::new();
         let mut soft = Vec::new();
