@@ -7,10 +7,16 @@
 //! [`Report`]: crate::run::Report
 
 mod api_down;
+mod cache;
+mod checks;
+mod database;
 mod restart;
 mod targets;
 mod verify;
 
 pub use api_down::api_down;
+pub use cache::{cache_failure, session_invalidation};
+pub use checks::morning_checks;
+pub use database::{database_full, database_recovery, db_connections, db_maintenance};
 pub use restart::restart_and_verify;
-pub use targets::{RunbookConfig, Targets};
+pub use targets::{CacheLimits, DbLimits, RecoveryPlan, RunbookConfig, Targets};

@@ -1,16 +1,17 @@
 //! [`Targets`]: what a runbook acts on, and [`RunbookConfig`]: its tunable limits.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::Cache;
-use crate::database::Database;
+use crate::database::{Database, RowRetention};
 use crate::error::OpsError;
 use crate::metrics::Metrics;
 use crate::platform::Platform;
 use crate::probe::Probe;
-use crate::refs::WorkloadRef;
+use crate::refs::{Identifier, KeyPattern, WorkloadRef};
 
 /// Timeouts, windows and limits of the runbooks. Every value is documented with its default;
 /// none is a hidden constant.
@@ -21,7 +22,7 @@ use crate::refs::WorkloadRef;
 /// let cfg = ops_core::runbooks::RunbookConfig::default().with_rollout_timeout(Duration::from_secs(120));
 /// assert_eq!(cfg.verify_successes, 3);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct RunbookConfig {
@@ -46,6 +47,129 @@ pub struct RunbookConfig {
     pub log_since: Duration,
     /// Distinct error lines quoted as evidence: default 5.
     pub log_evidence: usize,
+    /// Database limits (`db_connections`, `database_full`, `db_maintenance`).
+    pub db: DbLimits,
+    /// Cache limits (`cache_failure`, `session_invalidation`, morning checks).
+    pub cache: CacheLimits,
+    /// Row retention rules `database_full` may apply (none by default: deleting data is
+    /// never a default).
+    #[serde(skip)]
+    pub retention: Vec<RowRetention>,
+    /// What `database_recovery` restores.
+    #[serde(skip)]
+    pub recovery: Option<RecoveryPlan>,
+}
+
+/// Database thresholds, with the seeds' values as defaults.
+///
+/// # Examples
+/// ```
+/// let db = ops_core::runbooks::DbLimits::default();
+/// assert_eq!(db.warn_utilisation, 0.8);
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct DbLimits {
+    /// Connections over `max_connections` that is a warning: 0.8 (seed: "> 80% of pool").
+    pub warn_utilisation: f64,
+    /// Connections over `max_connections` that is critical and triggers terminating idle
+    /// sessions: 0.95.
+    pub critical_utilisation: f64,
+    /// Idle sessions older than this are terminated when connections are critical:
+    /// 10 min (seed: `state = 'idle' AND query_start < now() - interval '10 minutes'`).
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub idle_limit: Duration,
+    /// Idle-in-transaction sessions older than this are terminated (they hold locks and
+    /// block vacuum): 5 min.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub idle_in_transaction_limit: Duration,
+    /// Queries running longer than this are reported: 5 min.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub long_query: Duration,
+    /// Dead rows over all rows above which a table is vacuumed: 0.2.
+    pub dead_ratio: f64,
+    /// Value for `log_min_duration_statement` that `db_maintenance` sets when slow-query
+    /// logging is off: `"1000"` (ms).
+    pub slow_query_log_ms: String,
+    /// Database size in bytes above which `database_full` warns: 0 (no limit known; set it to
+    /// 80 % of the volume, the seeds' disk threshold).
+    pub size_warn_bytes: u64,
+}
+
+impl Default for DbLimits {
+    fn default() -> Self {
+        Self {
+            warn_utilisation: 0.8,
+            critical_utilisation: 0.95,
+            idle_limit: Duration::from_mins(10),
+            idle_in_transaction_limit: Duration::from_mins(5),
+            long_query: Duration::from_mins(5),
+            dead_ratio: 0.2,
+            slow_query_log_ms: "1000".to_owned(),
+            size_warn_bytes: 0,
+        }
+    }
+}
+
+/// Cache thresholds, with the seeds' values as defaults.
+///
+/// # Examples
+/// ```
+/// let c = ops_core::runbooks::CacheLimits::default();
+/// assert_eq!(c.session_pattern.as_str(), "session:*");
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CacheLimits {
+    /// Memory used over `maxmemory` that is critical: 0.9 (seeds: "Redis OOM: memory > 90%").
+    pub memory_critical: f64,
+    /// Hit ratio below which morning checks warn: 0.8.
+    pub min_hit_ratio: f64,
+    /// Connected clients over `maxclients` that is critical: 0.9.
+    pub clients_critical: f64,
+    /// Clients idle longer than this are killed when clients are critical: 10 min.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub idle_client_limit: Duration,
+    /// The session keys `session_invalidation` purges: `session:*`.
+    pub session_pattern: KeyPattern,
+    /// Keys `cache_failure` may purge under memory pressure (none by default: only
+    /// disposable data belongs here, e.g. `cache:*`).
+    pub purgeable: Vec<KeyPattern>,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self {
+            memory_critical: 0.9,
+            min_hit_ratio: 0.8,
+            clients_critical: 0.9,
+            idle_client_limit: Duration::from_mins(10),
+            session_pattern: KeyPattern::prefix("session:"),
+            purgeable: Vec::new(),
+        }
+    }
+}
+
+/// What `database_recovery` restores, and into which database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryPlan {
+    /// The backup file (its `.sha256` sidecar is verified first).
+    pub backup: PathBuf,
+    /// The database to restore.
+    pub database: Identifier,
+}
+
+impl RecoveryPlan {
+    /// Restore `backup` into `database`.
+    pub fn new(backup: impl Into<PathBuf>, database: Identifier) -> Self {
+        Self {
+            backup: backup.into(),
+            database,
+        }
+    }
 }
 
 impl Default for RunbookConfig {
@@ -59,6 +183,10 @@ impl Default for RunbookConfig {
             log_tail: 500,
             log_since: Duration::from_mins(15),
             log_evidence: 5,
+            db: DbLimits::default(),
+            cache: CacheLimits::default(),
+            retention: Vec::new(),
+            recovery: None,
         }
     }
 }
@@ -181,6 +309,34 @@ impl Targets {
     pub fn with_config(mut self, config: RunbookConfig) -> Self {
         self.config = config;
         self
+    }
+
+    /// The database, required by the database runbooks.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when no database was given.
+    pub fn database(&self) -> Result<&Arc<dyn Database>, OpsError> {
+        self.database.as_ref().ok_or_else(|| {
+            OpsError::invalid(
+                "targets",
+                self.workload.to_string(),
+                "this runbook needs a database (Targets::with_database)",
+            )
+        })
+    }
+
+    /// The cache, required by the cache runbooks.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when no cache was given.
+    pub fn cache(&self) -> Result<&Arc<dyn Cache>, OpsError> {
+        self.cache.as_ref().ok_or_else(|| {
+            OpsError::invalid(
+                "targets",
+                self.workload.to_string(),
+                "this runbook needs a cache (Targets::with_cache)",
+            )
+        })
     }
 
     /// The health probe, required by runbooks that verify recovery.

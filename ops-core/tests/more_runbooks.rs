@@ -1,0 +1,483 @@
+//! Database, cache and check runbooks over the fakes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default,
+    reason = "tests fail loudly; non-exhaustive types are built by assignment"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ops_core::cache::{CacheInfo, ClientInfo};
+use ops_core::database::{BackupInfo, RowRetention, Session, SessionState, TableSize};
+use ops_core::platform::WorkloadStatus;
+use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::runbooks::{
+    RecoveryPlan, RunbookConfig, Targets, cache_failure, database_full, database_recovery,
+    db_connections, db_maintenance, morning_checks, session_invalidation,
+};
+use ops_core::testing::{FakeCache, FakeDatabase, FakePlatform, ScriptedProbe};
+use ops_core::{ErrorKind, KeyPattern, Pid, WorkloadRef};
+
+fn api() -> WorkloadRef {
+    "prod/deployment/api".parse().unwrap()
+}
+
+fn redis() -> WorkloadRef {
+    "prod/statefulset/redis".parse().unwrap()
+}
+
+fn execute() -> RunContext {
+    RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .build()
+}
+
+fn dry() -> RunContext {
+    RunContext::builder().build()
+}
+
+fn session(pid: i32, state: SessionState, age_s: u64) -> Session {
+    Session::new(Pid::new(pid).unwrap(), state)
+        .aged(Duration::from_secs(age_s))
+        .of("app", "shop")
+}
+
+fn exhausted_db() -> FakeDatabase {
+    let mut sessions = vec![
+        session(10, SessionState::IdleInTransaction, 3600),
+        session(11, SessionState::IdleInTransaction, 60),
+        session(12, SessionState::Active, 900),
+    ];
+    sessions.extend((100..117).map(|pid| session(pid, SessionState::Idle, 1800)));
+    FakeDatabase::default()
+        .with_max_connections(20)
+        .with_sessions(sessions)
+}
+
+fn db_targets(db: Arc<FakeDatabase>) -> Targets {
+    Targets::new(Arc::new(FakePlatform::default()), api()).with_database(db)
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_connections_terminates_stuck_and_idle_sessions_when_exhausted() {
+    let db = Arc::new(exhausted_db());
+    let report = db_connections(&execute(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    let left: Vec<i32> = db.open_sessions().iter().map(|s| s.pid.get()).collect();
+    assert_eq!(
+        left,
+        [11, 12],
+        "the young transaction and the active query stay"
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.starts_with("20 of 20 connections in use"))
+    );
+    assert_eq!(report.actions_with(ActionStatus::Taken).count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_connections_dry_run_lists_every_session_it_would_terminate() {
+    let db = Arc::new(exhausted_db());
+    let report = db_connections(&dry(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Planned);
+    assert!(db.mutations().is_empty());
+    assert_eq!(db.open_sessions().len(), 20);
+    let planned: Vec<_> = report.actions_with(ActionStatus::Planned).collect();
+    assert_eq!(planned[0].step, "terminate_idle_in_transaction");
+    assert_eq!(
+        planned[0].changes,
+        ["terminate pid 10 (app on shop, idle in transaction for 3600s)"]
+    );
+    assert_eq!(planned[1].changes.len(), 17);
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_connections_leaves_idle_sessions_alone_below_the_critical_line() {
+    let db = Arc::new(
+        FakeDatabase::default()
+            .with_max_connections(100)
+            .with_sessions(vec![session(5, SessionState::Idle, 7200)]),
+    );
+    let report = db_connections(&execute(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Healthy);
+    assert!(db.mutations().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_connections_reports_an_unreachable_database_without_acting() {
+    let db = FakeDatabase::default();
+    db.faults().fail_always("ping", ErrorKind::Unavailable);
+    let db = Arc::new(db);
+    let report = db_connections(&execute(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title == "database unreachable")
+    );
+    assert!(db.mutations().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_connections_terminate_failure_names_the_step() {
+    let db = Arc::new(exhausted_db().fail_next("terminate", ErrorKind::PermissionDenied));
+    let err = db_connections(&execute(), &db_targets(db))
+        .await
+        .unwrap_err();
+    assert_eq!(err.step(), Some("terminate_idle_in_transaction"));
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+}
+
+fn retention_config() -> RunbookConfig {
+    let mut cfg = RunbookConfig::default();
+    cfg.retention.push(
+        RowRetention::new(
+            "public.events".parse().unwrap(),
+            "created_at".parse().unwrap(),
+            Duration::from_secs(90 * 86_400),
+        )
+        .with_batch_size(5_000),
+    );
+    cfg
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_full_applies_retention_then_plain_vacuum_never_vacuum_full() {
+    let mut bloated = TableSize::new("public.audit".parse().unwrap(), 1 << 30);
+    bloated.live_rows = 100;
+    bloated.dead_rows = 900;
+    let db = Arc::new(
+        FakeDatabase::default()
+            .with_old_rows("public.events".parse().unwrap(), 42_000)
+            .with_tables(vec![bloated]),
+    );
+    let report = database_full(
+        &execute(),
+        &db_targets(Arc::clone(&db)).with_config(retention_config()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.mutations(),
+        [
+            "delete_older_than public.events rows=42000",
+            "maintain VACUUM (ANALYZE) \"public\".\"events\"",
+            "maintain VACUUM (ANALYZE) \"public\".\"audit\"",
+        ]
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("VACUUM FULL was not run"))
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title == "public.audit has 90% dead rows")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_full_dry_run_counts_rows_and_deletes_nothing() {
+    let db =
+        Arc::new(FakeDatabase::default().with_old_rows("public.events".parse().unwrap(), 42_000));
+    let report = database_full(
+        &dry(),
+        &db_targets(Arc::clone(&db)).with_config(retention_config()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Planned);
+    assert!(db.mutations().is_empty());
+    assert!(
+        report.actions[0].changes[0]
+            .starts_with("delete 42000 rows from public.events where created_at")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_full_without_retention_rules_deletes_nothing() {
+    let db =
+        Arc::new(FakeDatabase::default().with_old_rows("public.events".parse().unwrap(), 42_000));
+    let report = database_full(&execute(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert!(
+        db.mutations().is_empty(),
+        "deleting data is never a default"
+    );
+    assert_eq!(report.outcome, RunOutcome::Healthy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn db_maintenance_turns_on_slow_query_logging_and_reports_missing_statistics() {
+    let db = Arc::new(FakeDatabase::default().with_slow_queries(None));
+    let report = db_maintenance(&execute(), &db_targets(Arc::clone(&db)))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.mutations(),
+        ["set_setting log_min_duration_statement=1000"]
+    );
+    let missing = report
+        .findings
+        .iter()
+        .find(|f| f.title == "slow-query statistics unavailable")
+        .unwrap();
+    assert!(
+        missing.evidence[0].contains("shared_preload_libraries"),
+        "the error carries the fix"
+    );
+}
+
+fn recovery_targets(db: Arc<FakeDatabase>, platform: Arc<FakePlatform>) -> Targets {
+    let mut cfg =
+        RunbookConfig::default().with_verify(2, Duration::from_secs(1), Duration::from_secs(30));
+    cfg.recovery = Some(RecoveryPlan::new(
+        "/backups/shop.dump",
+        "shop".parse().unwrap(),
+    ));
+    let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
+    Targets::new(platform, api())
+        .with_database(db)
+        .with_probe(Arc::new(probe))
+        .with_config(cfg)
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_recovery_stops_restores_starts_and_verifies_in_order() {
+    let db = Arc::new(FakeDatabase::default().with_backup(BackupInfo::new(
+        "/backups/shop.dump",
+        "ab".repeat(32),
+        4096,
+    )));
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let report = database_recovery(
+        &execute(),
+        &recovery_targets(Arc::clone(&db), Arc::clone(&platform)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert_eq!(
+        platform.mutations(),
+        ["stop prod/deployment/api", "start prod/deployment/api"]
+    );
+    assert_eq!(db.mutations(), ["restore /backups/shop.dump into shop"]);
+    let order: Vec<&str> = report.actions.iter().map(|a| a.step.as_str()).collect();
+    assert_eq!(order, ["stop_application", "restore", "start_application"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_recovery_refuses_an_unverified_backup_before_touching_anything() {
+    let db = Arc::new(FakeDatabase::default()); // the backup is unknown: verification fails
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let err = database_recovery(
+        &execute(),
+        &recovery_targets(Arc::clone(&db), Arc::clone(&platform)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.step(), Some("verify_backup"));
+    assert!(platform.mutations().is_empty());
+    assert!(db.mutations().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_recovery_restarts_the_app_even_when_the_restore_is_denied() {
+    let db = Arc::new(FakeDatabase::default().with_backup(BackupInfo::new(
+        "/backups/shop.dump",
+        "ab".repeat(32),
+        4096,
+    )));
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::allow_steps([
+            "stop_application",
+            "start_application",
+        ]))
+        .build();
+    let report = database_recovery(
+        &ctx,
+        &recovery_targets(Arc::clone(&db), Arc::clone(&platform)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert_eq!(
+        platform.mutations(),
+        ["stop prod/deployment/api", "start prod/deployment/api"]
+    );
+    assert!(db.mutations().is_empty());
+}
+
+fn full_cache() -> FakeCache {
+    let mut info = CacheInfo::default();
+    info.version = "7.0.15".to_owned();
+    info.max_clients = 100;
+    info.connected_clients = 95;
+    info.memory.used_bytes = 95 << 20;
+    info.memory.max_bytes = 100 << 20;
+    info.memory.policy = "noeviction".to_owned();
+    info.persistence.last_bgsave_ok = true;
+    let mut idle = ClientInfo::new(7, "10.0.0.7:5000");
+    idle.idle = Duration::from_secs(3600);
+    FakeCache::default()
+        .with_info(info)
+        .with_clients(vec![idle, ClientInfo::new(8, "10.0.0.8:5000")])
+        .with_keys("cache:", 50)
+        .with_keys("session:", 20)
+}
+
+fn cache_targets(cache: Arc<FakeCache>, purgeable: bool) -> Targets {
+    let mut cfg = RunbookConfig::default();
+    if purgeable {
+        cfg.cache.purgeable.push(KeyPattern::prefix("cache:"));
+    }
+    Targets::new(
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(redis(), 1))),
+        redis(),
+    )
+    .with_cache(cache)
+    .with_config(cfg)
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_failure_purges_only_disposable_keys_and_kills_idle_clients() {
+    let cache = Arc::new(full_cache());
+    let report = cache_failure(&execute(), &cache_targets(Arc::clone(&cache), true))
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 20, "sessions survive; only cache:* went");
+    assert_eq!(
+        cache.mutations(),
+        ["purge cache:* deleted=50", "kill_clients 1"]
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title == "memory at 95% of maxmemory")
+    );
+    assert!(
+        !cache.calls().iter().any(|c| c.starts_with("flush")),
+        "never FLUSHDB"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_failure_without_disposable_patterns_only_advises() {
+    let cache = Arc::new(full_cache());
+    let report = cache_failure(&execute(), &cache_targets(Arc::clone(&cache), false))
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 70);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("no disposable key patterns configured"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_failure_restarts_an_unreachable_cache_and_pings_again() {
+    let cache = FakeCache::default();
+    cache.faults().fail_next("ping", ErrorKind::Unavailable);
+    cache.faults().fail_next("ping", ErrorKind::Unavailable);
+    cache.faults().fail_next("ping", ErrorKind::Unavailable);
+    let cache = Arc::new(cache);
+    let targets = cache_targets(Arc::clone(&cache), false);
+    let report = cache_failure(&execute(), &targets).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.step == "restart_cache" && a.status == ActionStatus::Taken)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn session_invalidation_dry_run_counts_and_samples_without_deleting() {
+    let cache = Arc::new(
+        FakeCache::default()
+            .with_keys("session:", 12)
+            .with_keys("user:", 3),
+    );
+    let report = session_invalidation(&dry(), &cache_targets(Arc::clone(&cache), false))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Planned);
+    assert_eq!(cache.len(), 15);
+    assert!(
+        report.actions[0].changes[0]
+            .starts_with("unlink 12 keys matching session:* (e.g. session:0")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn morning_checks_flags_problems_and_never_changes_anything() {
+    let cache = Arc::new(full_cache());
+    let db = Arc::new(exhausted_db());
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::crash_looping(api(), 2)));
+    let targets = Targets::new(Arc::clone(&platform) as _, api())
+        .with_probe(Arc::new(ScriptedProbe::tracking(
+            "api",
+            Arc::clone(&platform),
+            api(),
+        )))
+        .with_database(Arc::clone(&db) as _)
+        .with_cache(Arc::clone(&cache) as _);
+    let report = morning_checks(&execute(), &targets).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(
+        platform.mutations().is_empty()
+            && db.mutations().is_empty()
+            && cache.mutations().is_empty()
+    );
+    assert!(report.actions.is_empty());
+    let titles: Vec<&str> = report.findings.iter().map(|f| f.title.as_str()).collect();
+    assert!(
+        titles.contains(&"database connections 20/20 (100%)"),
+        "{titles:?}"
+    );
+    assert!(titles.iter().any(|t| t.starts_with("health check down")));
+}
