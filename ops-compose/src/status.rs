@@ -123,7 +123,7 @@ impl ComposePlatform {
 /// Rollout status of a compose service: done when every container is running and, when it
 /// has a HEALTHCHECK, healthy. Failed when a container exited and will not be restarted.
 pub(crate) fn rollout_status(status: &WorkloadStatus) -> RolloutStatus {
-    let name = status.workload.name();
+    let name = status.workload.name().as_str();
     let desired = status.desired;
     let ready = u32::try_from(status.instances.iter().filter(|i| i.ready).count()).unwrap_or(0);
     if let Some(dead) = status

@@ -150,7 +150,7 @@ impl ComposePlatform {
         filters.insert("type".to_owned(), vec!["container".to_owned()]);
         let engine_opts = EventsOptionsBuilder::new()
             .since(&since.max(0).to_string())
-            .until(&now.as_second().to_string())
+            .until(&(now.as_second() + 1).to_string())
             .filters(&filters)
             .build();
         let collect = async {
