@@ -3,6 +3,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::field_reassign_with_default,
+    clippy::assigning_clones,
     reason = "tests fail loudly; non-exhaustive types are built by assignment"
 )]
 

@@ -2,9 +2,13 @@
 
 use super::Targets;
 use super::cache::info_findings;
+use crate::cache::CacheInfo;
+use crate::database::{ConnectionStats, DatabaseSize};
 use crate::error::OpsError;
+use crate::platform::WorkloadStatus;
 use crate::probe::Outcome;
-use crate::run::{Finding, FindingLevel, Report, RunContext, RunOutcome, Step};
+use crate::probe::ProbeResult;
+use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunOutcome, Step};
 
 /// The daily check (seed: "morning checks"): the service's probe and workload, the
 /// database (reachable, connections against `max_connections`, sizes) and the cache
@@ -28,7 +32,8 @@ use crate::run::{Finding, FindingLevel, Report, RunContext, RunOutcome, Step};
 ///     .with_probe(Arc::new(ScriptedProbe::new("api")))
 ///     .with_database(Arc::new(FakeDatabase::default()))
 ///     .with_cache(Arc::new(FakeCache::default()));
-/// assert_eq!(morning_checks(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);
+/// let report = morning_checks(&RunContext::builder().build(), &t).await?;
+/// assert_eq!(report.outcome, RunOutcome::Healthy, "{}", report.to_markdown());
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "morning_checks", target = %t.workload))]
@@ -68,82 +73,8 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Ops
                 }
             },
         );
-        match probe {
-            Some(Ok(r)) if r.outcome == Outcome::Up => {
-                run.finding(Finding::info(format!(
-                    "health check up ({} ms)",
-                    r.latency.as_millis()
-                )));
-            }
-            Some(Ok(r)) => run.finding(Finding::critical(format!(
-                "health check {}: {}",
-                r.outcome, r.detail
-            ))),
-            Some(Err(e)) => run
-                .finding(Finding::critical("health check could not run").with_evidence(e.chain())),
-            None => {}
-        }
-        match status {
-            Ok(s) if s.is_healthy() => run.finding(Finding::info(format!(
-                "{}: {}/{} ready, {} restarts",
-                t.workload,
-                s.ready,
-                s.desired,
-                s.total_restarts()
-            ))),
-            Ok(s) => run.finding(Finding::warning(format!(
-                "{}: {}/{} ready, {} restarts",
-                t.workload,
-                s.ready,
-                s.desired,
-                s.total_restarts()
-            ))),
-            Err(e) => run
-                .finding(Finding::critical("workload state unavailable").with_evidence(e.chain())),
-        }
-        match db {
-            Some(Ok((connections, sizes))) => {
-                let u = connections.utilisation();
-                let level = if u >= t.config.db.warn_utilisation {
-                    FindingLevel::Warning
-                } else {
-                    FindingLevel::Info
-                };
-                run.finding(Finding::new(
-                    level,
-                    format!(
-                        "database connections {}/{} ({:.0}%)",
-                        connections.total,
-                        connections.max_connections,
-                        u * 100.0
-                    ),
-                ));
-                let total: u64 = sizes.iter().map(|s| s.bytes).sum();
-                let level =
-                    if t.config.db.size_warn_bytes > 0 && total >= t.config.db.size_warn_bytes {
-                        FindingLevel::Warning
-                    } else {
-                        FindingLevel::Info
-                    };
-                run.finding(Finding::new(
-                    level,
-                    format!("databases use {} MiB", total >> 20),
-                ));
-            }
-            Some(Err(e)) => {
-                run.finding(Finding::critical("database unreachable").with_evidence(e.chain()))
-            }
-            None => {}
-        }
-        match cache {
-            Some(Ok(info)) => {
-                info_findings(&run, t, &info);
-            }
-            Some(Err(e)) => {
-                run.finding(Finding::critical("cache unreachable").with_evidence(e.chain()))
-            }
-            None => {}
-        }
+        report_probe_and_workload(&run, t, probe, status);
+        report_dependencies(&run, t, db, cache);
         let worst = run.snapshot().findings.iter().map(|f| f.level).max();
         Ok(if worst.is_some_and(|l| l >= FindingLevel::Warning) {
             RunOutcome::Unresolved
@@ -153,4 +84,99 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Ops
     }
     .await;
     run.conclude(body).await
+}
+
+type Checked<T> = Option<Result<T, OpsError>>;
+
+fn report_probe_and_workload(
+    run: &Run<'_>,
+    t: &Targets,
+    probe: Checked<ProbeResult>,
+    status: Result<WorkloadStatus, OpsError>,
+) {
+    match probe {
+        Some(Ok(r)) if r.outcome == Outcome::Up => {
+            run.finding(Finding::info(format!(
+                "health check up ({} ms)",
+                r.latency.as_millis()
+            )));
+        }
+        Some(Ok(r)) => run.finding(Finding::critical(format!(
+            "health check {}: {}",
+            r.outcome, r.detail
+        ))),
+        Some(Err(e)) => {
+            run.finding(Finding::critical("health check could not run").with_evidence(e.chain()));
+        }
+        None => {}
+    }
+    match status {
+        Ok(s) if s.is_healthy() => run.finding(Finding::info(format!(
+            "{}: {}/{} ready, {} restarts",
+            t.workload,
+            s.ready,
+            s.desired,
+            s.total_restarts()
+        ))),
+        Ok(s) => run.finding(Finding::warning(format!(
+            "{}: {}/{} ready, {} restarts",
+            t.workload,
+            s.ready,
+            s.desired,
+            s.total_restarts()
+        ))),
+        Err(e) => {
+            run.finding(Finding::critical("workload state unavailable").with_evidence(e.chain()));
+        }
+    }
+}
+
+fn report_dependencies(
+    run: &Run<'_>,
+    t: &Targets,
+    db: Checked<(ConnectionStats, Vec<DatabaseSize>)>,
+    cache: Checked<CacheInfo>,
+) {
+    match db {
+        Some(Ok((connections, sizes))) => {
+            let u = connections.utilisation();
+            let level = if u >= t.config.db.warn_utilisation {
+                FindingLevel::Warning
+            } else {
+                FindingLevel::Info
+            };
+            run.finding(Finding::new(
+                level,
+                format!(
+                    "database connections {}/{} ({:.0}%)",
+                    connections.total,
+                    connections.max_connections,
+                    u * 100.0
+                ),
+            ));
+            let total: u64 = sizes.iter().map(|s| s.bytes).sum();
+            let level = if t.config.db.size_warn_bytes > 0 && total >= t.config.db.size_warn_bytes {
+                FindingLevel::Warning
+            } else {
+                FindingLevel::Info
+            };
+            run.finding(Finding::new(
+                level,
+                format!("databases use {} MiB", total >> 20),
+            ));
+        }
+        Some(Err(e)) => {
+            run.finding(Finding::critical("database unreachable").with_evidence(e.chain()));
+        }
+        None => {}
+    }
+    match cache {
+        Some(Ok(info)) => {
+            info_findings(run, t, &info);
+        }
+        Some(Err(e)) => {
+            run.finding(Finding::critical("cache unreachable").with_evidence(e.chain()));
+        }
+        None => {}
+    }
 }

@@ -24,11 +24,12 @@ struct State {
 
 impl Default for State {
     fn default() -> Self {
-        let info = CacheInfo {
+        let mut info = CacheInfo {
             version: "7.0.15-fake".to_owned(),
             role: "master".to_owned(),
             ..CacheInfo::default()
         };
+        info.persistence.last_bgsave_ok = true;
         Self {
             keys: BTreeMap::new(),
             info,
