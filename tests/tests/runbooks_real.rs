@@ -1,0 +1,248 @@
+//! The database and cache runbooks against real PostgreSQL and Redis (the platform side is a
+//! fake: these tests prove the data-store steps, the compose tests prove the platform).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ops_cache::RedisCacheBuilder;
+use ops_core::database::RowRetention;
+use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::runbooks::{
+    RunbookConfig, Targets, cache_failure, database_full, db_connections, morning_checks,
+    session_invalidation,
+};
+use ops_core::testing::{FakePlatform, MemoryJournal};
+use ops_core::{KeyPattern, WorkloadRef};
+use ops_db::PgDatabaseBuilder;
+use ops_tests::{require, start_postgres, start_redis};
+
+fn execute() -> RunContext {
+    RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .journal(Arc::new(MemoryJournal::default()))
+        .build()
+}
+
+fn targets() -> Targets {
+    let api: WorkloadRef = "test/service/api".parse().unwrap();
+    Targets::new(Arc::new(FakePlatform::default()), api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_ours() {
+    let pg = require!(start_postgres().await);
+    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+
+    // A client that opened a transaction and went away: idle in transaction.
+    let pool = pg.pool().await.unwrap();
+    let mut stuck = pool.acquire().await.unwrap();
+    sqlx::query("SET application_name = 'opsbook-stuck-client'")
+        .execute(&mut *stuck)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut *stuck).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *stuck).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut cfg = RunbookConfig::default();
+    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
+    let t = targets()
+        .with_database(Arc::clone(&db) as _)
+        .with_config(cfg);
+
+    // Dry run first: it names the session and terminates nothing.
+    let plan = db_connections(&RunContext::builder().build(), &t)
+        .await
+        .unwrap();
+    assert_eq!(plan.outcome, RunOutcome::Planned);
+    let planned = plan
+        .actions_with(ActionStatus::Planned)
+        .next()
+        .expect("a planned termination");
+    assert_eq!(planned.step, "terminate_idle_in_transaction");
+    assert_eq!(planned.changes.len(), 1, "{:?}", planned.changes);
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut *stuck).await.is_ok(),
+        "the dry run left it alone"
+    );
+    // That check reset the session's state clock; let it age past the limit again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let report = db_connections(&execute(), &t).await.unwrap();
+    let taken: Vec<_> = report.actions_with(ActionStatus::Taken).collect();
+    assert_eq!(taken.len(), 1, "{}", report.to_markdown());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.starts_with("terminated 1 session(s)"))
+    );
+    let gone = sqlx::query("SELECT 1").execute(&mut *stuck).await;
+    assert!(gone.is_err(), "the stuck session was really terminated");
+    // Our own backend survived: the runbook's database handle still answers.
+    ops_core::Database::ping(&*db).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres() {
+    let pg = require!(start_postgres().await);
+    let pool = pg.pool().await.unwrap();
+    sqlx::query("CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, body text)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO events (created_at, body) SELECT now() - interval '200 days', 'old' FROM generate_series(1, 12000)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (created_at, body) SELECT now(), 'new' FROM generate_series(1, 800)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let mut cfg = RunbookConfig::default();
+    cfg.retention.push(
+        RowRetention::new(
+            "public.events".parse().unwrap(),
+            "created_at".parse().unwrap(),
+            Duration::from_secs(90 * 86_400),
+        )
+        .with_batch_size(5_000),
+    );
+    let t = targets().with_database(db).with_config(cfg);
+
+    let plan = database_full(&RunContext::builder().build(), &t)
+        .await
+        .unwrap();
+    assert!(
+        plan.actions[0].changes[0].starts_with("delete 12000 rows from public.events"),
+        "{:?}",
+        plan.actions
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 12_800, "the dry run deleted nothing");
+
+    let report = database_full(&execute(), &t).await.unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title == "deleted 12000 rows from public.events in 3 batches"),
+        "{}",
+        report.to_markdown()
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT DISTINCT body FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["new"]);
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.step == "vacuum" && a.status == ActionStatus::Taken)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_invalidation_purges_only_sessions_on_real_redis() {
+    let redis = require!(start_redis().await);
+    let mut conn = redis.connection().await.unwrap();
+    let prefix = redis.prefix().to_owned();
+    let mut pipe = redis::pipe();
+    for i in 0..2_000 {
+        pipe.set(format!("{prefix}session:{i}"), "u").ignore();
+    }
+    for i in 0..300 {
+        pipe.set(format!("{prefix}cart:{i}"), "c").ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+
+    let cache = Arc::new(
+        RedisCacheBuilder::new()
+            .with_url(redis.url())
+            .build()
+            .unwrap(),
+    );
+    let mut cfg = RunbookConfig::default();
+    cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:"));
+    let t = targets().with_cache(cache).with_config(cfg);
+
+    let plan = session_invalidation(&RunContext::builder().build(), &t)
+        .await
+        .unwrap();
+    assert!(
+        plan.actions[0].changes[0]
+            .starts_with(&format!("unlink 2000 keys matching {prefix}session:*"))
+    );
+    let report = session_invalidation(&execute(), &t).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    let sessions: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}session:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let carts: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}cart:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(sessions.is_empty());
+    assert_eq!(carts.len(), 300, "nothing else was touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn morning_checks_and_cache_failure_read_real_servers() {
+    let (pg, redis) = tokio::join!(start_postgres(), start_redis());
+    let pg = require!(pg);
+    let redis = require!(redis);
+    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let cache = Arc::new(
+        RedisCacheBuilder::new()
+            .with_url(redis.url())
+            .build()
+            .unwrap(),
+    );
+    let api: WorkloadRef = "test/service/api".parse().unwrap();
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(ops_core::platform::WorkloadStatus::healthy(api.clone(), 1)),
+    );
+    let t = Targets::new(platform, api)
+        .with_database(db)
+        .with_cache(Arc::clone(&cache) as _);
+
+    let checks = morning_checks(&execute(), &t).await.unwrap();
+    let titles: Vec<&str> = checks.findings.iter().map(|f| f.title.as_str()).collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("database connections ")),
+        "{titles:?}"
+    );
+    assert!(
+        titles.iter().any(|t| t.starts_with("memory ")),
+        "{titles:?}"
+    );
+    assert!(checks.actions.is_empty());
+
+    let report = cache_failure(&execute(), &t).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Healthy,
+        "{}",
+        report.to_markdown()
+    );
+}
