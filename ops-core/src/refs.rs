@@ -74,6 +74,26 @@ macro_rules! string_serde {
     };
 }
 
+/// `Display`, `FromStr` (through `new`) and string serde for a validated `String` newtype.
+macro_rules! validated_str_newtype {
+    ($ty:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = OpsError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        string_serde!($ty);
+    };
+}
+
 /// A namespace: a Kubernetes namespace or a Docker Compose project name.
 ///
 /// 1–63 characters: lowercase ASCII letters, digits, `-` and `_`, starting and ending with a
@@ -120,19 +140,7 @@ impl Namespace {
     }
 }
 
-impl fmt::Display for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Namespace {
-    type Err = OpsError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-string_serde!(Namespace);
+validated_str_newtype!(Namespace);
 
 /// The name of a workload or instance: a Kubernetes object name, a compose service or a
 /// container name.
@@ -187,19 +195,7 @@ impl ResourceName {
     }
 }
 
-impl fmt::Display for ResourceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for ResourceName {
-    type Err = OpsError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-string_serde!(ResourceName);
+validated_str_newtype!(ResourceName);
 
 /// What kind of workload a [`WorkloadRef`] names.
 ///
@@ -467,19 +463,7 @@ impl Identifier {
     }
 }
 
-impl fmt::Display for Identifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Identifier {
-    type Err = OpsError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-string_serde!(Identifier);
+validated_str_newtype!(Identifier);
 
 /// A table, optionally schema-qualified, written `schema.table` or `table`.
 ///

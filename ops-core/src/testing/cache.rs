@@ -1,7 +1,7 @@
 //! [`FakeCache`]: an in-memory key-value cache.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use crate::cache::{
     Cache, CacheCapabilities, CacheInfo, ClientFilter, ClientInfo, FlushScope, KeyCount,
     KeyspaceInfo, PurgeOptions, PurgeOutcome, SlowlogEntry, SnapshotOutcome,
 };
-use crate::error::{ErrorKind, OpsError};
+use crate::error::OpsError;
 use crate::refs::KeyPattern;
 
 #[derive(Debug)]
@@ -46,16 +46,9 @@ pub struct FakeCache {
     faults: Faults,
 }
 
+super::faults::fake_common!(FakeCache, "Cache");
+
 impl FakeCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn with_state(self, f: impl FnOnce(&mut State)) -> Self {
-        f(&mut self.lock());
-        self
-    }
-
     /// Seed keys `"{prefix}{i}"` for `i` in `0..n`.
     #[must_use]
     pub fn with_keys(self, prefix: &str, n: usize) -> Self {
@@ -76,28 +69,6 @@ impl FakeCache {
     #[must_use]
     pub fn with_clients(self, clients: Vec<ClientInfo>) -> Self {
         self.with_state(|s| s.clients = clients)
-    }
-
-    /// Make the next call of `op` (a [`Cache`] method name) fail with `kind`.
-    #[must_use]
-    pub fn fail_next(self, op: &'static str, kind: ErrorKind) -> Self {
-        self.faults.fail_next(op, kind);
-        self
-    }
-
-    /// The failure injector.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Every mutation.
-    pub fn mutations(&self) -> Vec<String> {
-        self.faults.mutations()
-    }
-
-    /// Every call, reads included.
-    pub fn calls(&self) -> Vec<String> {
-        self.faults.calls()
     }
 
     /// Number of keys stored.

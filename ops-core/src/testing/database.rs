@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,16 +56,9 @@ pub struct FakeDatabase {
     faults: Faults,
 }
 
+super::faults::fake_common!(FakeDatabase, "Database");
+
 impl FakeDatabase {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn with_state(self, f: impl FnOnce(&mut State)) -> Self {
-        f(&mut self.lock());
-        self
-    }
-
     /// Set `max_connections`.
     #[must_use]
     pub fn with_max_connections(self, n: u32) -> Self {
@@ -114,28 +107,6 @@ impl FakeDatabase {
     #[must_use]
     pub fn with_backup(self, backup: BackupInfo) -> Self {
         self.with_state(|s| s.backups.push(backup))
-    }
-
-    /// Make the next call of `op` (a [`Database`] method name) fail with `kind`.
-    #[must_use]
-    pub fn fail_next(self, op: &'static str, kind: ErrorKind) -> Self {
-        self.faults.fail_next(op, kind);
-        self
-    }
-
-    /// The failure injector.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Every mutation.
-    pub fn mutations(&self) -> Vec<String> {
-        self.faults.mutations()
-    }
-
-    /// Every call, reads included.
-    pub fn calls(&self) -> Vec<String> {
-        self.faults.calls()
     }
 
     /// Sessions currently open.

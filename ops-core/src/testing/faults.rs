@@ -82,3 +82,43 @@ impl Faults {
         self.lock().mutations.clone()
     }
 }
+
+/// The accessors every stateful fake shares: state locking, builder-style seeding, failure
+/// injection and the call/mutation logs. The fake has `state: Mutex<State>` and `faults: Faults`.
+macro_rules! fake_common {
+    ($fake:ident, $trait_name:literal) => {
+        impl $fake {
+            fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+                self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            }
+
+            fn with_state(self, f: impl FnOnce(&mut State)) -> Self {
+                f(&mut self.lock());
+                self
+            }
+
+            #[doc = concat!("Make the next call of `op` (a `", $trait_name, "` method name) fail with `kind`.")]
+            #[must_use]
+            pub fn fail_next(self, op: &'static str, kind: crate::error::ErrorKind) -> Self {
+                self.faults.fail_next(op, kind);
+                self
+            }
+
+            /// The failure injector, to inject while a test runs.
+            pub fn faults(&self) -> &super::Faults {
+                &self.faults
+            }
+
+            /// Every mutation, as `"op target"` (plus detail where useful).
+            pub fn mutations(&self) -> Vec<String> {
+                self.faults.mutations()
+            }
+
+            /// Every call, reads included.
+            pub fn calls(&self) -> Vec<String> {
+                self.faults.calls()
+            }
+        }
+    };
+}
+pub(crate) use fake_common;

@@ -1,7 +1,7 @@
 //! [`FakePlatform`]: an in-memory platform with rollouts, revisions, logs and events.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt as _};
@@ -58,16 +58,9 @@ pub struct FakePlatform {
     faults: Faults,
 }
 
+super::faults::fake_common!(FakePlatform, "Platform");
+
 impl FakePlatform {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn with_state(self, f: impl FnOnce(&mut State)) -> Self {
-        f(&mut self.lock());
-        self
-    }
-
     /// Seed a workload with its status (revision 1 unless the status says otherwise).
     #[must_use]
     pub fn with_workload(self, status: WorkloadStatus) -> Self {
@@ -140,28 +133,6 @@ impl FakePlatform {
     #[must_use]
     pub fn rollback_heals(self, healing: Healing) -> Self {
         self.with_state(|s| s.rollback = healing)
-    }
-
-    /// Make the next call of `op` (a [`Platform`] method name) fail with `kind`.
-    #[must_use]
-    pub fn fail_next(self, op: &'static str, kind: ErrorKind) -> Self {
-        self.faults.fail_next(op, kind);
-        self
-    }
-
-    /// The failure injector, to inject while a test runs.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Every mutation, e.g. `"rollout_restart prod/deployment/api"`.
-    pub fn mutations(&self) -> Vec<String> {
-        self.faults.mutations()
-    }
-
-    /// Every call, reads included.
-    pub fn calls(&self) -> Vec<String> {
-        self.faults.calls()
     }
 
     /// The current status of a seeded workload.
