@@ -80,7 +80,13 @@ pub(crate) fn sidecar_path(dump: &Path) -> PathBuf {
 pub(crate) fn file_stem(database: &str) -> String {
     let mut out: String = database
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     out.truncate(48);
     if out.is_empty() { "db".to_owned() } else { out }
@@ -107,7 +113,7 @@ fn sslmode(mode: PgSslMode) -> &'static str {
         PgSslMode::Require => "require",
         PgSslMode::VerifyCa => "verify-ca",
         PgSslMode::VerifyFull => "verify-full",
-        _ => "prefer",
+        PgSslMode::Prefer => "prefer",
     }
 }
 
@@ -133,7 +139,11 @@ async fn read_sidecar(dump: &Path) -> Result<String, Error> {
     let text = tokio::fs::read_to_string(&sidecar)
         .await
         .map_err(|e| Error::io("verify_backup", sidecar.display().to_string(), e))?;
-    let sum = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+    let sum = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(sum)
     } else {
@@ -198,7 +208,9 @@ pub(crate) async fn list(dir: &Path) -> Result<Vec<BackupInfo>, Error> {
         let path = entry.path();
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || path.extension().and_then(|e| e.to_str()) != Some(DUMP_EXTENSION) {
+        if name.starts_with('.')
+            || path.extension().and_then(|e| e.to_str()) != Some(DUMP_EXTENSION)
+        {
             continue;
         }
         let Ok(sum) = read_sidecar(&path).await else {
@@ -206,7 +218,11 @@ pub(crate) async fn list(dir: &Path) -> Result<Vec<BackupInfo>, Error> {
         };
         out.push(describe(&path, sum).await?);
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.path.cmp(&a.path)));
+    out.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.path.cmp(&a.path))
+    });
     Ok(out)
 }
 
@@ -294,9 +310,13 @@ impl PgDatabase {
         opts: &BackupOptions,
         progress: &(dyn Fn(BackupProgress) + Send + Sync),
     ) -> Result<BackupInfo, ops_core::OpsError> {
-        Ok(self.backup_impl(opts, progress).await?)
+        Ok(Box::pin(self.backup_impl(opts, progress)).await?)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one linear pipeline: spawn, stream, hash, fsync, rename"
+    )]
     pub(crate) async fn backup_impl(
         &self,
         opts: &BackupOptions,
@@ -314,13 +334,20 @@ impl PgDatabase {
                 reason: "not a directory".to_owned(),
             });
         }
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
-        let name = format!("{}-{stamp}.{DUMP_EXTENSION}", file_stem(opts.database.as_str()));
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%S%.3fZ")
+            .to_string();
+        let name = format!(
+            "{}-{stamp}.{DUMP_EXTENSION}",
+            file_stem(opts.database.as_str())
+        );
         let final_path = opts.dir.join(&name);
         let final_sidecar = sidecar_path(&final_path);
         let nonce = format!("{:08x}", fastrand::u32(..));
         let tmp_path = opts.dir.join(format!(".{name}.partial-{nonce}"));
-        let tmp_sidecar = opts.dir.join(format!(".{name}{SIDECAR_SUFFIX}.partial-{nonce}"));
+        let tmp_sidecar = opts
+            .dir
+            .join(format!(".{name}{SIDECAR_SUFFIX}.partial-{nonce}"));
         let timeout = opts.timeout.unwrap_or(self.config().backup_timeout);
 
         let mut cleanup = Cleanup(vec![tmp_path.clone(), tmp_sidecar.clone()]);
@@ -366,7 +393,11 @@ impl PgDatabase {
                     next_report += PROGRESS_EVERY;
                     let elapsed = started.elapsed();
                     tracing::info!(database = %target, mib = bytes >> 20, ?elapsed, "backup progress");
-                    progress(BackupProgress { bytes, elapsed, done: false });
+                    progress(BackupProgress {
+                        bytes,
+                        elapsed,
+                        done: false,
+                    });
                 }
             }
             let status = child.wait().await.map_err(io)?;
@@ -400,10 +431,12 @@ impl PgDatabase {
             tokio::fs::rename(&tmp_sidecar, &final_sidecar)
                 .await
                 .map_err(sidecar_io)?;
-            tokio::fs::rename(&tmp_path, &final_path).await.map_err(|e| {
-                let _ = std::fs::remove_file(&final_sidecar);
-                io(e)
-            })?;
+            tokio::fs::rename(&tmp_path, &final_path)
+                .await
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&final_sidecar);
+                    io(e)
+                })?;
             if let Ok(dir) = tokio::fs::File::open(&opts.dir).await {
                 let _ = dir.sync_all().await;
             }
@@ -415,7 +448,9 @@ impl PgDatabase {
             tracing::info!(database = %target, bytes, file = %final_path.display(), "backup written");
             Ok((sha256, bytes))
         };
-        let (sha256, bytes) = self.within(operation, target.clone(), timeout, work).await?;
+        let (sha256, bytes) = self
+            .within(operation, target.clone(), timeout, Box::pin(work))
+            .await?;
         cleanup.disarm();
         let mut info = BackupInfo::new(&final_path, sha256, bytes);
         info.created_at = Some(jiff::Timestamp::now());
@@ -492,7 +527,14 @@ impl PgDatabase {
             .count() as u64)
     }
 
-    pub(crate) async fn restore_impl(&self, opts: &RestoreOptions) -> Result<RestoreOutcome, Error> {
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one linear procedure: verify, scratch restore, check, swap"
+    )]
+    pub(crate) async fn restore_impl(
+        &self,
+        opts: &RestoreOptions,
+    ) -> Result<RestoreOutcome, Error> {
         let operation = "restore";
         let target = opts.into.to_string();
         // Checksum first: a mismatch touches nothing.
@@ -508,10 +550,15 @@ impl PgDatabase {
                 .await?;
             let q = |source| Error::query(operation, target.clone(), source);
             let exists = |name: String| {
-                sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                    .bind(name)
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                )
+                .bind(name)
             };
-            let into_exists = exists(target.clone()).fetch_one(&mut admin).await.map_err(q)?;
+            let into_exists = exists(target.clone())
+                .fetch_one(&mut admin)
+                .await
+                .map_err(q)?;
             let into_q = opts.into.quoted();
             if !opts.swap {
                 if !into_exists {
@@ -523,11 +570,19 @@ impl PgDatabase {
                     .map_err(q)?;
                 }
                 let _ = admin.close().await;
-                self.pg_restore(&dump, opts.into.as_str(), into_exists).await?;
-                return Ok(RestoreOutcome::new(target.clone(), None, info.sha256.clone()));
+                self.pg_restore(&dump, opts.into.as_str(), into_exists)
+                    .await?;
+                return Ok(RestoreOutcome::new(
+                    target.clone(),
+                    None,
+                    info.sha256.clone(),
+                ));
             }
 
-            let scratch = with_suffix(opts.into.as_str(), &format!("_restore_{:08x}", fastrand::u32(..)));
+            let scratch = with_suffix(
+                opts.into.as_str(),
+                &format!("_restore_{:08x}", fastrand::u32(..)),
+            );
             let scratch_id = Identifier::new(&scratch).map_err(|_| Error::Invalid {
                 operation,
                 target: scratch.clone(),
@@ -645,9 +700,14 @@ impl PgDatabase {
             .map_err(q)?;
             let _ = admin.close().await;
             tracing::info!(database = %target, previous = ?previous, "restore swapped in");
-            Ok(RestoreOutcome::new(target.clone(), previous, info.sha256.clone()))
+            Ok(RestoreOutcome::new(
+                target.clone(),
+                previous,
+                info.sha256.clone(),
+            ))
         };
-        self.within(operation, target.clone(), timeout, work).await
+        self.within(operation, target.clone(), timeout, Box::pin(work))
+            .await
     }
 }
 
@@ -664,7 +724,10 @@ mod tests {
         assert_eq!(file_stem("users; DROP TABLE x"), "users__DROP_TABLE_x");
         assert_eq!(file_stem("../../etc"), "______etc");
         assert_eq!(conninfo_quote(r"a'b\c"), r"'a\'b\\c'");
-        assert_eq!(sidecar_path(Path::new("/b/x.dump")), Path::new("/b/x.dump.sha256"));
+        assert_eq!(
+            sidecar_path(Path::new("/b/x.dump")),
+            Path::new("/b/x.dump.sha256")
+        );
     }
 
     #[tokio::test]
@@ -673,18 +736,27 @@ mod tests {
         let dump = dir.path().join("app-20260101T000000.000Z.dump");
         tokio::fs::write(&dump, b"PGDMP fake").await.unwrap();
         let (sum, _) = hash_reader(&b"PGDMP fake"[..]).await.unwrap();
-        tokio::fs::write(sidecar_path(&dump), format!("{sum}  x\n")).await.unwrap();
+        tokio::fs::write(sidecar_path(&dump), format!("{sum}  x\n"))
+            .await
+            .unwrap();
         let info = verify(&dump).await.unwrap();
         assert_eq!(info.sha256, sum);
         assert_eq!(info.database.as_deref(), Some("app"));
-        tokio::fs::write(dir.path().join("other.dump"), b"no sidecar").await.unwrap();
-        tokio::fs::write(dir.path().join(".x.dump.partial-1"), b"partial").await.unwrap();
+        tokio::fs::write(dir.path().join("other.dump"), b"no sidecar")
+            .await
+            .unwrap();
+        tokio::fs::write(dir.path().join(".x.dump.partial-1"), b"partial")
+            .await
+            .unwrap();
         let listed = list(dir.path()).await.unwrap();
         assert_eq!(listed.len(), 1);
         tokio::fs::write(&dump, b"PGDMP fakf").await.unwrap();
         let err: ops_core::OpsError = verify(&dump).await.unwrap_err().into();
         assert_eq!(err.kind(), ops_core::ErrorKind::Conflict);
-        let missing: ops_core::OpsError = verify(&dir.path().join("other.dump")).await.unwrap_err().into();
+        let missing: ops_core::OpsError = verify(&dir.path().join("other.dump"))
+            .await
+            .unwrap_err()
+            .into();
         assert_eq!(missing.kind(), ops_core::ErrorKind::NotFound);
     }
 }

@@ -205,7 +205,11 @@ impl PgDatabaseBuilder {
 
     /// Set the `pg_dump` and `pg_restore` programs.
     #[must_use]
-    pub fn with_tools(mut self, pg_dump: impl Into<PathBuf>, pg_restore: impl Into<PathBuf>) -> Self {
+    pub fn with_tools(
+        mut self,
+        pg_dump: impl Into<PathBuf>,
+        pg_restore: impl Into<PathBuf>,
+    ) -> Self {
         self.config.pg_dump = pg_dump.into();
         self.config.pg_restore = pg_restore.into();
         self
@@ -243,10 +247,10 @@ impl PgDatabaseBuilder {
             .map_err(|_| Error::Config("the PostgreSQL URL is not valid".to_owned()))?;
         let app = format!("opsbook-{:08x}", fastrand::u32(..));
         let ms = config.statement_timeout.as_millis().to_string();
-        let options = base
-            .clone()
-            .application_name(&app)
-            .options([("statement_timeout", ms.as_str()), ("lock_timeout", ms.as_str())]);
+        let options = base.clone().application_name(&app).options([
+            ("statement_timeout", ms.as_str()),
+            ("lock_timeout", ms.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
@@ -322,9 +326,14 @@ mod tests {
 
     #[tokio::test]
     async fn percent_encoded_password_is_decoded_for_tools() {
-        let db = PgDatabaseBuilder::new("postgres://ops:p%40s+s@h/app").build().unwrap();
+        let db = PgDatabaseBuilder::new("postgres://ops:p%40s+s@h/app")
+            .build()
+            .unwrap();
         assert_eq!(
-            db.shared.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            db.shared
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned()),
             Some("p@s+s".to_owned())
         );
     }

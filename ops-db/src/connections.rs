@@ -81,11 +81,11 @@ impl PgDatabase {
             .map_err(&decode)?;
             let mut stats = ConnectionStats::new(count32(max));
             for row in rows {
-                let state: String = row.try_get("state").map_err(&decode)?;
+                let state_name: String = row.try_get("state").map_err(&decode)?;
                 let db: String = row.try_get("db").map_err(&decode)?;
                 let n = count32(row.try_get("n").map_err(&decode)?);
                 let oldest = secs(row.try_get("oldest_iit").map_err(&decode)?);
-                stats = stats.with(&SessionState::parse(&state), n);
+                stats = stats.with(&SessionState::parse(&state_name), n);
                 *stats.by_database.entry(db).or_default() += n;
                 if let Some(age) = oldest {
                     stats.oldest_idle_in_transaction =

@@ -70,9 +70,10 @@ impl PgDatabase {
     ///
     /// # Examples
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ops_db::Error> {
     /// let db = ops_db::PgDatabaseBuilder::new("postgres://u:pw@db:5432/app").build()?;
     /// assert_eq!(db.target(), "db:5432/app");
-    /// # Ok::<(), ops_db::Error>(())
+    /// # Ok(()) }
     /// ```
     pub fn target(&self) -> &str {
         &self.shared.target
@@ -82,9 +83,10 @@ impl PgDatabase {
     ///
     /// # Examples
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ops_db::Error> {
     /// let db = ops_db::PgDatabaseBuilder::new("postgres://db/app").build()?;
     /// assert!(db.application_name().starts_with("opsbook-"));
-    /// # Ok::<(), ops_db::Error>(())
+    /// # Ok(()) }
     /// ```
     pub fn application_name(&self) -> &str {
         &self.shared.application_name
@@ -94,9 +96,10 @@ impl PgDatabase {
     ///
     /// # Examples
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ops_db::Error> {
     /// let db = ops_db::PgDatabaseBuilder::new("postgres://db/app").build()?;
     /// assert_eq!(db.config().max_connections, 4);
-    /// # Ok::<(), ops_db::Error>(())
+    /// # Ok(()) }
     /// ```
     pub fn config(&self) -> &PgDatabaseConfig {
         &self.shared.config
@@ -255,7 +258,7 @@ impl Database for PgDatabase {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %name))]
     async fn set_setting(&self, name: &str, value: &str) -> Result<SettingChange, OpsError> {
-        Ok(self.set_setting_impl(name, value).await?)
+        Ok(Box::pin(self.set_setting_impl(name, value)).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %retention.table))]
@@ -275,7 +278,7 @@ impl Database for PgDatabase {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %opts.database))]
     async fn backup(&self, opts: &BackupOptions) -> Result<BackupInfo, OpsError> {
-        Ok(self.backup_impl(opts, &|_| {}).await?)
+        Ok(Box::pin(self.backup_impl(opts, &|_| {})).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %path.display()))]
@@ -290,6 +293,6 @@ impl Database for PgDatabase {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %opts.into))]
     async fn restore(&self, opts: &RestoreOptions) -> Result<RestoreOutcome, OpsError> {
-        Ok(self.restore_impl(opts).await?)
+        Ok(Box::pin(self.restore_impl(opts)).await?)
     }
 }

@@ -174,7 +174,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn query(operation: &'static str, target: impl Into<String>, source: sqlx::Error) -> Self {
+    pub(crate) fn query(
+        operation: &'static str,
+        target: impl Into<String>,
+        source: sqlx::Error,
+    ) -> Self {
         Self::Query {
             operation,
             target: target.into(),
@@ -182,7 +186,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(operation: &'static str, target: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        operation: &'static str,
+        target: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
         Self::Io {
             operation,
             target: target.into(),
@@ -259,18 +267,22 @@ impl Error {
 
     fn detail(&self) -> Option<String> {
         match self {
-            Self::Config(reason) => Some(reason.clone()),
-            Self::Invalid { reason, .. } => Some(reason.clone()),
+            Self::Config(reason)
+            | Self::Invalid { reason, .. }
+            | Self::RestoreVerification { reason, .. } => Some(reason.clone()),
             Self::Unsupported { hint, .. } => Some(hint.clone()),
-            Self::ChecksumMismatch { expected, actual, .. } => Some(format!(
+            Self::ChecksumMismatch {
+                expected, actual, ..
+            } => Some(format!(
                 "sidecar says {expected}, file hashes to {actual}; nothing was restored"
             )),
-            Self::PartialDelete { deleted, batches, .. } => Some(format!(
+            Self::PartialDelete {
+                deleted, batches, ..
+            } => Some(format!(
                 "{deleted} rows were already deleted in {batches} committed batches"
             )),
             Self::Timeout { after, .. } => Some(format!("deadline {after:?}")),
             Self::Tool { stderr, status, .. } => Some(format!("{status}: {stderr}")),
-            Self::RestoreVerification { reason, .. } => Some(reason.clone()),
             Self::Spawn { tool, .. } => Some(format!(
                 "{tool} could not be started; install the PostgreSQL client tools (postgresql-client) \
                  or set PgDatabaseConfig::pg_dump / pg_restore"

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ops_core::OpsError;
 use ops_core::journal::{Journal, JournalCapabilities, JournalEntry, RunQuery, RunSummary};
 use ops_core::run::RunId;
-use ops_core::OpsError;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row as _};
@@ -51,12 +51,19 @@ impl PgJournal {
     /// # Errors
     /// [`Error::Config`] for a bad URL; as [`PgJournal::open`].
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let db = crate::PgDatabaseBuilder::new(url).with_max_connections(2).build()?;
+        let db = crate::PgDatabaseBuilder::new(url)
+            .with_max_connections(2)
+            .build()?;
         let target = db.target().to_owned();
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(db.shared.connect.clone().application_name(db.application_name()));
+            .connect_lazy_with(
+                db.shared
+                    .connect
+                    .clone()
+                    .application_name(db.application_name()),
+            );
         Self::from_client(pool, target).await
     }
 
@@ -108,13 +115,14 @@ impl Journal for PgJournal {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %run))]
     async fn entries(&self, run: &RunId) -> Result<Vec<JournalEntry>, OpsError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT entry FROM opsbook.journal WHERE run_id = $1 ORDER BY seq",
-        )
-        .bind(run.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| to_ops(BACKEND, Error::query("journal_entries", run.to_string(), e)))?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT entry FROM opsbook.journal WHERE run_id = $1 ORDER BY seq")
+                .bind(run.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| {
+                    to_ops(BACKEND, Error::query("journal_entries", run.to_string(), e))
+                })?;
         rows.iter()
             .map(|text| decode("journal_entries", text))
             .collect::<Result<_, _>>()
@@ -140,15 +148,26 @@ impl Journal for PgJournal {
         .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| to_ops(BACKEND, Error::query("journal_runs", self.target.clone(), e)))?;
+        .map_err(|e| {
+            to_ops(
+                BACKEND,
+                Error::query("journal_runs", self.target.clone(), e),
+            )
+        })?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let start: String = row
-                .try_get("start")
-                .map_err(|e| to_ops(BACKEND, Error::query("journal_runs", self.target.clone(), e)))?;
-            let finish: Option<String> = row
-                .try_get("finish")
-                .map_err(|e| to_ops(BACKEND, Error::query("journal_runs", self.target.clone(), e)))?;
+            let start: String = row.try_get("start").map_err(|e| {
+                to_ops(
+                    BACKEND,
+                    Error::query("journal_runs", self.target.clone(), e),
+                )
+            })?;
+            let finish: Option<String> = row.try_get("finish").map_err(|e| {
+                to_ops(
+                    BACKEND,
+                    Error::query("journal_runs", self.target.clone(), e),
+                )
+            })?;
             if let Some(s) = summary(&start, finish.as_deref()).map_err(|e| to_ops(BACKEND, e))? {
                 out.push(s);
             }

@@ -5,9 +5,9 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ops_core::OpsError;
 use ops_core::journal::{Journal, JournalCapabilities, JournalEntry, RunQuery, RunSummary};
 use ops_core::run::RunId;
-use ops_core::OpsError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row as _, SqlitePool};
 
@@ -151,7 +151,9 @@ impl Journal for SqliteJournal {
                 .bind(run.as_str())
                 .fetch_all(&self.pool)
                 .await
-                .map_err(|e| to_ops(BACKEND, Error::query("journal_entries", run.to_string(), e)))?;
+                .map_err(|e| {
+                    to_ops(BACKEND, Error::query("journal_entries", run.to_string(), e))
+                })?;
         rows.iter()
             .map(|text| decode("journal_entries", text))
             .collect::<Result<_, _>>()
@@ -176,7 +178,12 @@ impl Journal for SqliteJournal {
         .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| to_ops(BACKEND, Error::query("journal_runs", self.path.display().to_string(), e)))?;
+        .map_err(|e| {
+            to_ops(
+                BACKEND,
+                Error::query("journal_runs", self.path.display().to_string(), e),
+            )
+        })?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let start: String = row

@@ -56,10 +56,7 @@ impl PgDatabase {
             })
             .await?;
         let Some(bytes) = bytes else {
-            return Err(Error::NotFound {
-                operation,
-                target,
-            });
+            return Err(Error::NotFound { operation, target });
         };
         let mut warnings = Vec::new();
         if op == Maintenance::VacuumFull {
@@ -113,6 +110,9 @@ mod tests {
             maintenance_sql(Maintenance::Reindex, None, "a\"b"),
             r#"REINDEX DATABASE "a""b""#
         );
-        assert_eq!(maintenance_sql(Maintenance::Analyze, None, "app"), "ANALYZE");
+        assert_eq!(
+            maintenance_sql(Maintenance::Analyze, None, "app"),
+            "ANALYZE"
+        );
     }
 }

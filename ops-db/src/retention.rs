@@ -34,7 +34,11 @@ pub(crate) fn batch_sql(retention: &RowRetention) -> String {
 
 impl PgDatabase {
     /// Fails with `NotFound` unless the table and column exist.
-    async fn check_retention_target(&self, operation: &'static str, retention: &RowRetention) -> Result<(), Error> {
+    async fn check_retention_target(
+        &self,
+        operation: &'static str,
+        retention: &RowRetention,
+    ) -> Result<(), Error> {
         self.timed(operation, async {
             let found: Option<bool> = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attname = $2 \
@@ -60,8 +64,12 @@ impl PgDatabase {
         .await
     }
 
-    pub(crate) async fn count_older_than_impl(&self, retention: &RowRetention) -> Result<u64, Error> {
-        self.check_retention_target("count_older_than", retention).await?;
+    pub(crate) async fn count_older_than_impl(
+        &self,
+        retention: &RowRetention,
+    ) -> Result<u64, Error> {
+        self.check_retention_target("count_older_than", retention)
+            .await?;
         self.timed("count_older_than", async {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql(retention)))
                 .bind(retention.older_than.as_secs_f64())
@@ -73,7 +81,10 @@ impl PgDatabase {
         .await
     }
 
-    pub(crate) async fn delete_older_than_impl(&self, retention: &RowRetention) -> Result<RowsDeleted, Error> {
+    pub(crate) async fn delete_older_than_impl(
+        &self,
+        retention: &RowRetention,
+    ) -> Result<RowsDeleted, Error> {
         let operation = "delete_older_than";
         self.check_retention_target(operation, retention).await?;
         let sql = batch_sql(retention);
@@ -114,7 +125,12 @@ impl PgDatabase {
             };
             deleted += n;
             batches += 1;
-            tracing::debug!(batch = batches, rows = n, total = deleted, "retention batch");
+            tracing::debug!(
+                batch = batches,
+                rows = n,
+                total = deleted,
+                "retention batch"
+            );
             if n < limit {
                 return Ok(RowsDeleted::new(deleted, batches, true));
             }
@@ -139,7 +155,10 @@ mod tests {
             Duration::from_secs(60),
         );
         let sql = batch_sql(&r);
-        assert!(sql.starts_with(r#"DELETE FROM "public"."events; DROP TABLE x" WHERE ctid"#), "{sql}");
+        assert!(
+            sql.starts_with(r#"DELETE FROM "public"."events; DROP TABLE x" WHERE ctid"#),
+            "{sql}"
+        );
         assert!(sql.contains(r#""created""at" < now()"#), "{sql}");
         assert!(sql.contains("LIMIT $2"));
     }

@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use ops_core::database::{BlockedQuery, Session, SessionFilter, SessionState};
 use ops_core::Pid;
-use sqlx::postgres::PgRow;
+use ops_core::database::{BlockedQuery, Session, SessionFilter, SessionState};
 use sqlx::Row as _;
+use sqlx::postgres::PgRow;
 
 use crate::connections::secs;
 use crate::database::PgDatabase;
@@ -60,7 +60,11 @@ fn bind_filter<'q>(
     filter: &SessionFilter,
     own_app: &str,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_owned()).collect();
+    let states: Vec<String> = filter
+        .states
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
     query
         .bind(states)
         .bind(filter.idle_longer_than.map(|d| d.as_secs_f64()))
@@ -72,7 +76,10 @@ fn bind_filter<'q>(
 }
 
 impl PgDatabase {
-    pub(crate) async fn sessions_impl(&self, filter: &SessionFilter) -> Result<Vec<Session>, Error> {
+    pub(crate) async fn sessions_impl(
+        &self,
+        filter: &SessionFilter,
+    ) -> Result<Vec<Session>, Error> {
         self.timed("sessions", async {
             let sql = format!(
                 "SELECT {SESSION_COLUMNS} FROM pg_stat_activity a WHERE {SESSION_FILTER} ORDER BY a.pid"
@@ -89,7 +96,10 @@ impl PgDatabase {
         .await
     }
 
-    pub(crate) async fn terminate_impl(&self, filter: &SessionFilter) -> Result<Vec<Session>, Error> {
+    pub(crate) async fn terminate_impl(
+        &self,
+        filter: &SessionFilter,
+    ) -> Result<Vec<Session>, Error> {
         self.timed("terminate", async {
             // Select and terminate in one statement: the victims are exactly the filter's rows.
             let sql = format!(
@@ -155,7 +165,10 @@ impl PgDatabase {
             for row in &rows {
                 let session = session_from_row(row).map_err(self.err("blocked"))?;
                 let blockers: Vec<i32> = row.try_get("blockers").map_err(self.err("blocked"))?;
-                let blockers = blockers.into_iter().filter_map(|p| Pid::new(p).ok()).collect();
+                let blockers = blockers
+                    .into_iter()
+                    .filter_map(|p| Pid::new(p).ok())
+                    .collect();
                 out.push(BlockedQuery::new(session, blockers));
             }
             Ok(out)

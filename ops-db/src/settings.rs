@@ -34,7 +34,11 @@ impl PgDatabase {
         .await
     }
 
-    pub(crate) async fn set_setting_impl(&self, name: &str, value: &str) -> Result<SettingChange, Error> {
+    pub(crate) async fn set_setting_impl(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<SettingChange, Error> {
         let operation = "set_setting";
         let invalid = |reason: &str| Error::Invalid {
             operation,
@@ -45,69 +49,78 @@ impl PgDatabase {
             return Err(invalid("a setting value cannot contain NUL"));
         }
         let timeout = self.config().statement_timeout;
-        self.timed(operation, async {
-            // The catalog is the allow-list: an unknown name never reaches a statement.
-            let row = sqlx::query("SELECT name, setting, context FROM pg_settings WHERE name = lower($1)")
+        self.timed(
+            operation,
+            Box::pin(async {
+                // The catalog is the allow-list: an unknown name never reaches a statement.
+                let row = sqlx::query(
+                    "SELECT name, setting, context FROM pg_settings WHERE name = lower($1)",
+                )
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await
                 .map_err(self.err(operation))?;
-            let Some(row) = row else {
-                return Err(invalid("unknown setting"));
-            };
-            let canonical: String = row.try_get("name").map_err(self.err(operation))?;
-            let old: String = row.try_get("setting").map_err(self.err(operation))?;
-            let context: String = row.try_get("context").map_err(self.err(operation))?;
-            // The value is quoted as a literal by the server itself (format %L).
-            let literal: String = sqlx::query_scalar("SELECT format('%L', $1::text)")
-                .bind(value)
-                .fetch_one(self.pool())
-                .await
-                .map_err(self.err(operation))?;
-            let statement = format!(
-                "ALTER SYSTEM SET {} = {literal}",
-                quote_setting_name(&canonical)
-            );
-            // ALTER SYSTEM cannot run in a transaction block: simple protocol, autocommit.
-            let mut conn = self.dedicated(operation, None, Some(timeout)).await?;
-            let result = async {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut conn)
-                    .await?;
-                sqlx::query("SELECT pg_reload_conf()").execute(&mut conn).await?;
-                Ok::<_, sqlx::Error>(())
-            }
-            .await;
-            let _ = conn.close().await;
-            result.map_err(self.err(operation))?;
-            // Backends apply a reload when they next go idle: read it from a fresh connection
-            // a few times until the value moved or the server says a restart is pending.
-            let mut new = old.clone();
-            let mut needs_restart = context == "postmaster";
-            // No session settings on this one, so it sees the server's value.
-            for _ in 0..20 {
-                let mut conn = self.dedicated(operation, None, None).await?;
-                let row = sqlx::query(
-                    "SELECT setting, pending_restart FROM pg_settings WHERE name = $1",
-                )
-                .bind(&canonical)
-                .fetch_one(&mut conn)
+                let Some(row) = row else {
+                    return Err(invalid("unknown setting"));
+                };
+                let canonical: String = row.try_get("name").map_err(self.err(operation))?;
+                let old: String = row.try_get("setting").map_err(self.err(operation))?;
+                let context: String = row.try_get("context").map_err(self.err(operation))?;
+                // The value is quoted as a literal by the server itself (format %L).
+                let literal: String = sqlx::query_scalar("SELECT format('%L', $1::text)")
+                    .bind(value)
+                    .fetch_one(self.pool())
+                    .await
+                    .map_err(self.err(operation))?;
+                let statement = format!(
+                    "ALTER SYSTEM SET {} = {literal}",
+                    quote_setting_name(&canonical)
+                );
+                // ALTER SYSTEM cannot run in a transaction block: simple protocol, autocommit.
+                let mut conn = self.dedicated(operation, None, Some(timeout)).await?;
+                let result = async {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                        .execute(&mut conn)
+                        .await?;
+                    sqlx::query("SELECT pg_reload_conf()")
+                        .execute(&mut conn)
+                        .await?;
+                    Ok::<_, sqlx::Error>(())
+                }
                 .await;
                 let _ = conn.close().await;
-                let row = row.map_err(self.err(operation))?;
-                new = row.try_get("setting").map_err(self.err(operation))?;
-                let pending: bool = row.try_get("pending_restart").map_err(self.err(operation))?;
-                needs_restart |= pending;
-                if new != old || needs_restart {
-                    break;
+                result.map_err(self.err(operation))?;
+                // Backends apply a reload when they next go idle: read it from a fresh connection
+                // a few times until the value moved or the server says a restart is pending.
+                let mut new = old.clone();
+                let mut needs_restart = context == "postmaster";
+                // No session settings on this one, so it sees the server's value.
+                for _ in 0..20 {
+                    let mut conn = self.dedicated(operation, None, None).await?;
+                    let row = sqlx::query(
+                        "SELECT setting, pending_restart FROM pg_settings WHERE name = $1",
+                    )
+                    .bind(&canonical)
+                    .fetch_one(&mut conn)
+                    .await;
+                    let _ = conn.close().await;
+                    let row = row.map_err(self.err(operation))?;
+                    new = row.try_get("setting").map_err(self.err(operation))?;
+                    let pending: bool = row
+                        .try_get("pending_restart")
+                        .map_err(self.err(operation))?;
+                    needs_restart |= pending;
+                    if new != old || needs_restart {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if needs_restart {
-                tracing::warn!(setting = %canonical, "setting needs a server restart to apply");
-            }
-            Ok(SettingChange::new(canonical, old, new, needs_restart))
-        })
+                if needs_restart {
+                    tracing::warn!(setting = %canonical, "setting needs a server restart to apply");
+                }
+                Ok(SettingChange::new(canonical, old, new, needs_restart))
+            }),
+        )
         .await
     }
 }

@@ -25,7 +25,11 @@ pub(crate) fn statement_time_columns(server_version_num: i32) -> (&'static str, 
 }
 
 /// The slow-query statement for a server version, extension schema and ordering.
-pub(crate) fn slow_query_sql(server_version_num: i32, schema: &Identifier, by_mean: bool) -> String {
+pub(crate) fn slow_query_sql(
+    server_version_num: i32,
+    schema: &Identifier,
+    by_mean: bool,
+) -> String {
     let (total, mean) = statement_time_columns(server_version_num);
     let order = if by_mean { mean } else { total };
     format!(
@@ -46,7 +50,10 @@ fn table_ref(schema: &str, table: &str) -> Result<TableRef, sqlx::Error> {
 }
 
 impl PgDatabase {
-    pub(crate) async fn slow_queries_impl(&self, opts: &SlowQueryOptions) -> Result<Vec<SlowQuery>, Error> {
+    pub(crate) async fn slow_queries_impl(
+        &self,
+        opts: &SlowQueryOptions,
+    ) -> Result<Vec<SlowQuery>, Error> {
         self.timed("slow_queries", async {
             let decode = self.err("slow_queries");
             let version: i32 =
@@ -231,6 +238,8 @@ mod tests {
         let v15 = slow_query_sql(150_008, &public, true);
         assert!(v15.contains("total_exec_time") && v15.contains("ORDER BY mean_exec_time DESC"));
         let odd = Identifier::new("ext\"s").unwrap();
-        assert!(slow_query_sql(150_000, &odd, false).contains("FROM \"ext\"\"s\".pg_stat_statements"));
+        assert!(
+            slow_query_sql(150_000, &odd, false).contains("FROM \"ext\"\"s\".pg_stat_statements")
+        );
     }
 }

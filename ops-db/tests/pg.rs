@@ -2,6 +2,11 @@
 //! overridable with `OPSBOOK_IMAGE_POSTGRES`, or `OPSBOOK_TEST_PG_URL`). Each test owns its
 //! server or database. Without Docker or the image the tests print why and pass, unless `CI=true`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -63,10 +68,16 @@ async fn seed(conn: &mut PgConnection) -> Vec<TableRef> {
         "#,
     )
     .await;
-    ["public.events", "public.users; DROP TABLE x", "public.x", "public.quo\"ted", "public.ünïcödé_表"]
-        .iter()
-        .map(|t| t.parse().unwrap())
-        .collect()
+    [
+        "public.events",
+        "public.users; DROP TABLE x",
+        "public.x",
+        "public.quo\"ted",
+        "public.ünïcödé_表",
+    ]
+    .iter()
+    .map(|t| t.parse().unwrap())
+    .collect()
 }
 
 /// md5 of every row of each table, in a stable order.
@@ -115,6 +126,7 @@ async fn conformance_suites_pass_against_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one server, every method in turn")]
 async fn every_method_works_on_real_data() {
     let pg = require!(Stack::new().postgres().await);
     let db = db_for(&pg);
@@ -123,11 +135,18 @@ async fn every_method_works_on_real_data() {
 
     // Without the extension in this database (the image creates it in template1): a typed hint.
     exec(&mut conn, "DROP EXTENSION IF EXISTS pg_stat_statements").await;
-    let err = db.slow_queries(SlowQueryOptions::default()).await.unwrap_err();
+    let err = db
+        .slow_queries(SlowQueryOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
     assert!(err.detail().unwrap().contains("shared_preload_libraries"));
     exec(&mut conn, "CREATE EXTENSION pg_stat_statements").await;
-    exec(&mut conn, "SELECT count(*) FROM events WHERE payload LIKE 'a%'").await;
+    exec(
+        &mut conn,
+        "SELECT count(*) FROM events WHERE payload LIKE 'a%'",
+    )
+    .await;
     let slow = db.slow_queries(SlowQueryOptions::default()).await.unwrap();
     assert!(!slow.is_empty() && slow.iter().all(|q| q.calls > 0));
 
@@ -142,11 +161,20 @@ async fn every_method_works_on_real_data() {
     assert!(sizes.iter().any(|s| s.name == pg.database() && s.bytes > 0));
     exec(&mut conn, "ANALYZE").await;
     let tsizes = db.table_sizes(10).await.unwrap();
-    let events = tsizes.iter().find(|t| t.table == tables[0]).expect("events listed");
+    let events = tsizes
+        .iter()
+        .find(|t| t.table == tables[0])
+        .expect("events listed");
     assert!(events.total_bytes > 0 && events.index_bytes > 0);
-    assert!(tsizes.iter().any(|t| t.table == tables[1]), "hostile names come back intact");
+    assert!(
+        tsizes.iter().any(|t| t.table == tables[1]),
+        "hostile names come back intact"
+    );
     let indexes = db.index_usage().await.unwrap();
-    let payload_idx = indexes.iter().find(|i| i.index.as_str() == "events_payload_idx").unwrap();
+    let payload_idx = indexes
+        .iter()
+        .find(|i| i.index.as_str() == "events_payload_idx")
+        .unwrap();
     assert!(payload_idx.is_unused());
     assert!(indexes.iter().any(|i| i.unique && !i.is_unused()));
 
@@ -164,20 +192,42 @@ async fn every_method_works_on_real_data() {
         .maintain(Maintenance::VacuumFull, Some(tables[0].clone()))
         .await
         .unwrap();
-    assert!(full.warnings.iter().any(|w| w.contains("disk") && w.contains("lock")));
-    db.maintain(Maintenance::Vacuum { analyze: false }, None).await.unwrap();
+    assert!(
+        full.warnings
+            .iter()
+            .any(|w| w.contains("disk") && w.contains("lock"))
+    );
+    db.maintain(Maintenance::Vacuum { analyze: false }, None)
+        .await
+        .unwrap();
     let missing: TableRef = "public.no_such_table".parse().unwrap();
-    let err = db.maintain(Maintenance::Analyze, Some(missing)).await.unwrap_err();
+    let err = db
+        .maintain(Maintenance::Analyze, Some(missing))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     assert_eq!(db.setting("work_mem").await.unwrap(), "4096");
-    let change = db.set_setting("log_min_duration_statement", "250").await.unwrap();
-    assert_eq!((change.old.as_str(), change.new.as_str(), change.needs_restart), ("-1", "250", false));
+    let change = db
+        .set_setting("log_min_duration_statement", "250")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            change.old.as_str(),
+            change.new.as_str(),
+            change.needs_restart
+        ),
+        ("-1", "250", false)
+    );
     let restart = db.set_setting("max_connections", "150").await.unwrap();
     assert!(restart.needs_restart, "max_connections needs a restart");
     let bad = db.set_setting("work_mem", "lots").await.unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::InvalidInput, "{}", bad.chain());
-    let unknown = db.set_setting("no_such; DROP TABLE x", "1").await.unwrap_err();
+    let unknown = db
+        .set_setting("no_such; DROP TABLE x", "1")
+        .await
+        .unwrap_err();
     assert_eq!(unknown.kind(), ErrorKind::InvalidInput);
     let quoted = db
         .set_setting("log_line_prefix", "it's; DROP TABLE x ")
@@ -201,9 +251,20 @@ async fn every_method_works_on_real_data() {
         .unwrap();
     assert_eq!((rest.rows, rest.complete), (300, true));
     assert_eq!(db.count_older_than(&retention).await.unwrap(), 0);
-    let bad_column = RowRetention::new(tables[0].clone(), "nope".parse().unwrap(), Duration::from_secs(1));
-    assert_eq!(db.count_older_than(&bad_column).await.unwrap_err().kind(), ErrorKind::NotFound);
-    let unicode = RowRetention::new(tables[4].clone(), "at".parse().unwrap(), Duration::from_secs(86_400));
+    let bad_column = RowRetention::new(
+        tables[0].clone(),
+        "nope".parse().unwrap(),
+        Duration::from_secs(1),
+    );
+    assert_eq!(
+        db.count_older_than(&bad_column).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let unicode = RowRetention::new(
+        tables[4].clone(),
+        "at".parse().unwrap(),
+        Duration::from_secs(86_400),
+    );
     assert_eq!(db.delete_older_than(&unicode).await.unwrap().rows, 1);
 
     assert!(db.replication().await.unwrap().is_empty());
@@ -211,21 +272,29 @@ async fn every_method_works_on_real_data() {
     // A long-running query, a lock holder and a blocked writer.
     let mut sleeper = connect(pg.url(), "sleeper").await;
     let sleeping = tokio::spawn(async move {
-        let r = sqlx::query("SELECT pg_sleep(30)").execute(&mut sleeper).await;
+        let r = sqlx::query("SELECT pg_sleep(30)")
+            .execute(&mut sleeper)
+            .await;
         (r, sleeper)
     });
     let mut holder = connect(pg.url(), "holder").await;
     exec(&mut holder, "BEGIN; LOCK TABLE x IN ACCESS EXCLUSIVE MODE").await;
     let mut writer = connect(pg.url(), "writer").await;
     let writing = tokio::spawn(async move {
-        let r = sqlx::query("UPDATE x SET keep = 2").execute(&mut writer).await;
+        let r = sqlx::query("UPDATE x SET keep = 2")
+            .execute(&mut writer)
+            .await;
         (r, writer)
     });
     let long = tokio::time::timeout(WAIT, async {
         loop {
             let long = db.long_running(Duration::from_millis(500)).await.unwrap();
             let blocked = db.blocked().await.unwrap();
-            if long.iter().any(|s| s.application.as_deref() == Some("sleeper")) && !blocked.is_empty() {
+            if long
+                .iter()
+                .any(|s| s.application.as_deref() == Some("sleeper"))
+                && !blocked.is_empty()
+            {
                 return (long, blocked);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -239,8 +308,17 @@ async fn every_method_works_on_real_data() {
         .await
         .unwrap()[0]
         .pid;
-    assert!(blocked.iter().any(|b| b.session.application.as_deref() == Some("writer") && b.blocked_by.contains(&holder_pid)));
-    let sleeper_pid = long.iter().find(|s| s.application.as_deref() == Some("sleeper")).unwrap().pid;
+    assert!(
+        blocked
+            .iter()
+            .any(|b| b.session.application.as_deref() == Some("writer")
+                && b.blocked_by.contains(&holder_pid))
+    );
+    let sleeper_pid = long
+        .iter()
+        .find(|s| s.application.as_deref() == Some("sleeper"))
+        .unwrap()
+        .pid;
     assert!(db.cancel(sleeper_pid).await.unwrap());
     let (r, _) = tokio::time::timeout(WAIT, sleeping).await.unwrap().unwrap();
     assert!(r.is_err(), "the sleeping query was cancelled");
@@ -262,7 +340,11 @@ async fn terminate_ends_an_idle_session_and_never_ours() {
 
     // Our own connections never appear, whatever the filter.
     let everyone = db.sessions(&SessionFilter::default()).await.unwrap();
-    assert!(everyone.iter().all(|s| s.application.as_deref() != Some(db.application_name())));
+    assert!(
+        everyone
+            .iter()
+            .all(|s| s.application.as_deref() != Some(db.application_name()))
+    );
     let idle = SessionFilter::default()
         .with_state(SessionState::Idle)
         .idle_longer_than(Duration::from_millis(100))
@@ -271,17 +353,32 @@ async fn terminate_ends_an_idle_session_and_never_ours() {
     let would = db.sessions(&idle).await.unwrap();
     assert_eq!(would.len(), 1);
     let iit = SessionFilter::default().with_state(SessionState::IdleInTransaction);
-    assert_eq!(db.sessions(&iit).await.unwrap()[0].application.as_deref(), Some("stuck"));
-    assert!(db.connection_stats().await.unwrap().oldest_idle_in_transaction.is_some());
+    assert_eq!(
+        db.sessions(&iit).await.unwrap()[0].application.as_deref(),
+        Some("stuck")
+    );
+    assert!(
+        db.connection_stats()
+            .await
+            .unwrap()
+            .oldest_idle_in_transaction
+            .is_some()
+    );
 
     let gone = db.terminate(&idle).await.unwrap();
-    assert_eq!(gone.iter().map(|s| s.pid).collect::<Vec<_>>(), would.iter().map(|s| s.pid).collect::<Vec<_>>());
+    assert_eq!(
+        gone.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        would.iter().map(|s| s.pid).collect::<Vec<_>>()
+    );
     let err = sqlx::query("SELECT 1").execute(&mut victim).await;
     assert!(err.is_err(), "the victim's connection is gone");
 
     // Terminating every client session still leaves ours alive and non-client backends alone.
     let all = db.terminate(&SessionFilter::default()).await.unwrap();
-    assert!(all.iter().any(|s| s.application.as_deref() == Some("stuck")));
+    assert!(
+        all.iter()
+            .any(|s| s.application.as_deref() == Some("stuck"))
+    );
     db.ping().await.unwrap();
     let mut admin = connect(pg.admin_url(), "check").await;
     let background: i64 = sqlx::query_scalar(
@@ -307,27 +404,51 @@ async fn backup_drop_restore_gives_identical_tables_and_tampering_is_refused() {
     let db = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();
     let name = Identifier::new(pg.database()).unwrap();
 
-    let info = db.backup(&BackupOptions::new(name.clone(), dir.path())).await.unwrap();
+    let info = db
+        .backup(&BackupOptions::new(name.clone(), dir.path()))
+        .await
+        .unwrap();
     assert!(info.bytes > 0 && info.path.exists());
     let sidecar = std::fs::read_to_string(format!("{}.sha256", info.path.display())).unwrap();
     assert!(sidecar.starts_with(&info.sha256));
-    assert_eq!(files_in(dir.path()).len(), 2, "dump and sidecar, nothing else");
-    assert_eq!(db.verify_backup(&info.path).await.unwrap().sha256, info.sha256);
+    assert_eq!(
+        files_in(dir.path()).len(),
+        2,
+        "dump and sidecar, nothing else"
+    );
+    assert_eq!(
+        db.verify_backup(&info.path).await.unwrap().sha256,
+        info.sha256
+    );
     let listed = db.list_backups(dir.path()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].path, info.path);
 
     let mut admin = connect(pg.admin_url(), "admin").await;
-    exec(&mut admin, &format!("DROP DATABASE {} WITH (FORCE)", name.quoted())).await;
-    let restored = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap();
+    exec(
+        &mut admin,
+        &format!("DROP DATABASE {} WITH (FORCE)", name.quoted()),
+    )
+    .await;
+    let restored = db
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
     assert_eq!(restored.database, pg.database());
     assert_eq!(restored.previous_renamed_to, None);
-    assert_eq!(checksums(pg.url(), &tables).await, before, "identical rows after restore");
+    assert_eq!(
+        checksums(pg.url(), &tables).await,
+        before,
+        "identical rows after restore"
+    );
 
     // Restoring over a live database swaps it in and keeps the old one renamed.
     let mut live = connect(pg.url(), "app").await;
     exec(&mut live, "DELETE FROM events WHERE id % 2 = 0").await;
-    let swapped = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap();
+    let swapped = db
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
     let old = swapped.previous_renamed_to.expect("old database kept");
     assert!(old.starts_with(pg.database()));
     assert_eq!(checksums(pg.url(), &tables).await, before);
@@ -340,9 +461,16 @@ async fn backup_drop_restore_gives_identical_tables_and_tampering_is_refused() {
     std::fs::write(&info.path, &bytes).unwrap();
     let err = db.verify_backup(&info.path).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    let err = db.restore(&RestoreOptions::new(&info.path, name.clone())).await.unwrap_err();
+    let err = db
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{}", err.chain());
-    assert_eq!(databases(&mut admin).await, dbs_before, "no database created, renamed or dropped");
+    assert_eq!(
+        databases(&mut admin).await,
+        dbs_before,
+        "no database created, renamed or dropped"
+    );
     assert_eq!(checksums(pg.url(), &tables).await, before);
 }
 
@@ -372,8 +500,16 @@ async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_
     let err = db.backup(&opts).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
     let err = db.ping().await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable), "{}", err.chain());
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable),
+        "{}",
+        err.chain()
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
     service.unpause().await.unwrap();
     pg.wait_ready(WAIT).await.unwrap();
 
@@ -392,12 +528,31 @@ async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_
     .expect("the dump started");
     tokio::time::sleep(Duration::from_millis(200)).await;
     service.kill().await.unwrap();
-    let err = tokio::time::timeout(WAIT, backup).await.unwrap().unwrap().unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{}", err.chain());
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    let err = tokio::time::timeout(WAIT, backup)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{}",
+        err.chain()
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
     let err = db.ping().await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{}", err.chain());
-    assert!(!err.chain().contains("opsbook@"), "no credentials in errors");
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{}",
+        err.chain()
+    );
+    assert!(
+        !err.chain().contains("opsbook@"),
+        "no credentials in errors"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,16 +567,24 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
     let mut conn = connect(pg.url(), "seed").await;
     let tables = seed(&mut conn).await;
     for t in &tables {
-        db.maintain(Maintenance::Vacuum { analyze: true }, Some(t.clone())).await.unwrap();
+        db.maintain(Maintenance::Vacuum { analyze: true }, Some(t.clone()))
+            .await
+            .unwrap();
     }
     // A name that looks like an injection is just a missing table.
     let sneaky = TableRef::new(None, Identifier::new("x; DROP TABLE events").unwrap());
     assert_eq!(
-        db.maintain(Maintenance::Analyze, Some(sneaky.clone())).await.unwrap_err().kind(),
+        db.maintain(Maintenance::Analyze, Some(sneaky.clone()))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
     let r = RowRetention::new(sneaky, "keep".parse().unwrap(), Duration::from_secs(1));
-    assert_eq!(db.delete_older_than(&r).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        db.delete_older_than(&r).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     let evil_user = SessionFilter::default().with_user(Identifier::new("' OR 1=1 --").unwrap());
     assert!(db.sessions(&evil_user).await.unwrap().is_empty());
     assert!(db.terminate(&evil_user).await.unwrap().is_empty());
@@ -439,14 +602,21 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
     let mut admin_url = url::Url::parse(pg.url()).unwrap();
     admin_url.set_path("/postgres");
     let admin_db = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();
-    let info = admin_db.backup(&BackupOptions::new(hostile.clone(), dir.path())).await.unwrap();
-    assert_eq!(info.path.parent(), Some(dir.path()));
-    let out = admin_db.restore(&RestoreOptions::new(&info.path, hostile.clone())).await.unwrap();
-    assert_eq!(out.database, hostile.as_str());
-    assert!(out.previous_renamed_to.is_some());
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'postgres')")
-        .fetch_one(&mut admin)
+    let info = admin_db
+        .backup(&BackupOptions::new(hostile.clone(), dir.path()))
         .await
         .unwrap();
+    assert_eq!(info.path.parent(), Some(dir.path()));
+    let out = admin_db
+        .restore(&RestoreOptions::new(&info.path, hostile.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out.database, hostile.as_str());
+    assert!(out.previous_renamed_to.is_some());
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'postgres')")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
     assert!(exists);
 }

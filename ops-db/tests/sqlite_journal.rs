@@ -8,7 +8,9 @@ use ops_db::SqliteJournal;
 #[tokio::test]
 async fn conformance_suite_passes_on_a_file_and_in_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = SqliteJournal::open(dir.path().join("journal.db")).await.unwrap();
+    let journal = SqliteJournal::open(dir.path().join("journal.db"))
+        .await
+        .unwrap();
     assert!(journal.capabilities().durable);
     conformance::journal::run_all(&journal).await;
     let memory = SqliteJournal::in_memory().await.unwrap();
@@ -24,20 +26,37 @@ async fn a_crash_leaves_the_started_step_in_progress_after_reopen() {
     {
         let journal = SqliteJournal::open(&path).await.unwrap();
         let mode: String = {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap()
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
         };
         assert_eq!(mode, "wal");
         let at = jiff::Timestamp::now();
         journal
-            .append(&JournalEntry::new(run.clone(), "db_maintenance", Mode::Execute, at, JournalEvent::RunStarted))
+            .append(&JournalEntry::new(
+                run.clone(),
+                "db_maintenance",
+                Mode::Execute,
+                at,
+                JournalEvent::RunStarted,
+            ))
             .await
             .unwrap();
         journal
             .append(
-                &JournalEntry::new(run.clone(), "db_maintenance", Mode::Execute, at, JournalEvent::StepStarted)
-                    .with_step("vacuum_full", StepKind::Disruptive)
-                    .with_changes(vec!["VACUUM (FULL) \"public\".\"events\"".to_owned()]),
+                &JournalEntry::new(
+                    run.clone(),
+                    "db_maintenance",
+                    Mode::Execute,
+                    at,
+                    JournalEvent::StepStarted,
+                )
+                .with_step("vacuum_full", StepKind::Disruptive)
+                .with_changes(vec!["VACUUM (FULL) \"public\".\"events\"".to_owned()]),
             )
             .await
             .unwrap();
