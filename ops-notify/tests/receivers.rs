@@ -1,5 +1,11 @@
 //! Notifiers against local receivers that validate Slack, PagerDuty Events v2, webhook and
 //! Alertmanager v4 payloads against their documented schemas.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    reason = "test helpers outside #[test] fns"
+)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -192,10 +198,10 @@ fn alertmanager_schema(v: &Value) -> Result<(), String> {
         return Err("version must be \"4\"".into());
     }
     for key in ["groupKey", "status", "receiver", "externalURL"] {
-        v[key].as_str().ok_or(format!("{key}"))?;
+        v[key].as_str().ok_or(key)?;
     }
     for key in ["groupLabels", "commonLabels", "commonAnnotations"] {
-        v[key].as_object().ok_or(format!("{key}"))?;
+        v[key].as_object().ok_or(key)?;
     }
     v["truncatedAlerts"].as_u64().ok_or("truncatedAlerts")?;
     for a in v["alerts"].as_array().ok_or("alerts")? {

@@ -17,7 +17,7 @@ use ops_core::{OpsError, Probe};
 ///
 /// # Examples
 /// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 /// use std::time::Duration;
 /// use ops_core::Probe;
 /// use ops_probes::{Retry, TcpProbe};

@@ -1,4 +1,10 @@
-//! TcpProbe and the combinators against real local servers, and watch over a paused clock.
+//! `TcpProbe` and the combinators against real local servers, and watch over a paused clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    reason = "test helpers outside #[test] fns"
+)]
 
 mod support;
 

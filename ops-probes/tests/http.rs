@@ -1,4 +1,10 @@
-//! HttpProbe against real local servers (axum, and TLS with rcgen certificates).
+//! `HttpProbe` against real local servers (axum, and TLS with rcgen certificates).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    reason = "test helpers outside #[test] fns"
+)]
 
 mod support;
 

@@ -1,5 +1,11 @@
-//! PrometheusMetrics against a real Prometheus (from the test images) scraping demo-api,
+//! `PrometheusMetrics` against a real Prometheus (from the test images) scraping demo-api,
 //! with demo-api's 5xx fault switched on.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    reason = "test helpers outside #[test] fns"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,10 @@
-//! TlsProbe against local TLS servers with rcgen certificates.
+//! `TlsProbe` against local TLS servers with rcgen certificates.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    reason = "test helpers outside #[test] fns"
+)]
 
 mod support;
 

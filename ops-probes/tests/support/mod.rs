@@ -1,6 +1,11 @@
 //! Local servers for the integration tests: axum on 127.0.0.1:0 and TLS servers with rcgen
 //! certificates.
-#![allow(dead_code, unreachable_pub, reason = "each test binary uses a part")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    reason = "each test binary uses a part; test helpers"
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
