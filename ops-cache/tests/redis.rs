@@ -1,0 +1,674 @@
+//! `RedisCache` against real Redis servers in containers (the locally built `opsbook/redis:7`,
+//! `OPSBOOK_IMAGE_REDIS`), or `OPSBOOK_TEST_REDIS_URL` for the tests that need no container
+//! of their own. Outside CI a missing engine or image skips the test; with `CI=true` it fails.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use ops_cache::{Error, RedisCache, RedisCacheBuilder};
+use ops_core::cache::{ClientFilter, FlushScope, PurgeOptions};
+use ops_core::testing::conformance;
+use ops_core::{Cache, ErrorKind, KeyPattern};
+use ops_tests::{ServiceError, require, start_redis};
+use secrecy::SecretString;
+use testcontainers::core::{IntoContainerPort as _, WaitFor};
+use testcontainers::runners::AsyncRunner as _;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
+
+/// Every wait in these tests is bounded by this.
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn cache_for(url: &str) -> RedisCache {
+    RedisCacheBuilder::new()
+        .with_url(url)
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid config")
+}
+
+/// `SET` `n` keys named `{prefix}{i}` with 16-byte values, pipelined.
+async fn seed(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, n: u64) {
+    let mut start = 0;
+    while start < n {
+        let end = (start + 5_000).min(n);
+        let mut pipe = redis::pipe();
+        let mut mset = redis::cmd("MSET");
+        for i in start..end {
+            mset.arg(format!("{prefix}{i}")).arg("0123456789abcdef");
+        }
+        pipe.add_command(mset).ignore();
+        let () = pipe.query_async(conn).await.expect("seed");
+        start = end;
+    }
+}
+
+async fn count_matching(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> u64 {
+    // SCAN may return a key twice while the server resizes its table: count distinct keys.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(5_000)
+            .query_async(conn)
+            .await
+            .expect("scan");
+        seen.extend(keys);
+        if next == 0 {
+            return seen.len() as u64;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn info_parses_the_real_server_output() {
+    let redis = require!(start_redis().await);
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{}info:", redis.prefix()), 10).await;
+    let cache = cache_for(redis.url());
+    let info = tokio::time::timeout(LIMIT, cache.info())
+        .await
+        .expect("bounded")
+        .expect("info");
+    assert!(info.version.starts_with('7'), "version {}", info.version);
+    assert_eq!(info.role, "master");
+    assert!(info.memory.used_bytes > 0);
+    assert!(info.connected_clients >= 1);
+    assert!(info.max_clients > 0);
+    assert!(!info.memory.policy.is_empty());
+    assert!(info.keyspace.get(&0).is_some_and(|db| db.keys >= 10));
+    assert!(info.persistence.last_bgsave_ok);
+    assert!(cache.ping().await.expect("ping") < Duration::from_secs(5));
+    assert!(!cache.memory_doctor().await.expect("doctor").is_empty());
+    let _ = cache.slowlog(10).await.expect("slowlog");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_suite_passes_against_redis() {
+    let redis = require!(start_redis().await);
+    let prefix = format!("{}conf:", redis.prefix());
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{prefix}keep:"), 40).await;
+    seed(&mut conn, &format!("{prefix}drop:"), 250).await;
+    let cache = cache_for(redis.url());
+    let run = async {
+        conformance::cache::ping_and_info(&cache).await;
+        conformance::cache::purge_is_exact(&cache, &prefix, 40, 250).await;
+        conformance::cache::clients_listing(&cache).await;
+    };
+    tokio::time::timeout(LIMIT, run).await.expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_over_100k_keys_deletes_exactly_the_matching_keys() {
+    let redis = require!(start_redis().await);
+    let prefix = redis.prefix().to_owned();
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{prefix}session:"), 100_000).await;
+    seed(&mut conn, &format!("{prefix}sessions:"), 5_000).await;
+    seed(&mut conn, &format!("{prefix}user:"), 15_000).await;
+    let () = redis::cmd("MSET")
+        .arg(format!("{prefix}session"))
+        .arg("no colon")
+        .arg(format!("{prefix}Session:1"))
+        .arg("other case")
+        .query_async(&mut conn)
+        .await
+        .expect("edge keys");
+    // The key prefix scopes the cache to this test's keys.
+    let cache = RedisCacheBuilder::new()
+        .with_url(redis.url())
+        .with_key_prefix(prefix.clone())
+        .build()
+        .expect("config");
+    let sessions = KeyPattern::new("session:*").expect("pattern");
+    let opts = PurgeOptions::default();
+
+    let count = cache.count(&sessions, &opts).await.expect("count");
+    assert_eq!(count.matched, 100_000);
+    assert!(count.scanned >= 120_002);
+    let sample = cache.sample(&sessions, 7).await.expect("sample");
+    assert_eq!(sample.len(), 7);
+    assert!(
+        sample
+            .iter()
+            .all(|k| k.starts_with(&format!("{prefix}session:")))
+    );
+
+    let outcome = tokio::time::timeout(LIMIT, cache.purge(&sessions, &opts))
+        .await
+        .expect("bounded")
+        .expect("purge");
+    assert_eq!(outcome.matched, 100_000);
+    assert_eq!(outcome.deleted, 100_000);
+    assert!(outcome.scanned >= 120_002);
+
+    let p = KeyPattern::escape(&prefix);
+    assert_eq!(count_matching(&mut conn, &format!("{p}session:*")).await, 0);
+    assert_eq!(
+        count_matching(&mut conn, &format!("{p}sessions:*")).await,
+        5_000
+    );
+    assert_eq!(
+        count_matching(&mut conn, &format!("{p}user:*")).await,
+        15_000
+    );
+    let edge: (Option<String>, Option<String>) = redis::cmd("MGET")
+        .arg(format!("{prefix}session"))
+        .arg(format!("{prefix}Session:1"))
+        .query_async(&mut conn)
+        .await
+        .expect("mget");
+    assert_eq!(edge, (Some("no colon".into()), Some("other case".into())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_respects_the_rate_limit() {
+    let redis = require!(start_redis().await);
+    let prefix = redis.prefix().to_owned();
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{prefix}slow:"), 3_000).await;
+    let cache = cache_for(redis.url());
+    let pattern = KeyPattern::prefix(&format!("{prefix}slow:"));
+    let opts = PurgeOptions::default().with_max_keys_per_sec(10_000);
+    let outcome = tokio::time::timeout(LIMIT, cache.purge(&pattern, &opts))
+        .await
+        .expect("bounded")
+        .expect("purge");
+    assert_eq!(outcome.deleted, 3_000);
+    // 3 000 keys at 10 000/s: at least ~0.3 s (the first batch goes at once).
+    assert!(
+        outcome.duration >= Duration::from_millis(250),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_mid_purge_reports_deleted_so_far_and_a_rerun_finishes() {
+    let redis = require!(start_redis().await);
+    let Some(service) = redis.service() else {
+        eprintln!("skipping test: needs its own container (OPSBOOK_TEST_REDIS_URL is set)");
+        return;
+    };
+    let prefix = redis.prefix().to_owned();
+    let mut conn = redis.connection().await.expect("connect");
+    // Save on shutdown so the keys survive the restart.
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("3600 1")
+        .query_async(&mut conn)
+        .await
+        .expect("config set save");
+    seed(&mut conn, &format!("{prefix}session:"), 100_000).await;
+    seed(&mut conn, &format!("{prefix}other:"), 10_000).await;
+    let cache = cache_for(redis.url());
+    let sessions = KeyPattern::prefix(&format!("{prefix}session:"));
+    let slow = PurgeOptions::default()
+        .with_batch_size(500)
+        .with_max_keys_per_sec(20_000);
+
+    let purge = {
+        let cache = cache.clone();
+        let sessions = sessions.clone();
+        tokio::spawn(async move { cache.purge(&sessions, &slow).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    service.restart().await.expect("restart");
+    let err = tokio::time::timeout(LIMIT, purge)
+        .await
+        .expect("bounded")
+        .expect("task")
+        .expect_err("the restart interrupts the purge");
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(err.operation(), "purge");
+    assert!(
+        err.detail().is_some_and(|d| d.contains("deleted")),
+        "{}",
+        err.chain()
+    );
+    let typed = err
+        .source()
+        .and_then(|s| s.downcast_ref::<Error>())
+        .expect("typed ops_cache::Error as source");
+    let first = typed.deleted_so_far().expect("PurgeInterrupted");
+    assert!(
+        first > 0 && first < 100_000,
+        "deleted {first} before the restart"
+    );
+
+    redis.wait_ready(LIMIT).await.expect("ready after restart");
+    // The connection manager reconnects; the server may still be loading for a moment.
+    let rerun = async {
+        loop {
+            match cache.purge(&sessions, &PurgeOptions::default()).await {
+                Ok(done) => return done,
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => panic!("rerun failed: {}", e.chain()),
+            }
+        }
+    };
+    let second = tokio::time::timeout(LIMIT, rerun).await.expect("bounded");
+    // An UNLINK applied just before the shutdown may have lost its reply.
+    assert!(first + second.deleted <= 100_000);
+    assert!(
+        first + second.deleted >= 100_000 - 1_000,
+        "{first} + {second:?}"
+    );
+    let mut conn = redis.connection().await.expect("reconnect");
+    let p = KeyPattern::escape(&prefix);
+    assert_eq!(count_matching(&mut conn, &format!("{p}session:*")).await, 0);
+    assert_eq!(
+        count_matching(&mut conn, &format!("{p}other:*")).await,
+        10_000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_user_authenticates_and_is_never_printed() {
+    let redis = require!(start_redis().await);
+    let mut conn = redis.connection().await.expect("connect");
+    let user = format!("ops{}", redis.prefix().trim_end_matches(':'));
+    let limited = format!("{user}ro");
+    let password = "correct-horse-battery";
+    for (name, rules) in [
+        (&user, vec!["on", "~*", "&*", "+@all"]),
+        (&limited, vec!["on", "~*", "+ping", "+info"]),
+    ] {
+        let () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(name)
+            .arg("reset")
+            .arg(format!(">{password}"))
+            .arg(&rules)
+            .query_async(&mut conn)
+            .await
+            .expect("acl setuser");
+    }
+    let base = redis.url().to_owned();
+    let with = |name: &str, pw: &str| {
+        RedisCacheBuilder::new()
+            .with_url(base.clone())
+            .with_username(name)
+            .with_password(SecretString::from(pw.to_owned()))
+            .with_timeout(Duration::from_secs(5))
+            .build()
+            .expect("config")
+    };
+
+    let cache = with(&user, password);
+    cache.ping().await.expect("ACL user pings");
+    let me: Vec<_> = cache
+        .clients(&ClientFilter::default())
+        .await
+        .expect("clients")
+        .into_iter()
+        .filter(|c| c.user.as_deref() == Some(user.as_str()))
+        .collect();
+    assert!(
+        !me.is_empty(),
+        "our connection is listed under the ACL user"
+    );
+
+    let wrong = with(&user, "wrong-password-value");
+    let err = wrong.ping().await.expect_err("wrong password");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    let shown = format!("{err:?} {} {wrong:?}", err.chain());
+    assert!(!shown.contains("wrong-password-value"), "{shown}");
+    assert!(!shown.contains(password), "{shown}");
+
+    let ro = with(&limited, password);
+    ro.ping().await.expect("limited user pings");
+    let err = ro
+        .clients(&ClientFilter::default())
+        .await
+        .expect_err("CLIENT is not allowed");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+
+    for name in [&user, &limited] {
+        let _: u64 = redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(name)
+            .query_async(&mut conn)
+            .await
+            .expect("deluser");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_clients_spares_our_own_connection() {
+    let redis = require!(start_redis().await);
+    let Some(_) = redis.service() else {
+        eprintln!("skipping test: kills clients, needs its own container");
+        return;
+    };
+    let victim = redis::Client::open(redis.url()).expect("url");
+    let mut victim = victim
+        .get_multiplexed_async_connection()
+        .await
+        .expect("victim");
+    let () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("victim")
+        .query_async(&mut victim)
+        .await
+        .expect("setname");
+    let cache = cache_for(redis.url());
+    let mut everyone_but_us = ClientFilter::default();
+    everyone_but_us.name = Some("victim".into());
+    let killed = cache.kill_clients(&everyone_but_us).await.expect("kill");
+    assert_eq!(killed, 1);
+    // A filter matching every client kills the others, never our own connection.
+    let _ = cache
+        .kill_clients(&ClientFilter::default())
+        .await
+        .expect("kill all");
+    cache.ping().await.expect("our connection survives");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_waits_for_lastsave_and_flush_empties_the_db() {
+    let redis = require!(start_redis().await);
+    let Some(_) = redis.service() else {
+        eprintln!("skipping test: flushes, needs its own container");
+        return;
+    };
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, "snap:", 1_000).await;
+    let cache = cache_for(redis.url());
+    let first = cache.snapshot(LIMIT).await.expect("snapshot");
+    let second = cache
+        .snapshot(LIMIT)
+        .await
+        .expect("second snapshot in the same second");
+    assert!(second.saved_at >= first.saved_at);
+    cache.flush(FlushScope::Database).await.expect("flush");
+    let size: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut conn)
+        .await
+        .expect("dbsize");
+    assert_eq!(size, 0);
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query_async(&mut conn)
+        .await
+        .expect("aof on");
+    // Turning AOF on starts a rewrite; ours may be refused while it runs, never hang.
+    let _ = tokio::time::timeout(LIMIT, cache.rewrite_aof())
+        .await
+        .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_server_is_unavailable_within_the_deadline() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let cache = RedisCacheBuilder::new()
+        .with_url(format!("redis://:pw-not-shown@127.0.0.1:{port}"))
+        .with_timeout(Duration::from_millis(500))
+        .with_connect_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    let err = tokio::time::timeout(Duration::from_secs(10), cache.ping())
+        .await
+        .expect("bounded by the deadline")
+        .expect_err("nothing listens");
+    assert!(err.is_retryable(), "{}", err.chain());
+    assert!(!err.chain().contains("pw-not-shown"));
+    assert_eq!(err.target(), format!("127.0.0.1:{port}"));
+}
+
+/// A container from the Redis image with extra server arguments and files; a missing image
+/// is "unavailable" (skip outside CI).
+async fn start_custom(
+    args: Vec<String>,
+    files: Vec<(String, Vec<u8>)>,
+    host_network: bool,
+    host_port: Option<u16>,
+) -> Result<ContainerAsync<GenericImage>, ServiceError> {
+    let images = ops_tests::Images::from_env();
+    let image = images.redis;
+    let mut request = GenericImage::new(image.name.clone(), image.tag.clone())
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+        .with_cmd(args)
+        .with_startup_timeout(Duration::from_secs(60));
+    for (path, bytes) in files {
+        request = request.with_copy_to(path, bytes);
+    }
+    if host_network {
+        request = request.with_network("host");
+    }
+    if let Some(port) = host_port {
+        request = request.with_mapped_port(port, 6379.tcp());
+    }
+    request.start().await.map_err(|e| {
+        let text = e.to_string();
+        if text.contains("No such image") || text.contains("pull") || text.contains("not found") {
+            ServiceError::Unavailable(format!("image {image} is not available ({text})"))
+        } else if text.contains("docker") || text.contains("Docker") || text.contains("socket") {
+            ServiceError::Unavailable(format!("no Docker engine ({text})"))
+        } else {
+            ServiceError::Failed(format!("cannot start {image}: {text}"))
+        }
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+
+    let port = free_port();
+    let args = [
+        "--port",
+        "0",
+        "--tls-port",
+        "6379",
+        "--tls-cert-file",
+        "/tls/server.crt",
+        "--tls-key-file",
+        "/tls/server.key",
+        "--tls-ca-cert-file",
+        "/tls/ca.crt",
+        "--tls-auth-clients",
+        "no",
+        "--requirepass",
+        "tls-secret-pw",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let files = vec![
+        ("/tls/server.crt".to_owned(), server_cert.pem().into_bytes()),
+        (
+            "/tls/server.key".to_owned(),
+            server_key.serialize_pem().into_bytes(),
+        ),
+        ("/tls/ca.crt".to_owned(), ca_cert.pem().into_bytes()),
+    ];
+    let _container = require!(start_custom(args, files, false, Some(port)).await);
+
+    let cache = RedisCacheBuilder::new()
+        .with_url(format!("rediss://:tls-secret-pw@127.0.0.1:{port}"))
+        .with_ca_cert_pem(ca_cert.pem().into_bytes())
+        .with_timeout(Duration::from_secs(5))
+        .build()
+        .expect("config");
+    let info = tokio::time::timeout(LIMIT, cache.info())
+        .await
+        .expect("bounded")
+        .unwrap_or_else(|e| panic!("info over TLS: {}", e.chain()));
+    assert!(info.version.starts_with('7'));
+    assert!(!format!("{cache:?}").contains("tls-secret-pw"));
+
+    // Without our CA the server is not trusted.
+    let untrusted = RedisCacheBuilder::new()
+        .with_url(format!("rediss://:tls-secret-pw@127.0.0.1:{port}"))
+        .with_timeout(Duration::from_secs(5))
+        .build()
+        .expect("config");
+    let err = untrusted.ping().await.expect_err("unknown CA");
+    assert!(!err.chain().contains("tls-secret-pw"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_of_three_primaries_scans_every_primary() {
+    // Host networking: the nodes announce 127.0.0.1:<port>, which both the test and the other
+    // nodes can reach (container IPs are not reachable from the test here).
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes = Vec::new();
+    for port in &ports {
+        let args = [
+            "--port".to_owned(),
+            port.to_string(),
+            "--cluster-enabled".to_owned(),
+            "yes".to_owned(),
+            "--cluster-config-file".to_owned(),
+            format!("nodes-{port}.conf"),
+            "--cluster-announce-ip".to_owned(),
+            "127.0.0.1".to_owned(),
+        ]
+        .to_vec();
+        nodes.push(require!(start_custom(args, Vec::new(), true, None).await));
+    }
+    // Slots split three ways, then MEET.
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (port, (lo, hi)) in ports.iter().zip(ranges) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect node");
+        let () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(lo)
+            .arg(hi)
+            .query_async(&mut conn)
+            .await
+            .expect("addslots");
+        let () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(ports[0])
+            .query_async(&mut conn)
+            .await
+            .expect("meet");
+    }
+    let first = redis::Client::open(format!("redis://127.0.0.1:{}", ports[0])).expect("url");
+    let mut admin = first
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin");
+    let ok = async {
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut admin)
+                .await
+                .expect("cluster info");
+            if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, ok)
+        .await
+        .expect("cluster becomes ok");
+
+    let seeds = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let seeder = redis::cluster::ClusterClient::new(seeds.split(',').collect::<Vec<_>>())
+        .expect("cluster client");
+    let mut seed_conn = seeder.get_async_connection().await.expect("cluster conn");
+    let seed_all = async {
+        for (prefix, n) in [("session:", 3_000u32), ("other:", 1_000)] {
+            for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+                let sets = chunk.iter().map(|i| {
+                    let mut conn = seed_conn.clone();
+                    async move {
+                        let () = redis::cmd("SET")
+                            .arg(format!("{prefix}{i}"))
+                            .arg("0123456789abcdef")
+                            .query_async(&mut conn)
+                            .await
+                            .expect("set");
+                    }
+                });
+                futures::future::join_all(sets).await;
+            }
+        }
+    };
+    tokio::time::timeout(LIMIT, seed_all).await.expect("seeded");
+    let _ = &mut seed_conn;
+
+    let cache = RedisCacheBuilder::new()
+        .with_url(seeds)
+        .with_cluster(true)
+        .build()
+        .expect("config");
+    assert!(cache.capabilities().cluster);
+    let sessions = KeyPattern::new("session:*").expect("pattern");
+    let opts = PurgeOptions::default().with_batch_size(200);
+    let run = async {
+        conformance::cache::ping_and_info(&cache).await;
+        let info = cache.info().await.expect("info");
+        assert_eq!(
+            info.total_keys(),
+            4_000,
+            "keyspace summed over the primaries"
+        );
+        let count = cache.count(&sessions, &opts).await.expect("count");
+        assert_eq!(count.matched, 3_000);
+        assert_eq!(count.scanned, 4_000);
+        let outcome = cache.purge(&sessions, &opts).await.expect("purge");
+        assert_eq!((outcome.matched, outcome.deleted), (3_000, 3_000));
+        let left = cache.count(&sessions, &opts).await.expect("count");
+        assert_eq!(left.matched, 0);
+        let others = cache
+            .count(&KeyPattern::new("other:*").expect("pattern"), &opts)
+            .await
+            .expect("count");
+        assert_eq!(others.matched, 1_000);
+        assert_eq!(
+            cache
+                .clients(&ClientFilter::default())
+                .await
+                .expect("clients")
+                .is_empty(),
+            false
+        );
+    };
+    tokio::time::timeout(LIMIT, run).await.expect("bounded");
+    drop(nodes);
+}
