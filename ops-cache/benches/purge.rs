@@ -13,6 +13,7 @@
 //! `RESULT speedup_vs_keys=X speedup_vs_scan=Y max_ping_ms_opsbook=Z max_ping_ms_keys=W remaining_other_keys=N`.
 //! Environment: `REDIS_SERVER` / `REDIS_CLI` override the binaries.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -259,7 +260,7 @@ fn command(port: u16, args: &[&str]) -> anyhow::Result<String> {
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut req = format!("*{}\r\n", args.len());
     for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        let _ = write!(req, "${}\r\n{a}\r\n", a.len());
     }
     stream.write_all(req.as_bytes())?;
     let mut line = String::new();

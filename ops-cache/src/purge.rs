@@ -31,7 +31,8 @@ impl RedisCache {
     /// Count keys matching `pattern` with SCAN over every node.
     ///
     /// `scanned` is the number of keys in the scanned databases when the scan began (SCAN
-    /// does not report how many keys it visited).
+    /// does not report how many keys it visited). SCAN may return a key twice while the
+    /// server resizes its table, so on a changing keyspace `matched` can be slightly high.
     ///
     /// # Errors
     /// [`Error::Command`] or [`Error::Timeout`] (per call, or `opts.timeout` overall).
