@@ -688,3 +688,31 @@ async fn cluster_of_three_primaries_scans_every_primary() {
     tokio::time::timeout(LIMIT, run).await.expect("bounded");
     drop(nodes);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_past_its_deadline_reports_what_it_deleted() {
+    let redis = require!(start_redis().await);
+    let prefix = redis.prefix().to_owned();
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{prefix}late:"), 5_000).await;
+    let cache = cache_for(redis.url());
+    let pattern = KeyPattern::prefix(&format!("{prefix}late:"));
+    let mut opts = PurgeOptions::default().with_max_keys_per_sec(2_000);
+    opts.timeout = Some(Duration::from_millis(600));
+    let err = tokio::time::timeout(LIMIT, cache.purge(&pattern, &opts))
+        .await
+        .expect("bounded")
+        .expect_err("5 000 keys at 2 000/s cannot finish in 0.6 s");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
+    let deleted = err
+        .source()
+        .and_then(|s| s.downcast_ref::<Error>())
+        .and_then(Error::deleted_so_far)
+        .expect("deleted so far");
+    assert!(deleted > 0 && deleted < 5_000, "{deleted}");
+    let left = cache
+        .count(&pattern, &PurgeOptions::default())
+        .await
+        .expect("count");
+    assert_eq!(left.matched, 5_000 - deleted);
+}
