@@ -5,9 +5,10 @@
 //! multiplexed connection, so the server never sees more than two small commands of ours at
 //! a time and other clients are served between them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
 use ops_core::KeyPattern;
 use ops_core::cache::{KeyCount, PurgeOptions, PurgeOutcome};
 use redis::cluster_routing::Slot;
@@ -16,6 +17,9 @@ use tracing::instrument;
 use crate::cache::RedisCache;
 use crate::connection::{Conn, Node, deadline};
 use crate::error::{Error, Result};
+
+/// Batches scanned ahead of the UNLINKs at most.
+const SCAN_AHEAD: usize = 2;
 
 /// Keys returned by one SCAN call.
 type Keys = Vec<Vec<u8>>;
@@ -196,42 +200,61 @@ impl RedisCache {
         .max(1);
         let rate_started = Instant::now();
         let deleted_before = progress.deleted;
-        let mut cursor: u64 = 0;
-        let mut scan_done = false;
-        let mut pending: Keys = Vec::new();
+        let start_scan = |cursor: u64| {
+            Box::pin(async move {
+                let after = self.remaining(started, opts.timeout, "SCAN", node)?;
+                self.scan(conn, node, cursor, pattern, batch, after).await
+            })
+        };
+        let start_unlink = |keys: Keys| {
+            Box::pin(async move {
+                let after = self.remaining(started, opts.timeout, "UNLINK", node)?;
+                self.unlink(conn, node, &keys, batch, after).await
+            })
+        };
+        // One SCAN and one UNLINK pipeline in flight at most; the next SCAN goes out as soon
+        // as the previous one answered, so the server always has our next command queued
+        // while we parse, but never more than two small ones.
+        let mut scanning = Some(start_scan(0));
+        let mut unlinking = None;
+        let mut next_cursor = None;
+        let mut queue: VecDeque<Keys> = VecDeque::new();
         loop {
-            if scan_done && pending.is_empty() {
+            if unlinking.is_none()
+                && let Some(keys) = queue.pop_front()
+            {
+                if let Some(rate) = opts.max_keys_per_sec {
+                    let done = progress.deleted - deleted_before;
+                    let due =
+                        Duration::from_millis(done.saturating_mul(1000) / u64::from(rate.max(1)));
+                    tokio::time::sleep_until((rate_started + due).into()).await;
+                }
+                unlinking = Some(start_unlink(keys));
+            }
+            if scanning.is_none() && unlinking.is_none() {
                 return Ok(());
             }
-            let scan = async {
-                if scan_done {
-                    return Ok(None);
+            tokio::select! {
+                Some(scanned) = OptionFuture::from(scanning.as_mut()) => {
+                    scanning = None;
+                    let (next, keys) = scanned?;
+                    progress.matched += keys.len() as u64;
+                    if !keys.is_empty() {
+                        queue.push_back(keys);
+                    }
+                    next_cursor = (next != 0).then_some(next);
                 }
-                let after = self.remaining(started, opts.timeout, "SCAN", node)?;
-                self.scan(conn, node, cursor, pattern, batch, after)
-                    .await
-                    .map(Some)
-            };
-            let to_unlink = std::mem::take(&mut pending);
-            let unlink = async {
-                if to_unlink.is_empty() {
-                    return Ok(0);
+                Some(unlinked) = OptionFuture::from(unlinking.as_mut()) => {
+                    unlinking = None;
+                    progress.deleted += unlinked?;
                 }
-                let after = self.remaining(started, opts.timeout, "UNLINK", node)?;
-                self.unlink(conn, node, &to_unlink, batch, after).await
-            };
-            let (scanned, unlinked) = tokio::join!(scan, unlink);
-            progress.deleted += unlinked?;
-            if let Some((next, keys)) = scanned? {
-                progress.matched += keys.len() as u64;
-                pending = keys;
-                cursor = next;
-                scan_done = next == 0;
+                else => return Ok(()),
             }
-            if let Some(rate) = opts.max_keys_per_sec {
-                let done = progress.deleted - deleted_before;
-                let due = Duration::from_millis(done.saturating_mul(1000) / u64::from(rate.max(1)));
-                tokio::time::sleep_until((rate_started + due).into()).await;
+            if scanning.is_none()
+                && queue.len() < SCAN_AHEAD
+                && let Some(cursor) = next_cursor.take()
+            {
+                scanning = Some(start_scan(cursor));
             }
         }
     }
