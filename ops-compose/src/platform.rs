@@ -180,7 +180,14 @@ impl ComposePlatform {
                     id: c.id.clone()?,
                     name: labels::summary_name(c)?,
                     number: labels::container_number(c.labels.as_ref()),
-                    running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                    // A restarting container is meant to run (its restart policy says so).
+                    running: matches!(
+                        c.state,
+                        Some(
+                            bollard::models::ContainerSummaryStateEnum::RUNNING
+                                | bollard::models::ContainerSummaryStateEnum::RESTARTING
+                        )
+                    ),
                 })
             })
             .collect();

@@ -230,6 +230,14 @@ impl ComposePlatform {
         Ok(created.id)
     }
 
+    async fn image_env(&self, image: &str) -> Result<Vec<String>> {
+        let docker = self.docker().await?;
+        let inspect = self
+            .call("inspect_image", image, docker.inspect_image(image))
+            .await?;
+        Ok(inspect.config.and_then(|c| c.env).unwrap_or_default())
+    }
+
     async fn rename(&self, id: &str, to: &str) -> Result<()> {
         let docker = self.docker().await?;
         let opts = RenameContainerOptionsBuilder::new().name(to).build();
@@ -267,7 +275,18 @@ impl ComposePlatform {
         let mut done = Vec::new();
         for m in self.members(workload, "recreate").await? {
             let old = self.inspect(&m.id).await?;
-            let (body, extra) = clone_body(&old, &CloneAs::Recreate(opts));
+            let (mut body, extra) = clone_body(&old, &CloneAs::Recreate(opts));
+            let old_image = old.config.as_ref().and_then(|c| c.image.clone());
+            if opts.image.is_some() && opts.image != old_image {
+                // The container's env includes its image's ENV; a new image brings its own.
+                let defaults = self.image_env(old.image.as_deref().unwrap_or_default()).await?;
+                if let Some(env) = body.env.as_mut() {
+                    env.retain(|e| {
+                        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+                        !defaults.contains(e) || opts.set_env.iter().any(|(k, _)| k == key)
+                    });
+                }
+            }
             self.swap(&m.id, &m.name, m.running, body, extra).await?;
             done.push(m.name);
         }

@@ -220,7 +220,9 @@ pub(crate) async fn run(stack: &Stack, b: &Backends, ctx: &RunContext, scenario:
     };
     let runbook_took = t1.elapsed();
     let t2 = Instant::now();
-    let recovered = if ctx.mode() == ops_core::run::Mode::Execute {
+    let recovered = if ctx.mode() == ops_core::run::Mode::Execute
+        && report.outcome == ops_core::run::RunOutcome::Recovered
+    {
         eprintln!("  verify: the api answers /health/ready 3 times in a row");
         let mut streak = 0;
         let ok = until("the stack serves again", Duration::from_secs(45), async || {
@@ -229,7 +231,7 @@ pub(crate) async fn run(stack: &Stack, b: &Backends, ctx: &RunContext, scenario:
         })
         .await
         .is_ok();
-        ok && matches!(report.outcome, ops_core::run::RunOutcome::Recovered)
+        ok
     } else {
         false
     };
