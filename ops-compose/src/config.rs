@@ -136,10 +136,13 @@ impl ComposePlatformBuilder {
     /// # Errors
     /// [`Error::Client`] when `DOCKER_HOST` names an unsupported scheme.
     pub fn build(self) -> Result<ComposePlatform> {
-        let client = match self.client {
-            Some(c) => c,
-            None => Docker::connect_with_defaults().map_err(|source| Error::Client { source })?,
+        let (client, raw) = match self.client {
+            Some(c) => (c, None),
+            None => (
+                Docker::connect_with_defaults().map_err(|source| Error::Client { source })?,
+                crate::raw::Endpoint::from_env(),
+            ),
         };
-        Ok(ComposePlatform::with_parts(client, self.config))
+        Ok(ComposePlatform::with_parts(client, self.config, raw))
     }
 }

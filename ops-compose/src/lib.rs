@@ -11,6 +11,7 @@ mod lifecycle;
 mod logs;
 mod platform;
 mod prune;
+mod raw;
 mod recreate;
 mod scale;
 mod status;

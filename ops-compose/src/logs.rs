@@ -12,6 +12,7 @@ use ops_core::{OpsError, ResourceName, WorkloadRef};
 
 use crate::error::{Error, Result};
 use crate::platform::{ComposePlatform, Member};
+use crate::raw::RawError;
 
 /// Splits a byte stream into lines; a line split across chunks is reassembled.
 #[derive(Debug, Default)]
@@ -74,12 +75,19 @@ struct Demux {
 
 impl Demux {
     fn lines(&mut self, output: &LogOutput, out: &mut Vec<LogLine>) {
-        let (splitter, stream, bytes) = match output {
-            LogOutput::StdErr { message } => (&mut self.stderr, LogStream::Stderr, message),
+        match output {
+            LogOutput::StdErr { message } => self.frame(LogStream::Stderr, message, out),
             LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                (&mut self.stdout, LogStream::Stdout, message)
+                self.frame(LogStream::Stdout, message, out);
             }
-            LogOutput::StdIn { .. } => return,
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+
+    fn frame(&mut self, stream: LogStream, bytes: &[u8], out: &mut Vec<LogLine>) {
+        let splitter = match stream {
+            LogStream::Stderr => &mut self.stderr,
+            LogStream::Stdout => &mut self.stdout,
         };
         let instance = &self.instance;
         let filter = self.filter.as_ref();
@@ -120,6 +128,49 @@ fn unix_secs(t: jiff::Timestamp) -> i32 {
 }
 
 impl ComposePlatform {
+    /// Read a container's log through the fast path; `Ok(false)` when it does not apply
+    /// (no plain endpoint, TTY, chunked) and nothing was delivered.
+    async fn raw_frames(
+        &self,
+        id: &str,
+        name: &str,
+        opts: &LogsOptions,
+        on_frame: impl FnMut(u8, &[u8]),
+    ) -> Result<bool> {
+        let Some(endpoint) = self.raw_endpoint() else {
+            return Ok(false);
+        };
+        let v = self.docker().await?.client_version();
+        let path = format!(
+            "/v{}.{}/containers/{id}/logs?stdout=1&stderr=1&timestamps={}&tail={}&since={}&until={}",
+            v.major_version,
+            v.minor_version,
+            u8::from(opts.timestamps),
+            opts.tail,
+            opts.since,
+            opts.until
+        );
+        let idle = self.config().request_timeout;
+        match crate::raw::read_frames(endpoint, &path, idle, on_frame).await {
+            Ok(()) => Ok(true),
+            Err(RawError::Unsupported) => Ok(false),
+            Err(RawError::Timeout) => Err(Error::Timeout {
+                operation: "logs",
+                target: name.to_owned(),
+                after: idle,
+            }),
+            Err(RawError::Io(err)) => Err(Error::engine("logs", name, err.into())),
+            Err(RawError::Status(status_code, message)) => Err(Error::engine(
+                "logs",
+                name,
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code,
+                    message,
+                },
+            )),
+        }
+    }
+
     /// Engine log options for one container.
     async fn log_options(
         &self,
@@ -204,6 +255,20 @@ impl ComposePlatform {
             stderr: LineSplitter::default(),
         };
         let mut out = Vec::new();
+        let raw = self
+            .raw_frames(&member.id, &member.name, &engine_opts, |stream, bytes| {
+                let stream = if stream == 2 {
+                    LogStream::Stderr
+                } else {
+                    LogStream::Stdout
+                };
+                demux.frame(stream, bytes, &mut out);
+            })
+            .await?;
+        if raw {
+            demux.finish(&mut out);
+            return Ok(out);
+        }
         let mut s = docker.logs(&member.id, Some(engine_opts));
         let idle = self.config().request_timeout;
         while let Some(chunk) = self
@@ -303,7 +368,6 @@ impl ComposePlatform {
         let id = inspect.id.unwrap_or_default();
         let docker = self.docker().await?;
         let engine_opts = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-        let mut s = docker.logs(&id, Some(engine_opts));
         let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
         let mut count = 0_u64;
         let mut check = |line: &[u8]| {
@@ -313,18 +377,30 @@ impl ComposePlatform {
             };
             count += u64::from(matched);
         };
-        let idle: Duration = self.config().request_timeout;
         let name = instance.name().as_str();
-        while let Some(chunk) = self
-            .call_within(idle, "logs", name, async { s.next().await.transpose() })
-            .await?
-        {
-            match &chunk {
-                LogOutput::StdErr { message } => err.push(message, &mut check),
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    out.push(message, &mut check);
+        let raw = self
+            .raw_frames(&id, name, &engine_opts, |stream, bytes| {
+                if stream == 2 {
+                    err.push(bytes, &mut check);
+                } else {
+                    out.push(bytes, &mut check);
                 }
-                LogOutput::StdIn { .. } => {}
+            })
+            .await?;
+        if !raw {
+            let idle: Duration = self.config().request_timeout;
+            let mut s = docker.logs(&id, Some(engine_opts));
+            while let Some(chunk) = self
+                .call_within(idle, "logs", name, async { s.next().await.transpose() })
+                .await?
+            {
+                match &chunk {
+                    LogOutput::StdErr { message } => err.push(message, &mut check),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        out.push(message, &mut check);
+                    }
+                    LogOutput::StdIn { .. } => {}
+                }
             }
         }
         out.finish(&mut check);

@@ -44,6 +44,7 @@ pub struct ComposePlatform {
     client: Docker,
     negotiated: OnceCell<Docker>,
     config: ComposeConfig,
+    raw: Option<crate::raw::Endpoint>,
 }
 
 /// One container of a service, as listed.
@@ -63,15 +64,25 @@ impl ComposePlatform {
 
     /// Wrap an existing client (the API version is negotiated on first use).
     pub fn from_client(client: Docker) -> Self {
-        Self::with_parts(client, ComposeConfig::default())
+        Self::with_parts(client, ComposeConfig::default(), None)
     }
 
-    pub(crate) fn with_parts(client: Docker, config: ComposeConfig) -> Self {
+    pub(crate) fn with_parts(
+        client: Docker,
+        config: ComposeConfig,
+        raw: Option<crate::raw::Endpoint>,
+    ) -> Self {
         Self {
             client,
             negotiated: OnceCell::new(),
             config,
+            raw,
         }
+    }
+
+    /// The plain endpoint for fast log reads, when the client came from `DOCKER_HOST`.
+    pub(crate) fn raw_endpoint(&self) -> Option<&crate::raw::Endpoint> {
+        self.raw.as_ref()
     }
 
     /// The deadlines in use.

@@ -279,7 +279,9 @@ impl ComposePlatform {
             let old_image = old.config.as_ref().and_then(|c| c.image.clone());
             if opts.image.is_some() && opts.image != old_image {
                 // The container's env includes its image's ENV; a new image brings its own.
-                let defaults = self.image_env(old.image.as_deref().unwrap_or_default()).await?;
+                let defaults = self
+                    .image_env(old.image.as_deref().unwrap_or_default())
+                    .await?;
                 if let Some(env) = body.env.as_mut() {
                     env.retain(|e| {
                         let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);

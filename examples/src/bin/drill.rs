@@ -87,15 +87,24 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or_else(|_| "warn".into()),
                 ),
         )
-        .with(live::StepPrinter.with_filter(
-            tracing_subscriber::filter::Targets::new().with_target("ops_core", tracing::Level::INFO),
-        ))
+        .with(
+            live::StepPrinter.with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("ops_core", tracing::Level::INFO),
+            ),
+        )
         .init();
     ops_probes::config::install_crypto_provider();
 
     let started = Instant::now();
-    let scenarios: Vec<Scenario> = args.scenario.map_or_else(|| Scenario::ALL.to_vec(), |s| vec![s]);
-    eprintln!("opsbook drill: {} scenario(s), {}", scenarios.len(), if args.dry_run { "dry run" } else { "execute" });
+    let scenarios: Vec<Scenario> = args
+        .scenario
+        .map_or_else(|| Scenario::ALL.to_vec(), |s| vec![s]);
+    eprintln!(
+        "opsbook drill: {} scenario(s), {}",
+        scenarios.len(),
+        if args.dry_run { "dry run" } else { "execute" }
+    );
 
     let images = Images::from_env();
     let docker = stack::ensure_images(&images).await?;
@@ -103,7 +112,10 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(docker, images).await?;
     let result = drill(&args, &stack, &scenarios, t).await;
     if args.keep {
-        eprintln!("stack kept: project {} (remove: docker rm -f $(docker ps -aq --filter label=com.docker.compose.project={}))", stack.project, stack.project);
+        eprintln!(
+            "stack kept: project {} (remove: docker rm -f $(docker ps -aq --filter label=com.docker.compose.project={}))",
+            stack.project, stack.project
+        );
     } else {
         scenarios::remove_bad_release(&stack).await;
         stack.teardown().await?;
@@ -113,13 +125,28 @@ async fn main() -> anyhow::Result<()> {
     summarize(&args, &outcomes, started.elapsed())
 }
 
-async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -> anyhow::Result<Vec<Outcome>> {
-    eprintln!("starting project {} (db, cache, then api: dependency order, health gates)", stack.project);
+async fn drill(
+    args: &Args,
+    stack: &Stack,
+    scenarios: &[Scenario],
+    t: Instant,
+) -> anyhow::Result<Vec<Outcome>> {
+    eprintln!(
+        "starting project {} (db, cache, then api: dependency order, health gates)",
+        stack.project
+    );
     for s in stack.platform.start_project(&stack.project).await? {
-        eprintln!("  tier {}: {} ({:.1}s)", s.tier, s.message, s.waited.as_secs_f64());
+        eprintln!(
+            "  tier {}: {} ({:.1}s)",
+            s.tier,
+            s.message,
+            s.waited.as_secs_f64()
+        );
     }
     let backends = Backends {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?,
         health: Arc::new(
             ops_probes::HttpProbe::builder(&stack.api_url("/health"))
                 .with_name("api-health")
@@ -149,7 +176,11 @@ async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -
         ),
     };
     scenarios::wait_stack_ready(stack, &backends).await?;
-    eprintln!("stack ready in {:.1}s (api on 127.0.0.1:{})", t.elapsed().as_secs_f64(), stack.api_port);
+    eprintln!(
+        "stack ready in {:.1}s (api on 127.0.0.1:{})",
+        t.elapsed().as_secs_f64(),
+        stack.api_port
+    );
 
     if let Some(dir) = args.journal.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -160,7 +191,11 @@ async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -
             .with_context(|| format!("cannot open the journal {}", args.journal.display()))?,
     );
     let notifier: Arc<dyn ops_core::Notifier> = Arc::new(ops_notify::ConsoleNotifier::stdout());
-    let mode = if args.dry_run { Mode::DryRun } else { Mode::Execute };
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Execute
+    };
 
     let mut outcomes = Vec::new();
     for &scenario in scenarios {
@@ -170,7 +205,11 @@ async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -
             .mode(mode)
             .approver(ApprovalPolicy::approve_all("drill"))
             .journal(Arc::clone(&journal))
-            .notifier(if args.json { Arc::new(ops_notify::ConsoleNotifier::with_writer(std::io::stderr())) } else { Arc::clone(&notifier) })
+            .notifier(if args.json {
+                Arc::new(ops_notify::ConsoleNotifier::with_writer(std::io::stderr()))
+            } else {
+                Arc::clone(&notifier)
+            })
             .build();
         let outcome = scenarios::run(stack, &backends, &ctx, scenario).await?;
         if !args.json {
@@ -179,7 +218,11 @@ async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -
         eprintln!(
             "  {}: {} (inject {:.1}s, runbook {:.1}s, verify {:.1}s)",
             scenario.name(),
-            if outcome.recovered { "recovered" } else { outcome.report.outcome.label() },
+            if outcome.recovered {
+                "recovered"
+            } else {
+                outcome.report.outcome.label()
+            },
             outcome.inject.as_secs_f64(),
             outcome.runbook.as_secs_f64(),
             outcome.verify.as_secs_f64()
@@ -191,11 +234,20 @@ async fn drill(args: &Args, stack: &Stack, scenarios: &[Scenario], t: Instant) -
         }
         if args.dry_run {
             // Undo the fault so the next scenario starts from a healthy stack.
-            stack.platform.start_service(&stack.service("cache")).await?;
+            stack
+                .platform
+                .start_service(&stack.service("cache"))
+                .await?;
             if scenario == Scenario::ApiUnhealthy || scenario == Scenario::CrashLoop {
-                stack.platform.restart_service(&stack.service("api"), Some(Duration::from_secs(2))).await?;
+                stack
+                    .platform
+                    .restart_service(&stack.service("api"), Some(Duration::from_secs(2)))
+                    .await?;
                 if scenario == Scenario::CrashLoop {
-                    let _ = stack.platform.rollback_image(&stack.service("api"), None).await;
+                    let _ = stack
+                        .platform
+                        .rollback_image(&stack.service("api"), None)
+                        .await;
                 }
             }
         }
@@ -217,7 +269,10 @@ fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Resul
                 }))
             })
             .collect::<anyhow::Result<_>>()?;
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"scenarios": reports}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"scenarios": reports}))?
+        );
     }
     let say = |line: String| {
         if args.json {
@@ -234,7 +289,11 @@ fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Resul
             "| {} | {} | {} | {:.1}s | {:.1}s | {:.1}s |",
             o.scenario.name(),
             o.scenario.runbook(),
-            if o.recovered { "recovered" } else { o.report.outcome.label() },
+            if o.recovered {
+                "recovered"
+            } else {
+                o.report.outcome.label()
+            },
             o.inject.as_secs_f64(),
             o.runbook.as_secs_f64(),
             o.verify.as_secs_f64()
@@ -246,17 +305,32 @@ fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Resul
             .iter()
             .all(|o| matches!(o.report.outcome, RunOutcome::Planned | RunOutcome::Healthy));
         if planned && outcomes.len() == wanted {
-            say(format!("dry run complete in {:.0}s: {} scenario(s) planned, nothing was changed by the runbooks", took.as_secs_f64(), outcomes.len()));
+            say(format!(
+                "dry run complete in {:.0}s: {} scenario(s) planned, nothing was changed by the runbooks",
+                took.as_secs_f64(),
+                outcomes.len()
+            ));
             return Ok(());
         }
         anyhow::bail!("dry run incomplete: a scenario could not be planned");
     }
     if outcomes.len() == wanted && outcomes.iter().all(|o| o.recovered) {
-        say(format!("drill passed in {:.0}s: all {} scenario(s) recovered", took.as_secs_f64(), outcomes.len()));
+        say(format!(
+            "drill passed in {:.0}s: all {} scenario(s) recovered",
+            took.as_secs_f64(),
+            outcomes.len()
+        ));
         Ok(())
     } else {
-        let failed: Vec<&str> = outcomes.iter().filter(|o| !o.recovered).map(|o| o.scenario.name()).collect();
-        say(format!("drill FAILED: {} did not come back", failed.join(", ")));
+        let failed: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| !o.recovered)
+            .map(|o| o.scenario.name())
+            .collect();
+        say(format!(
+            "drill FAILED: {} did not come back",
+            failed.join(", ")
+        ));
         std::process::exit(1);
     }
 }

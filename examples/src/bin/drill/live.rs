@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
-use tracing::Subscriber;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 /// Prints `▶ step` / `✓ step (1.2s)` for every `step` span of a runbook.
 pub(crate) struct StepPrinter;
@@ -60,11 +60,18 @@ where
         let mut f = Fields::default();
         attrs.record(&mut f);
         let Some(step) = f.step else { return };
-        let marker = if f.kind.as_deref() == Some("disruptive") { "⚠" } else { "·" };
+        let marker = if f.kind.as_deref() == Some("disruptive") {
+            "⚠"
+        } else {
+            "·"
+        };
         let label = format!("{marker} {}::{step}", f.runbook.unwrap_or_default());
         eprintln!("    ▶ {label}");
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Started { label, at: Instant::now() });
+            span.extensions_mut().insert(Started {
+                label,
+                at: Instant::now(),
+            });
         }
     }
 

@@ -86,7 +86,11 @@ pub(crate) fn drill_config() -> RunbookConfig {
     cfg
 }
 
-async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> anyhow::Result<()> {
+async fn until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !check().await {
         if Instant::now() > deadline {
@@ -104,8 +108,16 @@ async fn is_up(probe: &ops_probes::HttpProbe) -> bool {
 /// Wait until the whole stack serves: api healthy on the platform and `/health/ready` up.
 pub(crate) async fn wait_stack_ready(stack: &Stack, b: &Backends) -> anyhow::Result<()> {
     let api = stack.service("api");
-    stack.platform.wait_healthy(&api, Some(Duration::from_secs(60))).await?;
-    until("/health/ready answers 200", Duration::from_secs(30), async || is_up(&b.ready).await).await
+    stack
+        .platform
+        .wait_healthy(&api, Some(Duration::from_secs(60)))
+        .await?;
+    until(
+        "/health/ready answers 200",
+        Duration::from_secs(30),
+        async || is_up(&b.ready).await,
+    )
+    .await
 }
 
 /// Inject the fault and wait until it shows.
@@ -119,20 +131,36 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
                 .send()
                 .await?
                 .error_for_status()?;
-            eprintln!("  fault: POST /admin/fault {{\"unhealthy\":true}}; waiting for the HEALTHCHECK to notice");
-            until("the api is unhealthy", Duration::from_secs(30), async || {
-                stack.platform.workload(&api).await.is_ok_and(|s| !s.is_healthy())
-            })
+            eprintln!(
+                "  fault: POST /admin/fault {{\"unhealthy\":true}}; waiting for the HEALTHCHECK to notice"
+            );
+            until(
+                "the api is unhealthy",
+                Duration::from_secs(30),
+                async || {
+                    stack
+                        .platform
+                        .workload(&api)
+                        .await
+                        .is_ok_and(|s| !s.is_healthy())
+                },
+            )
             .await
         }
         Scenario::RedisDown => {
             let cache = stack.service("cache");
             stack
                 .platform
-                .stop(&cache, StopOptions::default().with_timeout(Duration::from_secs(2)))
+                .stop(
+                    &cache,
+                    StopOptions::default().with_timeout(Duration::from_secs(2)),
+                )
                 .await?;
             eprintln!("  fault: redis stopped; waiting for /health/ready to fail");
-            until("/health/ready fails", Duration::from_secs(30), async || !is_up(&b.ready).await).await
+            until("/health/ready fails", Duration::from_secs(30), async || {
+                !is_up(&b.ready).await
+            })
+            .await
         }
         Scenario::CrashLoop => {
             let image = bad_release(stack).await?;
@@ -141,26 +169,47 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
                 .platform
                 .recreate_service(&api, &RecreateOptions::default().with_image(&image))
                 .await?;
-            until("the api is crash looping", Duration::from_secs(30), async || {
-                stack.platform.workload(&api).await.is_ok_and(|s| s.total_restarts() >= 2)
-            })
+            until(
+                "the api is crash looping",
+                Duration::from_secs(30),
+                async || {
+                    stack
+                        .platform
+                        .workload(&api)
+                        .await
+                        .is_ok_and(|s| s.total_restarts() >= 2)
+                },
+            )
             .await
         }
         Scenario::DbConnectionsExhausted => {
             let n = PG_MAX_CONNECTIONS - 5;
             let db = stack.service("db");
-            let instance = db.instance(&ops_compose::labels::container_name(&stack.project, "db", 1))?;
+            let instance = db.instance(&ops_compose::labels::container_name(
+                &stack.project,
+                "db",
+                1,
+            ))?;
             let script = format!(
                 "for i in $(seq 1 {n}); do (echo 'BEGIN; SELECT 1;'; sleep 600) | psql -q -U app -d app >/dev/null 2>&1 & done; sleep 1"
             );
             let out = stack
                 .platform
-                .exec(&instance, &ExecCommand::new(["bash", "-c", &script])?.with_timeout(Duration::from_secs(20)))
+                .exec(
+                    &instance,
+                    &ExecCommand::new(["bash", "-c", &script])?
+                        .with_timeout(Duration::from_secs(20)),
+                )
                 .await?;
             if !out.success() {
-                bail!("could not open sessions: {}", String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "could not open sessions: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
-            eprintln!("  fault: {n} sessions left idle in a transaction (max_connections={PG_MAX_CONNECTIONS})");
+            eprintln!(
+                "  fault: {n} sessions left idle in a transaction (max_connections={PG_MAX_CONNECTIONS})"
+            );
             // Let them age past the drill's idle-in-transaction limit.
             tokio::time::sleep(Duration::from_secs(4)).await;
             Ok(())
@@ -171,7 +220,11 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
 /// A "release" of demo-api that crashes at start: the current image with `FAULT_CRASH=true`.
 async fn bad_release(stack: &Stack) -> anyhow::Result<String> {
     let container = ops_compose::labels::container_name(&stack.project, "api", 1);
-    let repo = stack.images.api.rsplit_once(':').map_or(stack.images.api.as_str(), |(r, _)| r);
+    let repo = stack
+        .images
+        .api
+        .rsplit_once(':')
+        .map_or(stack.images.api.as_str(), |(r, _)| r);
     let tag = format!("{}-bad", stack.project);
     let opts = CommitContainerOptionsBuilder::new()
         .container(&container)
@@ -188,9 +241,20 @@ async fn bad_release(stack: &Stack) -> anyhow::Result<String> {
 }
 
 pub(crate) async fn remove_bad_release(stack: &Stack) {
-    let repo = stack.images.api.rsplit_once(':').map_or(stack.images.api.as_str(), |(r, _)| r);
+    let repo = stack
+        .images
+        .api
+        .rsplit_once(':')
+        .map_or(stack.images.api.as_str(), |(r, _)| r);
     let image = format!("{repo}:{}-bad", stack.project);
-    let _ = stack.docker.remove_image(&image, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    let _ = stack
+        .docker
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
 }
 
 fn targets(stack: &Stack, b: &Backends, workload: WorkloadRef) -> Targets {
@@ -202,7 +266,12 @@ fn targets(stack: &Stack, b: &Backends, workload: WorkloadRef) -> Targets {
 }
 
 /// Inject, run the matching runbook, verify.
-pub(crate) async fn run(stack: &Stack, b: &Backends, ctx: &RunContext, scenario: Scenario) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(
+    stack: &Stack,
+    b: &Backends,
+    ctx: &RunContext,
+    scenario: Scenario,
+) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     inject(stack, b, scenario).await?;
     let inject_took = t0.elapsed();
@@ -213,7 +282,9 @@ pub(crate) async fn run(stack: &Stack, b: &Backends, ctx: &RunContext, scenario:
             // The database and cache answer: the API itself is at fault.
             runbooks::api_down(ctx, &targets(stack, b, stack.service("api"))).await?
         }
-        Scenario::RedisDown => runbooks::cache_failure(ctx, &targets(stack, b, stack.service("cache"))).await?,
+        Scenario::RedisDown => {
+            runbooks::cache_failure(ctx, &targets(stack, b, stack.service("cache"))).await?
+        }
         Scenario::DbConnectionsExhausted => {
             runbooks::db_connections(ctx, &targets(stack, b, stack.service("db"))).await?
         }
@@ -225,10 +296,14 @@ pub(crate) async fn run(stack: &Stack, b: &Backends, ctx: &RunContext, scenario:
     {
         eprintln!("  verify: the api answers /health/ready 3 times in a row");
         let mut streak = 0;
-        let ok = until("the stack serves again", Duration::from_secs(45), async || {
-            streak = if is_up(&b.ready).await { streak + 1 } else { 0 };
-            streak >= 3
-        })
+        let ok = until(
+            "the stack serves again",
+            Duration::from_secs(45),
+            async || {
+                streak = if is_up(&b.ready).await { streak + 1 } else { 0 };
+                streak >= 3
+            },
+        )
         .await
         .is_ok();
         ok

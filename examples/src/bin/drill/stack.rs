@@ -12,7 +12,9 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
     PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use ops_compose::{ComposePlatform, labels};
 use ops_core::WorkloadRef;
 
@@ -25,7 +27,12 @@ pub(crate) struct Images {
 
 impl Images {
     pub(crate) fn from_env() -> Self {
-        let var = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| d.to_owned());
+        let var = |k: &str, d: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| d.to_owned())
+        };
         Self {
             api: var("OPSBOOK_IMAGE_DEMO_API", "opsbook/demo-api:local"),
             postgres: var("OPSBOOK_IMAGE_POSTGRES", "opsbook/postgres:15"),
@@ -73,7 +80,10 @@ pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
         Ok(d) => d,
         Err(_) => {
             provision()?;
-            Docker::connect_with_defaults()?.negotiate_version().await.context("the Docker engine does not answer; run scripts/provision")?
+            Docker::connect_with_defaults()?
+                .negotiate_version()
+                .await
+                .context("the Docker engine does not answer; run scripts/provision")?
         }
     };
     let mut missing = Vec::new();
@@ -83,13 +93,15 @@ pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
         }
     }
     if !missing.is_empty() {
-        eprintln!("  images missing ({}): running scripts/provision", missing.join(", "));
+        eprintln!(
+            "  images missing ({}): running scripts/provision",
+            missing.join(", ")
+        );
         provision()?;
         for image in &missing {
-            docker
-                .inspect_image(image)
-                .await
-                .with_context(|| format!("image {image} is still missing after scripts/provision"))?;
+            docker.inspect_image(image).await.with_context(|| {
+                format!("image {image} is still missing after scripts/provision")
+            })?;
         }
     }
     Ok(docker)
@@ -125,7 +137,10 @@ impl Stack {
         docker
             .create_network(NetworkCreateRequest {
                 name: network.clone(),
-                labels: Some(HashMap::from([(labels::PROJECT.to_owned(), project.clone())])),
+                labels: Some(HashMap::from([(
+                    labels::PROJECT.to_owned(),
+                    project.clone(),
+                )])),
                 ..NetworkCreateRequest::default()
             })
             .await
@@ -153,7 +168,10 @@ impl Stack {
                 service: "db",
                 image: &stack.images.postgres,
                 env: vec!["POSTGRES_USER=app".into(), "POSTGRES_DB=app".into()],
-                cmd: Some(vec!["-c".into(), format!("max_connections={PG_MAX_CONNECTIONS}")]),
+                cmd: Some(vec![
+                    "-c".into(),
+                    format!("max_connections={PG_MAX_CONNECTIONS}"),
+                ]),
                 port: (5432, stack.pg_port),
                 depends_on: None,
                 restart_always: false,
@@ -232,7 +250,10 @@ impl Stack {
             ..ContainerCreateBody::default()
         };
         self.docker
-            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                body,
+            )
             .await
             .with_context(|| format!("cannot create {name}"))?;
         Ok(())
@@ -257,16 +278,27 @@ impl Stack {
 
     /// Remove every container and the network of the project.
     pub(crate) async fn teardown(&self) -> anyhow::Result<()> {
-        let filters = HashMap::from([("label", vec![format!("{}={}", labels::PROJECT, self.project)])]);
+        let filters = HashMap::from([(
+            "label",
+            vec![format!("{}={}", labels::PROJECT, self.project)],
+        )]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await?;
         for c in list {
             if let Some(id) = c.id {
                 let _ = self
                     .docker
-                    .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
+                    .remove_container(
+                        &id,
+                        Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+                    )
                     .await;
             }
         }
