@@ -46,6 +46,7 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
+#[allow(clippy::too_many_lines, reason = "a benchmark reads top to bottom")]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let lines: u64 = std::env::var("OPSBOOK_BENCH_LINES")

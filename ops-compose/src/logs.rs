@@ -418,10 +418,10 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut got = Vec::new();
         s.push(b"one\ntw", |l| {
-            got.push(String::from_utf8_lossy(l).into_owned())
+            got.push(String::from_utf8_lossy(l).into_owned());
         });
         s.push(b"o\r\nthree", |l| {
-            got.push(String::from_utf8_lossy(l).into_owned())
+            got.push(String::from_utf8_lossy(l).into_owned());
         });
         s.finish(|l| got.push(String::from_utf8_lossy(l).into_owned()));
         assert_eq!(got, ["one", "two", "three"]);

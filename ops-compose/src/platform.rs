@@ -337,7 +337,7 @@ impl Platform for ComposePlatform {
         opts: ScaleOptions,
     ) -> Result<ScaleChange, OpsError> {
         refuse_dry_run(opts.dry_run, "scale", workload)?;
-        Ok(self.scale_service(workload, replicas).await?)
+        Ok(Box::pin(self.scale_service(workload, replicas)).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
@@ -366,7 +366,7 @@ impl Platform for ComposePlatform {
         opts: RollbackOptions,
     ) -> Result<RollbackChange, OpsError> {
         refuse_dry_run(opts.dry_run, "rollback", workload)?;
-        Ok(self.rollback_image(workload, opts.revision).await?)
+        Ok(Box::pin(self.rollback_image(workload, opts.revision)).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %instance))]
@@ -443,6 +443,6 @@ impl Platform for ComposePlatform {
         update: ConfigUpdate,
     ) -> Result<ConfigChange, OpsError> {
         refuse_dry_run(update.dry_run, "update_config", workload)?;
-        Ok(self.update_env(workload, &update).await?)
+        Ok(Box::pin(self.update_env(workload, &update)).await?)
     }
 }

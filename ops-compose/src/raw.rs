@@ -181,7 +181,7 @@ mod tests {
         let mut got = Vec::new();
         let mut reader = tokio_test_reader(response);
         read_response(&mut reader, Duration::from_secs(1), |s, p| {
-            got.push((s, p.to_vec()))
+            got.push((s, p.to_vec()));
         })
         .await
         .unwrap();

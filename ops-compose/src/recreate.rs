@@ -123,13 +123,13 @@ pub(crate) fn clone_body(
     let new_name = match how {
         CloneAs::Recreate(opts) => {
             env = Some(opts.apply_env(env));
-            if let Some(new_image) = &opts.image {
-                if image.as_deref() != Some(new_image.as_str()) {
-                    if let Some(current) = &image {
-                        labels_map.insert(labels::PREVIOUS_IMAGE.to_owned(), current.clone());
-                    }
-                    image = Some(new_image.clone());
+            if let Some(new_image) = &opts.image
+                && image.as_deref() != Some(new_image.as_str())
+            {
+                if let Some(current) = &image {
+                    labels_map.insert(labels::PREVIOUS_IMAGE.to_owned(), current.clone());
                 }
+                image = Some(new_image.clone());
             }
             old_name.clone()
         }
@@ -289,7 +289,7 @@ impl ComposePlatform {
                     });
                 }
             }
-            self.swap(&m.id, &m.name, m.running, body, extra).await?;
+            Box::pin(self.swap(&m.id, &m.name, m.running, body, extra)).await?;
             done.push(m.name);
         }
         Ok(done)
@@ -310,11 +310,9 @@ impl ComposePlatform {
         self.rename(old_id, &aside).await?;
         let attempt = async {
             let new_id = self.create_from(name, body, extra).await?;
-            if was_running {
-                if let Err(e) = self.start_container(&new_id, name).await {
-                    let _ = self.remove_container(&new_id, name, grace).await;
-                    return Err(e);
-                }
+            if was_running && let Err(e) = self.start_container(&new_id, name).await {
+                let _ = self.remove_container(&new_id, name, grace).await;
+                return Err(e);
             }
             Ok(new_id)
         }
@@ -367,7 +365,7 @@ impl ComposePlatform {
         for k in &update.remove {
             opts = opts.remove_env(k.clone());
         }
-        self.recreate_service(workload, &opts).await?;
+        Box::pin(self.recreate_service(workload, &opts)).await?;
         let mut change = ConfigChange::default();
         change.keys_set = update.set.keys().cloned().collect();
         change.keys_removed = update.remove.iter().cloned().collect();
@@ -419,7 +417,7 @@ impl ComposePlatform {
             });
         };
         let image = prev.images.first().cloned().unwrap_or_default();
-        self.recreate_service(workload, &RecreateOptions::default().with_image(image))
+        Box::pin(self.recreate_service(workload, &RecreateOptions::default().with_image(image)))
             .await?;
         Ok(RollbackChange::new(Some(2), target))
     }

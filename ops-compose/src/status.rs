@@ -107,10 +107,10 @@ impl ComposePlatform {
         let mut images: Vec<String> = Vec::new();
         for inspect in &inspected {
             if let Some(i) = instance_status(inspect) {
-                if let Some(img) = &i.image {
-                    if !images.contains(img) {
-                        images.push(img.clone());
-                    }
+                if let Some(img) = &i.image
+                    && !images.contains(img)
+                {
+                    images.push(img.clone());
                 }
                 status = status.with_instance(i);
             }

@@ -130,7 +130,7 @@ impl ComposePlatform {
         Ok(out)
     }
 
-    /// Engine events about the service's containers (start, die, kill, oom, health_status,
+    /// Engine events about the service's containers (start, die, kill, oom, `health_status`,
     /// ...), oldest first; `die` with a non-zero exit code, `oom`, `kill` and unhealthy
     /// health checks are warnings. Default window: the last hour.
     ///

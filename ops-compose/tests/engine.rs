@@ -1,5 +1,7 @@
-//! ComposePlatform against the real Docker engine: demo-api containers labelled as a compose
+//! `ComposePlatform` against the real Docker engine: demo-api containers labelled as a compose
 //! project, one project per test. Skips (prints why) without an engine or images, unless CI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod support;
 
@@ -482,7 +484,7 @@ async fn prune_disk_usage_and_rollback_without_history() {
         .unwrap();
     assert_eq!(
         p.platform.workload(&api).await.unwrap().images,
-        [tagged.clone()]
+        std::slice::from_ref(&tagged)
     );
     let back = p
         .platform
@@ -599,7 +601,7 @@ async fn dry_run_leaves_containers_untouched() {
         platform: Arc::clone(&p.platform),
         workload: api.clone(),
     });
-    let targets = Targets::new(p.platform.clone(), api.clone()).with_probe(probe);
+    let targets = Targets::new(Arc::clone(&p.platform) as _, api.clone()).with_probe(probe);
     let report = bounded(api_down(&ctx, &targets)).await.unwrap();
     assert_eq!(
         report.outcome,
@@ -649,7 +651,7 @@ async fn api_down_recovers_an_unhealthy_service_on_the_engine() {
         .with_rollout_timeout(Duration::from_secs(60))
         .with_rollout_poll(Duration::from_millis(500))
         .with_verify(2, Duration::from_millis(500), Duration::from_secs(30));
-    let targets = Targets::new(p.platform.clone(), api.clone())
+    let targets = Targets::new(Arc::clone(&p.platform) as _, api.clone())
         .with_probe(probe)
         .with_config(config);
     let report = bounded(api_down(&ctx, &targets)).await.unwrap();

@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
     summarize(&args, &outcomes, started.elapsed())
 }
 
+#[allow(clippy::too_many_lines, reason = "the drill reads top to bottom")]
 async fn drill(
     args: &Args,
     stack: &Stack,

@@ -254,7 +254,7 @@ pub struct StatusProbe {
 
 #[async_trait::async_trait]
 impl ops_core::Probe for StatusProbe {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "compose-status"
     }
 

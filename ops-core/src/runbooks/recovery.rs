@@ -103,6 +103,10 @@ fn needs_action(status: &WorkloadStatus) -> bool {
 /// assert_eq!(report.outcome, RunOutcome::Recovered);
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass per tier: read, act, gate; split, it reads worse"
+)]
 #[tracing::instrument(skip_all, fields(runbook = "complete_service_recovery", target = %t.workload, mode = %ctx.mode()))]
 pub async fn complete_service_recovery(
     ctx: &RunContext,
@@ -255,10 +259,13 @@ mod tests {
         p.stop(&w("cache"), StopOptions::default()).await.unwrap();
         p.stop(&w("api"), StopOptions::default()).await.unwrap();
         let before = p.mutations().len();
-        let report =
-            complete_service_recovery(&execute(), &Targets::new(p.clone(), w("api")), &order())
-                .await
-                .unwrap();
+        let report = complete_service_recovery(
+            &execute(),
+            &Targets::new(Arc::clone(&p) as _, w("api")),
+            &order(),
+        )
+        .await
+        .unwrap();
         assert_eq!(report.outcome, RunOutcome::Recovered);
         let started: Vec<String> = p.mutations()[before..].to_vec();
         assert_eq!(
@@ -274,7 +281,7 @@ mod tests {
         let before = p.mutations();
         let report = complete_service_recovery(
             &RunContext::builder().build(),
-            &Targets::new(p.clone(), w("api")),
+            &Targets::new(Arc::clone(&p) as _, w("api")),
             &order(),
         )
         .await
@@ -301,7 +308,7 @@ mod tests {
         let mut cfg =
             super::super::RunbookConfig::default().with_rollout_timeout(Duration::from_secs(20));
         cfg.rollout_poll = Duration::from_secs(1);
-        let t = Targets::new(p.clone(), w("api")).with_config(cfg);
+        let t = Targets::new(Arc::clone(&p) as _, w("api")).with_config(cfg);
         let report = complete_service_recovery(&execute(), &t, &order())
             .await
             .unwrap();
@@ -315,10 +322,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn healthy_stack_needs_nothing() {
         let p = stack();
-        let report =
-            complete_service_recovery(&execute(), &Targets::new(p.clone(), w("api")), &order())
-                .await
-                .unwrap();
+        let report = complete_service_recovery(
+            &execute(),
+            &Targets::new(Arc::clone(&p) as _, w("api")),
+            &order(),
+        )
+        .await
+        .unwrap();
         assert_eq!(report.outcome, RunOutcome::Healthy);
         assert!(p.mutations().is_empty());
     }

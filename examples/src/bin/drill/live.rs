@@ -85,10 +85,10 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(&id) {
-            if let Some(s) = span.extensions().get::<Started>() {
-                eprintln!("    ✓ {} ({:.1}s)", s.label, s.at.elapsed().as_secs_f64());
-            }
+        if let Some(span) = ctx.span(&id)
+            && let Some(s) = span.extensions().get::<Started>()
+        {
+            eprintln!("    ✓ {} ({:.1}s)", s.label, s.at.elapsed().as_secs_f64());
         }
     }
 }

@@ -258,10 +258,10 @@ pub(crate) async fn remove_bad_release(stack: &Stack) {
 }
 
 fn targets(stack: &Stack, b: &Backends, workload: WorkloadRef) -> Targets {
-    Targets::new(stack.platform.clone(), workload)
-        .with_probe(b.health.clone())
-        .with_database(b.database.clone())
-        .with_cache(b.cache.clone())
+    Targets::new(Arc::clone(&stack.platform) as _, workload)
+        .with_probe(Arc::clone(&b.health) as _)
+        .with_database(Arc::clone(&b.database) as _)
+        .with_cache(Arc::clone(&b.cache) as _)
         .with_config(drill_config())
 }
 
@@ -296,7 +296,7 @@ pub(crate) async fn run(
     {
         eprintln!("  verify: the api answers /health/ready 3 times in a row");
         let mut streak = 0;
-        let ok = until(
+        until(
             "the stack serves again",
             Duration::from_secs(45),
             async || {
@@ -305,8 +305,7 @@ pub(crate) async fn run(
             },
         )
         .await
-        .is_ok();
-        ok
+        .is_ok()
     } else {
         false
     };

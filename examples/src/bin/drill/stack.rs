@@ -76,15 +76,14 @@ pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
         .context("no Docker client (DOCKER_HOST)")?
         .negotiate_version()
         .await;
-    let docker = match docker {
-        Ok(d) => d,
-        Err(_) => {
-            provision()?;
-            Docker::connect_with_defaults()?
-                .negotiate_version()
-                .await
-                .context("the Docker engine does not answer; run scripts/provision")?
-        }
+    let docker = if let Ok(d) = docker {
+        d
+    } else {
+        provision()?;
+        Docker::connect_with_defaults()?
+            .negotiate_version()
+            .await
+            .context("the Docker engine does not answer; run scripts/provision")?
     };
     let mut missing = Vec::new();
     for image in images.all() {
@@ -232,7 +231,7 @@ impl Stack {
                         host_port: Some(spec.port.1.to_string()),
                     }]),
                 )])),
-                restart_policy: spec.restart_always.then(|| RestartPolicy {
+                restart_policy: spec.restart_always.then_some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::ALWAYS),
                     maximum_retry_count: None,
                 }),
