@@ -78,7 +78,7 @@ impl fmt::Display for ErrorKind {
 /// The error of every core trait method and runbook.
 ///
 /// A struct plus a kind, like [`std::io::Error`]: every failure names the backend, the
-/// operation and the target; [`crate::run::RunContext::step`] adds the step name. The backend's
+/// operation and the target; [`crate::run::Run::read`] and [`crate::run::Run::act`] add the step name. The backend's
 /// own error stays reachable through [`std::error::Error::source`] and is not repeated in the
 /// message; binaries print the chain.
 ///
@@ -221,7 +221,7 @@ impl OpsError {
         self
     }
 
-    /// Tag the error with the runbook step it happened in (done by `RunContext::step`).
+    /// Tag the error with the runbook step it happened in (done by `Run::read` and `Run::act`).
     #[must_use]
     pub fn with_step(mut self, step: impl Into<String>) -> Self {
         self.0.step = Some(step.into());
@@ -248,7 +248,7 @@ impl OpsError {
         &self.0.target
     }
 
-    /// The runbook step, when the error passed through `RunContext::step`.
+    /// The runbook step, when the error passed through `Run::read` or `Run::act`.
     pub fn step(&self) -> Option<&str> {
         self.0.step.as_deref()
     }

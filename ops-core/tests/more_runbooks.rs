@@ -482,3 +482,125 @@ async fn morning_checks_flags_problems_and_never_changes_anything() {
     );
     assert!(titles.iter().any(|t| t.starts_with("health check down")));
 }
+
+fn error_rate_targets(platform: Arc<FakePlatform>, rate: f64) -> Targets {
+    use ops_core::metrics::MetricQuery;
+    let metrics = ops_core::testing::FakeMetrics::default()
+        .with_scalar(&MetricQuery::error_rate("api", "5m"), rate);
+    let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
+    Targets::new(platform, api())
+        .with_metrics(Arc::new(metrics))
+        .with_probe(Arc::new(probe))
+        .with_config(RunbookConfig::default().with_verify(
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_error_rate_rolls_back_a_recent_deploy() {
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_previous_revision(&api(), 0, vec!["api:1.4.1".to_owned()])
+            .deployed_at(
+                &api(),
+                jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10),
+            ),
+    );
+    let report = ops_core::runbooks::high_error_rate(
+        &execute(),
+        &error_rate_targets(Arc::clone(&platform), 0.12),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert_eq!(
+        report.severity,
+        Some(ops_core::incident::Severity::High),
+        "12% is the seeds' P1"
+    );
+    assert_eq!(platform.mutations(), ["rollback prod/deployment/api to 0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_error_rate_without_a_suspect_reports_and_does_nothing() {
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_previous_revision(&api(), 0, vec!["api:1.4.1".to_owned()])
+            .deployed_at(
+                &api(),
+                jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48),
+            ),
+    );
+    let report = ops_core::runbooks::high_error_rate(
+        &execute(),
+        &error_rate_targets(Arc::clone(&platform), 0.06),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert_eq!(report.severity, Some(ops_core::incident::Severity::Medium));
+    assert!(platform.mutations().is_empty());
+    assert!(report.summary.contains("no automatic action"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_error_rate_below_the_lowest_line_is_healthy_and_a_failed_query_is_an_error() {
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 1)));
+    let report = ops_core::runbooks::high_error_rate(
+        &execute(),
+        &error_rate_targets(Arc::clone(&platform), 0.004),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Healthy);
+    let failing = error_rate_targets(Arc::clone(&platform), 0.5);
+    let metrics =
+        ops_core::testing::FakeMetrics::default().fail_next("query", ErrorKind::InvalidInput);
+    let failing = failing.with_metrics(Arc::new(metrics));
+    let err = ops_core::runbooks::high_error_rate(&execute(), &failing)
+        .await
+        .unwrap_err();
+    assert_eq!(err.step(), Some("error_rate"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn oom_restarts_oom_killed_instances_and_dry_run_only_plans() {
+    use ops_core::platform::{InstanceStatus, Termination};
+    let status = WorkloadStatus::new(api(), 1).with_instance(
+        InstanceStatus::running("api-0")
+            .with_restarts(3)
+            .terminated(Termination::oom_killed()),
+    );
+    let platform = Arc::new(FakePlatform::default().with_workload(status));
+    let probe = Arc::new(ScriptedProbe::new("api"));
+    let t = Targets::new(Arc::clone(&platform) as _, api()).with_probe(probe);
+    let plan = ops_core::runbooks::oom(&dry(), &t).await.unwrap();
+    assert_eq!(plan.outcome, RunOutcome::Planned);
+    assert!(platform.mutations().is_empty());
+    let report = ops_core::runbooks::oom(&execute(), &t).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Recovered);
+    assert_eq!(
+        platform.mutations(),
+        ["rollout_restart prod/deployment/api"]
+    );
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.title == "memory exhaustion")
+        .unwrap();
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("a restart only buys time"))
+    );
+}

@@ -13,6 +13,7 @@ mod database;
 mod recovery;
 mod restart;
 mod targets;
+mod traffic;
 mod verify;
 
 pub use api_down::api_down;
@@ -22,3 +23,4 @@ pub use database::{database_full, database_recovery, db_connections, db_maintena
 pub use recovery::{RecoveryOrder, complete_service_recovery};
 pub use restart::restart_and_verify;
 pub use targets::{CacheLimits, DbLimits, RecoveryPlan, RunbookConfig, Targets};
+pub use traffic::{high_error_rate, oom};

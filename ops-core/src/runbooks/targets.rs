@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cache::Cache;
 use crate::database::{Database, RowRetention};
 use crate::error::OpsError;
+use crate::incident::Thresholds;
 use crate::metrics::Metrics;
 use crate::platform::Platform;
 use crate::probe::Probe;
@@ -58,6 +59,17 @@ pub struct RunbookConfig {
     /// What `database_recovery` restores.
     #[serde(skip)]
     pub recovery: Option<RecoveryPlan>,
+    /// Severity thresholds for metric signals (error rate, p95), with the seeds' values.
+    pub thresholds: Thresholds,
+    /// The Prometheus `job` label of the service's metrics: default `"api"`.
+    pub metrics_job: String,
+    /// The rate window of metric queries: default `"5m"` (the seeds' `[5m]`).
+    pub metrics_window: String,
+    /// A revision younger than this counts as a recent deploy (rollback first): default 1 h.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub recent_deploy: Duration,
+    /// Memory over the limit that is a warning: 0.8 (seeds: "Memory usage > 80%").
+    pub memory_warn: f64,
 }
 
 /// Database thresholds, with the seeds' values as defaults.
@@ -187,6 +199,11 @@ impl Default for RunbookConfig {
             cache: CacheLimits::default(),
             retention: Vec::new(),
             recovery: None,
+            thresholds: Thresholds::default(),
+            metrics_job: "api".to_owned(),
+            metrics_window: "5m".to_owned(),
+            recent_deploy: Duration::from_hours(1),
+            memory_warn: 0.8,
         }
     }
 }
@@ -335,6 +352,20 @@ impl Targets {
                 "targets",
                 self.workload.to_string(),
                 "this runbook needs a cache (Targets::with_cache)",
+            )
+        })
+    }
+
+    /// The metrics source, required by the metric-driven runbooks.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when no metrics source was given.
+    pub fn metrics(&self) -> Result<&Arc<dyn Metrics>, OpsError> {
+        self.metrics.as_ref().ok_or_else(|| {
+            OpsError::invalid(
+                "targets",
+                self.workload.to_string(),
+                "this runbook needs a metrics source (Targets::with_metrics)",
             )
         })
     }

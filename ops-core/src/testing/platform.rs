@@ -97,6 +97,18 @@ impl FakePlatform {
         })
     }
 
+    /// Set when the current revision was created (for "recent deploy" decisions).
+    #[must_use]
+    pub fn deployed_at(self, workload: &WorkloadRef, at: jiff::Timestamp) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                for r in w.revisions.iter_mut().filter(|r| r.current) {
+                    r.created_at = Some(at);
+                }
+            }
+        })
+    }
+
     /// Seed log lines.
     #[must_use]
     pub fn with_logs(self, workload: &WorkloadRef, lines: Vec<LogLine>) -> Self {

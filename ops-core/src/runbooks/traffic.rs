@@ -1,0 +1,173 @@
+//! Metric-driven runbooks: a high 5xx rate, and memory exhaustion (OOM).
+
+use super::Targets;
+use super::restart::restart_verify_rollback;
+use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
+use crate::error::OpsError;
+use crate::incident::{Classifier, Signals};
+use crate::metrics::MetricQuery;
+use crate::platform::{LogFilter, LogOptions, PlatformExt as _, RestartOptions};
+use crate::run::{Acted, Finding, Report, RunContext, RunOutcome, Step};
+
+/// A high rate of 5xx responses (seed: "High error rate").
+///
+/// Reads the error rate (`sum(rate(http_requests_total{status=~"5.."}[w])) / sum(rate(…[w]))`
+/// for `config.metrics_job`) and classifies it with `config.thresholds` (the seeds' 1 / 5 /
+/// 10 % lines). Below the lowest line: nothing to do. Otherwise it reads the workload, its
+/// error logs and its revisions: when the current revision is younger than
+/// `config.recent_deploy` and a previous one exists, the deploy is the suspect and it rolls
+/// back; when instances are unready it restarts (and rolls back if that does not help);
+/// otherwise it reports the evidence and leaves the decision to a human (a restart does not
+/// fix a failing dependency or a bad request mix).
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] without a metrics source or probe; the metric query
+/// failing; errors of disruptive steps.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::metrics::MetricQuery;
+/// use ops_core::platform::WorkloadStatus;
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{high_error_rate, Targets};
+/// use ops_core::testing::{FakeMetrics, FakePlatform, ScriptedProbe};
+/// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::error_rate("api", "5m"), 0.002);
+/// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2))), api)
+///     .with_metrics(Arc::new(metrics)).with_probe(Arc::new(ScriptedProbe::new("api")));
+/// assert_eq!(high_error_rate(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "high_error_rate", target = %t.workload, mode = %ctx.mode()))]
+pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx.begin("high_error_rate", &t.workload).await;
+    let body = async {
+        let metrics = t.metrics()?;
+        t.probe()?;
+        let cfg = &t.config;
+        let query = MetricQuery::error_rate(&cfg.metrics_job, &cfg.metrics_window);
+        let result = run.read(Step::read_only("error_rate").target(&query), || metrics.query(&query, None)).await?;
+        let Some(rate) = result.max_value() else {
+            run.finding(Finding::warning(format!("no error-rate data for job {:?} (no traffic, or the job label is wrong)", cfg.metrics_job)));
+            return Ok(RunOutcome::Unresolved);
+        };
+        let classification = Classifier::new(cfg.thresholds.clone()).classify(&Signals::default().with_error_rate(rate));
+        if rate < cfg.thresholds.error_rate_low {
+            run.finding(Finding::info(format!("error rate {:.2}% is below {:.0}%", rate * 100.0, cfg.thresholds.error_rate_low * 100.0)));
+            return Ok(RunOutcome::Healthy);
+        }
+        run.set_severity(classification.severity);
+        run.finding(classification.reasons.iter().fold(Finding::critical(format!("error rate {:.1}%", rate * 100.0)), |f, r| f.with_evidence(r.clone())));
+
+        let logs = LogOptions::default().with_tail(cfg.log_tail).with_since(cfg.log_since).with_filter(LogFilter::errors());
+        let (status, errors, revisions) = tokio::join!(
+            run.read(Step::read_only("workload_status"), || t.platform.workload(&t.workload)),
+            run.read(Step::read_only("error_logs"), || t.platform.logs(&t.workload, logs.clone())),
+            run.read(Step::read_only("revisions"), || t.platform.previous_revision(&t.workload)),
+        );
+        let status = status?;
+        if let Ok(lines) = &errors
+            && let Some(first) = lines.last()
+        {
+            run.finding(Finding::warning(format!("{} error lines in the logs", lines.len())).with_evidence(format!("{}: {}", first.instance, first.text)));
+        }
+        let previous = revisions.unwrap_or(None);
+        let current = t.platform.revisions(&t.workload).await.ok().and_then(|r| r.into_iter().find(|r| r.current));
+        let now = ctx.clock().now();
+        let recent = current.as_ref().and_then(|c| c.created_at).is_some_and(|at| {
+            now.duration_since(at).unsigned_abs() < cfg.recent_deploy
+        });
+        if let (true, Some(prev)) = (recent, &previous) {
+            run.finding(Finding::critical(format!(
+                "revision {} was deployed less than {} min ago: the deploy is the prime suspect",
+                current.as_ref().map_or(0, |c| c.number),
+                cfg.recent_deploy.as_secs() / 60
+            )));
+            return rollback_and_verify(&run, t, prev).await;
+        }
+        if !status.is_healthy() {
+            return restart_verify_rollback(&run, t, &status).await;
+        }
+        run.summary(format!(
+            "{:.1}% of requests fail while every instance is ready and no recent deploy is known: check dependencies and upstream providers (no automatic action).",
+            rate * 100.0
+        ));
+        Ok(RunOutcome::Unresolved)
+    }
+    .await;
+    run.conclude(body).await
+}
+
+/// Memory exhaustion / OOM kills (seed: "Out of memory / memory leak").
+///
+/// Reads the workload (OOMKilled terminations) and per-instance memory against its limit.
+/// Instances at or above `config.memory_warn` are findings. When instances were OOM-killed or
+/// are above the line, a rolling restart frees memory for now (approved, journaled), then it
+/// waits and verifies. The report always says that a restart only buys time: raise the limit
+/// or find the leak.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] without a probe; errors of disruptive steps.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::platform::WorkloadStatus;
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{oom, Targets};
+/// use ops_core::testing::{FakePlatform, ScriptedProbe};
+/// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+/// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2))), api)
+///     .with_probe(Arc::new(ScriptedProbe::new("api")));
+/// assert_eq!(oom(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "oom", target = %t.workload, mode = %ctx.mode()))]
+pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx.begin("oom", &t.workload).await;
+    let body = async {
+        t.probe()?;
+        let (status, usage) = tokio::join!(
+            run.read(Step::read_only("workload_status"), || t.platform.workload(&t.workload)),
+            run.read(Step::read_only("resource_usage"), || t.platform.resource_usage(&t.workload)),
+        );
+        let status = status?;
+        let killed: Vec<String> = status.oom_killed_instances().map(|i| format!("{}: OOMKilled, {} restarts", i.name, i.restarts)).collect();
+        let usage = usage.unwrap_or_else(|e| {
+            run.finding(Finding::warning("memory usage unavailable").with_evidence(e.chain()));
+            Vec::new()
+        });
+        let high: Vec<String> = usage
+            .iter()
+            .filter_map(|u| u.memory_ratio().filter(|r| *r >= t.config.memory_warn).map(|r| format!("{}: {:.0}% of its memory limit", u.instance, r * 100.0)))
+            .collect();
+        if killed.is_empty() && high.is_empty() {
+            run.finding(Finding::info(format!("no instance of {} is near its memory limit or was OOM-killed", t.workload)));
+            return Ok(RunOutcome::Healthy);
+        }
+        run.set_severity(if killed.is_empty() { crate::incident::Severity::Medium } else { crate::incident::Severity::High });
+        let evidence = killed.iter().chain(high.iter());
+        run.finding(evidence.fold(Finding::critical("memory exhaustion"), |f, e| f.with_evidence(e.clone())).with_evidence(
+            "a restart only buys time: raise the memory limit or find the leak (heap profile, metrics over days)",
+        ));
+        let restart = Step::disruptive("restart")
+            .describe(format!("rolling restart of {} to free memory", t.workload))
+            .target(&t.workload)
+            .changes_all(status.instances.iter().map(|i| format!("replace instance {}", i.name)));
+        match run.act(restart, || t.platform.rollout_restart(&t.workload, RestartOptions::default())).await? {
+            Acted::Done(()) => {}
+            Acted::Planned => return Ok(RunOutcome::Planned),
+            Acted::Denied { .. } => return Ok(RunOutcome::Unresolved),
+        }
+        Ok(if wait_rollout(&run, t, "wait_rolled_out").await? && verify_healthy(&run, t, "verify_health").await? {
+            RunOutcome::Recovered
+        } else {
+            RunOutcome::Unresolved
+        })
+    }
+    .await;
+    run.conclude(body).await
+}
