@@ -405,6 +405,11 @@ async fn remediate(
     if outcome != RunOutcome::Unresolved || !matches!(decision, Decision::DependencyDown(_)) {
         run.summary(summary.clone());
     }
+    let title = if status == IncidentStatus::Resolved {
+        format!("{} recovered", t.workload)
+    } else {
+        title
+    };
     run.notify(
         Notification::new(
             severity,
