@@ -604,3 +604,115 @@ async fn oom_restarts_oom_killed_instances_and_dry_run_only_plans() {
             .any(|e| e.contains("a restart only buys time"))
     );
 }
+
+#[tokio::test]
+async fn certificate_expiry_grades_each_endpoint() {
+    use ops_core::probe::{Observation, ProbeResult};
+    let t = Targets::new(Arc::new(FakePlatform::default()), api())
+        .with_check(Arc::new(ScriptedProbe::always("tls-a", ProbeResult::up())))
+        .with_check(Arc::new(ScriptedProbe::always(
+            "tls-b",
+            ProbeResult::degraded("expires in 3 days").with_observation(Observation::new(
+                "days_left",
+                "3",
+                false,
+            )),
+        )))
+        .with_check(Arc::new(ScriptedProbe::always(
+            "tls-c",
+            ProbeResult::down("certificate expired 2 days ago"),
+        )));
+    let report = ops_core::runbooks::certificate_expiry(&execute(), &t)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert_eq!(
+        report.severity,
+        Some(ops_core::incident::Severity::High),
+        "an expired certificate is P1"
+    );
+    let b = report
+        .findings
+        .iter()
+        .find(|f| f.title.starts_with("tls-b"))
+        .unwrap();
+    assert_eq!(b.level, ops_core::run::FindingLevel::Warning);
+    assert_eq!(b.evidence, ["days_left = 3 (failed)"]);
+    assert!(report.actions.is_empty(), "read-only");
+    let none = Targets::new(Arc::new(FakePlatform::default()), api());
+    assert_eq!(
+        ops_core::runbooks::certificate_expiry(&execute(), &none)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[tokio::test]
+async fn network_connectivity_includes_the_service_probe_and_counts_failed_checks() {
+    use ops_core::probe::ProbeResult;
+    let t = Targets::new(Arc::new(FakePlatform::default()), api())
+        .with_probe(Arc::new(ScriptedProbe::always("api", ProbeResult::up())))
+        .with_check(Arc::new(ScriptedProbe::always(
+            "tcp-db",
+            ProbeResult::down("connection refused"),
+        )))
+        .with_check(Arc::new(
+            ScriptedProbe::new("tcp-cache").fail_next(ErrorKind::InvalidInput),
+        ));
+    let report = ops_core::runbooks::network_connectivity(&execute(), &t)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(
+        report.summary.starts_with("2 of 3 path(s) fail"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.timeline.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
+    use ops_core::platform::ConfigTarget;
+    use ops_core::runbooks::SecretRotation;
+    let journal = Arc::new(ops_core::testing::MemoryJournal::default());
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let mut cfg =
+        RunbookConfig::default().with_verify(2, Duration::from_secs(1), Duration::from_secs(30));
+    cfg.rotation = Some(SecretRotation::new(
+        ConfigTarget::Env,
+        "DB_PASSWORD",
+        "hunter2-rotated",
+    ));
+    let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
+    let t = Targets::new(Arc::clone(&platform) as _, api())
+        .with_probe(Arc::new(probe))
+        .with_config(cfg);
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .journal(Arc::clone(&journal) as _)
+        .build();
+    let report = ops_core::runbooks::secret_rotation(&ctx, &t).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert!(
+        platform.mutations()[0]
+            .starts_with("update_config prod/deployment/api set=[\"DB_PASSWORD\"]")
+    );
+    let everything = format!(
+        "{}{}{:?}{:?}{t:?}",
+        report.to_markdown(),
+        report.to_json().unwrap(),
+        journal.all(),
+        platform.mutations()
+    );
+    assert!(!everything.contains("hunter2"), "the secret leaked");
+}

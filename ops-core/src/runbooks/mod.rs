@@ -9,6 +9,7 @@
 mod api_down;
 mod cache;
 mod checks;
+mod config;
 mod database;
 mod recovery;
 mod restart;
@@ -19,8 +20,9 @@ mod verify;
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};
 pub use checks::morning_checks;
+pub use config::{certificate_expiry, network_connectivity, secret_rotation};
 pub use database::{database_full, database_recovery, db_connections, db_maintenance};
 pub use recovery::{RecoveryOrder, complete_service_recovery};
 pub use restart::restart_and_verify;
-pub use targets::{CacheLimits, DbLimits, RecoveryPlan, RunbookConfig, Targets};
+pub use targets::{CacheLimits, DbLimits, RecoveryPlan, RunbookConfig, SecretRotation, Targets};
 pub use traffic::{high_error_rate, oom};

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::cache::Cache;
 use crate::database::{Database, RowRetention};
 use crate::error::OpsError;
 use crate::incident::Thresholds;
 use crate::metrics::Metrics;
+use crate::platform::ConfigTarget;
 use crate::platform::Platform;
 use crate::probe::Probe;
 use crate::refs::{Identifier, KeyPattern, WorkloadRef};
@@ -23,7 +26,7 @@ use crate::refs::{Identifier, KeyPattern, WorkloadRef};
 /// let cfg = ops_core::runbooks::RunbookConfig::default().with_rollout_timeout(Duration::from_secs(120));
 /// assert_eq!(cfg.verify_successes, 3);
 /// ```
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct RunbookConfig {
@@ -70,6 +73,48 @@ pub struct RunbookConfig {
     pub recent_deploy: Duration,
     /// Memory over the limit that is a warning: 0.8 (seeds: "Memory usage > 80%").
     pub memory_warn: f64,
+    /// The new secret `secret_rotation` rolls out.
+    #[serde(skip)]
+    pub rotation: Option<SecretRotation>,
+}
+
+/// A secret to rotate: where it lives, its key, and the new value (never printed).
+///
+/// # Examples
+/// ```
+/// use ops_core::platform::ConfigTarget;
+/// let r = ops_core::runbooks::SecretRotation::new(ConfigTarget::Env, "DB_PASSWORD", "n3w-s3cret");
+/// assert!(!format!("{r:?}").contains("n3w"));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SecretRotation {
+    /// Where the key lives.
+    pub target: ConfigTarget,
+    /// The key, e.g. `DB_PASSWORD`.
+    pub key: String,
+    /// The new value.
+    pub value: SecretString,
+}
+
+impl SecretRotation {
+    /// Rotate `key` in `target` to `value`.
+    pub fn new(target: ConfigTarget, key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            target,
+            key: key.into(),
+            value: SecretString::from(value.into()),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRotation")
+            .field("target", &self.target)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Database thresholds, with the seeds' values as defaults.
@@ -204,6 +249,7 @@ impl Default for RunbookConfig {
             metrics_window: "5m".to_owned(),
             recent_deploy: Duration::from_hours(1),
             memory_warn: 0.8,
+            rotation: None,
         }
     }
 }
@@ -262,6 +308,8 @@ pub struct Targets {
     pub cache: Option<Arc<dyn Cache>>,
     /// Its metrics source.
     pub metrics: Option<Arc<dyn Metrics>>,
+    /// Further checks: dependencies (TCP), certificates (TLS), external providers (HTTP).
+    pub checks: Vec<Arc<dyn Probe>>,
     /// Limits and windows.
     pub config: RunbookConfig,
 }
@@ -275,6 +323,14 @@ impl fmt::Debug for Targets {
             .field("database", &self.database.as_deref().map(Database::backend))
             .field("cache", &self.cache.as_deref().map(Cache::backend))
             .field("metrics", &self.metrics.as_deref().map(Metrics::backend))
+            .field(
+                "checks",
+                &self
+                    .checks
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -289,6 +345,7 @@ impl Targets {
             database: None,
             cache: None,
             metrics: None,
+            checks: Vec::new(),
             config: RunbookConfig::default(),
         }
     }
@@ -318,6 +375,13 @@ impl Targets {
     #[must_use]
     pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Add a further check (a dependency, a certificate, an external provider).
+    #[must_use]
+    pub fn with_check(mut self, check: Arc<dyn Probe>) -> Self {
+        self.checks.push(check);
         self
     }
 

@@ -1,0 +1,241 @@
+//! Checks of certificates and connectivity, and secret rotation.
+
+use futures::future::join_all;
+
+use super::Targets;
+use super::verify::{verify_healthy, wait_rollout};
+use crate::error::OpsError;
+use crate::incident::Severity;
+use crate::platform::ConfigUpdate;
+use crate::probe::{Outcome, ProbeResult};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunOutcome, Step};
+
+/// Run every probe of `targets.checks` concurrently, one read-only step each, and turn the
+/// results into findings. Returns how many were down and degraded.
+async fn check_all(run: &Run<'_>, t: &Targets, what: &str) -> (usize, usize) {
+    let results = join_all(t.checks.iter().map(|probe| async move {
+        let step = Step::read_only(format!("check_{}", probe.name())).target(probe.name());
+        (
+            probe.name().to_owned(),
+            run.read(step, || probe.check()).await,
+        )
+    }))
+    .await;
+    let (mut down, mut degraded) = (0, 0);
+    for (name, result) in results {
+        let finding = match result {
+            Ok(r) => {
+                let f = match r.outcome {
+                    Outcome::Up => Finding::info(format!("{name}: {}", r.detail)),
+                    Outcome::Degraded => {
+                        degraded += 1;
+                        Finding::warning(format!("{name}: {}", r.detail))
+                    }
+                    Outcome::Down => {
+                        down += 1;
+                        Finding::critical(format!("{name}: {}", r.detail))
+                    }
+                };
+                observations(f, &r)
+            }
+            Err(e) => {
+                down += 1;
+                Finding::critical(format!("{name}: the {what} check could not run"))
+                    .with_evidence(e.chain())
+            }
+        };
+        run.finding(finding);
+    }
+    (down, degraded)
+}
+
+fn observations(f: Finding, r: &ProbeResult) -> Finding {
+    r.observations.iter().fold(f, |f, o| {
+        f.with_evidence(format!(
+            "{} = {}{}",
+            o.name,
+            o.value,
+            if o.ok { "" } else { " (failed)" }
+        ))
+    })
+}
+
+fn verdict(run: &Run<'_>, down: usize, degraded: usize, down_severity: Severity) -> RunOutcome {
+    if down > 0 {
+        run.set_severity(down_severity);
+    } else if degraded > 0 {
+        run.set_severity(Severity::Medium);
+    }
+    if down + degraded == 0 {
+        RunOutcome::Healthy
+    } else {
+        RunOutcome::Unresolved
+    }
+}
+
+/// Certificate expiry (seed: "SSL certificate expiring/expired"): run every certificate check
+/// in `targets.checks` (TLS probes from `ops-probes`, whose thresholds decide *degraded* —
+/// expiring soon — and *down* — expired, untrusted or the wrong host) and report days left,
+/// issuer and chain per endpoint. Read-only: renewal belongs to your ACME client or CA; the
+/// report says which endpoints need it. Expired is P1, expiring soon P2.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] when `targets.checks` is empty.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::probe::ProbeResult;
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{certificate_expiry, Targets};
+/// use ops_core::testing::{FakePlatform, ScriptedProbe};
+/// let t = Targets::new(Arc::new(FakePlatform::default()), "prod/deployment/api".parse()?)
+///     .with_check(Arc::new(ScriptedProbe::always("tls-api.example.com", ProbeResult::degraded("certificate expires in 5 days"))));
+/// let report = certificate_expiry(&RunContext::builder().build(), &t).await?;
+/// assert_eq!(report.outcome, RunOutcome::Unresolved);
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "certificate_expiry"))]
+pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx
+        .begin(
+            "certificate_expiry",
+            format!("{} endpoint(s)", t.checks.len()),
+        )
+        .await;
+    let body = async {
+        needs_checks(t, "certificate_expiry")?;
+        let (down, degraded) = check_all(&run, t, "certificate").await;
+        if down + degraded > 0 {
+            run.summary(format!(
+                "{down} certificate(s) expired or invalid, {degraded} expiring soon: renew them."
+            ));
+        }
+        Ok(verdict(&run, down, degraded, Severity::High))
+    }
+    .await;
+    run.conclude(body).await
+}
+
+/// Network connectivity (seed: "network connectivity issues"): run every dependency check in
+/// `targets.checks` (TCP/HTTP probes to databases, caches, upstream APIs) concurrently, and
+/// the service's own probe when given, and report which paths fail. Read-only. A failing
+/// dependency is P1.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] when `targets.checks` is empty.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::probe::ProbeResult;
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{network_connectivity, Targets};
+/// use ops_core::testing::{FakePlatform, ScriptedProbe};
+/// let t = Targets::new(Arc::new(FakePlatform::default()), "prod/deployment/api".parse()?)
+///     .with_check(Arc::new(ScriptedProbe::always("tcp-db:5432", ProbeResult::up())));
+/// let report = network_connectivity(&RunContext::builder().build(), &t).await?;
+/// assert_eq!(report.outcome, RunOutcome::Healthy);
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "network_connectivity"))]
+pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx.begin("network_connectivity", &t.workload).await;
+    let body = async {
+        needs_checks(t, "network_connectivity")?;
+        let mut all = t.clone();
+        if let Some(own) = &t.probe {
+            all.checks.insert(0, std::sync::Arc::clone(own));
+        }
+        let (down, degraded) = check_all(&run, &all, "connectivity").await;
+        if down > 0 {
+            run.summary(format!(
+                "{down} of {} path(s) fail: check DNS, firewall rules and the peers' listeners.",
+                all.checks.len()
+            ));
+        }
+        Ok(verdict(&run, down, degraded, Severity::High))
+    }
+    .await;
+    run.conclude(body).await
+}
+
+fn needs_checks(t: &Targets, runbook: &str) -> Result<(), OpsError> {
+    if t.checks.is_empty() {
+        return Err(OpsError::invalid(
+            "targets",
+            t.workload.to_string(),
+            format!("{runbook} needs checks (Targets::with_check)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Secret rotation (seed: "rotate a compromised secret"): set the new value of
+/// `config.rotation` on the workload (environment, ConfigMap or Secret), roll it out so it
+/// applies (a compose restart would not: the backend recreates), wait, and verify health.
+/// The value never appears in the plan, the journal, the report or a log — only the key.
+///
+/// If the service does not come back, the report says so and that the previous value must be
+/// restored by a human (it is not known to opsbook, by design).
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] without `config.rotation` or a probe; errors of the update.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::platform::{ConfigTarget, WorkloadStatus};
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{secret_rotation, RunbookConfig, SecretRotation, Targets};
+/// use ops_core::testing::{FakePlatform, ScriptedProbe};
+/// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+/// let mut cfg = RunbookConfig::default();
+/// cfg.rotation = Some(SecretRotation::new(ConfigTarget::Env, "API_TOKEN", "t0p-s3cret"));
+/// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 1))), api)
+///     .with_probe(Arc::new(ScriptedProbe::new("api"))).with_config(cfg);
+/// let report = secret_rotation(&RunContext::builder().build(), &t).await?;
+/// assert_eq!(report.outcome, RunOutcome::Planned);
+/// assert!(!report.to_json()?.contains("t0p-s3cret"));
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "secret_rotation", target = %t.workload, mode = %ctx.mode()))]
+pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx.begin("secret_rotation", &t.workload).await;
+    let body = async {
+        t.probe()?;
+        let rotation = t.config.rotation.as_ref().ok_or_else(|| {
+            OpsError::invalid("targets", t.workload.to_string(), "secret_rotation needs config.rotation (key and new value)")
+        })?;
+        let mut update = ConfigUpdate::new(rotation.target.clone());
+        update.set.insert(rotation.key.clone(), rotation.value.clone());
+        let step = Step::disruptive("rotate_secret")
+            .describe(format!("set a new value for {} on {} and roll it out", rotation.key, t.workload))
+            .target(&t.workload)
+            .change(format!("{}: new value for {} in {:?} (value not shown)", t.workload, rotation.key, rotation.target))
+            .change(format!("{}: every instance replaced so the value applies", t.workload));
+        match run.act(step, || t.platform.update_config(&t.workload, update)).await? {
+            Acted::Done(change) => {
+                run.finding(Finding::info(format!("set {} (rolled out: {})", change.keys_set.join(", "), change.rolled_out)));
+            }
+            Acted::Planned => return Ok(RunOutcome::Planned),
+            Acted::Denied { .. } => return Ok(RunOutcome::Unresolved),
+        }
+        if wait_rollout(&run, t, "wait_rolled_out").await? && verify_healthy(&run, t, "verify_health").await? {
+            run.summary(format!("{} rotated; revoke the old value at its issuer now.", rotation.key));
+            Ok(RunOutcome::Recovered)
+        } else {
+            run.set_severity(Severity::High);
+            run.summary(format!(
+                "{} did not come back with the new {}: check the value at its issuer; restoring the old value is manual (opsbook never keeps it).",
+                t.workload, rotation.key
+            ));
+            Ok(RunOutcome::Unresolved)
+        }
+    }
+    .await;
+    run.conclude(body).await
+}
