@@ -601,22 +601,34 @@ async fn cluster_of_three_primaries_scans_every_primary() {
             .await
             .expect("meet");
     }
-    let first = redis::Client::open(format!("redis://127.0.0.1:{}", ports[0])).expect("url");
-    let mut admin = first
-        .get_multiplexed_async_connection()
-        .await
-        .expect("admin");
+    // Every node, not only the first, must see the whole cluster before a client maps the
+    // slots: a node that does not know its peers yet answers with a partial slot map.
     let ok = async {
-        loop {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query_async(&mut admin)
+        for port in &ports {
+            let node = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
+            let mut admin = node
+                .get_multiplexed_async_connection()
                 .await
-                .expect("cluster info");
-            if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") {
-                return;
+                .expect("admin");
+            loop {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut admin)
+                    .await
+                    .expect("cluster info");
+                let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query_async(&mut admin)
+                    .await
+                    .expect("cluster slots");
+                if info.contains("cluster_state:ok")
+                    && info.contains("cluster_known_nodes:3")
+                    && slots.len() == 3
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };
     tokio::time::timeout(LIMIT, ok)
