@@ -716,3 +716,65 @@ async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
     );
     assert!(!everything.contains("hunter2"), "the secret leaked");
 }
+
+fn latency_targets(platform: Arc<FakePlatform>, p95_s: f64) -> Targets {
+    use ops_core::metrics::MetricQuery;
+    let metrics = ops_core::testing::FakeMetrics::default()
+        .with_scalar(&MetricQuery::p95_latency("api", "5m"), p95_s);
+    Targets::new(platform, api()).with_metrics(Arc::new(metrics))
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_latency_scales_out_cpu_bound_instances_and_does_not_claim_recovery_early() {
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 0.95),
+    );
+    let report =
+        ops_core::runbooks::high_latency(&execute(), &latency_targets(Arc::clone(&platform), 6.0))
+            .await
+            .unwrap();
+    assert_eq!(platform.mutations(), ["scale prod/deployment/api 2->3"]);
+    assert_eq!(
+        report.severity,
+        Some(ops_core::incident::Severity::High),
+        "p95 6 s is past the seeds' 5 s line"
+    );
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Unresolved,
+        "the p95 window has not moved yet"
+    );
+    assert!(report.summary.contains("run this again"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_latency_does_not_scale_when_not_cpu_bound_and_dry_run_plans_the_scale() {
+    let idle = Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let report =
+        ops_core::runbooks::high_latency(&execute(), &latency_targets(Arc::clone(&idle), 3.5))
+            .await
+            .unwrap();
+    assert!(idle.mutations().is_empty());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("not CPU-bound"))
+    );
+    let busy = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 1.5),
+    );
+    let plan = ops_core::runbooks::high_latency(&dry(), &latency_targets(Arc::clone(&busy), 3.5))
+        .await
+        .unwrap();
+    assert_eq!(plan.outcome, RunOutcome::Planned);
+    assert!(busy.mutations().is_empty());
+    assert_eq!(
+        plan.actions[0].changes,
+        ["prod/deployment/api: replicas 2 -> 3"]
+    );
+}

@@ -25,4 +25,4 @@ pub use database::{database_full, database_recovery, db_connections, db_maintena
 pub use recovery::{RecoveryOrder, complete_service_recovery};
 pub use restart::restart_and_verify;
 pub use targets::{CacheLimits, DbLimits, RecoveryPlan, RunbookConfig, SecretRotation, Targets};
-pub use traffic::{high_error_rate, oom};
+pub use traffic::{high_error_rate, high_latency, oom};

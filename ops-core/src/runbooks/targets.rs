@@ -73,6 +73,11 @@ pub struct RunbookConfig {
     pub recent_deploy: Duration,
     /// Memory over the limit that is a warning: 0.8 (seeds: "Memory usage > 80%").
     pub memory_warn: f64,
+    /// Mean CPU per instance, in cores, above which `high_latency` scales out: 0.8 (seeds:
+    /// "CPU usage > 80% → scale horizontally").
+    pub cpu_scale_out: f64,
+    /// The most replicas `high_latency` scales to: 10.
+    pub max_replicas: u32,
     /// The new secret `secret_rotation` rolls out.
     #[serde(skip)]
     pub rotation: Option<SecretRotation>,
@@ -249,6 +254,8 @@ impl Default for RunbookConfig {
             metrics_window: "5m".to_owned(),
             recent_deploy: Duration::from_hours(1),
             memory_warn: 0.8,
+            cpu_scale_out: 0.8,
+            max_replicas: 10,
             rotation: None,
         }
     }

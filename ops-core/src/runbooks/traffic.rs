@@ -171,3 +171,125 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
     .await;
     run.conclude(body).await
 }
+
+/// High latency (seed: "slow response times"): the p95 from the metrics source
+/// (`histogram_quantile(0.95, …http_request_duration_seconds_bucket…)`) classified with
+/// `config.thresholds` (the seeds' 2 / 3 / 5 s lines). Above the lowest line it looks for the
+/// cause in parallel: CPU per instance, the slowest statements (`pg_stat_statements`) and the
+/// cache hit ratio. When the instances are CPU-bound (mean at or above `config.cpu_scale_out`
+/// cores) it scales out by one replica, up to `config.max_replicas` (approved, journaled);
+/// otherwise it reports the evidence (a slow query or a cold cache is not fixed by more pods).
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] without a metrics source; the metric query failing;
+/// errors of the scale step.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::metrics::MetricQuery;
+/// use ops_core::platform::WorkloadStatus;
+/// use ops_core::run::{RunContext, RunOutcome};
+/// use ops_core::runbooks::{high_latency, Targets};
+/// use ops_core::testing::{FakeMetrics, FakePlatform};
+/// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::p95_latency("api", "5m"), 0.25);
+/// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2))), api)
+///     .with_metrics(Arc::new(metrics));
+/// assert_eq!(high_latency(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "high_latency", target = %t.workload, mode = %ctx.mode()))]
+pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+    let run = ctx.begin("high_latency", &t.workload).await;
+    let body = async {
+        let metrics = t.metrics()?;
+        let cfg = &t.config;
+        let query = MetricQuery::p95_latency(&cfg.metrics_job, &cfg.metrics_window);
+        let result = run.read(Step::read_only("p95_latency").target(&query), || metrics.query(&query, None)).await?;
+        let Some(p95) = result.max_value().filter(|v| *v >= 0.0) else {
+            run.finding(Finding::warning(format!("no latency data for job {:?}", cfg.metrics_job)));
+            return Ok(RunOutcome::Unresolved);
+        };
+        let p95 = std::time::Duration::from_secs_f64(p95.min(86_400.0));
+        if p95 < cfg.thresholds.p95_low {
+            run.finding(Finding::info(format!("p95 {} ms is below {} ms", p95.as_millis(), cfg.thresholds.p95_low.as_millis())));
+            return Ok(RunOutcome::Healthy);
+        }
+        let classification = Classifier::new(cfg.thresholds.clone()).classify(&Signals::default().with_p95_latency(p95));
+        run.set_severity(classification.severity);
+        run.finding(classification.reasons.iter().fold(Finding::critical(format!("p95 latency {} ms", p95.as_millis())), |f, r| f.with_evidence(r.clone())));
+
+        let (status, usage, slow, cache) = tokio::join!(
+            run.read(Step::read_only("workload_status"), || t.platform.workload(&t.workload)),
+            run.read(Step::read_only("resource_usage"), || t.platform.resource_usage(&t.workload)),
+            async {
+                match &t.database {
+                    Some(db) => Some(run.read(Step::read_only("slow_queries"), || db.slow_queries(crate::database::SlowQueryOptions::default())).await),
+                    None => None,
+                }
+            },
+            async {
+                match &t.cache {
+                    Some(c) => Some(run.read(Step::read_only("cache_info"), || c.info()).await),
+                    None => None,
+                }
+            },
+        );
+        let status = status?;
+        if let Some(Ok(queries)) = slow
+            && let Some(worst) = queries.iter().max_by(|a, b| a.mean_ms.total_cmp(&b.mean_ms))
+        {
+            run.finding(Finding::warning(format!("slowest statement: {:.0} ms mean over {} calls", worst.mean_ms, worst.calls)).with_evidence(worst.query.chars().take(200).collect::<String>()));
+        }
+        if let Some(Ok(info)) = cache
+            && let Some(ratio) = info.hit_ratio()
+            && ratio < cfg.cache.min_hit_ratio
+        {
+            run.finding(Finding::warning(format!("cache hit ratio {:.1}% (below {:.0}%): requests fall through to the database", ratio * 100.0, cfg.cache.min_hit_ratio * 100.0)));
+        }
+        let usage = usage.unwrap_or_default();
+        #[allow(clippy::cast_precision_loss, reason = "a mean")]
+        let mean_cpu = if usage.is_empty() { 0.0 } else { usage.iter().map(|u| u.cpu_cores).sum::<f64>() / usage.len() as f64 };
+        if mean_cpu < cfg.cpu_scale_out {
+            run.finding(Finding::info(format!("mean CPU {mean_cpu:.2} cores per instance: not CPU-bound, no scale-out")));
+            run.summary("Latency is high but the instances are not CPU-bound: look at the slow statements, the cache and the upstreams above.");
+            return Ok(RunOutcome::Unresolved);
+        }
+        let to = (status.desired + 1).min(cfg.max_replicas);
+        if to <= status.desired {
+            run.finding(Finding::warning(format!("already at the maximum of {} replicas", cfg.max_replicas)));
+            return Ok(RunOutcome::Unresolved);
+        }
+        run.finding(Finding::warning(format!("mean CPU {mean_cpu:.2} cores per instance: CPU-bound")));
+        let step = Step::disruptive("scale_out")
+            .describe(format!("scale {} out by one replica", t.workload))
+            .target(&t.workload)
+            .change(format!("{}: replicas {} -> {to}", t.workload, status.desired));
+        Ok(match run.act(step, || t.platform.scale(&t.workload, to, crate::platform::ScaleOptions::default())).await? {
+            Acted::Done(change) => {
+                run.finding(Finding::info(format!("scaled from {} to {} replicas", change.from, change.to)));
+                if !wait_rollout(&run, t, "wait_scaled").await? {
+                    return Ok(RunOutcome::Unresolved);
+                }
+                // The p95 is a rate over the window: it only says "recovered" once it is back.
+                let after = run.read(Step::read_only("p95_after"), || metrics.query(&query, None)).await?;
+                if after.max_value().is_some_and(|v| v < cfg.thresholds.p95_low.as_secs_f64()) {
+                    RunOutcome::Recovered
+                } else {
+                    run.summary(format!(
+                        "Scaled out; the p95 is measured over {}: run this again then to confirm it is back under {} ms.",
+                        cfg.metrics_window,
+                        cfg.thresholds.p95_low.as_millis()
+                    ));
+                    RunOutcome::Unresolved
+                }
+            }
+            Acted::Planned => RunOutcome::Planned,
+            Acted::Denied { .. } => RunOutcome::Unresolved,
+        })
+    }
+    .await;
+    run.conclude(body).await
+}

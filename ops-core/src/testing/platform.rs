@@ -37,6 +37,8 @@ struct FakeWorkload {
     rollout_reads_left: Option<u32>,
     /// Replicas to come back to after `stop`.
     stopped_replicas: Option<u32>,
+    /// CPU per instance that `resource_usage` reports, in cores.
+    cpu_cores: f64,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +79,7 @@ impl FakePlatform {
                     config: BTreeMap::new(),
                     rollout_reads_left: None,
                     stopped_replicas: None,
+                    cpu_cores: 0.1,
                 },
             );
         })
@@ -93,6 +96,16 @@ impl FakePlatform {
         self.with_state(|s| {
             if let Some(w) = s.workloads.get_mut(workload) {
                 w.revisions.push(Revision::new(revision, images, false));
+            }
+        })
+    }
+
+    /// Set the CPU per instance that `resource_usage` reports (default 0.1 cores).
+    #[must_use]
+    pub fn with_cpu(self, workload: &WorkloadRef, cores: f64) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                w.cpu_cores = cores;
             }
         })
     }
@@ -567,13 +580,16 @@ impl Platform for FakePlatform {
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
         self.call("resource_usage", workload)?;
-        let status = self
-            .status(workload)
+        let (status, cpu) = self
+            .lock()
+            .workloads
+            .get(workload)
+            .map(|w| (w.status.clone(), w.cpu_cores))
             .ok_or_else(|| Self::not_found("resource_usage", workload))?;
         Ok(status
             .instances
             .into_iter()
-            .map(|i| ResourceUsage::new(i.name, 0.1, 64 << 20, Some(256 << 20)))
+            .map(|i| ResourceUsage::new(i.name, cpu, 64 << 20, Some(256 << 20)))
             .collect())
     }
 
