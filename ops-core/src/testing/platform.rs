@@ -93,31 +93,25 @@ impl FakePlatform {
         revision: u64,
         images: Vec<String>,
     ) -> Self {
-        self.with_state(|s| {
-            if let Some(w) = s.workloads.get_mut(workload) {
-                w.revisions.push(Revision::new(revision, images, false));
-            }
+        self.seed(workload, |w| {
+            w.revisions.push(Revision::new(revision, images, false));
         })
     }
 
     /// Set the CPU per instance that `resource_usage` reports (default 0.1 cores).
     #[must_use]
     pub fn with_cpu(self, workload: &WorkloadRef, cores: f64) -> Self {
-        self.with_state(|s| {
-            if let Some(w) = s.workloads.get_mut(workload) {
-                w.cpu_cores = cores;
-            }
+        self.seed(workload, |w| {
+            w.cpu_cores = cores;
         })
     }
 
     /// Set when the current revision was created (for "recent deploy" decisions).
     #[must_use]
     pub fn deployed_at(self, workload: &WorkloadRef, at: jiff::Timestamp) -> Self {
-        self.with_state(|s| {
-            if let Some(w) = s.workloads.get_mut(workload) {
-                for r in w.revisions.iter_mut().filter(|r| r.current) {
-                    r.created_at = Some(at);
-                }
+        self.seed(workload, |w| {
+            for r in w.revisions.iter_mut().filter(|r| r.current) {
+                r.created_at = Some(at);
             }
         })
     }
@@ -125,20 +119,16 @@ impl FakePlatform {
     /// Seed log lines.
     #[must_use]
     pub fn with_logs(self, workload: &WorkloadRef, lines: Vec<LogLine>) -> Self {
-        self.with_state(|s| {
-            if let Some(w) = s.workloads.get_mut(workload) {
-                w.logs.extend(lines);
-            }
+        self.seed(workload, |w| {
+            w.logs.extend(lines);
         })
     }
 
     /// Seed events.
     #[must_use]
     pub fn with_events(self, workload: &WorkloadRef, events: Vec<PlatformEvent>) -> Self {
-        self.with_state(|s| {
-            if let Some(w) = s.workloads.get_mut(workload) {
-                w.events.extend(events);
-            }
+        self.seed(workload, |w| {
+            w.events.extend(events);
         })
     }
 
@@ -173,6 +163,30 @@ impl FakePlatform {
         if let Some(w) = self.lock().workloads.get_mut(&status.workload) {
             w.status = status;
         }
+    }
+
+    /// Change a seeded workload (no-op for an unknown one).
+    fn seed(self, workload: &WorkloadRef, f: impl FnOnce(&mut FakeWorkload)) -> Self {
+        self.with_state(|s| {
+            if let Some(w) = s.workloads.get_mut(workload) {
+                f(w);
+            }
+        })
+    }
+
+    /// Record a call of `op` and read the workload, or `NotFound`.
+    fn read<R>(
+        &self,
+        op: &'static str,
+        workload: &WorkloadRef,
+        f: impl FnOnce(&FakeWorkload) -> R,
+    ) -> Result<R, OpsError> {
+        self.call(op, workload)?;
+        self.lock()
+            .workloads
+            .get(workload)
+            .map(f)
+            .ok_or_else(|| Self::not_found(op, workload))
     }
 
     fn call(&self, op: &'static str, target: &dyn std::fmt::Display) -> Result<(), OpsError> {
@@ -240,9 +254,7 @@ impl Platform for FakePlatform {
     }
 
     async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> {
-        self.call("workload", workload)?;
-        self.status(workload)
-            .ok_or_else(|| Self::not_found("workload", workload))
+        self.read("workload", workload, |w| w.status.clone())
     }
 
     async fn rollout_restart(
@@ -368,13 +380,7 @@ impl Platform for FakePlatform {
     }
 
     async fn revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>, OpsError> {
-        self.call("revisions", workload)?;
-        let s = self.lock();
-        let w = s
-            .workloads
-            .get(workload)
-            .ok_or_else(|| Self::not_found("revisions", workload))?;
-        let mut revisions = w.revisions.clone();
+        let mut revisions = self.read("revisions", workload, |w| w.revisions.clone())?;
         revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
         Ok(revisions)
     }
@@ -476,21 +482,16 @@ impl Platform for FakePlatform {
         workload: &WorkloadRef,
         opts: LogOptions,
     ) -> Result<Vec<LogLine>, OpsError> {
-        self.call("logs", workload)?;
-        let s = self.lock();
-        let w = s
-            .workloads
-            .get(workload)
-            .ok_or_else(|| Self::not_found("logs", workload))?;
+        let lines = self.read("logs", workload, |w| w.logs.clone())?;
         let mut per_instance: BTreeMap<_, Vec<LogLine>> = BTreeMap::new();
-        for line in &w.logs {
+        for line in lines {
             if opts.instance.as_ref().is_some_and(|i| i != &line.instance) {
                 continue;
             }
             per_instance
                 .entry(line.instance.clone())
                 .or_default()
-                .push(line.clone());
+                .push(line);
         }
         let tailed = per_instance
             .into_values()
@@ -524,18 +525,13 @@ impl Platform for FakePlatform {
         workload: &WorkloadRef,
         opts: EventOptions,
     ) -> Result<Vec<PlatformEvent>, OpsError> {
-        self.call("events", workload)?;
-        let s = self.lock();
-        let w = s
-            .workloads
-            .get(workload)
-            .ok_or_else(|| Self::not_found("events", workload))?;
-        let mut events: Vec<PlatformEvent> = w
-            .events
-            .iter()
-            .filter(|e| !opts.warnings_only || e.warning)
-            .cloned()
-            .collect();
+        let mut events: Vec<PlatformEvent> = self.read("events", workload, |w| {
+            w.events
+                .iter()
+                .filter(|e| !opts.warnings_only || e.warning)
+                .cloned()
+                .collect()
+        })?;
         if let Some(limit) = opts.limit {
             let skip = events.len().saturating_sub(limit);
             events.drain(..skip);
@@ -579,13 +575,9 @@ impl Platform for FakePlatform {
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
-        self.call("resource_usage", workload)?;
-        let (status, cpu) = self
-            .lock()
-            .workloads
-            .get(workload)
-            .map(|w| (w.status.clone(), w.cpu_cores))
-            .ok_or_else(|| Self::not_found("resource_usage", workload))?;
+        let (status, cpu) = self.read("resource_usage", workload, |w| {
+            (w.status.clone(), w.cpu_cores)
+        })?;
         Ok(status
             .instances
             .into_iter()
