@@ -9,7 +9,7 @@ use crate::error::OpsError;
 use crate::incident::{IncidentStatus, Severity};
 use crate::notify::Notification;
 use crate::platform::{
-    EventOptions, LogFilter, LogLine, LogOptions, PlatformExt as _, WorkloadStatus,
+    EventOptions, LogFilter, LogLine, LogOptions, PlatformExt as _, Revision, WorkloadStatus,
 };
 use crate::probe::{Outcome, ProbeResult};
 use crate::run::{Finding, Mode, Report, Run, RunContext, RunOutcome, Step};
@@ -31,10 +31,9 @@ enum Decision {
     Healthy,
     /// A dependency is down: restarting the API will not help.
     DependencyDown(Vec<&'static str>),
-    /// The image cannot be pulled: roll back (a restart pulls the same image).
-    RollBackImage,
-    /// Crash loop with a previous revision: roll back.
-    RollBackCrashLoop,
+    /// The image cannot be pulled (a restart pulls the same image) or the instances crash
+    /// loop, and a previous revision exists: roll back to it.
+    RollBack(Revision),
     /// Restart, verify, and roll back if that does not help.
     Restart,
 }
@@ -259,10 +258,9 @@ async fn decide(run: &Run<'_>, t: &Targets, ev: &Evidence) -> Result<Decision, O
         Decision::DependencyDown(down_deps)
     } else if health_up && s.is_healthy() {
         Decision::Healthy
-    } else if !image.is_empty() && previous.is_some() {
-        Decision::RollBackImage
-    } else if !crash.is_empty() && previous.is_some() {
-        Decision::RollBackCrashLoop
+    } else if let Some(previous) = previous {
+        // Only read when there is a crash loop or an image problem.
+        Decision::RollBack(previous)
     } else {
         Decision::Restart
     })
@@ -365,13 +363,7 @@ async fn remediate(
             ));
             RunOutcome::Unresolved
         }
-        Decision::RollBackImage | Decision::RollBackCrashLoop => {
-            let previous = t.platform.previous_revision(&t.workload).await?;
-            match previous {
-                Some(prev) => rollback_and_verify(run, t, &prev).await?,
-                None => restart_verify_rollback(run, t, &ev.status).await?,
-            }
-        }
+        Decision::RollBack(previous) => rollback_and_verify(run, t, previous).await?,
         Decision::Restart => restart_verify_rollback(run, t, &ev.status).await?,
         Decision::Healthy => RunOutcome::Healthy,
     };

@@ -6,7 +6,7 @@ use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
 use crate::error::OpsError;
 use crate::incident::{Classifier, Signals};
 use crate::metrics::MetricQuery;
-use crate::platform::{LogFilter, LogOptions, PlatformExt as _, RestartOptions};
+use crate::platform::{LogFilter, LogOptions, RestartOptions};
 use crate::run::{Acted, Finding, Report, RunContext, RunOutcome, Step};
 
 /// A high rate of 5xx responses (seed: "High error rate").
@@ -65,7 +65,13 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Op
         let (status, errors, revisions) = tokio::join!(
             run.read(Step::read_only("workload_status"), || t.platform.workload(&t.workload)),
             run.read(Step::read_only("error_logs"), || t.platform.logs(&t.workload, logs.clone())),
-            run.read(Step::read_only("revisions"), || t.platform.previous_revision(&t.workload)),
+            run.read(Step::read_only("revisions"), || async {
+                // A platform without history has no revisions, which is not a failure here.
+                match t.platform.revisions(&t.workload).await {
+                    Err(e) if e.kind() == crate::ErrorKind::Unsupported => Ok(Vec::new()),
+                    other => other,
+                }
+            }),
         );
         let status = status?;
         if let Ok(lines) = &errors
@@ -73,8 +79,10 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Op
         {
             run.finding(Finding::warning(format!("{} error lines in the logs", lines.len())).with_evidence(format!("{}: {}", first.instance, first.text)));
         }
-        let previous = revisions.unwrap_or(None);
-        let current = t.platform.revisions(&t.workload).await.ok().and_then(|r| r.into_iter().find(|r| r.current));
+        // One read serves both: revisions come newest first, the current one flagged.
+        let revisions = revisions.unwrap_or_default();
+        let current = revisions.iter().find(|r| r.current).cloned();
+        let previous = revisions.into_iter().find(|r| !r.current);
         let now = ctx.clock().now();
         let recent = current.as_ref().and_then(|c| c.created_at).is_some_and(|at| {
             now.duration_since(at).unsigned_abs() < cfg.recent_deploy
