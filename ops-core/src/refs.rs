@@ -27,6 +27,17 @@ fn shorten(value: &str) -> String {
     format!("{}…", value[..end].escape_debug())
 }
 
+/// The shape every name here shares: 1..=`max` bytes, each `allowed`, starting and ending
+/// with an ASCII letter or digit.
+fn is_name(s: &str, max: usize, allowed: impl Fn(u8) -> bool) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b.iter().all(|c| allowed(*c))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
 /// Whether `s` is an RFC 1123 DNS label as Kubernetes requires for namespaces and most names:
 /// 1–63 lowercase alphanumerics or `-`, starting and ending with an alphanumeric.
 ///
@@ -37,13 +48,9 @@ fn shorten(value: &str) -> String {
 /// assert!(!ops_core::refs::is_dns1123_label("-api"));
 /// ```
 pub fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+    is_name(s, 63, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'
+    })
 }
 
 /// Whether `s` is an RFC 1123 DNS subdomain (Kubernetes object names such as pods):
@@ -116,13 +123,9 @@ impl Namespace {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when `name` breaks the rules above.
     pub fn new(name: &str) -> Result<Self, OpsError> {
-        let b = name.as_bytes();
-        let ok = !b.is_empty()
-            && b.len() <= 63
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric();
+        let ok = is_name(name, 63, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+        });
         if ok {
             Ok(Self(name.to_owned()))
         } else {
@@ -165,13 +168,9 @@ impl ResourceName {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when `name` breaks the rules above.
     pub fn new(name: &str) -> Result<Self, OpsError> {
-        let b = name.as_bytes();
-        let ok = !b.is_empty()
-            && b.len() <= 253
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric();
+        let ok = is_name(name, 253, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')
+        });
         if ok {
             Ok(Self(name.to_owned()))
         } else {
