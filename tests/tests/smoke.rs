@@ -186,11 +186,22 @@ async fn demo_api_faults_unhealthy_errors_and_crash() {
     api.clear_faults().await.unwrap();
     assert_eq!(api.get("/health").await.unwrap().0, 200);
 
-    let logs = api.service().logs().await.unwrap();
-    let error_line = logs
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["level"] == "error")
+    // The engine's log driver writes asynchronously: poll until the line is there, bounded.
+    let find_error = async {
+        loop {
+            let logs = api.service().logs().await.unwrap();
+            let found = logs
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|line| line["level"] == "error");
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let error_line = tokio::time::timeout(WAIT, find_error)
+        .await
         .expect("an error log line");
     assert!(
         error_line["ts"].is_string() && error_line["msg"].is_string(),
