@@ -1,15 +1,17 @@
 //! The incident drill: start a small stack, break it, let the runbook fix it, prove it.
 //!
 //! ```sh
-//! scripts/provision                            # once: Docker engine and local images
 //! cargo run -p ops-examples --bin drill        # every scenario, in execute mode
 //! cargo run -p ops-examples --bin drill -- --scenario crash-loop --keep
 //! cargo run -p ops-examples --bin drill -- --dry-run --json
 //! ```
 //!
 //! It starts demo-api, PostgreSQL and Redis as a Docker Compose project (compose labels, a
-//! network of its own) on the local engine through the Engine API, provisioning the images
-//! with `scripts/provision` when they are missing, and brings it up in dependency order with
+//! network of its own) on the local engine through the Engine API. When no engine answers or
+//! an image is missing it runs `scripts/provision` first (installing `docker.io` and the
+//! tools, starting `dockerd`, building the images), after one line saying what and how long;
+//! where that cannot help (`DOCKER_HOST` naming a silent engine, not root, no `apt-get`) it
+//! stops with one sentence saying what to do. It brings the stack up in dependency order with
 //! health gates. For each scenario (`--scenario`; default: all four in sequence) it injects
 //! the fault, runs the matching runbook through `RunContext` in execute mode with an
 //! approval policy that approves for the drill (`--dry-run` plans instead), shows each step
@@ -71,9 +73,20 @@ struct Args {
     journal: PathBuf,
 }
 
+/// Errors end the drill with one line on stderr (`drill: <what happened>: <why>`) and exit
+/// status 1, never a backtrace.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drill: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

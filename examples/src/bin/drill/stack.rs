@@ -69,21 +69,87 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Make sure the engine answers and the images exist, running `scripts/provision` once when
-/// one is missing.
+/// The oldest Engine API the drill and `ops-compose` are tested with (Docker 20.10,
+/// Debian 12's `docker.io`).
+const MIN_API: (usize, usize) = (1, 41);
+
+/// Why the engine cannot be used, in words a user can act on.
+enum EngineState {
+    /// It answers with a recent enough API.
+    Ready(Docker),
+    /// Nothing answers: no socket, no engine behind it, or an error talking to it.
+    Unreachable(String),
+    /// It answers, with an API older than [`MIN_API`].
+    TooOld(String),
+}
+
+async fn engine_state() -> EngineState {
+    let docker = match Docker::connect_with_defaults() {
+        Ok(d) => d,
+        Err(e) => return EngineState::Unreachable(e.to_string()),
+    };
+    let docker = match docker.negotiate_version().await {
+        Ok(d) => d,
+        Err(e) => return EngineState::Unreachable(e.to_string()),
+    };
+    let v = docker.client_version();
+    if (v.major_version, v.minor_version) < MIN_API {
+        return EngineState::TooOld(format!("{}.{}", v.major_version, v.minor_version));
+    }
+    EngineState::Ready(docker)
+}
+
+/// The engine the drill talks to, for messages.
+fn engine_address() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .map_or_else(
+            || "unix:///var/run/docker.sock".to_owned(),
+            |h| format!("DOCKER_HOST={h}"),
+        )
+}
+
+/// Make sure a Docker engine answers and the images exist, running `scripts/provision` once
+/// when either is missing (after saying, in one line, what it will install or start).
+///
+/// When provisioning cannot help — `DOCKER_HOST` names an engine that does not answer, an
+/// engine too old, not root, no `apt-get` — it fails with one sentence saying what to do.
 pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
-    let docker = Docker::connect_with_defaults()
-        .context("no Docker client (DOCKER_HOST)")?
-        .negotiate_version()
-        .await;
-    let docker = if let Ok(d) = docker {
-        d
-    } else {
-        provision()?;
-        Docker::connect_with_defaults()?
-            .negotiate_version()
-            .await
-            .context("the Docker engine does not answer; run scripts/provision")?
+    let docker = match engine_state().await {
+        EngineState::Ready(d) => d,
+        EngineState::TooOld(api) => bail!(
+            "the Docker engine at {} speaks API {api}, older than the {}.{} the drill needs: \
+             upgrade it to Docker 20.10 or newer",
+            engine_address(),
+            MIN_API.0,
+            MIN_API.1
+        ),
+        EngineState::Unreachable(reason) => {
+            if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+                bail!(
+                    "no Docker engine answers at {} ({reason}): start that engine, or unset \
+                     DOCKER_HOST to let the drill install and start a local one",
+                    engine_address()
+                );
+            }
+            let plan = provision_plan()?;
+            announce(&format!("no Docker engine answers ({reason})"), &plan)?;
+            provision()?;
+            match engine_state().await {
+                EngineState::Ready(d) => d,
+                EngineState::TooOld(api) => bail!(
+                    "the Docker engine scripts/provision started speaks API {api}, older than \
+                     {}.{}: upgrade docker.io",
+                    MIN_API.0,
+                    MIN_API.1
+                ),
+                EngineState::Unreachable(reason) => bail!(
+                    "the Docker engine still does not answer after scripts/provision ({reason}); \
+                     its log is /var/log/opsbook-dockerd.log"
+                ),
+            }
+        }
     };
     let mut missing = Vec::new();
     for image in images.all() {
@@ -92,18 +158,91 @@ pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
         }
     }
     if !missing.is_empty() {
-        eprintln!(
-            "  images missing ({}): running scripts/provision",
-            missing.join(", ")
-        );
+        let plan = provision_plan()?;
+        announce(&format!("images missing ({})", missing.join(", ")), &plan)?;
         provision()?;
         for image in &missing {
-            docker.inspect_image(image).await.with_context(|| {
-                format!("image {image} is still missing after scripts/provision")
-            })?;
+            if docker.inspect_image(image).await.is_err() {
+                bail!("image {image} is still missing after scripts/provision");
+            }
         }
     }
     Ok(docker)
+}
+
+/// What `scripts/provision` would do here: its `--check` plan, one action per entry.
+fn provision_plan() -> anyhow::Result<Vec<String>> {
+    let script = workspace_root().join("scripts/provision");
+    let out = std::process::Command::new(&script)
+        .arg("--check")
+        .output()
+        .with_context(|| format!("cannot run {} --check", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .trim_start_matches("[provision] error: ")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("[provision] plan: "))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Say in one line what provisioning will do and roughly how long it takes, or stop with
+/// one sentence when it cannot be done from here (not root, no `apt-get`).
+fn announce(why: &str, plan: &[String]) -> anyhow::Result<()> {
+    let installs = plan.iter().find(|a| a.starts_with("install "));
+    let needs_root = installs.is_some() || plan.iter().any(|a| a.starts_with("start "));
+    if needs_root && !is_root() {
+        bail!(
+            "{why}, and installing or starting it needs root: run `sudo scripts/provision` \
+             once ({}), then the drill again",
+            plan.join("; ")
+        );
+    }
+    if let Some(install) = installs
+        && !program_on_path("apt-get")
+    {
+        bail!(
+            "{why}, and this machine has no apt-get: {} by your system's means (a Docker \
+             engine with API 1.41 or newer, debootstrap, the PostgreSQL client tools, \
+             redis-cli and redis-server), then run the drill again",
+            install
+        );
+    }
+    // Measured on a new machine: packages about 15 s, engine a few seconds, the images about
+    // 2 minutes (debootstrap, then demo-api built by cargo).
+    let builds = plan.iter().any(|a| a.contains("build"));
+    let estimate = match (installs.is_some(), builds) {
+        (_, true) => "about 3 minutes the first time",
+        (true, false) => "under a minute",
+        (false, false) => "a few seconds",
+    };
+    eprintln!(
+        "  {why}: running scripts/provision to {} ({estimate})",
+        plan.join("; ")
+    );
+    Ok(())
+}
+
+/// Whether this process runs as root (the effective uid in `/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+fn program_on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 fn provision() -> anyhow::Result<()> {
@@ -112,7 +251,10 @@ fn provision() -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("cannot run {}", script.display()))?;
     if !status.success() {
-        bail!("{} failed ({status})", script.display());
+        bail!(
+            "{} failed ({status}); its messages are above",
+            script.display()
+        );
     }
     Ok(())
 }
