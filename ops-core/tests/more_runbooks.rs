@@ -145,8 +145,8 @@ async fn db_connections_terminate_failure_names_the_step() {
     let err = db_connections(&execute(), &db_targets(db))
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Some("terminate_idle_in_transaction"));
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(err.error().step(), Some("terminate_idle_in_transaction"));
+    assert_eq!(err.error().kind(), ErrorKind::PermissionDenied);
 }
 
 fn retention_config() -> RunbookConfig {
@@ -308,7 +308,7 @@ async fn database_recovery_refuses_an_unverified_backup_before_touching_anything
     )
     .await
     .unwrap_err();
-    assert_eq!(err.step(), Some("verify_backup"));
+    assert_eq!(err.error().step(), Some("verify_backup"));
     assert!(platform.mutations().is_empty());
     assert!(db.mutations().is_empty());
 }
@@ -570,7 +570,7 @@ async fn high_error_rate_below_the_lowest_line_is_healthy_and_a_failed_query_is_
     let err = ops_core::runbooks::high_error_rate(&execute(), &failing)
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Some("error_rate"));
+    assert_eq!(err.error().step(), Some("error_rate"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -644,6 +644,7 @@ async fn certificate_expiry_grades_each_endpoint() {
         ops_core::runbooks::certificate_expiry(&execute(), &none)
             .await
             .unwrap_err()
+            .error()
             .kind(),
         ErrorKind::InvalidInput
     );

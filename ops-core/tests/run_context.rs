@@ -216,7 +216,7 @@ async fn failed_step_leaves_a_failed_entry_and_the_error_names_the_step() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn step_past_its_timeout_is_abandoned_and_journaled_as_timed_out() {
+async fn a_step_that_never_finishes_is_abandoned_after_its_timeout_and_grace_as_timed_out() {
     let journal = Arc::new(MemoryJournal::default());
     let ctx = ctx(
         Mode::Execute,
@@ -236,7 +236,9 @@ async fn step_past_its_timeout_is_abandoned_and_journaled_as_timed_out() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    // The 30 s timeout, then the 120 s default grace to finish the change.
+    assert_eq!(start.elapsed(), Duration::from_secs(150));
+    assert!(err.chain().contains("may be incomplete"), "{}", err.chain());
     assert_eq!(
         journal.all().pop().unwrap().event,
         JournalEvent::StepTimedOut
@@ -245,7 +247,7 @@ async fn step_past_its_timeout_is_abandoned_and_journaled_as_timed_out() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn cancelled_step_is_journaled_as_cancelled() {
+async fn a_cancelled_step_that_never_finishes_is_abandoned_after_the_grace_as_cancelled() {
     let journal = Arc::new(MemoryJournal::default());
     let ctx = ctx(
         Mode::Execute,
@@ -258,15 +260,17 @@ async fn cancelled_step_is_journaled_as_cancelled() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         token.cancel();
     });
+    let start = tokio::time::Instant::now();
     let err = run
         .act(Step::disruptive("drain"), || async {
-            tokio::time::sleep(Duration::from_secs(50)).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, OpsError>(())
         })
         .await
         .unwrap_err();
     canceller.await.unwrap();
     assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert_eq!(start.elapsed(), Duration::from_secs(125));
     assert_eq!(
         journal.all().pop().unwrap().event,
         JournalEvent::StepCancelled

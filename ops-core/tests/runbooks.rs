@@ -212,7 +212,7 @@ async fn restart_and_verify_needs_a_probe() {
     let err = restart_and_verify(&h.execute(), &targets)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.error().kind(), ErrorKind::InvalidInput);
     assert!(h.platform.mutations().is_empty());
 }
 
@@ -226,8 +226,8 @@ async fn restart_failure_is_an_error_tagged_with_the_step_and_journaled() {
     let err = restart_and_verify(&h.execute(), &h.targets())
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Some("restart"));
-    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.error().step(), Some("restart"));
+    assert_eq!(err.error().kind(), ErrorKind::Conflict);
     let events: Vec<JournalEvent> = h.journal.all().into_iter().map(|e| e.event).collect();
     assert!(events.contains(&JournalEvent::StepFailed {
         kind: ErrorKind::Conflict
@@ -514,8 +514,8 @@ async fn api_down_fails_cleanly_when_the_platform_is_unreachable() {
     let h = Harness::new(platform);
     let start = tokio::time::Instant::now();
     let err = api_down(&h.execute(), &h.targets()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert_eq!(err.step(), Some("workload_status"));
+    assert_eq!(err.error().kind(), ErrorKind::Unavailable);
+    assert_eq!(err.error().step(), Some("workload_status"));
     assert!(start.elapsed() < Duration::from_secs(5), "bounded retries");
     assert!(h.platform.mutations().is_empty());
 }

@@ -10,8 +10,8 @@ use tracing::Instrument as _;
 
 use super::{
     Action, ActionStatus, ApprovalPolicy, ApprovalRequest, Approver, Clock, Decision, Finding,
-    Mode, Report, RetryPolicy, RunId, RunOutcome, Step, StepKind, StepRecord, StepStatus,
-    SystemClock,
+    Mode, Report, RetryPolicy, RunFailure, RunId, RunOutcome, Step, StepKind, StepRecord,
+    StepStatus, SystemClock,
 };
 use crate::error::{ErrorKind, OpsError};
 use crate::incident::Severity;
@@ -43,6 +43,8 @@ pub struct RunContext {
     clock: Arc<dyn Clock>,
     step_timeout: Duration,
     approval_timeout: Duration,
+    journal_timeout: Duration,
+    finish_grace: Duration,
     retry: RetryPolicy,
     cancel: CancellationToken,
 }
@@ -55,6 +57,8 @@ impl fmt::Debug for RunContext {
             .field("journal", &self.journal.backend())
             .field("notifier", &self.notifier.name())
             .field("step_timeout", &self.step_timeout)
+            .field("journal_timeout", &self.journal_timeout)
+            .field("finish_grace", &self.finish_grace)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -92,6 +96,17 @@ impl RunContext {
         self.step_timeout
     }
 
+    /// The deadline of each journal write.
+    pub fn journal_timeout(&self) -> Duration {
+        self.journal_timeout
+    }
+
+    /// How long a disruptive operation that overran its timeout, or was running when the run
+    /// was cancelled, is given to finish before it is abandoned.
+    pub fn finish_grace(&self) -> Duration {
+        self.finish_grace
+    }
+
     /// The default retry policy of read-only steps.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
@@ -122,7 +137,7 @@ impl RunContext {
             report: Mutex::new(report),
         };
         let entry = run.entry(JournalEvent::RunStarted);
-        if let Err(e) = self.journal.append(&entry).await {
+        if let Err(e) = run.journal_append(&entry, true).await {
             tracing::warn!(runbook, error = %e.chain(), "journal unavailable at run start");
             run.finding(
                 Finding::warning("journal unavailable: disruptive steps will not run")
@@ -143,6 +158,8 @@ pub struct RunContextBuilder {
     clock: Option<Arc<dyn Clock>>,
     step_timeout: Duration,
     approval_timeout: Duration,
+    journal_timeout: Duration,
+    finish_grace: Duration,
     retry: RetryPolicy,
     cancel: Option<CancellationToken>,
 }
@@ -157,6 +174,8 @@ impl Default for RunContextBuilder {
             clock: None,
             step_timeout: Duration::from_secs(60),
             approval_timeout: Duration::from_secs(300),
+            journal_timeout: Duration::from_secs(10),
+            finish_grace: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             cancel: None,
         }
@@ -220,6 +239,24 @@ impl RunContextBuilder {
         self
     }
 
+    /// Deadline of each journal write (default 10 s). A write that misses it fails like any
+    /// other journal error: a disruptive step whose start cannot be journaled does not run.
+    #[must_use]
+    pub fn journal_timeout(mut self, timeout: Duration) -> Self {
+        self.journal_timeout = timeout;
+        self
+    }
+
+    /// How long a disruptive operation is given to finish once its step timeout has passed
+    /// or the run was cancelled (default 2 min). The engine does not drop a change half-way:
+    /// it waits for the backend (whose every call has its own deadline) to finish or
+    /// compensate; only past this grace is the operation abandoned, and the report says so.
+    #[must_use]
+    pub fn finish_grace(mut self, grace: Duration) -> Self {
+        self.finish_grace = grace;
+        self
+    }
+
     /// Retry policy of read-only steps (default 3 attempts, 200 ms doubling, jitter).
     #[must_use]
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
@@ -248,6 +285,8 @@ impl RunContextBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             step_timeout: self.step_timeout,
             approval_timeout: self.approval_timeout,
+            journal_timeout: self.journal_timeout,
+            finish_grace: self.finish_grace,
             retry: self.retry,
             cancel: self.cancel.unwrap_or_default(),
         }
@@ -341,9 +380,37 @@ impl Run<'_> {
             .with_changes(step.changes().to_vec())
     }
 
+    /// Append to the journal under the journal deadline; with `cancellable`, also give up
+    /// when the run is cancelled (writes made before a change; the records of what happened
+    /// are written even after a cancellation).
+    async fn journal_append(
+        &self,
+        entry: &JournalEntry,
+        cancellable: bool,
+    ) -> Result<(), OpsError> {
+        let timeout = self.ctx.journal_timeout;
+        let timed_out = || {
+            OpsError::new(ErrorKind::Timeout, "core", "journal", self.runbook).with_detail(format!(
+                "the journal did not answer within {}ms",
+                timeout.as_millis()
+            ))
+        };
+        let write = tokio::time::timeout(timeout, self.ctx.journal.append(entry));
+        if cancellable {
+            tokio::select! {
+                biased;
+                () = self.ctx.cancel.cancelled() => Err(OpsError::new(ErrorKind::Cancelled, "core", "journal", self.runbook)
+                    .with_detail("the run was cancelled")),
+                r = write => r.unwrap_or_else(|_| Err(timed_out())),
+            }
+        } else {
+            write.await.unwrap_or_else(|_| Err(timed_out()))
+        }
+    }
+
     /// Append to the journal, logging (not failing) when it cannot be written.
     async fn journal_best_effort(&self, entry: JournalEntry) {
-        if let Err(e) = self.ctx.journal.append(&entry).await {
+        if let Err(e) = self.journal_append(&entry, false).await {
             tracing::warn!(runbook = self.runbook, step = ?entry.step, error = %e.chain(), "journal write failed");
         }
     }
@@ -579,7 +646,16 @@ impl Run<'_> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
-        self.check_cancelled(&step)?;
+        // An undo of a change this run made is part of that change's approval, and runs even
+        // after a cancellation: it is what keeps a failed or cancelled run from leaving the
+        // change half-done.
+        let undo_of = step
+            .undoes()
+            .filter(|undone| self.ran(undone))
+            .map(str::to_owned);
+        if undo_of.is_none() {
+            self.check_cancelled(&step)?;
+        }
         let started_at = self.ctx.clock.now();
         if self.ctx.mode == Mode::DryRun {
             tracing::info!(changes = ?step.changes(), "dry run: planned");
@@ -597,9 +673,13 @@ impl Run<'_> {
             return Ok(Acted::Planned);
         }
 
-        let approved_by = match self.approve(&step, started_at).await? {
-            Ok(by) => by,
-            Err(reason) => return Ok(Acted::Denied { reason }),
+        let approved_by = if let Some(undone) = &undo_of {
+            format!("the approval of {undone}, which it undoes")
+        } else {
+            match self.approve(&step, started_at).await? {
+                Ok(by) => by,
+                Err(reason) => return Ok(Acted::Denied { reason }),
+            }
         };
 
         let before = self
@@ -608,16 +688,15 @@ impl Run<'_> {
                 "{} (approved by {approved_by})",
                 step.description()
             ));
-        if let Err(e) = self.ctx.journal.append(&before).await {
-            let err = OpsError::new(
-                ErrorKind::Unavailable,
-                "core",
-                "journal",
-                step.name().to_owned(),
-            )
-            .with_detail("the step was not run because the journal could not record it")
-            .with_source(e)
-            .with_step(step.name());
+        if let Err(e) = self.journal_append(&before, undo_of.is_none()).await {
+            let kind = match e.kind() {
+                ErrorKind::Timeout | ErrorKind::Cancelled => e.kind(),
+                _ => ErrorKind::Unavailable,
+            };
+            let err = OpsError::new(kind, "core", "journal", step.name().to_owned())
+                .with_detail("the step was not run because the journal could not record it")
+                .with_source(e)
+                .with_step(step.name());
             self.push_action(&step, ActionStatus::Failed, Some(err.chain()));
             self.record(
                 &step,
@@ -633,8 +712,15 @@ impl Run<'_> {
         let start = tokio::time::Instant::now();
         // Disruptive steps are never retried here: whether a half-done change may be
         // repeated is the runbook's call, made with fresh evidence.
-        let (result, attempts) = (self.attempt(&step, op()).await, 1);
+        let (result, overran) = self.run_to_completion(&step, op(), undo_of.is_none()).await;
         let elapsed = start.elapsed();
+        if let Some(why) = overran {
+            self.finding(Finding::warning(format!(
+                "step {} {why}; it was left to finish ({}ms in all) so nothing is half-done",
+                step.name(),
+                elapsed.as_millis()
+            )));
+        }
         match result {
             Ok(v) => {
                 self.journal_best_effort(self.step_entry(&step, JournalEvent::StepSucceeded))
@@ -644,14 +730,7 @@ impl Run<'_> {
                     ActionStatus::Taken,
                     Some(format!("approved by {approved_by}")),
                 );
-                self.record(
-                    &step,
-                    started_at,
-                    elapsed,
-                    StepStatus::Succeeded,
-                    attempts,
-                    None,
-                );
+                self.record(&step, started_at, elapsed, StepStatus::Succeeded, 1, None);
                 Ok(Acted::Done(v))
             }
             Err(e) => {
@@ -667,12 +746,60 @@ impl Run<'_> {
                     started_at,
                     elapsed,
                     status_of(&e),
-                    attempts,
+                    1,
                     Some(e.chain()),
                 );
                 Err(e)
             }
         }
+    }
+
+    /// Whether the disruptive step `name` ran in this run (taken, or failed after starting).
+    fn ran(&self, name: &str) -> bool {
+        self.with_report(|r| {
+            r.timeline
+                .iter()
+                .any(|rec| rec.step == name && rec.kind == StepKind::Disruptive && rec.attempts > 0)
+        })
+    }
+
+    /// Drive a disruptive operation to its end. Its step timeout and the run's cancellation
+    /// do not drop it half-way: past either, it is given [`RunContext::finish_grace`] more to
+    /// finish (its backend bounds every call with its own deadline, and compensates on
+    /// failure). Only past the grace is it abandoned, with an error that says the change may
+    /// be incomplete. Returns the result and, when it overran, why.
+    async fn run_to_completion<T, Fut>(
+        &self,
+        step: &Step,
+        fut: Fut,
+        cancellable: bool,
+    ) -> (Result<T, OpsError>, Option<String>)
+    where
+        Fut: Future<Output = Result<T, OpsError>>,
+    {
+        let timeout = step.timeout_override().unwrap_or(self.ctx.step_timeout);
+        let mut fut = std::pin::pin!(fut);
+        let interrupted = tokio::select! {
+            biased;
+            r = &mut fut => return (r, None),
+            () = self.ctx.cancel.cancelled(), if cancellable => "was running when the run was cancelled".to_owned(),
+            () = tokio::time::sleep(timeout) => format!("overran its timeout of {}ms", timeout.as_millis()),
+        };
+        tracing::warn!(step = step.name(), why = %interrupted, "letting the change finish");
+        let grace = self.ctx.finish_grace;
+        if let Ok(r) = tokio::time::timeout(grace, fut).await {
+            return (r, Some(interrupted));
+        }
+        let kind = if self.ctx.cancel.is_cancelled() {
+            ErrorKind::Cancelled
+        } else {
+            ErrorKind::Timeout
+        };
+        let err = OpsError::new(kind, "core", "step", step.target_name()).with_detail(format!(
+            "{interrupted} and did not finish within a further {}ms: abandoned, the change may be incomplete (see the journal)",
+            grace.as_millis()
+        ));
+        (Err(err), Some(interrupted))
     }
 
     /// Ask the approver (bounded by the approval timeout). `Ok(Ok(by))` when approved,
@@ -794,11 +921,12 @@ impl Run<'_> {
     }
 
     /// Finish with the result of the runbook's body: `Ok(outcome)` gives the report; an error
-    /// is journaled as a failed run and returned.
+    /// is journaled as a failed run and returned with the report of everything the run did
+    /// up to then (outcome [`RunOutcome::Failed`], [`Report::error`] set).
     ///
     /// # Errors
-    /// The body's error.
-    pub async fn conclude(self, body: Result<RunOutcome, OpsError>) -> Result<Report, OpsError> {
+    /// The body's error, inside a [`RunFailure`] that carries the report.
+    pub async fn conclude(self, body: Result<RunOutcome, OpsError>) -> Result<Report, RunFailure> {
         match body {
             Ok(outcome) => Ok(self.finish(outcome).await),
             Err(e) => {
@@ -807,7 +935,15 @@ impl Run<'_> {
                         .with_detail(e.chain()),
                 )
                 .await;
-                Err(e)
+                let now = self.ctx.clock.now();
+                let mut report = self
+                    .report
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner);
+                report.outcome = RunOutcome::Failed;
+                report.finished_at = Some(now);
+                report.error = Some(e.chain());
+                Err(RunFailure::new(report, e))
             }
         }
     }

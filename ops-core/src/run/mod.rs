@@ -2,11 +2,13 @@
 //!
 //! [`RunContext`] holds the rules (mode, approver, journal, notifier, clock, timeouts, retries,
 //! cancellation); [`RunContext::begin`] starts a [`Run`], whose [`Run::read`] and [`Run::act`]
-//! apply them to each [`Step`]; [`Run::finish`] returns the [`Report`].
+//! apply them to each [`Step`]; [`Run::finish`] returns the [`Report`], and [`Run::conclude`]
+//! returns it inside a [`RunFailure`] when the runbook's body failed.
 
 mod approval;
 mod clock;
 mod context;
+mod failure;
 mod ids;
 mod report;
 mod retry;
@@ -17,6 +19,7 @@ pub use approval::MockApprover;
 pub use approval::{ApprovalPolicy, ApprovalRequest, Approver, CallbackApprover, Decision};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use context::{Acted, Run, RunContext, RunContextBuilder};
+pub use failure::RunFailure;
 pub use ids::{Mode, RunId};
 pub use report::{
     Action, ActionStatus, Finding, FindingLevel, Report, RunOutcome, StepRecord, StepStatus,

@@ -233,6 +233,9 @@ pub struct Report {
     pub actions: Vec<Action>,
     /// Every step in order.
     pub timeline: Vec<StepRecord>,
+    /// The error chain that ended a [`RunOutcome::Failed`] run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -257,6 +260,7 @@ impl Report {
             findings: Vec::new(),
             actions: Vec::new(),
             timeline: Vec::new(),
+            error: None,
         }
     }
 
@@ -291,6 +295,9 @@ impl Report {
         }
         if let Some(sev) = self.severity {
             let _ = writeln!(md, "- **Severity:** {sev}");
+        }
+        if let Some(error) = &self.error {
+            let _ = writeln!(md, "- **Failed with:** {}", escape(error));
         }
         if !self.summary.is_empty() {
             let _ = writeln!(md, "\n{}", self.summary);

@@ -49,6 +49,7 @@ pub struct Step {
     changes: Vec<String>,
     timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
+    undoes: Option<Cow<'static, str>>,
 }
 
 impl Step {
@@ -71,6 +72,7 @@ impl Step {
             changes: Vec::new(),
             timeout: None,
             retry: None,
+            undoes: None,
         }
     }
 
@@ -119,6 +121,29 @@ impl Step {
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
+    }
+
+    /// Mark this disruptive step as the undo of `step` (e.g. `start_application` undoes
+    /// `stop_application`). When `step` ran in the same run, this one is part of what was
+    /// approved for it: it runs without asking again, and it runs even after the run was
+    /// cancelled, so a cancelled or failed run never leaves the change half-done. When
+    /// `step` did not run, this one is an ordinary disruptive step.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::run::Step;
+    /// let start = Step::disruptive("start_application").undoing("stop_application");
+    /// assert_eq!(start.undoes(), Some("stop_application"));
+    /// ```
+    #[must_use]
+    pub fn undoing(mut self, step: impl Into<Cow<'static, str>>) -> Self {
+        self.undoes = Some(step.into());
+        self
+    }
+
+    /// The step this one undoes, when it is an undo ([`Step::undoing`]).
+    pub fn undoes(&self) -> Option<&str> {
+        self.undoes.as_deref()
     }
 
     /// The stable name.

@@ -12,7 +12,7 @@ use crate::platform::{
     EventOptions, LogFilter, LogLine, LogOptions, PlatformExt as _, Revision, WorkloadStatus,
 };
 use crate::probe::{Outcome, ProbeResult};
-use crate::run::{Finding, Mode, Report, Run, RunContext, RunOutcome, Step};
+use crate::run::{Finding, Mode, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// What the diagnosis found, and what it means.
 #[derive(Debug)]
@@ -80,7 +80,7 @@ enum Decision {
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "api_down", target = %t.workload, mode = %ctx.mode()))]
-pub async fn api_down(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn api_down(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("api_down", &t.workload).await;
     let body = async {
         t.probe()?;

@@ -10,7 +10,8 @@ use crate::incident::Severity;
 use crate::platform::RestartOptions;
 use crate::refs::KeyPattern;
 use crate::run::{
-    Acted, Finding, FindingLevel, Mode, Report, RetryPolicy, Run, RunContext, RunOutcome, Step,
+    Acted, Finding, FindingLevel, Mode, Report, RetryPolicy, Run, RunContext, RunFailure,
+    RunOutcome, Step,
 };
 
 /// Findings from INFO; returns (memory critical, clients critical).
@@ -155,7 +156,7 @@ pub(crate) async fn purge_step(
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "cache_failure", target = %t.workload, mode = %ctx.mode()))]
-pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("cache_failure", &t.workload).await;
     let body = async {
         let cache = t.cache()?;
@@ -251,7 +252,7 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, OpsE
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "session_invalidation", mode = %ctx.mode()))]
-pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let pattern = t.config.cache.session_pattern.clone();
     let run = ctx.begin("session_invalidation", &pattern).await;
     let body = async {

@@ -8,7 +8,7 @@ use crate::error::OpsError;
 use crate::platform::WorkloadStatus;
 use crate::probe::Outcome;
 use crate::probe::ProbeResult;
-use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunOutcome, Step};
+use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// The daily check (seed: "morning checks"): the service's probe and workload, the
 /// database (reachable, connections against `max_connections`, sizes) and the cache
@@ -37,7 +37,7 @@ use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunOutcome, Ste
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "morning_checks", target = %t.workload))]
-pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("morning_checks", &t.workload).await;
     let body = async {
         let (probe, status, db, cache) = tokio::join!(

@@ -8,7 +8,7 @@ use crate::error::OpsError;
 use crate::incident::Severity;
 use crate::platform::ConfigUpdate;
 use crate::probe::{Outcome, ProbeResult};
-use crate::run::{Acted, Finding, Report, Run, RunContext, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// Run every probe of `targets.checks` concurrently, one read-only step each, and turn the
 /// results into findings. Returns how many were down and degraded.
@@ -97,7 +97,7 @@ fn verdict(run: &Run<'_>, down: usize, degraded: usize, down_severity: Severity)
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "certificate_expiry"))]
-pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx
         .begin(
             "certificate_expiry",
@@ -141,7 +141,7 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "network_connectivity"))]
-pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("network_connectivity", &t.workload).await;
     let body = async {
         needs_checks(t, "network_connectivity")?;
@@ -203,7 +203,7 @@ fn needs_checks(t: &Targets, runbook: &str) -> Result<(), OpsError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "secret_rotation", target = %t.workload, mode = %ctx.mode()))]
-pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("secret_rotation", &t.workload).await;
     let body = async {
         t.probe()?;

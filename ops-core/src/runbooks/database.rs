@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
-use super::Targets;
 use super::verify::{verify_healthy, wait_rollout};
+use super::{RecoveryPlan, Targets};
 use crate::database::{
-    ConnectionStats, Maintenance, RestoreOptions, Session, SessionFilter, SessionState,
-    SlowQueryOptions,
+    ConnectionStats, Maintenance, RestoreOptions, RestoreOutcome, Session, SessionFilter,
+    SessionState, SlowQueryOptions,
 };
 use crate::error::{ErrorKind, OpsError};
 use crate::incident::Severity;
-use crate::platform::StopOptions;
-use crate::run::{Acted, Finding, Report, Run, RunContext, RunOutcome, Step};
+use crate::platform::{StopOptions, WorkloadStatus};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
@@ -108,7 +108,7 @@ async fn terminate_step(
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "db_connections", mode = %ctx.mode()))]
-pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("db_connections", "database").await;
     let body = async {
         let db = t.database()?;
@@ -209,7 +209,7 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Ops
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "database_full", mode = %ctx.mode()))]
-pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("database_full", "database").await;
     let body = async {
         let db = t.database()?;
@@ -306,7 +306,7 @@ pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, OpsE
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "db_maintenance", mode = %ctx.mode()))]
-pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("db_maintenance", "database").await;
     let body = async {
         let db = t.database()?;
@@ -360,13 +360,89 @@ pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, Ops
     run.conclude(body).await
 }
 
+/// Stop the application, restore onto it only when the stop completed, and start it again
+/// in every path in which the stop ran. Returns what became of the stop and the restore
+/// (`None`: not attempted); the first error, after the start was attempted.
+async fn stop_restore_start(
+    run: &Run<'_>,
+    t: &Targets,
+    plan: &RecoveryPlan,
+    before: &WorkloadStatus,
+) -> Result<(Acted<()>, Option<Acted<RestoreOutcome>>), OpsError> {
+    let db = t.database()?;
+    let stop = Step::disruptive("stop_application")
+        .describe(format!(
+            "stop {} so nothing writes during the restore; it is started again afterwards, \
+             whatever happens",
+            t.workload
+        ))
+        .target(&t.workload)
+        .changes_all(
+            before
+                .instances
+                .iter()
+                .map(|i| format!("stop instance {}", i.name)),
+        )
+        .change(format!("start {} again after the restore", t.workload));
+    let stopped = run
+        .act(stop, || {
+            t.platform.stop(&t.workload, StopOptions::default())
+        })
+        .await;
+    // Restore only onto a stopped application (or plan it in a dry run).
+    let restored = match &stopped {
+        Ok(Acted::Done(()) | Acted::Planned) => {
+            let restore = Step::disruptive("restore")
+                .describe(format!(
+                    "restore {} from {} via a scratch database, then swap",
+                    plan.database,
+                    plan.backup.display()
+                ))
+                .target(&plan.database)
+                .change(format!(
+                    "database {} replaced by the backup's contents (the current one is kept renamed)",
+                    plan.database
+                ))
+                .timeout(Duration::from_hours(2));
+            let opts = RestoreOptions::new(plan.backup.clone(), plan.database.clone());
+            Some(run.act(restore, || db.restore(&opts)).await)
+        }
+        Ok(Acted::Denied { .. }) | Err(_) => None,
+    };
+    // Finally: start the application in every path in which the stop ran (done, or
+    // failed part-way), approved with the stop and run even after a cancellation.
+    let start = Step::disruptive("start_application")
+        .describe(format!("start {} again", t.workload))
+        .target(&t.workload)
+        .undoing("stop_application");
+    let started = if stopped.is_err() || matches!(stopped, Ok(Acted::Done(()) | Acted::Planned)) {
+        Some(
+            run.act(start, || {
+                t.platform.start(&t.workload, StopOptions::default())
+            })
+            .await,
+        )
+    } else {
+        None
+    };
+    // The first error wins; the start was attempted before any is returned.
+    let stopped = stopped?;
+    let restored = restored.transpose()?;
+    if let Some(started) = started {
+        started?;
+    }
+    Ok((stopped, restored))
+}
+
 /// Restore a database from a verified backup (seed: "database recovery from backup").
 ///
 /// Verify the backup's checksum first (a mismatch stops everything before any change); stop
 /// the application (`targets.workload`) so nothing writes mid-restore; restore into a scratch
 /// database and swap it in (the old one is kept renamed); start the application; wait for the
-/// rollout; verify its health. Every change is approved and journaled. If a step fails, the
-/// report says exactly which changes were made (the actions list).
+/// rollout; verify its health. Every change is approved and journaled. The restore runs only
+/// after a completed stop; the start runs in every path in which the stop ran (a failed
+/// restore, a cancelled run), approved with the stop ([`Step::undoing`]). If a step fails,
+/// the [`RunFailure`]'s report says exactly which changes were made.
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] without a database, probe or `config.recovery`;
@@ -393,7 +469,7 @@ pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, Ops
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "database_recovery", target = %t.workload, mode = %ctx.mode()))]
-pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("database_recovery", &t.workload).await;
     let body = async {
         let db = t.database()?;
@@ -424,52 +500,22 @@ pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, 
             )
             .await?;
 
-        let stop = Step::disruptive("stop_application")
-            .describe(format!(
-                "stop {} so nothing writes during the restore",
-                t.workload
-            ))
-            .target(&t.workload)
-            .changes_all(
-                before
-                    .instances
-                    .iter()
-                    .map(|i| format!("stop instance {}", i.name)),
-            );
-        let stopped = run
-            .act(stop, || {
-                t.platform.stop(&t.workload, StopOptions::default())
-            })
-            .await?;
-        let restore = Step::disruptive("restore")
-            .describe(format!(
-                "restore {} from {} via a scratch database, then swap",
-                plan.database,
-                plan.backup.display()
-            ))
-            .target(&plan.database)
-            .change(format!(
-                "database {} replaced by the backup's contents (the current one is kept renamed)",
-                plan.database
-            ))
-            .timeout(Duration::from_hours(2));
-        let opts = RestoreOptions::new(plan.backup.clone(), plan.database.clone());
-        let restored = run.act(restore, || db.restore(&opts)).await?;
-        let start = Step::disruptive("start_application")
-            .describe(format!("start {} again", t.workload))
-            .target(&t.workload);
-        // Start the application again even when the restore was denied, so a denial never
-        // leaves it stopped.
-        if stopped.is_done() || run.mode() == crate::run::Mode::DryRun {
-            run.act(start, || {
-                t.platform.start(&t.workload, StopOptions::default())
-            })
-            .await?;
-        }
+        let (stopped, restored) = stop_restore_start(&run, t, plan, &before).await?;
         match restored {
-            Acted::Planned => return Ok(RunOutcome::Planned),
-            Acted::Denied { .. } => return Ok(RunOutcome::Unresolved),
-            Acted::Done(outcome) => {
+            None => {
+                let why = match stopped {
+                    Acted::Denied { reason } => reason,
+                    _ => "the application was not stopped".to_owned(),
+                };
+                run.summary(format!(
+                    "Nothing was restored: stopping {} was denied ({why}).",
+                    t.workload
+                ));
+                return Ok(RunOutcome::Unresolved);
+            }
+            Some(Acted::Planned) => return Ok(RunOutcome::Planned),
+            Some(Acted::Denied { .. }) => return Ok(RunOutcome::Unresolved),
+            Some(Acted::Done(outcome)) => {
                 let kept = outcome
                     .previous_renamed_to
                     .map(|p| format!("; the previous database is kept as {p}"))

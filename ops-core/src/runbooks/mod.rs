@@ -1,10 +1,12 @@
 //! Runbook procedures: typed, tested versions of the seed runbooks.
 //!
-//! Each runbook is `pub async fn name(ctx: &RunContext, targets: &Targets) -> Result<Report, OpsError>`:
+//! Each runbook is `pub async fn name(ctx: &RunContext, targets: &Targets) -> Result<Report, RunFailure>`:
 //! read-only diagnosis (in parallel where independent), a decision from the evidence,
-//! remediation through the approval gate, verification, notification, and a [`Report`].
+//! remediation through the approval gate, verification, notification, and a [`Report`]. A
+//! runbook that fails returns a [`RunFailure`] holding the report of what it did up to then.
 //!
 //! [`Report`]: crate::run::Report
+//! [`RunFailure`]: crate::run::RunFailure
 
 mod api_down;
 mod cache;

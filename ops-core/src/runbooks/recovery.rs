@@ -11,7 +11,7 @@ use crate::platform::{
     InstancePhase, PlatformExt as _, RestartOptions, RolloutOptions, StopOptions, WorkloadStatus,
 };
 use crate::refs::WorkloadRef;
-use crate::run::{Acted, Finding, Report, RetryPolicy, RunContext, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, RetryPolicy, RunContext, RunFailure, RunOutcome, Step};
 
 /// The order a stack comes back in: tiers of workloads, each tier started and health-gated
 /// before the next (e.g. database and cache, then the API, then the proxy).
@@ -112,7 +112,7 @@ pub async fn complete_service_recovery(
     ctx: &RunContext,
     t: &Targets,
     order: &RecoveryOrder,
-) -> Result<Report, OpsError> {
+) -> Result<Report, RunFailure> {
     let run = ctx.begin("complete_service_recovery", &t.workload).await;
     let body = async {
         if order.tiers().is_empty() {

@@ -4,7 +4,7 @@ use super::Targets;
 use super::verify::{rollback_and_verify, rollback_step, verify_healthy, wait_rollout};
 use crate::error::OpsError;
 use crate::platform::{PlatformExt as _, RestartOptions, WorkloadStatus};
-use crate::run::{Acted, Finding, Report, Run, RunContext, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// Restart a workload and make sure it comes back healthy.
 ///
@@ -39,7 +39,7 @@ use crate::run::{Acted, Finding, Report, Run, RunContext, RunOutcome, Step};
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "restart_and_verify", target = %t.workload, mode = %ctx.mode()))]
-pub async fn restart_and_verify(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn restart_and_verify(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("restart_and_verify", &t.workload).await;
     let body = async {
         t.probe()?;

@@ -3,11 +3,10 @@
 use super::Targets;
 use super::restart::restart_verify_rollback;
 use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
-use crate::error::OpsError;
 use crate::incident::{Classifier, Signals};
 use crate::metrics::MetricQuery;
 use crate::platform::{LogFilter, LogOptions, RestartOptions};
-use crate::run::{Acted, Finding, Report, RunContext, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, RunContext, RunFailure, RunOutcome, Step};
 
 /// A high rate of 5xx responses (seed: "High error rate").
 ///
@@ -41,7 +40,7 @@ use crate::run::{Acted, Finding, Report, RunContext, RunOutcome, Step};
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "high_error_rate", target = %t.workload, mode = %ctx.mode()))]
-pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("high_error_rate", &t.workload).await;
     let body = async {
         let metrics = t.metrics()?;
@@ -134,7 +133,7 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Op
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "oom", target = %t.workload, mode = %ctx.mode()))]
-pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("oom", &t.workload).await;
     let body = async {
         t.probe()?;
@@ -209,7 +208,7 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[tracing::instrument(skip_all, fields(runbook = "high_latency", target = %t.workload, mode = %ctx.mode()))]
-pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, OpsError> {
+pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("high_latency", &t.workload).await;
     let body = async {
         let metrics = t.metrics()?;

@@ -1,0 +1,281 @@
+//! The run engine's safety guarantees (README, "Safety"): a failure keeps its record, a
+//! failed step does not strand the service, deadlines and cancellation never cut a change in
+//! half, and a journal that hangs cannot hang the run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default,
+    reason = "tests fail loudly; non-exhaustive types are built by assignment"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ops_core::database::BackupInfo;
+use ops_core::journal::{Journal, JournalCapabilities, JournalEntry, RunQuery, RunSummary};
+use ops_core::platform::WorkloadStatus;
+use ops_core::run::{
+    Acted, ActionStatus, ApprovalPolicy, FindingLevel, Mode, RunContext, RunId, RunOutcome, Step,
+};
+use ops_core::runbooks::{RecoveryPlan, RunbookConfig, Targets, database_recovery};
+use ops_core::testing::{FakeDatabase, FakePlatform, ScriptedProbe};
+use ops_core::{ErrorKind, OpsError, WorkloadRef};
+use tokio_util::sync::CancellationToken;
+
+fn api() -> WorkloadRef {
+    "prod/deployment/api".parse().unwrap()
+}
+
+fn execute() -> RunContext {
+    RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .build()
+}
+
+fn recovery(db: &Arc<FakeDatabase>, platform: &Arc<FakePlatform>) -> Targets {
+    let mut cfg =
+        RunbookConfig::default().with_verify(2, Duration::from_secs(1), Duration::from_secs(30));
+    cfg.recovery = Some(RecoveryPlan::new(
+        "/backups/shop.dump",
+        "shop".parse().unwrap(),
+    ));
+    let probe = ScriptedProbe::tracking("api", Arc::clone(platform), api());
+    Targets::new(Arc::clone(platform) as _, api())
+        .with_database(Arc::clone(db) as _)
+        .with_probe(Arc::new(probe))
+        .with_config(cfg)
+}
+
+fn backed_up_db() -> FakeDatabase {
+    FakeDatabase::default().with_backup(BackupInfo::new(
+        "/backups/shop.dump",
+        "ab".repeat(32),
+        4096,
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restore_that_fails_after_the_stop_starts_the_application_and_returns_the_report() {
+    let db = Arc::new(backed_up_db().fail_next("restore", ErrorKind::Unavailable));
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let failure = database_recovery(&execute(), &recovery(&db, &platform))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error().step(), Some("restore"));
+    assert_eq!(failure.error().kind(), ErrorKind::Unavailable);
+    // The application is running again: stopped, then started.
+    assert_eq!(
+        platform.mutations(),
+        ["stop prod/deployment/api", "start prod/deployment/api"]
+    );
+    let report = failure.report();
+    assert_eq!(report.outcome, RunOutcome::Failed);
+    assert!(report.error.as_deref().unwrap().contains("restore"));
+    let actions: Vec<(&str, ActionStatus)> = report
+        .actions
+        .iter()
+        .map(|a| (a.step.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("stop_application", ActionStatus::Taken),
+            ("restore", ActionStatus::Failed),
+            ("start_application", ActionStatus::Taken),
+        ]
+    );
+    assert!(report.to_markdown().contains("Failed with"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_denied_stop_means_no_restore_and_no_change() {
+    let db = Arc::new(backed_up_db());
+    let platform =
+        Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::allow_steps([
+            "restore",
+            "start_application",
+        ]))
+        .build();
+    let report = database_recovery(&ctx, &recovery(&db, &platform))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(db.mutations().is_empty(), "restored onto a running app");
+    assert!(platform.mutations().is_empty());
+    assert!(report.step("restore").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_stop_still_starts_what_it_may_have_stopped_and_never_restores() {
+    let db = Arc::new(backed_up_db());
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .fail_next("stop", ErrorKind::Unavailable),
+    );
+    let failure = database_recovery(&execute(), &recovery(&db, &platform))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error().step(), Some("stop_application"));
+    assert!(db.mutations().is_empty());
+    assert_eq!(platform.mutations(), ["start prod/deployment/api"]);
+    assert!(failure.report().step("restore").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disruptive_operation_past_its_timeout_is_finished_not_dropped() {
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .step_timeout(Duration::from_millis(100))
+        .build();
+    let run = ctx.begin("swap", "db").await;
+    let finished = AtomicBool::new(false);
+    let acted = run
+        .act(
+            Step::disruptive("swap").change("rename a, rename b"),
+            || async {
+                tokio::time::sleep(Duration::from_secs(5)).await; // the second rename
+                finished.store(true, Ordering::SeqCst);
+                Ok::<_, OpsError>(2)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(acted, Acted::Done(2));
+    assert!(finished.load(Ordering::SeqCst), "dropped half-way");
+    let report = run.snapshot();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.level == FindingLevel::Warning && f.title.contains("overran")),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_mid_change_lets_the_change_finish_and_its_undo_still_runs() {
+    let token = CancellationToken::new();
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .cancellation(token.clone())
+        .build();
+    let run = ctx.begin("maintenance", "api").await;
+    let finished = AtomicBool::new(false);
+    let stop = run
+        .act(Step::disruptive("stop_application"), || async {
+            token.cancel(); // Ctrl-C while the stop is under way
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            finished.store(true, Ordering::SeqCst);
+            Ok::<_, OpsError>(())
+        })
+        .await
+        .unwrap();
+    assert!(stop.is_done());
+    assert!(finished.load(Ordering::SeqCst));
+    // A new change is refused after the cancellation...
+    let err = run
+        .act(Step::disruptive("restore"), || async {
+            Ok::<_, OpsError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    // ...but the undo of the change that ran is not.
+    let start = run
+        .act(
+            Step::disruptive("start_application").undoing("stop_application"),
+            || async { Ok::<_, OpsError>(()) },
+        )
+        .await
+        .unwrap();
+    assert!(start.is_done());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undo_of_a_step_that_never_ran_needs_its_own_approval() {
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::DenyAll)
+        .build();
+    let run = ctx.begin("maintenance", "api").await;
+    let acted = run
+        .act(
+            Step::disruptive("start_application").undoing("stop_application"),
+            || async { Ok::<_, OpsError>(()) },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(acted, Acted::Denied { .. }));
+}
+
+/// A journal whose writes never complete.
+#[derive(Debug)]
+struct HangingJournal;
+
+#[async_trait]
+impl Journal for HangingJournal {
+    fn backend(&self) -> &'static str {
+        "hanging"
+    }
+    fn capabilities(&self) -> JournalCapabilities {
+        let mut caps = JournalCapabilities::default();
+        caps.durable = true;
+        caps
+    }
+    async fn append(&self, _entry: &JournalEntry) -> Result<(), OpsError> {
+        std::future::pending().await
+    }
+    async fn entries(&self, _run: &RunId) -> Result<Vec<JournalEntry>, OpsError> {
+        std::future::pending().await
+    }
+    async fn runs(&self, _query: &RunQuery) -> Result<Vec<RunSummary>, OpsError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_journal_fails_the_change_with_a_timeout_within_its_deadline() {
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .journal(Arc::new(HangingJournal))
+        .journal_timeout(Duration::from_secs(2))
+        .build();
+    let started = tokio::time::Instant::now();
+    let run = ctx.begin("restart", "api").await;
+    let ran = AtomicBool::new(false);
+    let err = run
+        .act(Step::disruptive("restart"), || async {
+            ran.store(true, Ordering::SeqCst);
+            Ok::<_, OpsError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(!ran.load(Ordering::SeqCst), "ran without a journal record");
+    // begin (2 s) + the StepStarted write (2 s); nothing waits forever.
+    assert!(
+        started.elapsed() <= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = run.conclude(Err(err)).await.unwrap_err().into_parts().0;
+    assert_eq!(report.outcome, RunOutcome::Failed);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("journal unavailable"))
+    );
+}
