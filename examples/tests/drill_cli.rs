@@ -1,6 +1,8 @@
 //! The drill's own messages when it cannot run (README: "Each provisions what it needs by
 //! itself"; where provisioning cannot help, one sentence says what to do).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use std::process::Command;
 
 #[test]

@@ -362,8 +362,11 @@ impl Cache for RedisCache {
         Ok(self.client_list(filter).await?)
     }
 
-    async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError> {
-        Ok(self.client_kill(filter).await?)
+    async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError> {
+        if guard.is_unbounded() {
+            return Err(OpsError::unbounded_guard("redis", "kill_clients"));
+        }
+        Ok(self.client_kill(ids, guard).await?)
     }
 
     async fn slowlog(&self, n: u32) -> Result<Vec<SlowlogEntry>, OpsError> {

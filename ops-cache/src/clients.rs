@@ -1,4 +1,5 @@
-//! `CLIENT LIST` (parsed totally) and `CLIENT KILL` by filter, never our own connection.
+//! `CLIENT LIST` (parsed totally) and `CLIENT KILL` of approved ids that still match a guard,
+//! never our own connection.
 
 use std::time::Duration;
 
@@ -84,8 +85,9 @@ impl RedisCache {
         Ok(out)
     }
 
-    /// Kill clients matching `filter`, never this cache's own connection; returns how many
-    /// were killed.
+    /// Kill the clients `ids` that still match `guard` (listed again just before the kill),
+    /// never this cache's own connection; returns the ids killed. An id that disconnected or
+    /// no longer matches is left alone; no other client is touched.
     ///
     /// # Errors
     /// As [`RedisCache::client_list`].
@@ -93,15 +95,19 @@ impl RedisCache {
     /// # Examples
     /// ```no_run
     /// # async fn run(cache: ops_cache::RedisCache) -> ops_cache::Result<()> {
-    /// let mut filter = ops_core::cache::ClientFilter::default();
-    /// filter.user = Some("batch".into());
-    /// let killed = cache.client_kill(&filter).await?;
+    /// let mut guard = ops_core::cache::ClientFilter::default();
+    /// guard.user = Some("batch".into());
+    /// let approved: Vec<u64> = cache.client_list(&guard).await?.iter().map(|c| c.id).collect();
+    /// let killed = cache.client_kill(&approved, &guard).await?;
     /// # Ok(()) }
     /// ```
     #[instrument(level = "debug", skip_all, fields(backend = "redis", target = %self.target()))]
-    pub async fn client_kill(&self, filter: &ClientFilter) -> Result<u64> {
+    pub async fn client_kill(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>> {
+        let mut killed = Vec::new();
+        if ids.is_empty() {
+            return Ok(killed);
+        }
         let conn = self.conn().await?;
-        let mut killed = 0;
         for node in self.nodes().await? {
             let own: u64 = self
                 .run("CLIENT ID", &node, &redis::cmd("CLIENT").arg("ID").clone())
@@ -113,16 +119,16 @@ impl RedisCache {
                     &redis::cmd("CLIENT").arg("LIST").clone(),
                 )
                 .await?;
-            let ids: Vec<u64> = parse_client_list(&text)
+            let victims: Vec<u64> = parse_client_list(&text)
                 .into_iter()
-                .filter(|c| c.id != own && filter.matches(c))
+                .filter(|c| c.id != own && ids.contains(&c.id) && guard.matches(c))
                 .map(|c| c.id)
                 .collect();
-            if ids.is_empty() {
+            if victims.is_empty() {
                 continue;
             }
             let mut pipe = redis::pipe();
-            for id in &ids {
+            for id in &victims {
                 pipe.cmd("CLIENT").arg("KILL").arg("ID").arg(*id);
             }
             let replies = deadline(
@@ -132,9 +138,10 @@ impl RedisCache {
                 conn.pipeline(&pipe, &node),
             )
             .await?;
-            for reply in replies {
+            for (id, reply) in victims.iter().zip(replies) {
                 match reply {
-                    redis::Value::Int(n) => killed += u64::try_from(n).unwrap_or(0),
+                    redis::Value::Int(n) if n > 0 => killed.push(*id),
+                    redis::Value::Int(_) => {}
                     other => {
                         return Err(Error::Protocol {
                             command: "CLIENT KILL",

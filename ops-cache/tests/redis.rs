@@ -360,7 +360,7 @@ async fn acl_user_authenticates_and_is_never_printed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn kill_clients_spares_our_own_connection() {
+async fn kill_clients_kills_only_the_approved_ids_and_never_our_own_connection() {
     let redis = require!(start_redis().await);
     let Some(_) = redis.service() else {
         eprintln!("skipping test: kills clients, needs its own container");
@@ -380,11 +380,54 @@ async fn kill_clients_spares_our_own_connection() {
     let cache = cache_for(redis.url());
     let mut everyone_but_us = ClientFilter::default();
     everyone_but_us.name = Some("victim".into());
-    let killed = cache.kill_clients(&everyone_but_us).await.expect("kill");
-    assert_eq!(killed, 1);
-    // A filter matching every client kills the others, never our own connection.
+    let approved: Vec<u64> = cache
+        .clients(&everyone_but_us)
+        .await
+        .expect("list")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(approved.len(), 1);
+    // A client that arrives with the same name after the approval is not touched.
+    let mut newcomer = redis::Client::open(redis.url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("newcomer");
+    let () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("victim")
+        .query_async(&mut newcomer)
+        .await
+        .expect("setname");
+    let killed = cache
+        .kill_clients(&approved, &everyone_but_us)
+        .await
+        .expect("kill");
+    assert_eq!(killed, approved);
+    let () = redis::cmd("PING")
+        .query_async(&mut newcomer)
+        .await
+        .expect("the newcomer survives");
+    // An unbounded guard is refused; every client, said explicitly, kills the others but
+    // never our own connection.
+    assert_eq!(
+        cache
+            .kill_clients(&[], &ClientFilter::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        ops_core::ErrorKind::InvalidInput
+    );
+    let everyone: Vec<u64> = cache
+        .clients(&ClientFilter::all())
+        .await
+        .expect("list")
+        .iter()
+        .map(|c| c.id)
+        .collect();
     let _ = cache
-        .kill_clients(&ClientFilter::default())
+        .kill_clients(&everyone, &ClientFilter::all())
         .await
         .expect("kill all");
     cache.ping().await.expect("our connection survives");

@@ -303,9 +303,38 @@ pub struct ClientFilter {
     pub name: Option<String>,
     /// Only this address (`ip:port`).
     pub addr: Option<String>,
+    /// Built by [`ClientFilter::all`]: matching every client is meant, not an oversight.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_all: bool,
 }
 
 impl ClientFilter {
+    /// The filter that matches every client, said explicitly. A filter with no criterion
+    /// that was not built here is refused by [`Cache::kill_clients`] as a guard.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::cache::ClientFilter;
+    /// assert!(ClientFilter::default().is_unbounded());
+    /// assert!(!ClientFilter::all().is_unbounded());
+    /// ```
+    pub fn all() -> Self {
+        Self {
+            match_all: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this filter has no criterion and was not built by [`ClientFilter::all`]
+    /// (refused as a guard of a change).
+    pub fn is_unbounded(&self) -> bool {
+        !self.match_all
+            && self.idle_longer_than.is_none()
+            && self.user.is_none()
+            && self.name.is_none()
+            && self.addr.is_none()
+    }
+
     /// Clients idle longer than `d`.
     #[must_use]
     pub fn idle_longer_than(mut self, d: Duration) -> Self {
@@ -477,11 +506,14 @@ pub trait Cache: fmt::Debug + Send + Sync + 'static {
     /// As [`Cache::ping`].
     async fn clients(&self, filter: &ClientFilter) -> Result<Vec<ClientInfo>, OpsError>;
 
-    /// Kill clients matching `filter` (never our own connection); returns how many.
+    /// Kill exactly the clients `ids` that still match `guard` now (never our own
+    /// connection); returns the ids killed. An id that disconnected or no longer matches is
+    /// left alone, and no client outside `ids` is touched: what was approved is what runs.
     ///
     /// # Errors
-    /// As [`Cache::ping`].
-    async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError>;
+    /// [`crate::ErrorKind::InvalidInput`] when `guard` is unbounded (no criterion and not
+    /// [`ClientFilter::all`]); as [`Cache::ping`].
+    async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError>;
 
     /// The `n` newest slowlog entries.
     ///
@@ -506,7 +538,7 @@ macro_rules! forward_cache {
             async fn rewrite_aof(&self) -> Result<(), OpsError> { (**self).rewrite_aof().await }
             async fn memory_doctor(&self) -> Result<String, OpsError> { (**self).memory_doctor().await }
             async fn clients(&self, filter: &ClientFilter) -> Result<Vec<ClientInfo>, OpsError> { (**self).clients(filter).await }
-            async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError> { (**self).kill_clients(filter).await }
+            async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError> { (**self).kill_clients(ids, guard).await }
             async fn slowlog(&self, n: u32) -> Result<Vec<SlowlogEntry>, OpsError> { (**self).slowlog(n).await }
         }
     )*};

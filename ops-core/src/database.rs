@@ -242,9 +242,34 @@ pub struct SessionFilter {
     pub database: Option<Identifier>,
     /// Only this `application_name`.
     pub application: Option<String>,
+    /// Built by [`SessionFilter::all`]: matching every session is meant, not an oversight.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_all: bool,
 }
 
 impl SessionFilter {
+    /// The filter that matches every client session, said explicitly. A filter with no
+    /// criterion that was not built here is refused by [`Database::terminate`] as a guard.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::database::SessionFilter;
+    /// assert!(SessionFilter::default().is_unbounded());
+    /// assert!(!SessionFilter::all().is_unbounded());
+    /// ```
+    pub fn all() -> Self {
+        Self {
+            match_all: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this filter matches everyone without having been built by
+    /// [`SessionFilter::all`] (refused as a guard of a change).
+    pub fn is_unbounded(&self) -> bool {
+        !self.match_all && self.is_empty()
+    }
+
     /// Add a state.
     #[must_use]
     pub fn with_state(mut self, state: SessionState) -> Self {
@@ -289,7 +314,10 @@ impl SessionFilter {
 
     /// Whether no criterion is set (matches every client session).
     pub fn is_empty(&self) -> bool {
-        self == &Self::default()
+        Self {
+            match_all: false,
+            ..self.clone()
+        } == Self::default()
     }
 
     /// Whether `session` passes the filter (used by fakes and client-side checks).
@@ -906,12 +934,20 @@ pub trait Database: fmt::Debug + Send + Sync + 'static {
     /// As [`Database::ping`].
     async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError>;
 
-    /// Terminate the sessions matching `filter`; returns who was terminated. Never our own
-    /// session, never non-client backends. Acts at once: there is no rollback.
+    /// Terminate exactly the sessions `pids` that still match `guard` now (in one statement);
+    /// returns who was terminated. A pid that ended or no longer matches is left alone, and
+    /// no session outside `pids` is ever touched: what was approved is what runs. Never our
+    /// own session, never non-client backends. Acts at once: there is no rollback.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::PermissionDenied`] without the right; as [`Database::ping`].
-    async fn terminate(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError>;
+    /// [`crate::ErrorKind::InvalidInput`] when `guard` is unbounded (no criterion and not
+    /// [`SessionFilter::all`]); [`crate::ErrorKind::PermissionDenied`] without the right; as
+    /// [`Database::ping`].
+    async fn terminate(
+        &self,
+        pids: &[Pid],
+        guard: &SessionFilter,
+    ) -> Result<Vec<Session>, OpsError>;
 
     /// Cancel the running query of `pid` (the session stays). Returns whether a query was cancelled.
     ///
@@ -1032,7 +1068,7 @@ macro_rules! forward_database {
             async fn server_info(&self) -> Result<ServerInfo, OpsError> { (**self).server_info().await }
             async fn connection_stats(&self) -> Result<ConnectionStats, OpsError> { (**self).connection_stats().await }
             async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> { (**self).sessions(filter).await }
-            async fn terminate(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> { (**self).terminate(filter).await }
+            async fn terminate(&self, pids: &[Pid], guard: &SessionFilter) -> Result<Vec<Session>, OpsError> { (**self).terminate(pids, guard).await }
             async fn cancel(&self, pid: Pid) -> Result<bool, OpsError> { (**self).cancel(pid).await }
             async fn long_running(&self, min: Duration) -> Result<Vec<Session>, OpsError> { (**self).long_running(min).await }
             async fn blocked(&self) -> Result<Vec<BlockedQuery>, OpsError> { (**self).blocked().await }

@@ -186,6 +186,21 @@ impl OpsError {
         Self::new(ErrorKind::InvalidInput, "core", operation, target).with_detail(why)
     }
 
+    /// The [`ErrorKind::InvalidInput`] error of a change whose guard matches everything
+    /// without saying so (`SessionFilter::all`, `ClientFilter::all`): a forgotten criterion
+    /// must never become "everyone".
+    ///
+    /// # Examples
+    /// ```
+    /// let err = ops_core::OpsError::unbounded_guard("postgres", "terminate");
+    /// assert_eq!(err.kind(), ops_core::ErrorKind::InvalidInput);
+    /// ```
+    pub fn unbounded_guard(backend: &'static str, operation: &'static str) -> Self {
+        Self::new(ErrorKind::InvalidInput, backend, operation, "guard").with_detail(
+            "the guard has no criterion: build it with all() to mean every session or client",
+        )
+    }
+
     /// An [`ErrorKind::Unsupported`] error explaining why the backend cannot do `operation`.
     ///
     /// # Examples

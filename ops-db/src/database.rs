@@ -203,8 +203,15 @@ impl Database for PgDatabase {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]
-    async fn terminate(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> {
-        Ok(self.terminate_impl(filter).await?)
+    async fn terminate(
+        &self,
+        pids: &[Pid],
+        guard: &SessionFilter,
+    ) -> Result<Vec<Session>, OpsError> {
+        if guard.is_unbounded() {
+            return Err(OpsError::unbounded_guard("pg", "terminate"));
+        }
+        Ok(self.terminate_impl(pids, guard).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %pid))]

@@ -1,7 +1,9 @@
 //! Sessions, terminate, cancel, long-running and blocked queries (`pg_stat_activity`).
 //!
 //! One filter query serves [`ops_core::Database::sessions`] (the read half) and
-//! [`ops_core::Database::terminate`] (the act), so a dry run lists exactly who would go. It only
+//! [`ops_core::Database::terminate`] (the act), so a dry run lists exactly who would go; the act
+//! is also bound to the pids that were approved, each re-checked against the filter in the
+//! same statement that terminates it, so nobody who arrived since is touched. It only
 //! ever matches client backends (`backend_type = 'client backend'`), never the calling backend
 //! (`pg_backend_pid()`) and never another connection of our own pool (its `application_name`).
 
@@ -98,16 +100,23 @@ impl PgDatabase {
 
     pub(crate) async fn terminate_impl(
         &self,
+        pids: &[Pid],
         filter: &SessionFilter,
     ) -> Result<Vec<Session>, Error> {
+        if pids.is_empty() {
+            return Ok(Vec::new());
+        }
         self.timed("terminate", async {
-            // Select and terminate in one statement: the victims are exactly the filter's rows.
+            // Select and terminate in one statement: the victims are the approved pids ($8)
+            // that still pass the filter now.
             let sql = format!(
                 "WITH victims AS MATERIALIZED (SELECT {SESSION_COLUMNS} FROM pg_stat_activity a \
-                 WHERE {SESSION_FILTER}) \
+                 WHERE {SESSION_FILTER} AND a.pid = ANY($8::int4[])) \
                  SELECT v.*, pg_terminate_backend(v.pid) AS terminated FROM victims v ORDER BY v.pid"
             );
+            let approved: Vec<i32> = pids.iter().map(|p| p.get()).collect();
             let rows = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, self.application_name())
+                .bind(approved)
                 .fetch_all(self.pool())
                 .await
                 .map_err(self.err("terminate"))?;

@@ -365,7 +365,8 @@ async fn terminate_ends_an_idle_session_and_never_ours() {
             .is_some()
     );
 
-    let gone = db.terminate(&idle).await.unwrap();
+    let approved: Vec<_> = would.iter().map(|s| s.pid).collect();
+    let gone = db.terminate(&approved, &idle).await.unwrap();
     assert_eq!(
         gone.iter().map(|s| s.pid).collect::<Vec<_>>(),
         would.iter().map(|s| s.pid).collect::<Vec<_>>()
@@ -373,8 +374,23 @@ async fn terminate_ends_an_idle_session_and_never_ours() {
     let err = sqlx::query("SELECT 1").execute(&mut victim).await;
     assert!(err.is_err(), "the victim's connection is gone");
 
-    // Terminating every client session still leaves ours alive and non-client backends alone.
-    let all = db.terminate(&SessionFilter::default()).await.unwrap();
+    // An unbounded guard is refused; terminating every client session, said explicitly,
+    // still leaves ours alive and non-client backends alone.
+    assert_eq!(
+        db.terminate(&[], &SessionFilter::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    let every: Vec<_> = db
+        .sessions(&SessionFilter::all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.pid)
+        .collect();
+    let all = db.terminate(&every, &SessionFilter::all()).await.unwrap();
     assert!(
         all.iter()
             .any(|s| s.application.as_deref() == Some("stuck"))
@@ -587,7 +603,14 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
     );
     let evil_user = SessionFilter::default().with_user(Identifier::new("' OR 1=1 --").unwrap());
     assert!(db.sessions(&evil_user).await.unwrap().is_empty());
-    assert!(db.terminate(&evil_user).await.unwrap().is_empty());
+    let every: Vec<_> = db
+        .sessions(&SessionFilter::all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.pid)
+        .collect();
+    assert!(db.terminate(&every, &evil_user).await.unwrap().is_empty());
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM x JOIN events ON true")
         .fetch_one(&mut conn)
         .await

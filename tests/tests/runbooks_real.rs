@@ -85,6 +85,99 @@ async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_
     ops_core::Database::ping(&*db).await.unwrap();
 }
 
+/// Open a session named `app` that begins a transaction and goes idle in it.
+async fn idle_in_transaction(
+    pool: &sqlx::PgPool,
+    app: &str,
+) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET application_name = '{app}'"
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_connections_terminates_exactly_the_approved_sessions_that_still_match() {
+    let pg = require!(start_postgres().await);
+    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let pool = pg.pool().await.unwrap();
+    let mut stuck = Vec::new();
+    for n in 1..=3 {
+        stuck.push(idle_in_transaction(&pool, &format!("opsbook-stuck-{n}")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // While the approver looks at the plan (three sessions), a fourth session gets stuck and
+    // ages past the limit, and the third one commits: it no longer matches.
+    let third = Arc::new(tokio::sync::Mutex::new(stuck.pop().unwrap()));
+    let newcomer = Arc::new(tokio::sync::Mutex::new(None));
+    let approver = {
+        let (third, newcomer, pool) = (Arc::clone(&third), Arc::clone(&newcomer), pool.clone());
+        ops_core::run::CallbackApprover::new(move |req: ops_core::run::ApprovalRequest| {
+            let (third, newcomer, pool) = (Arc::clone(&third), Arc::clone(&newcomer), pool.clone());
+            async move {
+                assert_eq!(req.changes.len(), 3, "{:?}", req.changes);
+                let late = idle_in_transaction(&pool, "opsbook-stuck-late").await;
+                *newcomer.lock().await = Some(late);
+                sqlx::query("COMMIT")
+                    .execute(&mut **third.lock().await)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                ops_core::run::Decision::approve("on-call")
+            }
+        })
+    };
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(approver)
+        .journal(Arc::new(MemoryJournal::default()))
+        .build();
+    let mut cfg = RunbookConfig::default();
+    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
+    let t = targets()
+        .with_database(Arc::clone(&db) as _)
+        .with_config(cfg);
+    let report = db_connections(&ctx, &t).await.unwrap();
+
+    for conn in &mut stuck {
+        assert!(
+            sqlx::query("SELECT 1").execute(&mut **conn).await.is_err(),
+            "an approved, still-matching session survived: {}",
+            report.to_markdown()
+        );
+    }
+    sqlx::query("SELECT 1")
+        .execute(&mut **third.lock().await)
+        .await
+        .expect("the session that stopped matching was left alone");
+    sqlx::query("SELECT 1")
+        .execute(&mut **newcomer.lock().await.as_mut().unwrap())
+        .await
+        .expect("the session nobody approved was left alone");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.starts_with("terminated 2 session(s)")),
+        "{}",
+        report.to_markdown()
+    );
+    assert!(
+        report.findings.iter().any(|f| f
+            .title
+            .starts_with("1 approved session(s) no longer matched")),
+        "{}",
+        report.to_markdown()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres() {
     let pg = require!(start_postgres().await);

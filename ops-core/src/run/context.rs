@@ -410,7 +410,8 @@ impl Run<'_> {
 
     /// Append to the journal, logging (not failing) when it cannot be written.
     async fn journal_best_effort(&self, entry: JournalEntry) {
-        if let Err(e) = self.journal_append(&entry, false).await {
+        // Boxed: the write's deadline machinery would otherwise sit in every step's future.
+        if let Err(e) = Box::pin(self.journal_append(&entry, false)).await {
             tracing::warn!(runbook = self.runbook, step = ?entry.step, error = %e.chain(), "journal write failed");
         }
     }
@@ -638,7 +639,8 @@ impl Run<'_> {
             "use Run::read for read-only steps"
         );
         let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
-        self.act_inner(step, op).instrument(span).await
+        // Boxed so the futures of runbooks, which hold many steps, stay small.
+        Box::pin(self.act_inner(step, op).instrument(span)).await
     }
 
     async fn act_inner<T, F, Fut>(&self, step: Step, op: F) -> Result<Acted<T>, OpsError>
@@ -778,7 +780,8 @@ impl Run<'_> {
         Fut: Future<Output = Result<T, OpsError>>,
     {
         let timeout = step.timeout_override().unwrap_or(self.ctx.step_timeout);
-        let mut fut = std::pin::pin!(fut);
+        // Boxed: keeps every runbook future small (a disruptive step is rare, its allocation cheap).
+        let mut fut = Box::pin(fut);
         let interrupted = tokio::select! {
             biased;
             r = &mut fut => return (r, None),

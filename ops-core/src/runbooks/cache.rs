@@ -212,7 +212,18 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
                 let step = Step::disruptive("kill_idle_clients")
                     .describe(format!("close {} client(s) idle longer than {}s", idle.len(), t.config.cache.idle_client_limit.as_secs()))
                     .changes_all(idle.iter().map(|c| format!("kill client {} ({}, idle {}s)", c.id, c.addr, c.idle.as_secs())));
-                acted |= !matches!(run.act(step, || cache.kill_clients(&filter)).await?, Acted::Denied { .. });
+                let ids: Vec<u64> = idle.iter().map(|c| c.id).collect();
+                if let Acted::Done(killed) = run.act(step, || cache.kill_clients(&ids, &filter)).await? {
+                    acted = true;
+                    if killed.len() < ids.len() {
+                        run.finding(Finding::info(format!(
+                            "{} approved client(s) were no longer idle or connected when the step ran and were left alone",
+                            ids.len() - killed.len()
+                        )));
+                    }
+                } else if run.mode() == Mode::DryRun {
+                    acted = true;
+                }
             }
         }
         if run.mode() == Mode::DryRun {

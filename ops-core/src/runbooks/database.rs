@@ -11,6 +11,7 @@ use crate::database::{
 use crate::error::{ErrorKind, OpsError};
 use crate::incident::Severity;
 use crate::platform::{StopOptions, WorkloadStatus};
+use crate::refs::Pid;
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 fn pct(x: f64) -> String {
@@ -40,7 +41,8 @@ fn utilisation_finding(run: &Run<'_>, t: &Targets, stats: &ConnectionStats) {
     run.finding(f);
 }
 
-/// Terminate the sessions matching `filter` through the gate; the plan lists each session.
+/// Terminate the sessions matching `filter` through the gate: the plan lists each session, and
+/// the act terminates only those pids, each re-checked against `filter` when it runs.
 async fn terminate_step(
     run: &Run<'_>,
     t: &Targets,
@@ -65,12 +67,24 @@ async fn terminate_step(
                 .iter()
                 .map(|s| format!("terminate {}", s.describe())),
         );
-    match run.act(step, || db.terminate(filter)).await? {
+    let pids: Vec<Pid> = victims.iter().map(|s| s.pid).collect();
+    match run.act(step, || db.terminate(&pids, filter)).await? {
         Acted::Done(gone) => {
             run.finding(Finding::info(format!(
                 "terminated {} session(s): {why}",
                 gone.len()
             )));
+            let spared: Vec<String> = pids
+                .iter()
+                .filter(|p| !gone.iter().any(|g| g.pid == **p))
+                .map(ToString::to_string)
+                .collect();
+            if !spared.is_empty() {
+                run.finding(Finding::info(format!(
+                    "{} approved session(s) no longer matched when the step ran and were left alone",
+                    spared.len()
+                )).with_evidence(format!("pids {}", spared.join(", "))));
+            }
             Ok(Some(gone))
         }
         Acted::Planned | Acted::Denied { .. } => Ok(None),

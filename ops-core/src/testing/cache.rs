@@ -211,14 +211,22 @@ impl Cache for FakeCache {
             .collect())
     }
 
-    async fn kill_clients(&self, filter: &ClientFilter) -> Result<u64, OpsError> {
+    async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError> {
+        if guard.is_unbounded() {
+            return Err(OpsError::unbounded_guard("fake", "kill_clients"));
+        }
         self.call("kill_clients", "cache")?;
         let mut s = self.lock();
-        let before = s.clients.len();
-        s.clients.retain(|c| !filter.matches(c));
-        let killed = (before - s.clients.len()) as u64;
+        let mut killed = Vec::new();
+        s.clients.retain(|c| {
+            let kill = ids.contains(&c.id) && guard.matches(c);
+            if kill {
+                killed.push(c.id);
+            }
+            !kill
+        });
         drop(s);
-        self.faults.mutate(format!("kill_clients {killed}"));
+        self.faults.mutate(format!("kill_clients {}", killed.len()));
         Ok(killed)
     }
 

@@ -167,11 +167,20 @@ impl Database for FakeDatabase {
             .collect())
     }
 
-    async fn terminate(&self, filter: &SessionFilter) -> Result<Vec<Session>, OpsError> {
+    async fn terminate(
+        &self,
+        pids: &[Pid],
+        guard: &SessionFilter,
+    ) -> Result<Vec<Session>, OpsError> {
+        if guard.is_unbounded() {
+            return Err(OpsError::unbounded_guard("fake", "terminate"));
+        }
         self.call("terminate", "db")?;
         let mut s = self.lock();
-        let (gone, kept): (Vec<Session>, Vec<Session>) =
-            s.sessions.drain(..).partition(|x| filter.matches(x));
+        let (gone, kept): (Vec<Session>, Vec<Session>) = s
+            .sessions
+            .drain(..)
+            .partition(|x| pids.contains(&x.pid) && guard.matches(x));
         s.sessions = kept;
         drop(s);
         for g in &gone {

@@ -82,23 +82,39 @@ pub async fn purge_is_exact(cache: &dyn Cache, prefix: &str, keep: u64, drop: u6
     assert_eq!(second.deleted, 0, "a second purge finds nothing");
 }
 
-/// Client listing works and a filter matching nobody kills nobody.
+/// Killing clients is bound to the approved ids and re-checked against the guard: an
+/// unbounded guard is refused, approved ids that no longer match are left alone, and an
+/// empty list kills nobody even with [`ClientFilter::all`].
 ///
 /// # Panics
-/// When a non-matching filter kills clients.
+/// When any of these does not hold.
 pub async fn clients_listing(cache: &dyn Cache) {
+    let unbounded = cache.kill_clients(&[], &ClientFilter::default()).await;
+    assert_eq!(
+        unbounded.map(|v| v.len()).map_err(|e| e.kind()),
+        Err(crate::ErrorKind::InvalidInput),
+        "an unbounded guard must be refused"
+    );
     let clients = cache
-        .clients(&ClientFilter::default())
+        .clients(&ClientFilter::all())
         .await
         .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
-    let _ = clients;
+    let ids: Vec<u64> = clients.iter().map(|c| c.id).collect();
     let nobody = ClientFilter {
         name: Some(format!("no-such-client-{}", fastrand::u64(..))),
         ..ClientFilter::default()
     };
     let killed = cache
-        .kill_clients(&nobody)
+        .kill_clients(&ids, &nobody)
         .await
         .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
-    assert_eq!(killed, 0, "a filter matching nobody kills nobody");
+    assert!(
+        killed.is_empty(),
+        "approved ids that fail the guard must be left alone"
+    );
+    let killed = cache
+        .kill_clients(&[], &ClientFilter::all())
+        .await
+        .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
+    assert!(killed.is_empty(), "no id approved, nobody killed");
 }

@@ -32,23 +32,55 @@ pub async fn ping_info_and_stats(db: &dyn Database) {
     assert!(stats.utilisation() >= 0.0);
 }
 
-/// A filter that matches nobody terminates nobody, and the read half agrees with the act.
+/// Termination is bound to the approved pids and re-checked against the guard: an unbounded
+/// guard is refused, approved pids that no longer match are left alone, and an empty list
+/// terminates nobody even with [`SessionFilter::all`].
 ///
 /// # Panics
-/// When a non-matching filter terminates sessions.
+/// When any of these does not hold.
 pub async fn terminate_matches_sessions(db: &dyn Database) {
-    let nobody = SessionFilter::default()
-        .with_application(format!("opsbook-no-such-app-{}", fastrand::u64(..)));
-    let would = db
-        .sessions(&nobody)
+    let unbounded = db.terminate(&[], &SessionFilter::default()).await;
+    assert_eq!(
+        unbounded.map(|v| v.len()).map_err(|e| e.kind()),
+        Err(crate::ErrorKind::InvalidInput),
+        "an unbounded guard must be refused"
+    );
+    let everyone = db
+        .sessions(&SessionFilter::all())
         .await
         .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()));
-    assert!(would.is_empty());
+    let pids: Vec<_> = everyone.iter().map(|s| s.pid).collect();
+    let nobody = SessionFilter::default()
+        .with_application(format!("opsbook-no-such-app-{}", fastrand::u64(..)));
+    assert!(
+        db.sessions(&nobody)
+            .await
+            .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()))
+            .is_empty()
+    );
     let gone = db
-        .terminate(&nobody)
+        .terminate(&pids, &nobody)
         .await
         .unwrap_or_else(|e| panic!("terminate failed: {}", e.chain()));
-    assert!(gone.is_empty(), "nobody matched, nobody terminated");
+    assert!(
+        gone.is_empty(),
+        "approved pids that fail the guard must be left alone"
+    );
+    let gone = db
+        .terminate(&[], &SessionFilter::all())
+        .await
+        .unwrap_or_else(|e| panic!("terminate failed: {}", e.chain()));
+    assert!(gone.is_empty(), "no pid approved, nobody terminated");
+    let still = db
+        .sessions(&SessionFilter::all())
+        .await
+        .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()));
+    for pid in pids {
+        assert!(
+            still.iter().any(|s| s.pid == pid),
+            "session {pid} was terminated though no call approved it"
+        );
+    }
 }
 
 /// Sizes are reported and settings read back.
