@@ -327,6 +327,16 @@ async fn every_method_works_on_real_data() {
     r.unwrap();
 }
 
+/// The pids of every client session but ours.
+async fn every_pid(db: &PgDatabase) -> Vec<ops_core::Pid> {
+    db.sessions(&SessionFilter::all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.pid)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_ends_an_idle_session_and_never_ours() {
     let pg = require!(Stack::new().postgres().await);
@@ -383,13 +393,7 @@ async fn terminate_ends_an_idle_session_and_never_ours() {
             .kind(),
         ErrorKind::InvalidInput
     );
-    let every: Vec<_> = db
-        .sessions(&SessionFilter::all())
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.pid)
-        .collect();
+    let every = every_pid(&db).await;
     let all = db.terminate(&every, &SessionFilter::all()).await.unwrap();
     assert!(
         all.iter()
@@ -603,13 +607,7 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
     );
     let evil_user = SessionFilter::default().with_user(Identifier::new("' OR 1=1 --").unwrap());
     assert!(db.sessions(&evil_user).await.unwrap().is_empty());
-    let every: Vec<_> = db
-        .sessions(&SessionFilter::all())
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.pid)
-        .collect();
+    let every = every_pid(&db).await;
     assert!(db.terminate(&every, &evil_user).await.unwrap().is_empty());
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM x JOIN events ON true")
         .fetch_one(&mut conn)
