@@ -15,7 +15,7 @@ fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> OpsError 
 }
 
 /// Shorten untrusted input before it goes into an error message.
-fn shorten(value: &str) -> String {
+pub(crate) fn shorten(value: &str) -> String {
     const MAX: usize = 80;
     if value.len() <= MAX {
         return value.escape_debug().to_string();

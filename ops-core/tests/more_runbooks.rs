@@ -324,7 +324,7 @@ async fn database_recovery_restarts_the_app_even_when_the_restore_is_denied() {
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
     let ctx = RunContext::builder()
         .mode(Mode::Execute)
-        .approver(ApprovalPolicy::allow_steps([
+        .approver(ApprovalPolicy::allow_steps_anywhere([
             "stop_application",
             "start_application",
         ]))
@@ -777,5 +777,36 @@ async fn high_latency_does_not_scale_when_not_cpu_bound_and_dry_run_plans_the_sc
     assert_eq!(
         plan.actions[0].changes,
         ["prod/deployment/api: replicas 2 -> 3"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_latency_treats_an_unreadable_cpu_as_unknown_not_as_idle() {
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 1.5),
+    );
+    platform
+        .faults()
+        .fail_always("resource_usage", ErrorKind::Unavailable);
+    let report =
+        ops_core::runbooks::high_latency(&execute(), &latency_targets(Arc::clone(&platform), 6.0))
+            .await
+            .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(platform.mutations().is_empty(), "acted on a guess");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("CPU usage unknown")),
+        "{}",
+        report.to_markdown()
+    );
+    assert!(
+        !report.to_markdown().contains("not CPU-bound"),
+        "a failed read became a finding: {}",
+        report.to_markdown()
     );
 }

@@ -103,7 +103,7 @@ async fn denied_approval_runs_nothing_and_the_report_says_so() {
     let journal = Arc::new(MemoryJournal::default());
     let ctx = ctx(
         Mode::Execute,
-        ApprovalPolicy::allow_steps(["restart"]),
+        ApprovalPolicy::allow_steps_anywhere(["restart"]),
         Arc::clone(&journal),
     );
     let ran = AtomicU32::new(0);

@@ -474,7 +474,12 @@ async fn api_down_denied_restart_changes_nothing_and_stays_unresolved() {
         .unwrap();
     assert_eq!(report.outcome, RunOutcome::Unresolved);
     assert!(h.platform.mutations().is_empty());
-    assert_eq!(report.actions_with(ActionStatus::Denied).count(), 1);
+    // The restart and, under the same deny-all policy, both notifications.
+    let denied: Vec<&str> = report
+        .actions_with(ActionStatus::Denied)
+        .map(|a| a.step.as_str())
+        .collect();
+    assert_eq!(denied, ["notify", "restart", "notify"]);
 }
 
 #[tokio::test(start_paused = true)]

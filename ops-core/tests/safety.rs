@@ -98,7 +98,7 @@ async fn a_denied_stop_means_no_restore_and_no_change() {
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
     let ctx = RunContext::builder()
         .mode(Mode::Execute)
-        .approver(ApprovalPolicy::allow_steps([
+        .approver(ApprovalPolicy::allow_steps_anywhere([
             "restore",
             "start_application",
         ]))
@@ -278,4 +278,127 @@ async fn a_hanging_journal_fails_the_change_with_a_timeout_within_its_deadline()
             .iter()
             .any(|f| f.title.contains("journal unavailable"))
     );
+}
+
+mod approval {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use ops_core::notify::Notification;
+    use ops_core::run::{
+        ActionStatus, ApprovalPolicy, ApprovalRequest, Approver, Mode, RunContext, TerminalApprover,
+    };
+    use ops_core::testing::RecordingNotifier;
+
+    fn request(target: &str) -> ApprovalRequest {
+        let mut req = ApprovalRequest::new("api_down", "restart", "rolling restart");
+        target.clone_into(&mut req.target);
+        req.changes = vec!["replace instance api-1\u{1b}[2J".to_owned()];
+        req
+    }
+
+    #[tokio::test]
+    async fn a_rule_approves_one_runbook_step_and_target_and_nothing_else() {
+        let policy =
+            ApprovalPolicy::allow(["api_down:restart@prod/deployment/api".parse().unwrap()]);
+        assert!(
+            policy
+                .decide(&request("prod/deployment/api"))
+                .await
+                .is_approved()
+        );
+        assert!(
+            !policy
+                .decide(&request("prod/deployment/billing"))
+                .await
+                .is_approved()
+        );
+        let mut other_runbook = request("prod/deployment/api");
+        other_runbook.runbook = "high_latency".to_owned();
+        assert!(!policy.decide(&other_runbook).await.is_approved());
+        let anywhere = ApprovalPolicy::allow_steps_anywhere(["restart"]);
+        assert!(anywhere.decide(&other_runbook).await.is_approved());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn notifications_go_through_the_approver() {
+        let notifier = Arc::new(RecordingNotifier::default());
+        let ctx = RunContext::builder()
+            .mode(Mode::Execute)
+            .approver(ApprovalPolicy::DenyAll)
+            .notifier(Arc::clone(&notifier) as _)
+            .build();
+        let run = ctx.begin("api_down", "api").await;
+        run.notify(Notification::new(
+            ops_core::incident::Severity::Critical,
+            "api is down",
+            "",
+        ))
+        .await;
+        assert!(notifier.sent().is_empty(), "paged without approval");
+        assert_eq!(run.snapshot().actions[0].status, ActionStatus::Denied);
+    }
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Screen {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_terminal_approver_shows_the_plan_and_takes_only_a_fresh_yes() {
+        let (keyboard, mut typing) = std::io::pipe().unwrap();
+        let screen = Screen::default();
+        let approver =
+            TerminalApprover::new(std::io::BufReader::new(keyboard), screen.clone(), "alice")
+                .with_timeout(Duration::from_secs(5));
+        // Typed before the question: not an answer to it.
+        typing.write_all(b"y\n").unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            typing.write_all(b"no\n").unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            typing.write_all(b"yes\n").unwrap();
+            typing
+        });
+        let first = approver.decide(&request("prod/deployment/api")).await;
+        assert!(!first.is_approved(), "a stale or negative answer approved");
+        let second = approver.decide(&request("prod/deployment/api")).await;
+        assert!(second.is_approved());
+        let typing = answer.await.unwrap();
+        let shown = String::from_utf8(screen.0.lock().unwrap().clone()).unwrap();
+        assert!(shown.contains("api_down wants to run restart on prod/deployment/api"));
+        assert!(
+            shown.contains("replace instance api-1\\u{1b}[2J"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains('\u{1b}'),
+            "a control character reached the terminal"
+        );
+        drop(typing);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_answer_or_a_closed_terminal_is_no() {
+        let (keyboard, typing) = std::io::pipe().unwrap();
+        let approver =
+            TerminalApprover::new(std::io::BufReader::new(keyboard), std::io::sink(), "alice")
+                .with_timeout(Duration::from_secs(30));
+        let silent = approver.decide(&request("x")).await;
+        assert!(!silent.is_approved());
+        drop(typing);
+        let closed = approver.decide(&request("x")).await;
+        assert!(!closed.is_approved());
+    }
 }

@@ -6,11 +6,14 @@
 //!     --health-url http://127.0.0.1:8080/health            # dry run: diagnose and plan
 //! OPSBOOK_PG_URL=postgres://… OPSBOOK_REDIS_URL=redis://… \
 //! cargo run -p ops-examples --bin api-down -- --project shop --service api \
-//!     --health-url http://127.0.0.1:8080/health --execute --allow restart --allow rollback
+//!     --health-url http://127.0.0.1:8080/health --execute \
+//!     --allow 'api_down:restart@shop/service/api' --allow 'api_down:notify@*'
 //! ```
 //!
-//! Dry run unless `--execute`. In execute mode only the steps named with `--allow` are
-//! approved; everything else is denied and reported. The database and cache are checked when
+//! Dry run unless `--execute`. In execute mode each change is approved at a `y/N` prompt on
+//! the terminal (no answer in 2 minutes is no), or, with `--allow`, by rules
+//! `runbook:step@target` (`*` for any) and nothing else; what is denied is reported. A failed
+//! run still prints its report. The database and cache are checked when
 //! `OPSBOOK_PG_URL` / `OPSBOOK_REDIS_URL` are set. Every run is journaled to SQLite
 //! (`--journal`, default `./.opsbook/journal.db`); the report is printed as Markdown (`--json`:
 //! JSON). Exit status: 0 when the service is healthy or recovered (or the plan is made), 1
@@ -22,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome, TerminalApprover};
 use ops_core::runbooks::{Targets, api_down};
 
 /// Diagnose and fix a compose service that fails its health check.
@@ -41,9 +44,10 @@ struct Args {
     /// Carry out approved steps (default: dry run).
     #[arg(long)]
     execute: bool,
-    /// Steps to approve in execute mode (e.g. `restart`, `rollback`, `notify`).
+    /// Approve by rule instead of asking: `runbook:step@target`, `*` for any (e.g.
+    /// `api_down:restart@shop/service/api`). Without any, each change is asked at the terminal.
     #[arg(long = "allow")]
-    allow: Vec<String>,
+    allow: Vec<ops_core::run::ApprovalRule>,
     /// SQLite journal file.
     #[arg(long, default_value = ".opsbook/journal.db")]
     journal: PathBuf,
@@ -79,17 +83,30 @@ async fn main() -> anyhow::Result<()> {
         targets = targets.with_cache(Arc::new(ops_cache::RedisCacheBuilder::from_env().build()?));
     }
 
+    let approver: Arc<dyn ops_core::run::Approver> = if args.allow.is_empty() {
+        let who = std::env::var("USER").unwrap_or_else(|_| "terminal".to_owned());
+        Arc::new(TerminalApprover::stdio(who))
+    } else {
+        Arc::new(ApprovalPolicy::allow(args.allow))
+    };
     let ctx = RunContext::builder()
         .mode(if args.execute {
             Mode::Execute
         } else {
             Mode::DryRun
         })
-        .approver(ApprovalPolicy::allow_steps(args.allow))
+        .approver_arc(approver)
         .journal(journal)
         .notifier(Arc::new(ops_notify::ConsoleNotifier::stdout()))
         .build();
-    let report = api_down(&ctx, &targets).await.context("api_down failed")?;
+    let report = match api_down(&ctx, &targets).await {
+        Ok(report) => report,
+        Err(failure) => {
+            // What the run did before it failed, then the error.
+            println!("{}", failure.report().to_markdown());
+            return Err(failure).context("api_down failed");
+        }
+    };
     if args.json {
         println!("{}", report.to_json()?);
     } else {

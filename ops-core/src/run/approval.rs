@@ -94,17 +94,146 @@ pub trait Approver: fmt::Debug + Send + Sync + 'static {
     async fn decide(&self, request: &ApprovalRequest) -> Decision;
 }
 
+/// One part of an [`ApprovalRule`]: a name, or any name said explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Matches {
+    /// Any value (written `*`).
+    Any,
+    /// Exactly this value.
+    Exactly(String),
+}
+
+impl Matches {
+    fn accepts(&self, value: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exactly(v) => v == value,
+        }
+    }
+
+    fn parse(part: &str) -> Self {
+        if part == "*" {
+            Self::Any
+        } else {
+            Self::Exactly(part.to_owned())
+        }
+    }
+}
+
+impl fmt::Display for Matches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Exactly(v) => f.write_str(v),
+        }
+    }
+}
+
+/// What an [`ApprovalPolicy::Allow`] approves: a step of a runbook on a target, each either
+/// named or explicitly any (`*`). Written `runbook:step@target`, e.g.
+/// `api_down:restart@prod/deployment/api` or `*:notify@*`.
+///
+/// # Examples
+/// ```
+/// use ops_core::run::ApprovalRule;
+/// let rule: ApprovalRule = "api_down:restart@prod/deployment/api".parse()?;
+/// assert!(rule.allows("api_down", "restart", "prod/deployment/api"));
+/// assert!(!rule.allows("api_down", "restart", "prod/deployment/billing"));
+/// assert!(!rule.allows("high_latency", "restart", "prod/deployment/api"));
+/// let anywhere: ApprovalRule = "*:notify@*".parse()?;
+/// assert!(anywhere.allows("oom", "notify", "slack"));
+/// assert!("restart".parse::<ApprovalRule>().is_err(), "runbook and target must be said");
+/// # Ok::<(), ops_core::OpsError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApprovalRule {
+    /// The runbook.
+    pub runbook: Matches,
+    /// The step's name.
+    pub step: Matches,
+    /// The step's target.
+    pub target: Matches,
+}
+
+impl ApprovalRule {
+    /// `step` of `runbook` on `target`.
+    pub fn new(runbook: Matches, step: Matches, target: Matches) -> Self {
+        Self {
+            runbook,
+            step,
+            target,
+        }
+    }
+
+    /// The step named `step` in any runbook, on any target: the broadest rule, said so.
+    pub fn step_anywhere(step: impl Into<String>) -> Self {
+        Self::new(Matches::Any, Matches::Exactly(step.into()), Matches::Any)
+    }
+
+    /// Whether this rule approves `step` of `runbook` on `target`.
+    pub fn allows(&self, runbook: &str, step: &str, target: &str) -> bool {
+        self.runbook.accepts(runbook) && self.step.accepts(step) && self.target.accepts(target)
+    }
+}
+
+impl fmt::Display for ApprovalRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}@{}", self.runbook, self.step, self.target)
+    }
+}
+
+impl std::str::FromStr for ApprovalRule {
+    type Err = crate::error::OpsError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = |why: &str| {
+            crate::error::OpsError::invalid(
+                "approval rule",
+                crate::refs::shorten(text),
+                format!(
+                    "{why}: write runbook:step@target, with * for any (e.g. api_down:restart@prod/deployment/api)"
+                ),
+            )
+        };
+        let (runbook, rest) = text.split_once(':').ok_or_else(|| invalid("no runbook"))?;
+        let (step, target) = rest.split_once('@').ok_or_else(|| invalid("no target"))?;
+        let name_ok = |s: &str| {
+            s == "*"
+                || (!s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        };
+        if !name_ok(runbook) || !name_ok(step) {
+            return Err(invalid("runbook and step are snake_case names or *"));
+        }
+        if target.is_empty() || target.len() > 512 || target.chars().any(char::is_control) {
+            return Err(invalid(
+                "the target is empty, too long or has control characters",
+            ));
+        }
+        Ok(Self::new(
+            Matches::parse(runbook),
+            Matches::parse(step),
+            Matches::parse(target),
+        ))
+    }
+}
+
 /// A fixed policy.
 ///
 /// # Examples
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use ops_core::run::{ApprovalPolicy, ApprovalRequest, Approver};
-/// let only_restarts = ApprovalPolicy::allow_steps(["restart"]);
-/// assert!(only_restarts.decide(&ApprovalRequest::new("api_down", "restart", "")).await.is_approved());
-/// assert!(!only_restarts.decide(&ApprovalRequest::new("api_down", "rollback", "")).await.is_approved());
-/// assert!(!ApprovalPolicy::DenyAll.decide(&ApprovalRequest::new("x", "y", "")).await.is_approved());
-/// # });
+/// let policy = ApprovalPolicy::allow(["api_down:restart@prod/deployment/api".parse()?]);
+/// let mut req = ApprovalRequest::new("api_down", "restart", "");
+/// req.target = "prod/deployment/api".into();
+/// assert!(policy.decide(&req).await.is_approved());
+/// req.target = "prod/deployment/billing".into();
+/// assert!(!policy.decide(&req).await.is_approved());
+/// assert!(!ApprovalPolicy::DenyAll.decide(&req).await.is_approved());
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -116,8 +245,8 @@ pub enum ApprovalPolicy {
     },
     /// Deny everything (the default: a context must be given an approver to act).
     DenyAll,
-    /// Approve only steps with these names.
-    AllowSteps(BTreeSet<String>),
+    /// Approve what one of these rules allows; deny the rest.
+    Allow(BTreeSet<ApprovalRule>),
 }
 
 impl ApprovalPolicy {
@@ -126,13 +255,19 @@ impl ApprovalPolicy {
         Self::ApproveAll { by: by.into() }
     }
 
-    /// Approve only the named steps.
-    pub fn allow_steps<I, S>(steps: I) -> Self
+    /// Approve what one of `rules` allows.
+    pub fn allow(rules: impl IntoIterator<Item = ApprovalRule>) -> Self {
+        Self::Allow(rules.into_iter().collect())
+    }
+
+    /// Approve the named steps in any runbook, on any target ([`ApprovalRule::step_anywhere`]):
+    /// the broadest grant, named so at the call site. Prefer [`ApprovalPolicy::allow`].
+    pub fn allow_steps_anywhere<I, S>(steps: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self::AllowSteps(steps.into_iter().map(Into::into).collect())
+        Self::allow(steps.into_iter().map(ApprovalRule::step_anywhere))
     }
 }
 
@@ -142,11 +277,19 @@ impl Approver for ApprovalPolicy {
         match self {
             Self::ApproveAll { by } => Decision::approve(by.clone()),
             Self::DenyAll => Decision::deny("policy", "the policy denies every disruptive step"),
-            Self::AllowSteps(steps) if steps.contains(&request.step) => Decision::approve("policy"),
-            Self::AllowSteps(_) => Decision::deny(
-                "policy",
-                format!("step {} is not in the allowed list", request.step),
-            ),
+            Self::Allow(rules) => match rules
+                .iter()
+                .find(|r| r.allows(&request.runbook, &request.step, &request.target))
+            {
+                Some(rule) => Decision::approve(format!("policy ({rule})")),
+                None => Decision::deny(
+                    "policy",
+                    format!(
+                        "no rule allows {}:{}@{}",
+                        request.runbook, request.step, request.target
+                    ),
+                ),
+            },
         }
     }
 }

@@ -858,8 +858,9 @@ impl Run<'_> {
         });
     }
 
-    /// Tell people: sends in execute mode (a failure is a warning finding, never fatal), and
-    /// records a planned action in dry run (nobody is paged by a dry run).
+    /// Tell people: in execute mode asks the approver (step `notify`, target the notifier's
+    /// name) and sends when approved (a failure is a warning finding, never fatal); records a
+    /// planned action in dry run (nobody is paged by a dry run).
     pub async fn notify(&self, notification: Notification) {
         let step = Step::disruptive("notify")
             .describe(format!(
@@ -874,6 +875,12 @@ impl Run<'_> {
             return;
         }
         let started_at = self.ctx.clock.now();
+        // Paging people is an effect like any other: the approver decides (a denial is
+        // recorded; a cancelled approval sends nothing).
+        match self.approve(&step, started_at).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
         let start = tokio::time::Instant::now();
         match self
             .attempt(&step, self.ctx.notifier.send(&notification))

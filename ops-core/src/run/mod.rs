@@ -13,10 +13,13 @@ mod ids;
 mod report;
 mod retry;
 mod step;
+mod terminal;
 
 #[cfg(feature = "mock")]
 pub use approval::MockApprover;
-pub use approval::{ApprovalPolicy, ApprovalRequest, Approver, CallbackApprover, Decision};
+pub use approval::{
+    ApprovalPolicy, ApprovalRequest, ApprovalRule, Approver, CallbackApprover, Decision, Matches,
+};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use context::{Acted, Run, RunContext, RunContextBuilder};
 pub use failure::RunFailure;
@@ -26,3 +29,4 @@ pub use report::{
 };
 pub use retry::RetryPolicy;
 pub use step::{Step, StepKind};
+pub use terminal::TerminalApprover;

@@ -3,10 +3,11 @@
 use super::Targets;
 use super::restart::restart_verify_rollback;
 use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
+use crate::error::OpsError;
 use crate::incident::{Classifier, Signals};
 use crate::metrics::MetricQuery;
 use crate::platform::{LogFilter, LogOptions, RestartOptions};
-use crate::run::{Acted, Finding, Report, RunContext, RunFailure, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// A high rate of 5xx responses (seed: "High error rate").
 ///
@@ -179,6 +180,24 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     run.conclude(body).await
 }
 
+/// The instances' resource usage when it was read and is not empty; otherwise a finding that
+/// says CPU usage is unknown (never a made-up zero) and `None`.
+fn known_usage(
+    run: &Run<'_>,
+    usage: Result<Vec<crate::platform::ResourceUsage>, OpsError>,
+) -> Option<Vec<crate::platform::ResourceUsage>> {
+    let evidence = match usage {
+        Ok(usage) if !usage.is_empty() => return Some(usage),
+        Ok(_) => "resource_usage returned no instances".to_owned(),
+        Err(e) => e.chain(),
+    };
+    run.finding(
+        Finding::warning("CPU usage unknown: it could not be read").with_evidence(evidence),
+    );
+    run.summary("Latency is high and CPU usage is unknown, so no scale-out was decided: check the instances' CPU by hand.");
+    None
+}
+
 /// High latency (seed: "slow response times"): the p95 from the metrics source
 /// (`histogram_quantile(0.95, …http_request_duration_seconds_bucket…)`) classified with
 /// `config.thresholds` (the seeds' 2 / 3 / 5 s lines). Above the lowest line it looks for the
@@ -256,9 +275,12 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
         {
             run.finding(Finding::warning(format!("cache hit ratio {:.1}% (below {:.0}%): requests fall through to the database", ratio * 100.0, cfg.cache.min_hit_ratio * 100.0)));
         }
-        let usage = usage.unwrap_or_default();
+        // A CPU figure that could not be read is unknown, never zero: no decision rests on it.
+        let Some(usage) = known_usage(&run, usage) else {
+            return Ok(RunOutcome::Unresolved);
+        };
         #[allow(clippy::cast_precision_loss, reason = "a mean")]
-        let mean_cpu = if usage.is_empty() { 0.0 } else { usage.iter().map(|u| u.cpu_cores).sum::<f64>() / usage.len() as f64 };
+        let mean_cpu = usage.iter().map(|u| u.cpu_cores).sum::<f64>() / usage.len() as f64;
         if mean_cpu < cfg.cpu_scale_out {
             run.finding(Finding::info(format!("mean CPU {mean_cpu:.2} cores per instance: not CPU-bound, no scale-out")));
             run.summary("Latency is high but the instances are not CPU-bound: look at the slow statements, the cache and the upstreams above.");

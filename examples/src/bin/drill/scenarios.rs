@@ -277,17 +277,22 @@ pub(crate) async fn run(
     let inject_took = t0.elapsed();
     eprintln!("  runbook {} ({})", scenario.runbook(), ctx.mode());
     let t1 = Instant::now();
-    let report = match scenario {
+    let result = match scenario {
         Scenario::ApiUnhealthy | Scenario::CrashLoop => {
             // The database and cache answer: the API itself is at fault.
-            runbooks::api_down(ctx, &targets(stack, b, stack.service("api"))).await?
+            runbooks::api_down(ctx, &targets(stack, b, stack.service("api"))).await
         }
         Scenario::RedisDown => {
-            runbooks::cache_failure(ctx, &targets(stack, b, stack.service("cache"))).await?
+            runbooks::cache_failure(ctx, &targets(stack, b, stack.service("cache"))).await
         }
         Scenario::DbConnectionsExhausted => {
-            runbooks::db_connections(ctx, &targets(stack, b, stack.service("db"))).await?
+            runbooks::db_connections(ctx, &targets(stack, b, stack.service("db"))).await
         }
+    };
+    // A failed run still shows what it did before it failed.
+    let report = match result {
+        Ok(report) => report,
+        Err(failure) => failure.report().clone(),
     };
     let runbook_took = t1.elapsed();
     let t2 = Instant::now();
