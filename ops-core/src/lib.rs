@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod notify;
 pub mod platform;
 pub mod probe;
+pub mod read_only;
 pub mod refs;
 pub mod run;
 pub mod runbooks;

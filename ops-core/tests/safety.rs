@@ -402,3 +402,113 @@ mod approval {
         assert!(!closed.is_approved());
     }
 }
+
+mod dry_run {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ops_core::cache::ClientFilter;
+    use ops_core::database::SessionFilter;
+    use ops_core::platform::{RestartOptions, WorkloadStatus};
+    use ops_core::run::{Mode, RunContext, Step};
+    use ops_core::runbooks::{RunbookConfig, Targets};
+    use ops_core::testing::{FakeCache, FakeDatabase, FakePlatform, ScriptedProbe};
+    use ops_core::{ErrorKind, KeyPattern, OpsError};
+
+    use super::api;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_runbook_that_tries_a_change_outside_act_fails_loudly_and_changes_nothing() {
+        let platform =
+            Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
+        let db = Arc::new(FakeDatabase::default());
+        let cache = Arc::new(FakeCache::default());
+        let t = Targets::new(Arc::clone(&platform) as _, api())
+            .with_database(Arc::clone(&db) as _)
+            .with_cache(Arc::clone(&cache) as _);
+        let ctx = RunContext::builder().build(); // dry run
+        let run = ctx.begin("sneaky", "api").await;
+        // What a careless runbook would do: a change disguised as a read.
+        let dry = t.for_mode(ctx.mode());
+        let attempts: Vec<Result<(), OpsError>> = vec![
+            run.read(Step::read_only("peek"), || {
+                dry.platform
+                    .rollout_restart(&t.workload, RestartOptions::default())
+            })
+            .await,
+            run.read(Step::read_only("peek_db"), || async {
+                dry.database()?
+                    .terminate(&[], &SessionFilter::all())
+                    .await
+                    .map(drop)
+            })
+            .await,
+            run.read(Step::read_only("peek_cache"), || async {
+                let pattern = KeyPattern::new("session:*")?;
+                dry.cache()?
+                    .purge(&pattern, &ops_core::cache::PurgeOptions::default())
+                    .await
+                    .map(drop)
+            })
+            .await,
+            run.read(Step::read_only("peek_clients"), || async {
+                dry.cache()?
+                    .kill_clients(&[1], &ClientFilter::all())
+                    .await
+                    .map(drop)
+            })
+            .await,
+        ];
+        for attempt in attempts {
+            let err = attempt.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+            assert!(err.chain().contains("dry run"), "{}", err.chain());
+        }
+        assert!(platform.mutations().is_empty());
+        assert!(db.mutations().is_empty());
+        assert!(cache.mutations().is_empty());
+        // In execute mode the same targets are the real ones.
+        let live = t.for_mode(Mode::Execute);
+        live.platform
+            .rollout_restart(&t.workload, RestartOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(platform.mutations().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_runbook_in_dry_run_leaves_every_fake_untouched() {
+        let platform = Arc::new(
+            FakePlatform::default().with_workload(WorkloadStatus::crash_looping(api(), 2)),
+        );
+        let db = Arc::new(FakeDatabase::default());
+        let cache = Arc::new(FakeCache::default());
+        let mut cfg =
+            RunbookConfig::default().with_verify(1, Duration::from_secs(1), Duration::from_secs(5));
+        cfg.cache.purgeable = vec![KeyPattern::new("cache:*").unwrap()];
+        let t = Targets::new(Arc::clone(&platform) as _, api())
+            .with_database(Arc::clone(&db) as _)
+            .with_cache(Arc::clone(&cache) as _)
+            .with_probe(Arc::new(ScriptedProbe::new("api")))
+            .with_config(cfg);
+        let ctx = RunContext::builder().build();
+        let _ = ops_core::runbooks::api_down(&ctx, &t).await;
+        let _ = ops_core::runbooks::cache_failure(&ctx, &t).await;
+        let _ = ops_core::runbooks::db_connections(&ctx, &t).await;
+        let _ = ops_core::runbooks::database_full(&ctx, &t).await;
+        let _ = ops_core::runbooks::db_maintenance(&ctx, &t).await;
+        let _ = ops_core::runbooks::database_recovery(&ctx, &t).await;
+        let _ = ops_core::runbooks::high_error_rate(&ctx, &t).await;
+        let _ = ops_core::runbooks::high_latency(&ctx, &t).await;
+        let _ = ops_core::runbooks::oom(&ctx, &t).await;
+        let _ = ops_core::runbooks::morning_checks(&ctx, &t).await;
+        let _ = ops_core::runbooks::restart_and_verify(&ctx, &t).await;
+        assert!(
+            platform.mutations().is_empty(),
+            "{:?}",
+            platform.mutations()
+        );
+        assert!(db.mutations().is_empty(), "{:?}", db.mutations());
+        assert!(cache.mutations().is_empty(), "{:?}", cache.mutations());
+    }
+}

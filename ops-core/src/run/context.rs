@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 
 use super::{
     Action, ActionStatus, ApprovalPolicy, ApprovalRequest, Approver, Clock, Decision, Finding,
-    Mode, Report, RetryPolicy, RunFailure, RunId, RunOutcome, Step, StepKind, StepRecord,
+    Mode, ReadStep, Report, RetryPolicy, RunFailure, RunId, RunOutcome, Step, StepKind, StepRecord,
     StepStatus, SystemClock,
 };
 use crate::error::{ErrorKind, OpsError};
@@ -542,57 +542,56 @@ impl Run<'_> {
     /// assert_eq!(run.snapshot().timeline[0].step, "count");
     /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
     /// ```
-    pub async fn read<T, F, Fut>(&self, step: Step, mut op: F) -> Result<T, OpsError>
+    pub async fn read<T, F, Fut>(&self, step: ReadStep, mut op: F) -> Result<T, OpsError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
-        debug_assert_eq!(
-            step.kind(),
-            StepKind::ReadOnly,
-            "use Run::act for disruptive steps"
-        );
+        let step = step.as_step().clone();
         let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "read_only", mode = %self.ctx.mode);
-        async {
-            self.check_cancelled(&step)?;
-            let started_at = self.ctx.clock.now();
-            let start = tokio::time::Instant::now();
-            let policy = step.retry_override().unwrap_or(self.ctx.retry);
-            let (result, attempts) = policy.retry(|| self.attempt(&step, op())).await;
-            let elapsed = start.elapsed();
-            match result {
-                Ok(v) => {
-                    self.record(
-                        &step,
-                        started_at,
-                        elapsed,
-                        StepStatus::Succeeded,
-                        attempts,
-                        None,
-                    );
-                    Ok(v)
-                }
-                Err(e) => {
-                    let e = e.with_step(step.name());
-                    let status = status_of(&e);
-                    tracing::warn!(error = %e.chain(), "read-only step failed");
-                    self.record(
-                        &step,
-                        started_at,
-                        elapsed,
-                        status,
-                        attempts,
-                        Some(e.chain()),
-                    );
-                    self.journal_best_effort(
-                        self.step_entry(&step, end_event(&e)).with_detail(e.chain()),
-                    )
-                    .await;
-                    Err(e)
+        // Boxed so the futures of runbooks, which hold many steps, stay small.
+        Box::pin(
+            async {
+                self.check_cancelled(&step)?;
+                let started_at = self.ctx.clock.now();
+                let start = tokio::time::Instant::now();
+                let policy = step.retry_override().unwrap_or(self.ctx.retry);
+                let (result, attempts) = policy.retry(|| self.attempt(&step, op())).await;
+                let elapsed = start.elapsed();
+                match result {
+                    Ok(v) => {
+                        self.record(
+                            &step,
+                            started_at,
+                            elapsed,
+                            StepStatus::Succeeded,
+                            attempts,
+                            None,
+                        );
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let e = e.with_step(step.name());
+                        let status = status_of(&e);
+                        tracing::warn!(error = %e.chain(), "read-only step failed");
+                        self.record(
+                            &step,
+                            started_at,
+                            elapsed,
+                            status,
+                            attempts,
+                            Some(e.chain()),
+                        );
+                        self.journal_best_effort(
+                            self.step_entry(&step, end_event(&e)).with_detail(e.chain()),
+                        )
+                        .await;
+                        Err(e)
+                    }
                 }
             }
-        }
-        .instrument(span)
+            .instrument(span),
+        )
         .await
     }
 
@@ -633,11 +632,6 @@ impl Run<'_> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
-        debug_assert_eq!(
-            step.kind(),
-            StepKind::Disruptive,
-            "use Run::read for read-only steps"
-        );
         let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
         // Boxed so the futures of runbooks, which hold many steps, stay small.
         Box::pin(self.act_inner(step, op).instrument(span)).await

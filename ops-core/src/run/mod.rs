@@ -28,5 +28,5 @@ pub use report::{
     Action, ActionStatus, Finding, FindingLevel, Report, RunOutcome, StepRecord, StepStatus,
 };
 pub use retry::RetryPolicy;
-pub use step::{Step, StepKind};
+pub use step::{ReadStep, Step, StepKind};
 pub use terminal::TerminalApprover;

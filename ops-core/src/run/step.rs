@@ -52,10 +52,61 @@ pub struct Step {
     undoes: Option<Cow<'static, str>>,
 }
 
+/// A read-only step: the only kind [`crate::run::Run::read`] accepts, while
+/// [`crate::run::Run::act`] accepts only a disruptive [`Step`], so a change cannot be run as a
+/// read in any build. Made by [`Step::read_only`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::run::{ReadStep, Step, StepKind};
+/// let s: ReadStep = Step::read_only("workload_status").target("prod/deployment/api").timeout(Duration::from_secs(5));
+/// assert_eq!(s.name(), "workload_status");
+/// assert_eq!(s.as_step().kind(), StepKind::ReadOnly);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadStep(Step);
+
+impl ReadStep {
+    /// Say what the step reads.
+    #[must_use]
+    pub fn describe(self, description: impl Into<String>) -> Self {
+        Self(self.0.describe(description))
+    }
+
+    /// Say what it reads from.
+    #[must_use]
+    pub fn target(self, target: impl fmt::Display) -> Self {
+        Self(self.0.target(target))
+    }
+
+    /// Bound each attempt by `timeout` (otherwise the context's default).
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Self(self.0.timeout(timeout))
+    }
+
+    /// Retry with `policy` instead of the context's.
+    #[must_use]
+    pub fn retry(self, policy: RetryPolicy) -> Self {
+        Self(self.0.retry(policy))
+    }
+
+    /// The stable name.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The step's declaration (its kind is always [`StepKind::ReadOnly`]).
+    pub fn as_step(&self) -> &Step {
+        &self.0
+    }
+}
+
 impl Step {
-    /// A read-only step named `name` (stable `snake_case`).
-    pub fn read_only(name: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(name.into(), StepKind::ReadOnly)
+    /// A read-only step named `name` (stable `snake_case`), for [`crate::run::Run::read`].
+    pub fn read_only(name: impl Into<Cow<'static, str>>) -> ReadStep {
+        ReadStep(Self::new(name.into(), StepKind::ReadOnly))
     }
 
     /// A disruptive step named `name` (stable `snake_case`).
@@ -115,10 +166,10 @@ impl Step {
         self
     }
 
-    /// Retry a read-only step with `policy` instead of the context's. Disruptive steps are
-    /// never retried (they may not be idempotent), so this has no effect on them.
+    /// The retry policy of a read-only step ([`ReadStep::retry`]); disruptive steps are never
+    /// retried (they may not be idempotent).
     #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
     }

@@ -82,6 +82,8 @@ enum Decision {
 #[tracing::instrument(skip_all, fields(runbook = "api_down", target = %t.workload, mode = %ctx.mode()))]
 pub async fn api_down(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("api_down", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         t.probe()?;
         let evidence = diagnose(&run, t).await?;

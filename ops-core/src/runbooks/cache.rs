@@ -158,6 +158,8 @@ pub(crate) async fn purge_step(
 #[tracing::instrument(skip_all, fields(runbook = "cache_failure", target = %t.workload, mode = %ctx.mode()))]
 pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("cache_failure", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let cache = t.cache()?;
         if let Err(e) = run.read(Step::read_only("ping"), || cache.ping()).await {
@@ -266,6 +268,8 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
 pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let pattern = t.config.cache.session_pattern.clone();
     let run = ctx.begin("session_invalidation", &pattern).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         t.cache()?;
         Ok(

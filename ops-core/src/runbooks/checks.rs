@@ -39,6 +39,8 @@ use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunFailure, Run
 #[tracing::instrument(skip_all, fields(runbook = "morning_checks", target = %t.workload))]
 pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("morning_checks", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let (probe, status, db, cache) = tokio::join!(
             async {

@@ -104,6 +104,8 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
             format!("{} endpoint(s)", t.checks.len()),
         )
         .await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         needs_checks(t, "certificate_expiry")?;
         let (down, degraded) = check_all(&run, t, "certificate").await;
@@ -143,6 +145,8 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
 #[tracing::instrument(skip_all, fields(runbook = "network_connectivity"))]
 pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("network_connectivity", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         needs_checks(t, "network_connectivity")?;
         let mut all = t.clone();
@@ -205,6 +209,8 @@ fn needs_checks(t: &Targets, runbook: &str) -> Result<(), OpsError> {
 #[tracing::instrument(skip_all, fields(runbook = "secret_rotation", target = %t.workload, mode = %ctx.mode()))]
 pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("secret_rotation", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         t.probe()?;
         let rotation = t.config.rotation.as_ref().ok_or_else(|| {

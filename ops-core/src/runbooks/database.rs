@@ -124,6 +124,8 @@ async fn terminate_step(
 #[tracing::instrument(skip_all, fields(runbook = "db_connections", mode = %ctx.mode()))]
 pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("db_connections", "database").await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let db = t.database()?;
         let limits = &t.config.db;
@@ -225,6 +227,8 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
 #[tracing::instrument(skip_all, fields(runbook = "database_full", mode = %ctx.mode()))]
 pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("database_full", "database").await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let db = t.database()?;
         let limits = &t.config.db;
@@ -322,6 +326,8 @@ pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
 #[tracing::instrument(skip_all, fields(runbook = "db_maintenance", mode = %ctx.mode()))]
 pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("db_maintenance", "database").await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let db = t.database()?;
         let limits = &t.config.db;
@@ -485,6 +491,8 @@ async fn stop_restore_start(
 #[tracing::instrument(skip_all, fields(runbook = "database_recovery", target = %t.workload, mode = %ctx.mode()))]
 pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("database_recovery", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let db = t.database()?;
         t.probe()?;

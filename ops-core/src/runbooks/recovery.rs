@@ -114,6 +114,8 @@ pub async fn complete_service_recovery(
     order: &RecoveryOrder,
 ) -> Result<Report, RunFailure> {
     let run = ctx.begin("complete_service_recovery", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         if order.tiers().is_empty() {
             return Err(OpsError::invalid(

@@ -41,6 +41,8 @@ use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome
 #[tracing::instrument(skip_all, fields(runbook = "restart_and_verify", target = %t.workload, mode = %ctx.mode()))]
 pub async fn restart_and_verify(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("restart_and_verify", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         t.probe()?;
         let before = run

@@ -343,6 +343,45 @@ impl fmt::Debug for Targets {
 }
 
 impl Targets {
+    /// These targets as a run in `mode` may use them: unchanged in
+    /// [`Mode::Execute`](crate::run::Mode::Execute); in [`Mode::DryRun`](crate::run::Mode::DryRun)
+    /// the platform, database and cache are [`ReadOnly`](crate::read_only::ReadOnly) views whose
+    /// every mutating method fails, so a dry run cannot change anything, by construction.
+    /// Every runbook calls this first.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use ops_core::platform::StopOptions;
+    /// use ops_core::run::Mode;
+    /// use ops_core::runbooks::Targets;
+    /// use ops_core::testing::FakePlatform;
+    /// let fake = Arc::new(FakePlatform::default());
+    /// let t = Targets::new(Arc::clone(&fake) as _, "prod/deployment/api".parse()?);
+    /// let dry = t.for_mode(Mode::DryRun);
+    /// assert!(dry.platform.stop(&t.workload, StopOptions::default()).await.is_err());
+    /// assert!(fake.mutations().is_empty());
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn for_mode(&self, mode: crate::run::Mode) -> Self {
+        use crate::read_only::ReadOnly;
+        let mut t = self.clone();
+        if mode == crate::run::Mode::DryRun {
+            t.platform = Arc::new(ReadOnly::new(Arc::clone(&self.platform)));
+            t.database = self
+                .database
+                .as_ref()
+                .map(|d| Arc::new(ReadOnly::new(Arc::clone(d))) as Arc<dyn Database>);
+            t.cache = self
+                .cache
+                .as_ref()
+                .map(|c| Arc::new(ReadOnly::new(Arc::clone(c))) as Arc<dyn Cache>);
+        }
+        t
+    }
+
     /// A workload on a platform.
     pub fn new(platform: Arc<dyn Platform>, workload: WorkloadRef) -> Self {
         Self {

@@ -43,6 +43,8 @@ use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome
 #[tracing::instrument(skip_all, fields(runbook = "high_error_rate", target = %t.workload, mode = %ctx.mode()))]
 pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("high_error_rate", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let metrics = t.metrics()?;
         t.probe()?;
@@ -136,6 +138,8 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
 #[tracing::instrument(skip_all, fields(runbook = "oom", target = %t.workload, mode = %ctx.mode()))]
 pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("oom", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         t.probe()?;
         let (status, usage) = tokio::join!(
@@ -229,6 +233,8 @@ fn known_usage(
 #[tracing::instrument(skip_all, fields(runbook = "high_latency", target = %t.workload, mode = %ctx.mode()))]
 pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("high_latency", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
     let body = async {
         let metrics = t.metrics()?;
         let cfg = &t.config;
