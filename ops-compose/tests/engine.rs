@@ -595,7 +595,7 @@ async fn dry_run_leaves_containers_untouched() {
     })
     .await;
     let before = p.snapshot().await;
-    let ctx = RunContext::builder().build();
+    let ctx = RunContext::builder().allow_volatile_journal().build();
     assert_eq!(ctx.mode(), Mode::DryRun);
     let probe = Arc::new(StatusProbe {
         platform: Arc::clone(&p.platform),
@@ -640,6 +640,7 @@ async fn api_down_recovers_an_unhealthy_service_on_the_engine() {
     })
     .await;
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .build();

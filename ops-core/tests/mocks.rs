@@ -41,8 +41,11 @@ async fn api_down_dry_run_only_reads_from_the_platform() {
         .times(1)
         .returning(|| Ok(ProbeResult::down("503")));
     let targets = Targets::new(Arc::new(platform), api).with_probe(Arc::new(probe));
-    let report = api_down(&RunContext::builder().build(), &targets)
-        .await
-        .unwrap();
+    let report = api_down(
+        &RunContext::builder().allow_volatile_journal().build(),
+        &targets,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.outcome, RunOutcome::Planned);
 }

@@ -31,13 +31,14 @@ fn redis() -> WorkloadRef {
 
 fn execute() -> RunContext {
     RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .build()
 }
 
 fn dry() -> RunContext {
-    RunContext::builder().build()
+    RunContext::builder().allow_volatile_journal().build()
 }
 
 fn session(pid: i32, state: SessionState, age_s: u64) -> Session {
@@ -323,6 +324,7 @@ async fn database_recovery_restarts_the_app_even_when_the_restore_is_denied() {
     let platform =
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::allow_steps_anywhere([
             "stop_application",
@@ -693,6 +695,7 @@ async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
         .with_probe(Arc::new(probe))
         .with_config(cfg);
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .journal(Arc::clone(&journal) as _)

@@ -14,6 +14,7 @@ use ops_core::{ErrorKind, OpsError};
 
 fn ctx(mode: Mode, approver: ApprovalPolicy, journal: Arc<MemoryJournal>) -> RunContext {
     RunContext::builder()
+        .allow_volatile_journal()
         .mode(mode)
         .approver(approver)
         .journal(journal)
@@ -88,7 +89,10 @@ async fn dry_run_never_asks_the_approver() {
         counter.fetch_add(1, Ordering::SeqCst);
         async { Decision::approve("x") }
     });
-    let ctx = RunContext::builder().approver(approver).build();
+    let ctx = RunContext::builder()
+        .allow_volatile_journal()
+        .approver(approver)
+        .build();
     let run = ctx.begin("demo", "t").await;
     run.act(Step::disruptive("flush"), || async {
         Ok::<_, OpsError>(())
@@ -425,6 +429,7 @@ async fn an_approver_that_never_answers_is_a_denial() {
         Decision::approve("never")
     });
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(approver)
         .approval_timeout(Duration::from_secs(60))
@@ -504,7 +509,10 @@ async fn reports_render_markdown_and_round_trip_json() {
 #[tokio::test]
 async fn an_unwritable_journal_still_allows_diagnosis() {
     let journal = Arc::new(MemoryJournal::default().fail_after(0));
-    let ctx = RunContext::builder().journal(journal).build();
+    let ctx = RunContext::builder()
+        .allow_volatile_journal()
+        .journal(journal)
+        .build();
     let run = ctx.begin("demo", "t").await;
     assert_eq!(
         run.read(Step::read_only("ping"), || async { Ok::<_, OpsError>(1) })
@@ -521,5 +529,27 @@ async fn an_unwritable_journal_still_allows_diagnosis() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_execute_run_with_a_journal_that_is_not_durable_changes_nothing_unless_told() {
+    let ctx = RunContext::builder()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("t"))
+        .build(); // the default in-memory journal
+    let run = ctx.begin("demo", "t").await;
+    let err = run
+        .act(Step::disruptive("restart"), || async {
+            panic!("ran without a durable journal")
+        })
+        .await
+        .map(|_: ops_core::run::Acted<()>| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(
+        err.chain().contains("allow_volatile_journal"),
+        "{}",
+        err.chain()
     );
 }

@@ -41,6 +41,7 @@ impl Harness {
 
     fn ctx(&self, mode: Mode, approver: ApprovalPolicy) -> RunContext {
         RunContext::builder()
+            .allow_volatile_journal()
             .mode(mode)
             .approver(approver)
             .journal(Arc::clone(&self.journal) as _)

@@ -30,6 +30,7 @@ fn api() -> WorkloadRef {
 
 fn execute() -> RunContext {
     RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .build()
@@ -97,6 +98,7 @@ async fn a_denied_stop_means_no_restore_and_no_change() {
     let platform =
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::allow_steps_anywhere([
             "restore",
@@ -132,6 +134,7 @@ async fn a_failed_stop_still_starts_what_it_may_have_stopped_and_never_restores(
 #[tokio::test(start_paused = true)]
 async fn a_disruptive_operation_past_its_timeout_is_finished_not_dropped() {
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .step_timeout(Duration::from_millis(100))
@@ -166,6 +169,7 @@ async fn a_disruptive_operation_past_its_timeout_is_finished_not_dropped() {
 async fn cancelling_mid_change_lets_the_change_finish_and_its_undo_still_runs() {
     let token = CancellationToken::new();
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .cancellation(token.clone())
@@ -205,6 +209,7 @@ async fn cancelling_mid_change_lets_the_change_finish_and_its_undo_still_runs() 
 #[tokio::test(start_paused = true)]
 async fn an_undo_of_a_step_that_never_ran_needs_its_own_approval() {
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::DenyAll)
         .build();
@@ -247,6 +252,7 @@ impl Journal for HangingJournal {
 #[tokio::test(start_paused = true)]
 async fn a_hanging_journal_fails_the_change_with_a_timeout_within_its_deadline() {
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .journal(Arc::new(HangingJournal))
@@ -325,6 +331,7 @@ mod approval {
     async fn notifications_go_through_the_approver() {
         let notifier = Arc::new(RecordingNotifier::default());
         let ctx = RunContext::builder()
+            .allow_volatile_journal()
             .mode(Mode::Execute)
             .approver(ApprovalPolicy::DenyAll)
             .notifier(Arc::clone(&notifier) as _)
@@ -426,7 +433,7 @@ mod dry_run {
         let t = Targets::new(Arc::clone(&platform) as _, api())
             .with_database(Arc::clone(&db) as _)
             .with_cache(Arc::clone(&cache) as _);
-        let ctx = RunContext::builder().build(); // dry run
+        let ctx = RunContext::builder().allow_volatile_journal().build(); // dry run
         let run = ctx.begin("sneaky", "api").await;
         // What a careless runbook would do: a change disguised as a read.
         let dry = t.for_mode(ctx.mode());
@@ -491,7 +498,7 @@ mod dry_run {
             .with_cache(Arc::clone(&cache) as _)
             .with_probe(Arc::new(ScriptedProbe::new("api")))
             .with_config(cfg);
-        let ctx = RunContext::builder().build();
+        let ctx = RunContext::builder().allow_volatile_journal().build();
         let _ = ops_core::runbooks::api_down(&ctx, &t).await;
         let _ = ops_core::runbooks::cache_failure(&ctx, &t).await;
         let _ = ops_core::runbooks::db_connections(&ctx, &t).await;

@@ -19,6 +19,7 @@ use ops_tests::{require, start_postgres, start_redis};
 
 fn execute() -> RunContext {
     RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(ApprovalPolicy::approve_all("test"))
         .journal(Arc::new(MemoryJournal::default()))
@@ -53,7 +54,7 @@ async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_
         .with_config(cfg);
 
     // Dry run first: it names the session and terminates nothing.
-    let plan = db_connections(&RunContext::builder().build(), &t)
+    let plan = db_connections(&RunContext::builder().allow_volatile_journal().build(), &t)
         .await
         .unwrap();
     assert_eq!(plan.outcome, RunOutcome::Planned);
@@ -135,6 +136,7 @@ async fn db_connections_terminates_exactly_the_approved_sessions_that_still_matc
         })
     };
     let ctx = RunContext::builder()
+        .allow_volatile_journal()
         .mode(Mode::Execute)
         .approver(approver)
         .journal(Arc::new(MemoryJournal::default()))
@@ -208,7 +210,7 @@ async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres(
     );
     let t = targets().with_database(db).with_config(cfg);
 
-    let plan = database_full(&RunContext::builder().build(), &t)
+    let plan = database_full(&RunContext::builder().allow_volatile_journal().build(), &t)
         .await
         .unwrap();
     assert!(
@@ -268,7 +270,7 @@ async fn session_invalidation_purges_only_sessions_on_real_redis() {
     cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:"));
     let t = targets().with_cache(cache).with_config(cfg);
 
-    let plan = session_invalidation(&RunContext::builder().build(), &t)
+    let plan = session_invalidation(&RunContext::builder().allow_volatile_journal().build(), &t)
         .await
         .unwrap();
     assert!(

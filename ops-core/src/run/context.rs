@@ -29,6 +29,7 @@ use crate::notify::{LogNotifier, Notification, Notifier};
 /// use ops_core::testing::MemoryJournal;
 /// let ctx = RunContext::builder()
 ///     .mode(Mode::Execute)
+///     .allow_volatile_journal()
 ///     .approver(ApprovalPolicy::approve_all("drill"))
 ///     .journal(Arc::new(MemoryJournal::default()))
 ///     .build();
@@ -45,6 +46,7 @@ pub struct RunContext {
     approval_timeout: Duration,
     journal_timeout: Duration,
     finish_grace: Duration,
+    volatile_journal_ok: bool,
     retry: RetryPolicy,
     cancel: CancellationToken,
 }
@@ -160,6 +162,7 @@ pub struct RunContextBuilder {
     approval_timeout: Duration,
     journal_timeout: Duration,
     finish_grace: Duration,
+    volatile_journal_ok: bool,
     retry: RetryPolicy,
     cancel: Option<CancellationToken>,
 }
@@ -176,6 +179,7 @@ impl Default for RunContextBuilder {
             approval_timeout: Duration::from_secs(300),
             journal_timeout: Duration::from_secs(10),
             finish_grace: Duration::from_secs(120),
+            volatile_journal_ok: false,
             retry: RetryPolicy::default(),
             cancel: None,
         }
@@ -257,6 +261,16 @@ impl RunContextBuilder {
         self
     }
 
+    /// Let [`Mode::Execute`] runs change things with a journal that is not durable (the
+    /// default in-memory one, lost at exit): for tests and drills. Without it, a disruptive
+    /// step of an execute run whose journal is not durable is refused, so a change in
+    /// production always leaves a record that survives the process.
+    #[must_use]
+    pub fn allow_volatile_journal(mut self) -> Self {
+        self.volatile_journal_ok = true;
+        self
+    }
+
     /// Retry policy of read-only steps (default 3 attempts, 200 ms doubling, jitter).
     #[must_use]
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
@@ -287,6 +301,7 @@ impl RunContextBuilder {
             approval_timeout: self.approval_timeout,
             journal_timeout: self.journal_timeout,
             finish_grace: self.finish_grace,
+            volatile_journal_ok: self.volatile_journal_ok,
             retry: self.retry,
             cancel: self.cancel.unwrap_or_default(),
         }
@@ -669,6 +684,15 @@ impl Run<'_> {
             return Ok(Acted::Planned);
         }
 
+        if !self.ctx.journal.capabilities().durable && !self.ctx.volatile_journal_ok {
+            let err = OpsError::new(ErrorKind::InvalidInput, "core", "journal", step.name().to_owned())
+                .with_detail(format!(
+                    "the {} journal is not durable: give the context a durable journal (SQLite, PostgreSQL) or call allow_volatile_journal()",
+                    self.ctx.journal.backend()
+                ))
+                .with_step(step.name());
+            return Err(self.refuse(&step, started_at, err));
+        }
         let approved_by = if let Some(undone) = &undo_of {
             format!("the approval of {undone}, which it undoes")
         } else {
@@ -693,16 +717,7 @@ impl Run<'_> {
                 .with_detail("the step was not run because the journal could not record it")
                 .with_source(e)
                 .with_step(step.name());
-            self.push_action(&step, ActionStatus::Failed, Some(err.chain()));
-            self.record(
-                &step,
-                started_at,
-                Duration::ZERO,
-                StepStatus::Failed,
-                0,
-                Some(err.chain()),
-            );
-            return Err(err);
+            return Err(self.refuse(&step, started_at, err));
         }
 
         let start = tokio::time::Instant::now();
@@ -748,6 +763,21 @@ impl Run<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Record a disruptive step refused before it ran (failed, no attempt) and give back the
+    /// error.
+    fn refuse(&self, step: &Step, started_at: jiff::Timestamp, err: OpsError) -> OpsError {
+        self.push_action(step, ActionStatus::Failed, Some(err.chain()));
+        self.record(
+            step,
+            started_at,
+            Duration::ZERO,
+            StepStatus::Failed,
+            0,
+            Some(err.chain()),
+        );
+        err
     }
 
     /// Whether the disruptive step `name` ran in this run (taken, or failed after starting).

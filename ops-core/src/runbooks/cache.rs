@@ -258,7 +258,7 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
 /// use ops_core::testing::{FakeCache, FakePlatform};
 /// let cache = Arc::new(FakeCache::default().with_keys("session:", 40).with_keys("cache:", 10));
 /// let t = Targets::new(Arc::new(FakePlatform::default()), "prod/statefulset/redis".parse()?).with_cache(cache.clone());
-/// let ctx = RunContext::builder().mode(Mode::Execute).approver(ApprovalPolicy::approve_all("oncall")).build();
+/// let ctx = RunContext::builder().mode(Mode::Execute).allow_volatile_journal().approver(ApprovalPolicy::approve_all("oncall")).build();
 /// let report = session_invalidation(&ctx, &t).await?;
 /// assert_eq!(report.outcome, RunOutcome::Recovered);
 /// assert_eq!(cache.len(), 10); // only the sessions went

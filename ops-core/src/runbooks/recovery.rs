@@ -97,7 +97,7 @@ fn needs_action(status: &WorkloadStatus) -> bool {
 ///     .with_workload(WorkloadStatus::healthy(db.clone(), 1))
 ///     .with_workload(WorkloadStatus::healthy(api.clone(), 1)));
 /// platform.stop(&db, StopOptions::default()).await?;
-/// let ctx = RunContext::builder().mode(Mode::Execute).approver(ApprovalPolicy::approve_all("test")).build();
+/// let ctx = RunContext::builder().mode(Mode::Execute).allow_volatile_journal().approver(ApprovalPolicy::approve_all("test")).build();
 /// let order = RecoveryOrder::new().then([db]).then([api.clone()]);
 /// let report = complete_service_recovery(&ctx, &Targets::new(platform, api), &order).await?;
 /// assert_eq!(report.outcome, RunOutcome::Recovered);
@@ -251,6 +251,7 @@ mod tests {
     fn execute() -> RunContext {
         RunContext::builder()
             .mode(Mode::Execute)
+            .allow_volatile_journal()
             .approver(ApprovalPolicy::approve_all("test"))
             .build()
     }

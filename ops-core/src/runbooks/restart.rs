@@ -33,7 +33,7 @@ use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome
 /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
 /// let platform = Arc::new(FakePlatform::default().with_workload(WorkloadStatus::crash_looping(api.clone(), 2)));
 /// let probe = Arc::new(ScriptedProbe::tracking("api-health", Arc::clone(&platform), api.clone()));
-/// let ctx = RunContext::builder().mode(Mode::Execute).approver(ApprovalPolicy::approve_all("test")).build();
+/// let ctx = RunContext::builder().mode(Mode::Execute).allow_volatile_journal().approver(ApprovalPolicy::approve_all("test")).build();
 /// let report = restart_and_verify(&ctx, &Targets::new(platform.clone(), api).with_probe(probe)).await?;
 /// assert_eq!(report.outcome, RunOutcome::Recovered);
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
