@@ -38,15 +38,36 @@ pub struct PgJournal {
 }
 
 impl PgJournal {
-    /// A journal on the same pool (and deadlines) as `db`; applies migrations.
+    /// A journal on the server of `db`, on a pool of its own (never the remediated
+    /// database's): one connection is opened now and held (no idle timeout, no maximum
+    /// lifetime, the only one the journal uses), so the journal keeps recording while that server refuses new connections,
+    /// the very incident `db_connections` exists for. Applies migrations (DDL); for a dry run
+    /// or a read-only operator use [`PgJournal::open_existing`].
+    ///
+    /// A journal on another server than the one being remediated ([`PgJournal::connect`]) is
+    /// the production setup: it survives that server's loss too.
     ///
     /// # Errors
-    /// [`Error::Migrate`] when the schema cannot be created or upgraded (e.g. the server is down).
+    /// [`Error::Query`] when the server cannot be reached; [`Error::Migrate`] when the schema
+    /// cannot be created or upgraded.
     pub async fn open(db: &PgDatabase) -> Result<Self, Error> {
-        Self::from_client(db.pool().clone(), db.target().to_owned()).await
+        let pool = Self::own_pool(db).await?;
+        Self::from_client(pool, db.target().to_owned()).await
     }
 
-    /// A journal at `url` with its own small pool; applies migrations.
+    /// As [`PgJournal::open`], without any DDL: the schema must exist and be current (made by
+    /// an earlier [`PgJournal::open`] or [`PgJournal::connect`]).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the schema is missing or older than this version; as
+    /// [`PgJournal::open`].
+    pub async fn open_existing(db: &PgDatabase) -> Result<Self, Error> {
+        let pool = Self::own_pool(db).await?;
+        Self::existing(pool, db.target().to_owned()).await
+    }
+
+    /// A journal at `url` on its own pool (one connection held, as [`PgJournal::open`]);
+    /// applies migrations.
     ///
     /// # Errors
     /// [`Error::Config`] for a bad URL; as [`PgJournal::open`].
@@ -54,20 +75,44 @@ impl PgJournal {
         let db = crate::PgDatabaseBuilder::new(url)
             .with_max_connections(2)
             .build()?;
-        let target = db.target().to_owned();
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
+        Self::open(&db).await
+    }
+
+    /// As [`PgJournal::connect`], without any DDL (see [`PgJournal::open_existing`]).
+    ///
+    /// # Errors
+    /// As [`PgJournal::open_existing`].
+    pub async fn connect_existing(url: &str) -> Result<Self, Error> {
+        let db = crate::PgDatabaseBuilder::new(url)
+            .with_max_connections(2)
+            .build()?;
+        Self::open_existing(&db).await
+    }
+
+    /// One connection, opened now and kept. One, not more: with room for a second, a pool
+    /// whose connection is still on its way back would try to open another, which a
+    /// saturated server refuses, instead of waiting the moment it takes to come back.
+    async fn own_pool(db: &PgDatabase) -> Result<PgPool, Error> {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(
+            // The database's own application_name: its session listings and terminations
+            // never see, let alone end, the journal's connection.
+            .connect_with(
                 db.shared
                     .connect
                     .clone()
                     .application_name(db.application_name()),
-            );
-        Self::from_client(pool, target).await
+            )
+            .await
+            .map_err(|e| Error::query("journal_connect", db.target().to_owned(), e))
     }
 
     /// A journal on an existing pool; `target` names the server in errors (no credentials).
+    /// Applies migrations.
     ///
     /// # Errors
     /// As [`PgJournal::open`].
@@ -79,6 +124,31 @@ impl PgJournal {
             target: target.clone(),
             source,
         })?;
+        Ok(Self { pool, target })
+    }
+
+    /// A journal on `pool` whose schema must already be current; runs no DDL.
+    async fn existing(pool: PgPool, target: String) -> Result<Self, Error> {
+        let latest = MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or_default();
+        let applied: Option<i64> = sqlx::query_scalar(
+            "SELECT max(version) FROM opsbook._journal_migrations WHERE success",
+        )
+        .fetch_optional(&pool)
+        .await
+        .ok()
+        .flatten();
+        if applied != Some(latest) {
+            return Err(Error::NotFound {
+                operation: "journal_open",
+                target: format!(
+                    "the opsbook journal schema at version {latest} on {target} (create it with PgJournal::open)"
+                ),
+            });
+        }
         Ok(Self { pool, target })
     }
 }

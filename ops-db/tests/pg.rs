@@ -641,3 +641,64 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
             .unwrap();
     assert!(exists);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_existing_runs_no_ddl_and_needs_the_schema() {
+    let pg = require!(Stack::new().postgres().await);
+    let db = db_for(&pg);
+    let err = PgJournal::open_existing(&db).await.unwrap_err();
+    assert!(err.to_string().contains("schema"), "{err}");
+    let mut check = connect(pg.url(), "check").await;
+    let schemas: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'opsbook'")
+            .fetch_one(&mut check)
+            .await
+            .unwrap();
+    assert_eq!(schemas, 0, "open_existing created the schema");
+    PgJournal::open(&db).await.unwrap();
+    let journal = PgJournal::open_existing(&db).await.unwrap();
+    conformance::journal::run_all(&journal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_keeps_recording_while_the_server_refuses_new_connections() {
+    use ops_core::journal::{Journal, JournalEntry, JournalEvent};
+    use ops_core::run::{Mode, RunId};
+    let pg = require!(Stack::new().postgres().await);
+    if pg.service().is_none() {
+        eprintln!("skipping test: saturates the server, needs its own container");
+        return;
+    }
+    let db = db_for(&pg);
+    let journal = PgJournal::open(&db).await.unwrap();
+    // Fill every connection slot the server has, superuser-reserved ones included.
+    let mut held = Vec::new();
+    let refused = loop {
+        assert!(held.len() < 400, "the server never refused a connection");
+        match PgConnectOptions::from_str(pg.admin_url())
+            .unwrap()
+            .application_name("hog")
+            .connect()
+            .await
+        {
+            Ok(conn) => held.push(conn),
+            Err(e) => break e,
+        }
+    };
+    let code = refused
+        .as_database_error()
+        .and_then(|d| d.code().map(|c| c.into_owned()));
+    assert_eq!(code.as_deref(), Some("53300"), "{refused}");
+    // The database's pool cannot get a new connection; the journal's held one still works.
+    let run = RunId::generate(jiff::Timestamp::now());
+    let entry = JournalEntry::new(
+        run.clone(),
+        "db_connections",
+        Mode::Execute,
+        jiff::Timestamp::now(),
+        JournalEvent::RunStarted,
+    );
+    journal.append(&entry).await.unwrap();
+    assert_eq!(journal.entries(&run).await.unwrap().len(), 1);
+    drop(held);
+}
