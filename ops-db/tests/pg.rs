@@ -687,7 +687,7 @@ async fn the_journal_keeps_recording_while_the_server_refuses_new_connections() 
     };
     let code = refused
         .as_database_error()
-        .and_then(|d| d.code().map(|c| c.into_owned()));
+        .and_then(|d| d.code().map(std::borrow::Cow::into_owned));
     assert_eq!(code.as_deref(), Some("53300"), "{refused}");
     // The database's pool cannot get a new connection; the journal's held one still works.
     let run = RunId::generate(jiff::Timestamp::now());
