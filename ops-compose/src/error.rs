@@ -101,6 +101,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A change failed, and undoing it failed too: the service may be left without a
+    /// running container. `failed` says which undo steps failed; `source` is the first error.
+    #[error("{operation} of {target} failed and could not be fully undone ({}): the service may need a hand", failed.join("; "))]
+    Compensation {
+        /// The operation.
+        operation: &'static str,
+        /// What it was about.
+        target: String,
+        /// What made the change fail.
+        #[source]
+        source: Box<Error>,
+        /// The undo steps that failed, in words.
+        failed: Vec<String>,
+    },
     /// The caller gave an argument the engine cannot take.
     #[error("invalid argument for {operation} of {target}: {reason}")]
     InvalidArgument {
@@ -140,6 +154,7 @@ impl Error {
             | Self::Unsupported { operation, .. }
             | Self::Conflict { operation, .. }
             | Self::Archive { operation, .. }
+            | Self::Compensation { operation, .. }
             | Self::InvalidArgument { operation, .. } => operation,
         }
     }
@@ -155,6 +170,7 @@ impl Error {
             | Self::Unsupported { target, .. }
             | Self::Conflict { target, .. }
             | Self::Archive { target, .. }
+            | Self::Compensation { target, .. }
             | Self::InvalidArgument { target, .. } => target.clone(),
         }
     }
@@ -180,6 +196,7 @@ impl Error {
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::Archive { .. } => ErrorKind::Backend,
+            Self::Compensation { source, .. } => source.kind(),
             Self::Client { source } | Self::Engine { source, .. } => match source {
                 B::DockerResponseServerError { status_code, .. } => match status_code {
                     404 => ErrorKind::NotFound,
@@ -207,6 +224,10 @@ impl From<Error> for OpsError {
             Error::Unsupported { reason, .. }
             | Error::Conflict { reason, .. }
             | Error::InvalidArgument { reason, .. } => Some(reason.clone()),
+            Error::Compensation { failed, .. } => Some(format!(
+                "undoing it failed too ({}): check the service by hand",
+                failed.join("; ")
+            )),
             Error::Engine {
                 source: bollard::errors::Error::DockerResponseServerError { message, .. },
                 ..

@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 pub use lifecycle::StartedService;
 pub use platform::ComposePlatform;
 pub use prune::{DiskUsage, PruneImagesOptions, PruneReport};
-pub use recreate::RecreateOptions;
+pub use recreate::{RecreateOptions, RecreatePoint};
 
 /// The bollard client type accepted by [`ComposePlatformBuilder::with_client`].
 pub use bollard::Docker;

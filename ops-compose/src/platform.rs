@@ -45,6 +45,8 @@ pub struct ComposePlatform {
     negotiated: OnceCell<Docker>,
     config: ComposeConfig,
     raw: Option<crate::raw::Endpoint>,
+    #[cfg(feature = "fault-injection")]
+    fail_at: Option<crate::recreate::RecreatePoint>,
 }
 
 /// One container of a service, as listed.
@@ -77,7 +79,23 @@ impl ComposePlatform {
             negotiated: OnceCell::new(),
             config,
             raw,
+            #[cfg(feature = "fault-injection")]
+            fail_at: None,
         }
+    }
+
+    /// Make every container swap of a recreate fail at `point` (feature `fault-injection`,
+    /// for tests of the undo).
+    #[cfg(feature = "fault-injection")]
+    #[must_use]
+    pub fn fail_recreate_at(mut self, point: crate::recreate::RecreatePoint) -> Self {
+        self.fail_at = Some(point);
+        self
+    }
+
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn injected_failure(&self) -> Option<crate::recreate::RecreatePoint> {
+        self.fail_at
     }
 
     /// The plain endpoint for fast log reads, when the client came from `DOCKER_HOST`.

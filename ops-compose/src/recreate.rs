@@ -90,6 +90,39 @@ impl RecreateOptions {
     }
 }
 
+/// The points of a container swap at which a recreate can fail, in order: after the old
+/// container stopped, after it was renamed aside, after the new one was created, after the
+/// new one started (before the old one is removed). With the `fault-injection` feature,
+/// [`ComposePlatform::fail_recreate_at`] makes a swap fail there, to prove that the undo
+/// always leaves a running container.
+///
+/// # Examples
+/// ```
+/// use ops_compose::RecreatePoint;
+/// assert_eq!(RecreatePoint::ALL.len(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecreatePoint {
+    /// The old container is stopped.
+    AfterStop,
+    /// The old container is renamed aside.
+    AfterRename,
+    /// The new container exists, not started.
+    AfterCreate,
+    /// The new container runs; the old one is not yet removed.
+    AfterStart,
+}
+
+impl RecreatePoint {
+    /// Every point, in order.
+    pub const ALL: [Self; 4] = [
+        Self::AfterStop,
+        Self::AfterRename,
+        Self::AfterCreate,
+        Self::AfterStart,
+    ];
+}
+
 fn valid_env_key(key: &str) -> bool {
     !key.is_empty() && !key.contains('=') && !key.contains('\0')
 }
@@ -295,6 +328,12 @@ impl ComposePlatform {
         Ok(done)
     }
 
+    /// Replace one container, all or nothing: stop the old one, rename it aside, create and
+    /// start the new one under its name, remove the old one. A failure at any point before
+    /// the old container is gone undoes what was done (the new container removed, the old
+    /// one renamed back and started again), so the service keeps a container with the old
+    /// configuration or the new one, never none. An undo that fails is reported in the
+    /// error ([`Error::Compensation`]), never swallowed.
     async fn swap(
         &self,
         old_id: &str,
@@ -304,31 +343,100 @@ impl ComposePlatform {
         extra: Vec<(String, EndpointSettings)>,
     ) -> Result<()> {
         let grace = self.config().stop_timeout;
-        self.stop_container(old_id, name, grace).await?;
         let short: String = old_id.chars().take(12).collect();
         let aside = format!("{short}_{name}");
-        self.rename(old_id, &aside).await?;
+        let mut new_id = None;
         let attempt = async {
-            let new_id = self.create_from(name, body, extra).await?;
-            if was_running && let Err(e) = self.start_container(&new_id, name).await {
-                let _ = self.remove_container(&new_id, name, grace).await;
-                return Err(e);
+            self.stop_container(old_id, name, grace).await?;
+            self.checkpoint(RecreatePoint::AfterStop, name)?;
+            self.rename(old_id, &aside).await?;
+            self.checkpoint(RecreatePoint::AfterRename, name)?;
+            let created = self.create_from(name, body, extra).await?;
+            new_id = Some(created.clone());
+            self.checkpoint(RecreatePoint::AfterCreate, name)?;
+            if was_running {
+                self.start_container(&created, name).await?;
             }
-            Ok(new_id)
+            self.checkpoint(RecreatePoint::AfterStart, name)?;
+            self.remove_container(old_id, &aside, grace).await
         }
         .await;
-        match attempt {
-            Ok(_) => self.remove_container(old_id, &aside, grace).await,
-            Err(e) => {
-                tracing::warn!(container = %name, "recreate failed; restoring the old container");
-                // Best effort: a half-created container with the name would block the rename.
-                let _ = self.rename(old_id, name).await;
-                if was_running {
-                    let _ = self.start_container(old_id, name).await;
-                }
-                Err(e)
-            }
+        let Err(cause) = attempt else {
+            return Ok(());
+        };
+        tracing::warn!(container = %name, error = %cause, "recreate failed; restoring the old container");
+        let failed = self
+            .restore_old(old_id, name, new_id.as_deref(), was_running, grace)
+            .await;
+        if failed.is_empty() {
+            Err(cause)
+        } else {
+            Err(Error::Compensation {
+                operation: "recreate",
+                target: name.to_owned(),
+                source: Box::new(cause),
+                failed,
+            })
         }
+    }
+
+    /// Undo a swap: remove the new container (when one was created), give the old one its
+    /// name back (when it lost it) and start it (when it ran). Every step is attempted;
+    /// returns those that failed, in words.
+    async fn restore_old(
+        &self,
+        old_id: &str,
+        name: &str,
+        new_id: Option<&str>,
+        was_running: bool,
+        grace: std::time::Duration,
+    ) -> Vec<String> {
+        let mut failed = Vec::new();
+        if let Some(new_id) = new_id
+            && let Err(e) = self.remove_container(new_id, name, grace).await
+        {
+            failed.push(format!("removing the new container: {e}"));
+        }
+        let current = self.inspect(old_id).await.map(|i| {
+            i.name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned()
+        });
+        match current {
+            Ok(current) if current == name => {}
+            Ok(_) => {
+                if let Err(e) = self.rename(old_id, name).await {
+                    failed.push(format!("renaming the old container back to {name}: {e}"));
+                }
+            }
+            Err(e) => failed.push(format!("finding the old container: {e}")),
+        }
+        if was_running
+            && let Err(e) = self.start_container(old_id, name).await
+            && e.status_code() != Some(304)
+        {
+            failed.push(format!("starting the old container again: {e}"));
+        }
+        failed
+    }
+
+    /// Fail here when a test asked for it (feature `fault-injection`); otherwise nothing.
+    #[allow(
+        clippy::unused_self,
+        reason = "reads the injected point with the feature on"
+    )]
+    fn checkpoint(&self, point: RecreatePoint, name: &str) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if self.injected_failure() == Some(point) {
+            return Err(Error::Conflict {
+                operation: "recreate",
+                target: name.to_owned(),
+                reason: format!("injected failure at {point:?}"),
+            });
+        }
+        let _ = (point, name);
+        Ok(())
     }
 
     /// Apply an environment change by recreating the service (a compose restart keeps the old

@@ -664,3 +664,81 @@ async fn api_down_recovers_an_unhealthy_service_on_the_engine() {
     );
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreate_that_fails_at_any_point_leaves_the_old_container_running() {
+    use ops_compose::{RecreateOptions, RecreatePoint};
+    let p = project_or_skip!("swap");
+    let api = p.service("api");
+    let original = p
+        .add(
+            "api",
+            1,
+            &Spec {
+                env: vec!["MARK=old".into()],
+                ..Spec::default()
+            },
+        )
+        .await;
+    let name = format!("{}-api-1", p.name);
+    for point in RecreatePoint::ALL {
+        let failing = ComposePlatform::builder()
+            .with_stop_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .fail_recreate_at(point);
+        let err = bounded(
+            failing.recreate_service(&api, &RecreateOptions::default().set_env("MARK", "new")),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("recreate"), "{point:?}: {err}");
+        assert!(
+            !matches!(err, ops_compose::Error::Compensation { .. }),
+            "{point:?}: the undo failed: {err}"
+        );
+        // Exactly the old container, under its name, running, with the old configuration.
+        let containers = p.snapshot().await;
+        assert_eq!(containers.len(), 1, "{point:?}: {containers:#?}");
+        let inspect = p
+            .docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap();
+        assert_eq!(inspect.id.as_deref(), Some(original.as_str()), "{point:?}");
+        assert_eq!(
+            inspect.state.and_then(|s| s.running),
+            Some(true),
+            "{point:?}: the old container is not running"
+        );
+        let env = inspect.config.and_then(|c| c.env).unwrap_or_default();
+        assert!(env.iter().any(|e| e == "MARK=old"), "{point:?}: {env:?}");
+    }
+    // Without an injected failure the same recreate goes through.
+    bounded(
+        p.platform
+            .recreate_service(&api, &RecreateOptions::default().set_env("MARK", "new")),
+    )
+    .await
+    .unwrap();
+    let inspect = p
+        .docker
+        .inspect_container(
+            &name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    assert_ne!(inspect.id.as_deref(), Some(original.as_str()));
+    assert!(
+        inspect
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e == "MARK=new")
+    );
+}

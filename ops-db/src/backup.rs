@@ -631,7 +631,7 @@ impl PgDatabase {
                 return Err(e);
             }
 
-            // Swap: move the current database aside (kept for rollback), then rename scratch in.
+            // Swap: move the current database aside (kept for rollback) and rename scratch in.
             let mut previous = None;
             if into_exists {
                 let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
@@ -643,61 +643,55 @@ impl PgDatabase {
                         reason: "renamed database name".to_owned(),
                     })?
                     .quoted();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "ALTER DATABASE {into_q} WITH ALLOW_CONNECTIONS false"
-                )))
-                .execute(&mut admin)
-                .await
-                .map_err(q)?;
+                // Both renames in one transaction: PostgreSQL renames databases
+                // transactionally, so the application's name always names a database (the old
+                // one or the restored one), even if this is interrupted or times out (a closed
+                // connection rolls the transaction back).
+                let swap = format!(
+                    "ALTER DATABASE {into_q} RENAME TO {old_q}; ALTER DATABASE {} RENAME TO {into_q}",
+                    scratch_id.quoted()
+                );
                 let mut attempt = 0;
                 loop {
+                    let mut tx = admin.begin().await.map_err(q)?;
                     // Sessions on the database being replaced (ours included) must go.
                     sqlx::query(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                          WHERE datname = $1 AND pid <> pg_backend_pid()",
                     )
                     .bind(opts.into.as_str())
-                    .execute(&mut admin)
+                    .execute(&mut *tx)
                     .await
                     .map_err(q)?;
-                    match sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "ALTER DATABASE {into_q} RENAME TO {old_q}"
-                    )))
-                    .execute(&mut admin)
-                    .await
+                    match sqlx::raw_sql(sqlx::AssertSqlSafe(swap.clone()))
+                        .execute(&mut *tx)
+                        .await
                     {
-                        Ok(_) => break,
+                        Ok(_) => {
+                            tx.commit().await.map_err(q)?;
+                            break;
+                        }
+                        // A terminated session has not exited yet: roll back, try again.
                         Err(sqlx::Error::Database(db))
                             if db.code().as_deref() == Some("55006") && attempt < 50 =>
                         {
                             attempt += 1;
+                            tx.rollback().await.map_err(q)?;
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
-                        Err(e) => {
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                                "ALTER DATABASE {into_q} WITH ALLOW_CONNECTIONS true"
-                            )))
-                            .execute(&mut admin)
-                            .await;
-                            return Err(q(e));
-                        }
+                        Err(e) => return Err(q(e)),
                     }
                 }
+                previous = Some(old);
+            } else {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "ALTER DATABASE {old_q} WITH ALLOW_CONNECTIONS true"
+                    "ALTER DATABASE {} RENAME TO {into_q}",
+                    scratch_id.quoted()
                 )))
                 .execute(&mut admin)
                 .await
                 .map_err(q)?;
-                previous = Some(old);
             }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "ALTER DATABASE {} RENAME TO {into_q}",
-                scratch_id.quoted()
-            )))
-            .execute(&mut admin)
-            .await
-            .map_err(q)?;
             let _ = admin.close().await;
             tracing::info!(database = %target, previous = ?previous, "restore swapped in");
             Ok(RestoreOutcome::new(
