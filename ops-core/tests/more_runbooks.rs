@@ -364,7 +364,9 @@ fn full_cache() -> FakeCache {
 fn cache_targets(cache: Arc<FakeCache>, purgeable: bool) -> Targets {
     let mut cfg = RunbookConfig::default();
     if purgeable {
-        cfg.cache.purgeable.push(KeyPattern::prefix("cache:"));
+        cfg.cache
+            .purgeable
+            .push(KeyPattern::prefix("cache:").unwrap());
     }
     Targets::new(
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(redis(), 1))),
@@ -484,9 +486,11 @@ async fn morning_checks_flags_problems_and_never_changes_anything() {
 }
 
 fn error_rate_targets(platform: Arc<FakePlatform>, rate: f64) -> Targets {
-    use ops_core::metrics::MetricQuery;
-    let metrics = ops_core::testing::FakeMetrics::default()
-        .with_scalar(&MetricQuery::error_rate("api", "5m"), rate);
+    use ops_core::metrics::{MetricQuery, MetricWindow};
+    let metrics = ops_core::testing::FakeMetrics::default().with_scalar(
+        &MetricQuery::error_rate("api", &MetricWindow::minutes(5)),
+        rate,
+    );
     let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
     Targets::new(platform, api())
         .with_metrics(Arc::new(metrics))
@@ -718,9 +722,11 @@ async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
 }
 
 fn latency_targets(platform: Arc<FakePlatform>, p95_s: f64) -> Targets {
-    use ops_core::metrics::MetricQuery;
-    let metrics = ops_core::testing::FakeMetrics::default()
-        .with_scalar(&MetricQuery::p95_latency("api", "5m"), p95_s);
+    use ops_core::metrics::{MetricQuery, MetricWindow};
+    let metrics = ops_core::testing::FakeMetrics::default().with_scalar(
+        &MetricQuery::p95_latency("api", &MetricWindow::minutes(5)),
+        p95_s,
+    );
     Targets::new(platform, api()).with_metrics(Arc::new(metrics))
 }
 
