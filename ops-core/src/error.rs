@@ -9,7 +9,7 @@ const TARGET_MAX: usize = 600;
 /// The most characters of a detail an error keeps.
 const DETAIL_MAX: usize = 1000;
 /// The most characters of [`OpsError::chain`].
-const CHAIN_MAX: usize = 4000;
+const CHAIN_MAX: usize = 2000;
 
 /// What went wrong, in terms a runbook can act on.
 ///
@@ -290,7 +290,7 @@ impl OpsError {
     /// The message and its cause chain on one line, as reports and journals store it.
     ///
     /// Control characters anywhere in the chain (a backend error may quote its peer) are
-    /// escaped and the line is cut to 4000 characters ([`crate::text::bounded`]).
+    /// escaped and the line is cut to 2000 characters ([`crate::text::bounded`]).
     ///
     /// # Examples
     /// ```

@@ -456,6 +456,42 @@ async fn session_invalidation_dry_run_counts_and_samples_without_deleting() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn session_invalidation_never_deletes_every_key_unless_configured() {
+    // Every spelling of "all keys" a configuration may hold: `*` reads back as match_all and
+    // is refused by the runbook; the others are refused when the configuration is read.
+    for spelled in ["?*", "*?", "*?*", "[^]*", "**"] {
+        let json = format!(r#"{{"cache": {{"session_pattern": "{spelled}"}}}}"#);
+        assert!(
+            serde_json::from_str::<RunbookConfig>(&json).is_err(),
+            "{spelled} accepted"
+        );
+    }
+    let cfg: RunbookConfig =
+        serde_json::from_str(r#"{"cache": {"session_pattern": "*"}}"#).unwrap();
+    assert!(cfg.cache.session_pattern.is_match_all());
+    let cache = Arc::new(
+        FakeCache::default()
+            .with_keys("session:", 3)
+            .with_keys("user:", 3),
+    );
+    let targets = cache_targets(Arc::clone(&cache), false).with_config(cfg.clone());
+    let err = session_invalidation(&execute(), &targets)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.chain().contains("allow_match_all"), "{}", err.chain());
+    assert_eq!(cache.len(), 6, "nothing deleted");
+    assert!(cache.mutations().is_empty());
+
+    let mut allowed = cfg;
+    allowed.cache.allow_match_all = true;
+    let targets = cache_targets(Arc::clone(&cache), false).with_config(allowed);
+    let report = session_invalidation(&execute(), &targets).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Recovered);
+    assert_eq!(cache.len(), 0, "explicitly allowed, every key goes");
+}
+
+#[tokio::test(start_paused = true)]
 async fn morning_checks_flags_problems_and_never_changes_anything() {
     let cache = Arc::new(full_cache());
     let db = Arc::new(exhausted_db());

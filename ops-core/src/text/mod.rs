@@ -61,7 +61,7 @@ pub fn quote(value: &str) -> String {
 /// use ops_core::text::bounded;
 /// assert_eq!(bounded("ok", 10), "ok");
 /// assert_eq!(bounded("\u{202e}evil", 20), r"\u{202e}evil");
-/// assert_eq!(bounded("abcdefghijklmnopqrstuvwxyz", 16), "abc…(26 bytes)");
+/// assert_eq!(bounded("abcdefghijklmnopqrstuvwxyz", 16), "abcde…(26 bytes)");
 /// ```
 pub fn bounded(value: &str, max: usize) -> String {
     let mut out = String::with_capacity(value.len().min(max * 4));
