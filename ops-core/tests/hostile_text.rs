@@ -12,6 +12,7 @@ use ops_core::incident::{Severity, SeverityScale};
 use ops_core::metrics::{MetricQuery, MetricWindow};
 use ops_core::platform::{ExecCommand, LogFilter};
 use ops_core::run::{Mode, RunId};
+use ops_core::testing::assert_safe_error;
 use ops_core::text::{self, Redactor};
 use ops_core::{
     Identifier, InstanceRef, KeyPattern, Namespace, OpsError, Pid, ResourceName, TableRef,
@@ -20,9 +21,6 @@ use ops_core::{
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-/// The longest error message any input may produce.
-const MESSAGE_MAX: usize = 2000;
 
 /// Text an attacker would try: anything, name-like text with every special character, control
 /// characters and invisible ones, and 100 000 characters.
@@ -48,25 +46,6 @@ fn hostile() -> impl Strategy<Value = String> {
         2 => proptest::collection::vec(nasty, 0..48).prop_map(|v| v.into_iter().collect()),
         1 => (any::<char>(), 100_000..100_016usize).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
     ]
-}
-
-/// An error quoting hostile input: bounded, no raw control or invisible character anywhere
-/// it is shown.
-fn assert_safe_error(e: &OpsError) {
-    for shown in [e.to_string(), e.chain(), e.target().to_owned()]
-        .into_iter()
-        .chain(e.detail().map(str::to_owned))
-    {
-        assert!(
-            shown.chars().count() <= MESSAGE_MAX,
-            "unbounded: {} chars",
-            shown.len()
-        );
-        assert!(
-            !shown.chars().any(text::must_escape),
-            "raw control character in {shown:?}"
-        );
-    }
 }
 
 /// Parse `input`; when accepted it round-trips through Display/FromStr and serde, when

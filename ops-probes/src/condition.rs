@@ -93,12 +93,8 @@ impl ConditionError {
             .chars()
             .take(self.column.saturating_sub(1))
             .collect();
-        let width = text::bounded(&before, usize::MAX).chars().count();
-        format!(
-            "{}\n{}^",
-            text::bounded(&self.input, usize::MAX),
-            " ".repeat(width)
-        )
+        let width = text::escape(&before).chars().count();
+        format!("{}\n{}^", text::escape(&self.input), " ".repeat(width))
     }
 }
 

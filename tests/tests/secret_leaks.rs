@@ -65,9 +65,13 @@ fn logs() -> &'static Buffer {
     })
 }
 
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+}
+
 /// Fails when the canary is in the TRACE logs written so far.
 fn assert_logs_clean() {
-    let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let text = log_text();
     assert!(
         !text.contains(CANARY),
         "the canary reached the logs:\n{}",
@@ -391,6 +395,10 @@ async fn http_probes_send_no_credential_across_origins() {
         "{landed}"
     );
     assert!(echoed.all().contains(&format!("x-api-key: {CANARY}")));
+    // The subscriber sees the libraries' TRACE output (the probe's own and the HTTP stack's).
+    let logged = log_text();
+    assert!(logged.contains("following a redirect"), "{logged}");
+    assert!(logged.contains("TRACE"), "{logged}");
 
     let refusing = http_probe(&url, Redirects::SameOrigin(3));
     let before = recorded.all().len();

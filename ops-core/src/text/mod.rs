@@ -64,7 +64,7 @@ pub fn quote(value: &str) -> String {
 /// assert_eq!(bounded("abcdefghijklmnopqrstuvwxyz", 16), "abcde…(26 bytes)");
 /// ```
 pub fn bounded(value: &str, max: usize) -> String {
-    let mut out = String::with_capacity(value.len().min(max * 4));
+    let mut out = String::with_capacity(value.len().min(max.saturating_mul(4)));
     let mut chars = 0;
     for c in value.chars() {
         let before = out.len();
@@ -96,6 +96,17 @@ fn cut(value: &str, max: usize) -> String {
     }
     out.push_str(&suffix);
     out
+}
+
+/// `value` with control and invisible characters escaped, not shortened (for text whose
+/// length the caller bounds, such as a condition shown with a caret under an error).
+///
+/// # Examples
+/// ```
+/// assert_eq!(ops_core::text::escape("a\tb"), r"a\tb");
+/// ```
+pub fn escape(value: &str) -> String {
+    bounded(value, usize::MAX)
 }
 
 /// Whether `c` must not appear raw in a message: a control character, or an invisible one

@@ -7,12 +7,21 @@ use super::{PEER_MAX, bounded};
 /// What a secret is replaced with.
 const MARK: &str = "[redacted]";
 
-/// URL path segments shorter than this are not treated as secrets on their own (`api`, `v2`,
-/// `hooks`); the whole path always is.
-const MIN_SEGMENT: usize = 8;
-
 /// Query values, fragments and user names shorter than this are not secrets (`?v=1`).
 const MIN_URL_PART: usize = 4;
+
+/// Query keys whose values are credentials, whatever they look like.
+const CREDENTIAL_KEYS: [&str; 10] = [
+    "token", "key", "sig", "secret", "pass", "auth", "code", "session", "cred", "jwt",
+];
+
+/// Whether a path segment or query value looks generated rather than chosen: 8 or more
+/// characters with a digit, or 16 or more. Words such as `health` or `degraded` are not, so
+/// what a server says about them stays readable; the whole path and query always count.
+fn looks_like_token(s: &str) -> bool {
+    let n = s.chars().count();
+    n >= 8 && s.bytes().any(|b| b.is_ascii_digit()) || n >= 16
+}
 
 /// The secrets one client sends, and how to strip them from what a peer answers.
 ///
@@ -82,17 +91,21 @@ impl Redactor {
     }
 
     /// Add the secret parts of a URL: the password (and the `Basic` credentials built from
-    /// it), the whole path, path segments of 8 or more characters, the query, every query
-    /// value (and value-less key) of 4 or more characters, and the fragment. Scheme, host and
-    /// port are not secrets (they are what messages show).
+    /// it), the user name, the whole path, the path with its query, the query, the fragment,
+    /// and on their own the path segments and query values that look generated (8 or more
+    /// characters with a digit, or 16 or more) or follow a credential-like key (`token`,
+    /// `key`, `sig`, `secret`, `pass`, `auth`, `code`, `session`, `cred`, `jwt`). Scheme,
+    /// host and port are not secrets (they are what messages show), and neither are words
+    /// such as `health`, so what a server says about them stays readable.
     ///
     /// # Examples
     /// ```
-    /// let r = ops_core::text::Redactor::new().with_url("https://u:pw@hooks.example/T00/B00/XXXXsecretXXXX?sig=abcd1234");
-    /// assert_eq!(r.redact("POST /T00/B00/XXXXsecretXXXX?sig=abcd1234 failed"), "POST [redacted] failed");
-    /// assert_eq!(r.redact("token XXXXsecretXXXX"), "token [redacted]");
-    /// assert_eq!(r.redact("signature abcd1234"), "signature [redacted]");
-    /// assert_eq!(r.redact("hooks.example:443"), "hooks.example:443");
+    /// let r = ops_core::text::Redactor::new()
+    ///     .with_url("https://u:pw@hooks.example/services/T00/XXXXsecret42XX?sig=abcd&v=true");
+    /// assert_eq!(r.redact("POST /services/T00/XXXXsecret42XX?sig=abcd&v=true failed"), "POST [redacted] failed");
+    /// assert_eq!(r.redact("token XXXXsecret42XX"), "token [redacted]");
+    /// assert_eq!(r.redact("signature abcd"), "signature [redacted]");
+    /// assert_eq!(r.redact("services are true at hooks.example:443"), "services are true at hooks.example:443");
     /// ```
     #[must_use]
     pub fn with_url(mut self, url: &str) -> Self {
@@ -107,15 +120,18 @@ impl Redactor {
             self.add(user, MIN_URL_PART);
         }
         self.add(parts.path, 2);
-        for segment in parts.path.split('/') {
-            self.add(segment, MIN_SEGMENT);
+        for segment in parts.path.split('/').filter(|s| looks_like_token(s)) {
+            self.add(segment, 1);
         }
         if let Some(query) = parts.query {
             self.add(&format!("{}?{query}", parts.path), 2);
             self.add(query, MIN_URL_PART);
             for pair in query.split('&') {
-                let value = pair.split_once('=').map_or(pair, |(_, v)| v);
-                self.add(value, MIN_URL_PART);
+                let (key, value) = pair.split_once('=').unwrap_or(("", pair));
+                let key = percent_decode(key).to_ascii_lowercase();
+                if looks_like_token(value) || CREDENTIAL_KEYS.iter().any(|k| key.contains(k)) {
+                    self.add(value, MIN_URL_PART);
+                }
             }
         }
         if let Some(fragment) = parts.fragment {
