@@ -3,7 +3,11 @@
 //! `Display`/`FromStr` and serde; every error quoting the input is bounded and carries no raw
 //! control character; `PromQL` built from arguments keeps its shape; secrets are redacted in
 //! every encoding.
-#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns"
+)]
 
 use std::fmt::{Debug, Display};
 use std::str::FromStr;

@@ -64,10 +64,10 @@ pub(crate) fn refused(to: &url::Url) -> String {
 mod tests {
     use super::*;
 
-    fn hop(from: &str, method: Method, status: u16, location: &str) -> Hop {
+    fn hop(from: &str, method: &Method, status: u16, location: &str) -> Hop {
         next_hop(
             &url::Url::parse(from).unwrap(),
-            &method,
+            method,
             StatusCode::from_u16(status).unwrap(),
             location,
         )
@@ -76,20 +76,20 @@ mod tests {
 
     #[test]
     fn methods_and_bodies_follow_the_status() {
-        let h = hop("http://a/x", Method::POST, 302, "/y");
+        let h = hop("http://a/x", &Method::POST, 302, "/y");
         assert_eq!(
             (h.method, h.keep_body, h.leaves_origin),
             (Method::GET, false, false)
         );
-        let h = hop("http://a/x", Method::POST, 307, "http://b/y");
+        let h = hop("http://a/x", &Method::POST, 307, "http://b/y");
         assert_eq!(
             (h.method, h.keep_body, h.leaves_origin),
             (Method::POST, true, true)
         );
-        let h = hop("http://a/x", Method::HEAD, 303, "/y");
+        let h = hop("http://a/x", &Method::HEAD, 303, "/y");
         assert_eq!(h.method, Method::HEAD);
         assert_eq!(
-            hop("http://a/x", Method::GET, 301, "//b/z").url.as_str(),
+            hop("http://a/x", &Method::GET, 301, "//b/z").url.as_str(),
             "http://b/z"
         );
     }

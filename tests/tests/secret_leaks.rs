@@ -13,6 +13,7 @@
     reason = "test helpers outside #[test] fns"
 )]
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -118,7 +119,7 @@ impl Seen {
 fn describe(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> String {
     let mut text = format!("{method} {uri}\n");
     for (k, v) in headers {
-        text.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+        let _ = writeln!(text, "{k}: {}", String::from_utf8_lossy(v.as_bytes()));
     }
     text.push_str(&String::from_utf8_lossy(body));
     text
@@ -180,7 +181,7 @@ async fn serve(router: Router) -> SocketAddr {
 /// A recorder on one port and an echo on another that redirects `/away` to it.
 async fn servers() -> (SocketAddr, Seen, SocketAddr, Seen) {
     let recorded = Seen::default();
-    let recorder = serve(Router::new().fallback(echo).with_state(Echo {
+    let away = serve(Router::new().fallback(echo).with_state(Echo {
         seen: recorded.clone(),
         away: None,
     }))
@@ -188,10 +189,10 @@ async fn servers() -> (SocketAddr, Seen, SocketAddr, Seen) {
     let echoed = Seen::default();
     let echo_addr = serve(Router::new().fallback(echo).with_state(Echo {
         seen: echoed.clone(),
-        away: Some(recorder),
+        away: Some(away),
     }))
     .await;
-    (echo_addr, echoed, recorder, recorded)
+    (echo_addr, echoed, away, recorded)
 }
 
 fn closed_port() -> u16 {
@@ -273,7 +274,7 @@ async fn notifier_never_leaks(addr: &str, echoed: Option<&Seen>) {
         let ctx = RunContext::builder()
             .mode(Mode::Execute)
             .approver(ApprovalPolicy::approve_all("oncall"))
-            .journal(journal.clone())
+            .journal(Arc::clone(&journal) as _)
             .notifier(Arc::clone(&notifier))
             .build();
         let run = ctx.begin("leak_check", "prod/deployment/api").await;

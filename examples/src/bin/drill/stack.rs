@@ -208,10 +208,9 @@ fn announce(why: &str, plan: &[String]) -> anyhow::Result<()> {
         && !program_on_path("apt-get")
     {
         bail!(
-            "{why}, and this machine has no apt-get: {} by your system's means (a Docker \
+            "{why}, and this machine has no apt-get: {install} by your system's means (a Docker \
              engine with API 1.41 or newer, debootstrap, the PostgreSQL client tools, \
-             redis-cli and redis-server), then run the drill again",
-            install
+             redis-cli and redis-server), then run the drill again"
         );
     }
     // Measured on a new machine: packages about 15 s, engine a few seconds, the images about
