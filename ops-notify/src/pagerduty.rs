@@ -173,7 +173,8 @@ impl PagerDutyNotifierBuilder {
         self
     }
 
-    /// Use this client.
+    /// Use this client. Build it with `reqwest::redirect::Policy::none()`, as the shared
+    /// client is: a webhook URL is a credential and must not follow a redirect elsewhere.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self

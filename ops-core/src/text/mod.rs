@@ -33,6 +33,9 @@ pub const QUOTE_MAX: usize = 120;
 /// The most characters kept of a peer's answer ([`Redactor::peer_text`]).
 pub const PEER_MAX: usize = 300;
 
+/// What [`Redactor`] puts where a secret was.
+pub const REDACTED: &str = "[redacted]";
+
 /// Quote untrusted input in an error message: at most [`QUOTE_MAX`] characters, control and
 /// invisible characters escaped (see [`bounded`]).
 ///

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use super::{PEER_MAX, bounded};
+use super::{PEER_MAX, REDACTED, bounded};
 
 /// What a secret is replaced with.
-const MARK: &str = "[redacted]";
+const MARK: &str = REDACTED;
 
 /// Query values, fragments and user names shorter than this are not secrets (`?v=1`).
 const MIN_URL_PART: usize = 4;
