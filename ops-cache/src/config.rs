@@ -244,7 +244,9 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// Trust this CA (PEM) for `rediss://`, instead of the system roots.
+    /// Trust this CA (PEM) for `rediss://`, instead of the system roots. `build` fails when
+    /// it is not PEM or holds no valid certificate (so a broken CA surfaces at start-up, not
+    /// at the first connection).
     #[must_use]
     pub fn with_ca_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem = Some(pem.into());
@@ -322,6 +324,9 @@ impl RedisCacheBuilder {
             })?),
             (None, None) => None,
         };
+        if let Some(pem) = &ca_pem {
+            check_ca_pem(pem)?;
+        }
         if tls {
             install_crypto_provider();
         }
@@ -373,6 +378,26 @@ impl RedisCacheBuilder {
         }
         Ok(info.set_redis_settings(redis))
     }
+}
+
+/// Checks a CA bundle now: PEM holding at least one certificate that is a valid trust anchor.
+fn check_ca_pem(pem: &[u8]) -> Result<()> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |why: String| Error::Config {
+        reason: format!("the redis CA certificate cannot be used: {why}"),
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not PEM ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in it".to_owned()));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certs {
+        store.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn certs(pem: Vec<u8>) -> redis::TlsCertificates {
@@ -442,6 +467,19 @@ pub(crate) enum Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_that_cannot_work_fails_the_build() {
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        for pem in [&b"not a certificate"[..], b"", garbage.as_bytes()] {
+            let err = RedisCacheBuilder::new()
+                .with_url("rediss://127.0.0.1:6380/0")
+                .with_ca_cert_pem(pem)
+                .build()
+                .unwrap_err();
+            assert!(err.to_string().contains("CA certificate"), "{err}");
+        }
+    }
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> RedisCacheBuilder {
         RedisCacheBuilder::from_lookup(move |name| {

@@ -188,7 +188,7 @@ async fn purge_respects_the_rate_limit() {
     let mut conn = redis.connection().await.expect("connect");
     seed(&mut conn, &format!("{prefix}slow:"), 3_000).await;
     let cache = cache_for(redis.url());
-    let pattern = KeyPattern::prefix(&format!("{prefix}slow:"));
+    let pattern = KeyPattern::prefix(&format!("{prefix}slow:")).unwrap();
     let opts = PurgeOptions::default().with_max_keys_per_sec(5_000);
     let outcome = tokio::time::timeout(LIMIT, cache.purge(&pattern, &opts))
         .await
@@ -223,7 +223,7 @@ async fn restart_mid_purge_reports_deleted_so_far_and_a_rerun_finishes() {
     seed(&mut conn, &format!("{prefix}session:"), 100_000).await;
     seed(&mut conn, &format!("{prefix}other:"), 10_000).await;
     let cache = cache_for(redis.url());
-    let sessions = KeyPattern::prefix(&format!("{prefix}session:"));
+    let sessions = KeyPattern::prefix(&format!("{prefix}session:")).unwrap();
     let slow = PurgeOptions::default()
         .with_batch_size(500)
         .with_max_keys_per_sec(20_000);
@@ -752,7 +752,7 @@ async fn purge_past_its_deadline_reports_what_it_deleted() {
     let mut conn = redis.connection().await.expect("connect");
     seed(&mut conn, &format!("{prefix}late:"), 5_000).await;
     let cache = cache_for(redis.url());
-    let pattern = KeyPattern::prefix(&format!("{prefix}late:"));
+    let pattern = KeyPattern::prefix(&format!("{prefix}late:")).unwrap();
     let mut opts = PurgeOptions::default().with_max_keys_per_sec(2_000);
     opts.timeout = Some(Duration::from_millis(600));
     let err = tokio::time::timeout(LIMIT, cache.purge(&pattern, &opts))

@@ -19,7 +19,7 @@ fn split_path<'a>(
 ) -> Result<(&'a str, &'a str)> {
     let bad = |reason: &str| Error::InvalidArgument {
         operation,
-        target: format!("{instance}:{path}"),
+        target: format!("{instance}:{}", ops_core::text::quote(path)),
         reason: reason.to_owned(),
     };
     if !path.starts_with('/') || path.contains('\0') {

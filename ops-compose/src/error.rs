@@ -25,11 +25,12 @@ pub(crate) const BACKEND: &str = "compose";
 #[non_exhaustive]
 pub enum Error {
     /// A project, service or container name that compose would not accept.
-    #[error("invalid compose {what} name {value:?}: {reason}")]
+    #[error("invalid compose {what} name \"{value}\": {reason}")]
     InvalidName {
         /// `project`, `service` or `container`.
         what: &'static str,
-        /// The rejected value.
+        /// The rejected value, quoted ([`ops_core::text::quote`]: shortened, control
+        /// characters escaped).
         value: String,
         /// The rule it breaks.
         reason: &'static str,

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use bollard::models::ContainerSummary;
-use ops_core::WorkloadRef;
+use ops_core::names::NameRule;
+use ops_core::{WorkloadRef, text};
 
 use crate::error::{Error, Result};
 
@@ -20,7 +21,8 @@ pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
 /// The image this service ran before its last image change (set by opsbook's recreate).
 pub const PREVIOUS_IMAGE: &str = "org.opsbook.compose.previous-image";
 
-/// Validate a compose project name: `[a-z0-9][a-z0-9_-]*`, at most 63 bytes.
+/// Validate a compose project name by ops-core's rule ([`NameRule::ComposeProject`]):
+/// `[a-z0-9][a-z0-9_-]*`, at most 63 bytes.
 ///
 /// # Errors
 /// [`Error::InvalidName`] otherwise.
@@ -31,24 +33,11 @@ pub const PREVIOUS_IMAGE: &str = "org.opsbook.compose.previous-image";
 /// assert!(ops_compose::labels::validate_project("Shop").is_err());
 /// ```
 pub fn validate_project(project: &str) -> Result<()> {
-    let b = project.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidName {
-            what: "project",
-            value: project.to_owned(),
-            reason: "a compose project is 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
-        })
-    }
+    validate(NameRule::ComposeProject, "project", project)
 }
 
-/// Validate a compose service name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Validate a compose service name by ops-core's rule ([`NameRule::ComposeService`]):
+/// compose-spec's `[a-zA-Z0-9._-]+`, starting and ending with a letter or digit.
 ///
 /// # Errors
 /// [`Error::InvalidName`] otherwise.
@@ -59,18 +48,11 @@ pub fn validate_project(project: &str) -> Result<()> {
 /// assert!(ops_compose::labels::validate_service("-api").is_err());
 /// ```
 pub fn validate_service(service: &str) -> Result<()> {
-    if is_docker_name(service) {
-        Ok(())
-    } else {
-        Err(Error::InvalidName {
-            what: "service",
-            value: service.to_owned(),
-            reason: "a compose service is ASCII letters, digits, '_', '.' or '-', starting with a letter or digit",
-        })
-    }
+    validate(NameRule::ComposeService, "service", service)
 }
 
-/// Validate a container name as the engine does: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// Validate a container name as the engine does ([`NameRule::ContainerName`]):
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 ///
 /// # Errors
 /// [`Error::InvalidName`] otherwise.
@@ -81,30 +63,26 @@ pub fn validate_service(service: &str) -> Result<()> {
 /// assert!(ops_compose::labels::validate_container("a/../b").is_err());
 /// ```
 pub fn validate_container(name: &str) -> Result<()> {
-    if name.len() >= 2 && is_docker_name(name) {
+    validate(NameRule::ContainerName, "container", name)
+}
+
+fn validate(rule: NameRule, what: &'static str, value: &str) -> Result<()> {
+    if rule.check(value) {
         Ok(())
     } else {
         Err(Error::InvalidName {
-            what: "container",
-            value: name.to_owned(),
-            reason: "a container name is 2+ ASCII letters, digits, '_', '.' or '-', starting with a letter or digit",
+            what,
+            value: text::quote(value),
+            reason: rule.describe(),
         })
     }
 }
 
-fn is_docker_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 253
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
-/// Validate both halves of a compose workload ref and return `(project, service)`.
+/// The `(project, service)` of a compose workload ref. Both halves were validated by
+/// [`WorkloadRef`] with compose's rules ([`ops_core::WorkloadKind::Service`]).
 ///
 /// # Errors
-/// [`Error::InvalidName`], or [`Error::Unsupported`] when the ref is not a compose service.
+/// [`Error::Unsupported`] when the ref is not a compose service.
 pub(crate) fn project_service(workload: &WorkloadRef) -> Result<(&str, &str)> {
     if workload.kind() != ops_core::WorkloadKind::Service {
         return Err(Error::Unsupported {
@@ -116,11 +94,7 @@ pub(crate) fn project_service(workload: &WorkloadRef) -> Result<(&str, &str)> {
             ),
         });
     }
-    let project = workload.namespace().as_str();
-    let service = workload.name().as_str();
-    validate_project(project)?;
-    validate_service(service)?;
-    Ok((project, service))
+    Ok((workload.namespace().as_str(), workload.name().as_str()))
 }
 
 /// Engine `filters` selecting a project's (or one service's) containers.

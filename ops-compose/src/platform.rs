@@ -248,8 +248,8 @@ impl ComposePlatform {
         operation: &'static str,
     ) -> Result<ContainerInspectResponse> {
         let (project, service) = labels::project_service(instance.workload())?;
+        // InstanceRef checked the name by the engine's rule (WorkloadKind::instance_rule).
         let name = instance.name().as_str();
-        labels::validate_container(name)?;
         let inspect = match self.inspect(name).await {
             Err(e) if e.status_code() == Some(404) => {
                 return Err(Error::NotFound {

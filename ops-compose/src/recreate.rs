@@ -302,7 +302,10 @@ impl ComposePlatform {
             return Err(Error::InvalidArgument {
                 operation: "recreate",
                 target: workload.to_string(),
-                reason: format!("{bad:?} is not a valid environment variable name"),
+                reason: format!(
+                    "\"{}\" is not a valid environment variable name",
+                    ops_core::text::quote(bad)
+                ),
             });
         }
         let mut done = Vec::new();

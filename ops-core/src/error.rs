@@ -2,6 +2,15 @@
 
 use std::fmt;
 
+use crate::text;
+
+/// The most characters of a target an error keeps (every valid ref fits).
+const TARGET_MAX: usize = 600;
+/// The most characters of a detail an error keeps.
+const DETAIL_MAX: usize = 1000;
+/// The most characters of [`OpsError::chain`].
+const CHAIN_MAX: usize = 2000;
+
 /// What went wrong, in terms a runbook can act on.
 ///
 /// # Examples
@@ -146,6 +155,8 @@ impl OpsError {
     /// A new error of `kind` raised by `backend` while doing `operation` on `target`.
     ///
     /// `target` must not contain secrets: pass a name or `host:port`, never a URL with a password.
+    /// Control characters in it are escaped and it is cut to 600 characters
+    /// ([`crate::text::bounded`]), so no target can forge a log line.
     ///
     /// # Examples
     /// ```
@@ -163,7 +174,7 @@ impl OpsError {
             kind,
             backend,
             operation,
-            target: target.into(),
+            target: text::bounded(&target.into(), TARGET_MAX),
             step: None,
             detail: None,
             source: None,
@@ -172,18 +183,30 @@ impl OpsError {
 
     /// An [`ErrorKind::InvalidInput`] error for a value that failed validation.
     ///
+    /// `value` is the rejected input, untrusted: it is quoted with [`crate::text::quote`]
+    /// (cut to [`crate::text::QUOTE_MAX`] characters, control characters escaped), so neither
+    /// a 100 000-character value nor one carrying CR/LF/ESC reaches a message whole.
+    ///
     /// # Examples
     /// ```
     /// let err = ops_core::OpsError::invalid("workload_ref", "Bad_Name", "must be a DNS-1123 label");
     /// assert_eq!(err.kind(), ops_core::ErrorKind::InvalidInput);
     /// assert!(err.detail().unwrap().contains("DNS-1123"));
+    /// let err = ops_core::OpsError::invalid("run_id", "x\r\nFAKE LOG LINE", "bad");
+    /// assert_eq!(err.target(), r"x\r\nFAKE LOG LINE");
     /// ```
     pub fn invalid(
         operation: &'static str,
-        target: impl Into<String>,
+        value: impl AsRef<str>,
         why: impl Into<String>,
     ) -> Self {
-        Self::new(ErrorKind::InvalidInput, "core", operation, target).with_detail(why)
+        Self::new(
+            ErrorKind::InvalidInput,
+            "core",
+            operation,
+            text::quote(value.as_ref()),
+        )
+        .with_detail(why)
     }
 
     /// The [`ErrorKind::InvalidInput`] error of a change whose guard matches everything
@@ -229,10 +252,11 @@ impl OpsError {
 
     /// Attach a human explanation (shown by [`OpsError::detail`], reports and the error chain).
     ///
-    /// The detail must not contain secrets.
+    /// The detail must not contain secrets. Control characters in it are escaped and it is cut
+    /// to 1000 characters ([`crate::text::bounded`]): a detail may carry a peer's message.
     #[must_use]
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.0.detail = Some(detail.into());
+        self.0.detail = Some(text::bounded(&detail.into(), DETAIL_MAX));
         self
     }
 
@@ -280,6 +304,9 @@ impl OpsError {
 
     /// The message and its cause chain on one line, as reports and journals store it.
     ///
+    /// Control characters anywhere in the chain (a backend error may quote its peer) are
+    /// escaped and the line is cut to 2000 characters ([`crate::text::bounded`]).
+    ///
     /// # Examples
     /// ```
     /// use ops_core::{ErrorKind, OpsError};
@@ -301,7 +328,7 @@ impl OpsError {
             out.push_str(&err.to_string());
             cause = err.source();
         }
-        out
+        text::bounded(&out, CHAIN_MAX)
     }
 }
 

@@ -8,6 +8,7 @@ mod error;
 pub mod incident;
 pub mod journal;
 pub mod metrics;
+pub mod names;
 pub mod notify;
 pub mod platform;
 pub mod probe;
@@ -19,6 +20,7 @@ mod serde_util;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod text;
 
 pub use cache::Cache;
 pub use database::Database;

@@ -793,9 +793,15 @@ impl LogFilter {
     /// # Errors
     /// [`ErrorKind::InvalidInput`] when `pattern` is not a valid regular expression.
     pub fn new(pattern: &str) -> Result<Self, OpsError> {
+        // The regex error quotes the whole pattern over several lines: it goes into the
+        // detail quoted, not as a source shown raw.
         regex::Regex::new(pattern).map(Self).map_err(|e| {
-            OpsError::invalid("log_filter", pattern, "not a valid regular expression")
-                .with_source(e)
+            let why = crate::text::quote(&e.to_string());
+            OpsError::invalid(
+                "log_filter",
+                pattern,
+                format!("not a valid regular expression: {why}"),
+            )
         })
     }
 

@@ -9,61 +9,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OpsError;
+use crate::names::{NameRule, is_shaped};
 
 fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> OpsError {
-    OpsError::invalid(what, shorten(value), why)
+    // `OpsError::invalid` quotes (shortens and escapes) the value.
+    OpsError::invalid(what, value, why)
 }
 
-/// Shorten untrusted input before it goes into an error message.
-pub(crate) fn shorten(value: &str) -> String {
-    const MAX: usize = 80;
-    if value.len() <= MAX {
-        return value.escape_debug().to_string();
-    }
-    let mut end = MAX;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", value[..end].escape_debug())
-}
-
-/// The shape every name here shares: 1..=`max` bytes, each `allowed`, starting and ending
-/// with an ASCII letter or digit.
-fn is_name(s: &str, max: usize, allowed: impl Fn(u8) -> bool) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= max
-        && b.iter().all(|c| allowed(*c))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
-/// Whether `s` is an RFC 1123 DNS label as Kubernetes requires for namespaces and most names:
-/// 1–63 lowercase alphanumerics or `-`, starting and ending with an alphanumeric.
-///
-/// # Examples
-/// ```
-/// assert!(ops_core::refs::is_dns1123_label("api-7f9c"));
-/// assert!(!ops_core::refs::is_dns1123_label("Api"));
-/// assert!(!ops_core::refs::is_dns1123_label("-api"));
-/// ```
-pub fn is_dns1123_label(s: &str) -> bool {
-    is_name(s, 63, |c| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'
-    })
-}
-
-/// Whether `s` is an RFC 1123 DNS subdomain (Kubernetes object names such as pods):
-/// at most 253 characters, dot-separated DNS labels.
-///
-/// # Examples
-/// ```
-/// assert!(ops_core::refs::is_dns1123_subdomain("api.v2"));
-/// assert!(!ops_core::refs::is_dns1123_subdomain("api..v2"));
-/// ```
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
-}
+pub use crate::names::{is_dns1123_label, is_dns1123_subdomain};
 
 macro_rules! string_serde {
     ($ty:ty) => {
@@ -103,8 +56,10 @@ macro_rules! validated_str_newtype {
 
 /// A namespace: a Kubernetes namespace or a Docker Compose project name.
 ///
-/// 1–63 characters: lowercase ASCII letters, digits, `-` and `_`, starting and ending with a
-/// letter or digit. (Kubernetes additionally rejects `_`; its backend checks that.)
+/// 1–63 characters: lowercase ASCII letters, digits, `-` and `_`, starting with a letter or
+/// digit: a compose project name ([`NameRule::ComposeProject`]), of which Kubernetes
+/// namespaces ([`NameRule::Dns1123Label`]) are a part. [`WorkloadRef`] checks the rule of
+/// its kind: a Kubernetes workload's namespace has no `_` and ends with a letter or digit.
 ///
 /// # Examples
 /// ```
@@ -123,16 +78,13 @@ impl Namespace {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when `name` breaks the rules above.
     pub fn new(name: &str) -> Result<Self, OpsError> {
-        let ok = is_name(name, 63, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
-        });
-        if ok {
+        if NameRule::ComposeProject.check(name) || NameRule::Dns1123Label.check(name) {
             Ok(Self(name.to_owned()))
         } else {
             Err(invalid(
                 "namespace",
                 name,
-                "a namespace is 1-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit",
+                "a namespace is 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
             ))
         }
     }
@@ -148,8 +100,11 @@ validated_str_newtype!(Namespace);
 /// The name of a workload or instance: a Kubernetes object name, a compose service or a
 /// container name.
 ///
-/// 1–253 ASCII letters, digits, `-`, `.` or `_`, starting and ending with a letter or digit.
-/// No `/`, spaces, quotes or shell metacharacters can get through.
+/// 1–253 ASCII letters, digits, `-`, `.` or `_`, starting and ending with a letter or digit:
+/// the names every supported system shares a shape with. No `/`, spaces, quotes or shell
+/// metacharacters can get through. [`WorkloadRef`] and [`InstanceRef`] further check the rule
+/// of the kind they name ([`WorkloadKind::name_rule`]): a Deployment's name is a DNS-1123
+/// subdomain (no uppercase, no `_`), a compose service follows compose's rule.
 ///
 /// # Examples
 /// ```
@@ -168,7 +123,7 @@ impl ResourceName {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when `name` breaks the rules above.
     pub fn new(name: &str) -> Result<Self, OpsError> {
-        let ok = is_name(name, 253, |c| {
+        let ok = is_shaped(name.as_bytes(), 253, |c| {
             c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')
         });
         if ok {
@@ -220,6 +175,48 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// Whether this kind lives on Kubernetes (every kind but [`WorkloadKind::Service`]).
+    pub fn is_kubernetes(self) -> bool {
+        !matches!(self, Self::Service)
+    }
+
+    /// The rule a namespace of this kind follows: a DNS-1123 label on Kubernetes, a compose
+    /// project name for [`WorkloadKind::Service`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::{WorkloadKind, names::NameRule};
+    /// assert_eq!(WorkloadKind::Deployment.namespace_rule(), NameRule::Dns1123Label);
+    /// assert_eq!(WorkloadKind::Service.namespace_rule(), NameRule::ComposeProject);
+    /// ```
+    pub fn namespace_rule(self) -> NameRule {
+        if self.is_kubernetes() {
+            NameRule::Dns1123Label
+        } else {
+            NameRule::ComposeProject
+        }
+    }
+
+    /// The rule a workload name of this kind follows: a DNS-1123 subdomain for Deployments,
+    /// StatefulSets and DaemonSets, a compose service name for [`WorkloadKind::Service`].
+    pub fn name_rule(self) -> NameRule {
+        if self.is_kubernetes() {
+            NameRule::Dns1123Subdomain
+        } else {
+            NameRule::ComposeService
+        }
+    }
+
+    /// The rule an instance name of this kind follows: a pod name (DNS-1123 subdomain) or a
+    /// container name.
+    pub fn instance_rule(self) -> NameRule {
+        if self.is_kubernetes() {
+            NameRule::Dns1123Subdomain
+        } else {
+            NameRule::ContainerName
+        }
+    }
+
     /// The lowercase name used in refs, e.g. `"deployment"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -281,12 +278,35 @@ impl WorkloadRef {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] unless the namespace and name are valid
-    /// ([`Namespace`], [`ResourceName`]).
+    /// ([`Namespace`], [`ResourceName`]) and follow the rules of `kind`
+    /// ([`WorkloadKind::namespace_rule`], [`WorkloadKind::name_rule`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::{WorkloadKind, WorkloadRef};
+    /// assert!(WorkloadRef::new("prod", WorkloadKind::Deployment, "API_v2").is_err());
+    /// assert!(WorkloadRef::new("prod", WorkloadKind::Service, "API_v2").is_ok());
+    /// assert!(WorkloadRef::new("my_ns", WorkloadKind::Deployment, "api").is_err());
+    /// ```
     pub fn new(namespace: &str, kind: WorkloadKind, name: &str) -> Result<Self, OpsError> {
+        let namespace = Namespace::new(namespace)?;
+        let name = ResourceName::new(name)?;
+        for (value, rule) in [
+            (namespace.as_str(), kind.namespace_rule()),
+            (name.as_str(), kind.name_rule()),
+        ] {
+            if !rule.check(value) {
+                return Err(invalid(
+                    "workload_ref",
+                    value,
+                    format!("a {kind} needs {}", rule.describe()),
+                ));
+            }
+        }
         Ok(Self {
-            namespace: Namespace::new(namespace)?,
+            namespace,
             kind,
-            name: ResourceName::new(name)?,
+            name,
         })
     }
 
@@ -323,7 +343,8 @@ impl WorkloadRef {
     /// A ref to one instance (pod or container) of this workload.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] when `instance` is not a valid [`ResourceName`].
+    /// [`crate::ErrorKind::InvalidInput`] when `instance` is not a valid [`ResourceName`] or
+    /// breaks the rule of this workload's kind ([`WorkloadKind::instance_rule`]).
     ///
     /// # Examples
     /// ```
@@ -333,9 +354,18 @@ impl WorkloadRef {
     /// # Ok::<(), ops_core::OpsError>(())
     /// ```
     pub fn instance(&self, instance: &str) -> Result<InstanceRef, OpsError> {
+        let name = ResourceName::new(instance)?;
+        let rule = self.kind.instance_rule();
+        if !rule.check(instance) {
+            return Err(invalid(
+                "instance_ref",
+                instance,
+                format!("an instance of a {} needs {}", self.kind, rule.describe()),
+            ));
+        }
         Ok(InstanceRef {
             workload: self.clone(),
-            name: ResourceName::new(instance)?,
+            name,
         })
     }
 }
@@ -466,12 +496,18 @@ validated_str_newtype!(Identifier);
 
 /// A table, optionally schema-qualified, written `schema.table` or `table`.
 ///
-/// Parsing splits on the first `.`; build with [`TableRef::new`] for names containing dots.
+/// A part containing a `.` (or starting with `"`) is written in double quotes, with inner
+/// quotes doubled, as SQL does: `"my.schema".events`. So `Display` and `FromStr` (and serde)
+/// round-trip every table, whatever its names contain.
 ///
 /// # Examples
 /// ```
-/// let t: ops_core::TableRef = "public.events".parse()?;
+/// use ops_core::{Identifier, TableRef};
+/// let t: TableRef = "public.events".parse()?;
 /// assert_eq!(t.quoted(), r#""public"."events""#);
+/// let dotted = TableRef::new(Some(Identifier::new("a.b")?), Identifier::new("c")?);
+/// assert_eq!(dotted.to_string(), r#""a.b".c"#);
+/// assert_eq!(dotted.to_string().parse::<TableRef>()?, dotted);
 /// # Ok::<(), ops_core::OpsError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -506,24 +542,67 @@ impl TableRef {
     }
 }
 
+/// Writes one part of a table name, quoted when it would not read back on its own.
+fn write_part(f: &mut fmt::Formatter<'_>, id: &Identifier) -> fmt::Result {
+    let name = id.as_str();
+    if name.contains('.') || name.starts_with('"') {
+        write!(f, "\"{}\"", name.replace('"', "\"\""))
+    } else {
+        f.write_str(name)
+    }
+}
+
+/// Reads one part of a table name (quoted or bare) from the start of `s`; returns it and
+/// what follows.
+fn read_part<'a>(whole: &str, s: &'a str) -> Result<(Identifier, &'a str), OpsError> {
+    let Some(quoted) = s.strip_prefix('"') else {
+        let end = s.find('.').unwrap_or(s.len());
+        return Ok((Identifier::new(&s[..end])?, &s[end..]));
+    };
+    let mut name = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            name.push(c);
+        } else if quoted[i + 1..].starts_with('"') {
+            name.push('"');
+            chars.next();
+        } else {
+            return Ok((Identifier::new(&name)?, &quoted[i + 1..]));
+        }
+    }
+    Err(invalid("table_ref", whole, "unterminated quoted name"))
+}
+
 impl fmt::Display for TableRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(schema) => write!(f, "{schema}.{}", self.table),
-            None => write!(f, "{}", self.table),
+        if let Some(schema) = &self.schema {
+            write_part(f, schema)?;
+            f.write_str(".")?;
         }
+        write_part(f, &self.table)
     }
 }
 
 impl FromStr for TableRef {
     type Err = OpsError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once('.') {
-            Some((schema, table)) => Ok(Self::new(
-                Some(Identifier::new(schema)?),
-                Identifier::new(table)?,
-            )),
-            None => Ok(Self::new(None, Identifier::new(s)?)),
+        let (first, rest) = read_part(s, s)?;
+        if rest.is_empty() {
+            return Ok(Self::new(None, first));
+        }
+        let Some(rest) = rest.strip_prefix('.') else {
+            return Err(invalid("table_ref", s, "expected `.` after a quoted name"));
+        };
+        let (table, rest) = read_part(s, rest)?;
+        if rest.is_empty() {
+            Ok(Self::new(Some(first), table))
+        } else {
+            Err(invalid(
+                "table_ref",
+                s,
+                "expected schema.table; write a name containing a dot in double quotes",
+            ))
         }
     }
 }
@@ -531,9 +610,12 @@ string_serde!(TableRef);
 
 /// A Redis key pattern (glob: `*`, `?`, `[...]`, `\` escapes).
 ///
-/// A pattern that would match every key (`*`, `**`, …) is refused by [`KeyPattern::new`]; it
-/// needs the explicit [`KeyPattern::match_all`]. [`KeyPattern::prefix`] escapes glob specials so a
-/// literal prefix stays literal.
+/// A pattern that matches every key by meaning (`*`, `**`, `?*`, `*?*`, `[^]*`: a `*` and
+/// nothing that constrains a character) is refused by [`KeyPattern::new`] and
+/// [`KeyPattern::prefix`]; it needs the explicit [`KeyPattern::match_all`], whose text `*` is
+/// also what `FromStr` and serde read back (and runbooks that purge refuse it unless their
+/// configuration allows it). [`KeyPattern::prefix`] escapes glob specials so a literal prefix
+/// stays literal. Everything accepted round-trips through `Display`/`FromStr` and serde.
 ///
 /// # Examples
 /// ```
@@ -542,7 +624,10 @@ string_serde!(TableRef);
 /// assert!(sessions.matches("session:42"));
 /// assert!(!sessions.matches("user:42"));
 /// assert!(KeyPattern::new("*").is_err());
-/// assert_eq!(KeyPattern::prefix("cache[v2]:").as_str(), r"cache\[v2\]:*");
+/// assert!(KeyPattern::new("?*").is_err());
+/// assert_eq!(KeyPattern::prefix("cache[v2]:")?.as_str(), r"cache\[v2\]:*");
+/// assert!(KeyPattern::prefix("").is_err());
+/// assert_eq!("*".parse::<KeyPattern>()?, KeyPattern::match_all());
 /// # Ok::<(), ops_core::OpsError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -552,11 +637,15 @@ pub struct KeyPattern {
 }
 
 impl KeyPattern {
+    /// The longest pattern accepted, in bytes.
+    pub const MAX_LEN: usize = 1024;
+
     /// Validate a pattern that does not match everything.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] when empty, longer than 1024 bytes, containing a control
-    /// character, or matching every key (use [`KeyPattern::match_all`] for that).
+    /// [`crate::ErrorKind::InvalidInput`] when empty, longer than [`KeyPattern::MAX_LEN`]
+    /// bytes, containing a control character, or matching every key (use
+    /// [`KeyPattern::match_all`] for that).
     pub fn new(pattern: &str) -> Result<Self, OpsError> {
         if pattern.is_empty() {
             return Err(invalid(
@@ -565,7 +654,7 @@ impl KeyPattern {
                 "a key pattern cannot be empty",
             ));
         }
-        if pattern.len() > 1024 {
+        if pattern.len() > Self::MAX_LEN {
             return Err(invalid(
                 "key_pattern",
                 pattern,
@@ -579,7 +668,8 @@ impl KeyPattern {
                 "a key pattern cannot contain control characters",
             ));
         }
-        if pattern.chars().all(|c| c == '*') {
+        let chars: Vec<char> = pattern.chars().collect();
+        if matches_every_key(&chars) {
             return Err(invalid(
                 "key_pattern",
                 pattern,
@@ -591,7 +681,8 @@ impl KeyPattern {
         })
     }
 
-    /// The pattern `*`, matching every key. Only this constructor makes it.
+    /// The pattern `*`, matching every key. Only this constructor (and parsing its text `*`)
+    /// makes a pattern that matches every key.
     pub fn match_all() -> Self {
         Self {
             pattern: "*".to_owned(),
@@ -599,10 +690,36 @@ impl KeyPattern {
     }
 
     /// Every key starting with the literal `prefix` (glob specials in it are escaped).
-    pub fn prefix(prefix: &str) -> Self {
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] when `prefix` is empty (that would match every key),
+    /// contains a control character, or makes a pattern longer than [`KeyPattern::MAX_LEN`].
+    ///
+    /// # Examples
+    /// ```
+    /// let p = ops_core::KeyPattern::prefix("a*b:")?;
+    /// assert!(p.matches("a*b:1") && !p.matches("axb:1"));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn prefix(prefix: &str) -> Result<Self, OpsError> {
+        if prefix.is_empty() {
+            return Err(invalid(
+                "key_pattern",
+                prefix,
+                "an empty prefix matches every key; use KeyPattern::match_all() to say so explicitly",
+            ));
+        }
         let mut pattern = Self::escape(prefix);
         pattern.push('*');
-        Self { pattern }
+        Self::new(&pattern)
+    }
+
+    /// A pattern built from a literal the caller knows is valid (e.g. `session:*`).
+    pub(crate) fn trusted(pattern: &str) -> Self {
+        debug_assert!(Self::new(pattern).is_ok(), "untrusted pattern {pattern}");
+        Self {
+            pattern: pattern.to_owned(),
+        }
     }
 
     /// Escape `*`, `?`, `[`, `]` and `\` so `literal` matches only itself.
@@ -622,9 +739,10 @@ impl KeyPattern {
         out
     }
 
-    /// Whether this pattern matches every key.
+    /// Whether this pattern matches every key (only [`KeyPattern::match_all`]'s does).
     pub fn is_match_all(&self) -> bool {
-        self.pattern.chars().all(|c| c == '*')
+        let chars: Vec<char> = self.pattern.chars().collect();
+        matches_every_key(&chars)
     }
 
     /// The pattern text, as sent to `SCAN MATCH`.
@@ -640,6 +758,31 @@ impl KeyPattern {
     }
 }
 
+/// Whether `p` matches every key long enough: it has a `*` and nothing else in it constrains
+/// a character (`?`, and classes such as `[^]` that admit every character).
+fn matches_every_key(p: &[char]) -> bool {
+    let mut star = false;
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => {
+                star = true;
+                i += 1;
+            }
+            '?' => i += 1,
+            '[' => {
+                let class = Class::parse(&p[i..]);
+                if !class.admits_every_char() {
+                    return false;
+                }
+                i += class.len;
+            }
+            _ => return false,
+        }
+    }
+    star
+}
+
 /// Redis-style glob matching (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
 fn glob_match(p: &[char], k: &[char]) -> bool {
     let (mut pi, mut ki) = (0, 0);
@@ -653,7 +796,10 @@ fn glob_match(p: &[char], k: &[char]) -> bool {
                 continue;
             }
             Some('?') => Some(1),
-            Some('[') => class_match(&p[pi..], k[ki]),
+            Some('[') => {
+                let class = Class::parse(&p[pi..]);
+                class.matches(k[ki]).then_some(class.len)
+            }
             Some('\\') if pi + 1 < p.len() => (p[pi + 1] == k[ki]).then_some(2),
             Some(c) => (*c == k[ki]).then_some(1),
             None => None,
@@ -676,41 +822,78 @@ fn glob_match(p: &[char], k: &[char]) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Match one char against a `[...]` class at the start of `p`; returns the class length.
-fn class_match(p: &[char], c: char) -> Option<usize> {
-    let mut i = 1;
-    let negate = p.get(i) == Some(&'^');
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    loop {
-        match p.get(i) {
-            None => {
-                // Unterminated class: Redis treats the end of pattern as the end of the class.
-                return (matched != negate).then_some(i);
-            }
-            Some(']') => {
-                i += 1;
-                break;
-            }
-            Some('\\') if i + 1 < p.len() => {
-                matched |= p[i + 1] == c;
-                i += 2;
-            }
-            Some(lo) if p.get(i + 1) == Some(&'-') && i + 2 < p.len() && p[i + 2] != ']' => {
-                let hi = p[i + 2];
-                let (lo, hi) = if *lo <= hi { (*lo, hi) } else { (hi, *lo) };
-                matched |= lo <= c && c <= hi;
-                i += 3;
-            }
-            Some(x) => {
-                matched |= *x == c;
-                i += 1;
+/// A `[...]` class at the start of a pattern, as Redis reads it.
+struct Class {
+    /// Pattern characters it spans, brackets included.
+    len: usize,
+    negate: bool,
+    /// Inclusive ranges; a single character is a range of one.
+    ranges: Vec<(char, char)>,
+}
+
+impl Class {
+    fn parse(p: &[char]) -> Self {
+        let mut i = 1;
+        let negate = p.get(i) == Some(&'^');
+        if negate {
+            i += 1;
+        }
+        let mut ranges = Vec::new();
+        loop {
+            match p.get(i) {
+                // Redis treats the end of the pattern as the end of an unterminated class.
+                None => {
+                    return Self {
+                        len: i,
+                        negate,
+                        ranges,
+                    };
+                }
+                Some(']') => {
+                    return Self {
+                        len: i + 1,
+                        negate,
+                        ranges,
+                    };
+                }
+                Some('\\') if i + 1 < p.len() => {
+                    ranges.push((p[i + 1], p[i + 1]));
+                    i += 2;
+                }
+                Some(lo) if p.get(i + 1) == Some(&'-') && i + 2 < p.len() && p[i + 2] != ']' => {
+                    let hi = p[i + 2];
+                    ranges.push(if *lo <= hi { (*lo, hi) } else { (hi, *lo) });
+                    i += 3;
+                }
+                Some(x) => {
+                    ranges.push((*x, *x));
+                    i += 1;
+                }
             }
         }
     }
-    (matched != negate).then_some(i)
+
+    fn matches(&self, c: char) -> bool {
+        let inside = self.ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
+        inside != self.negate
+    }
+
+    /// Whether every character matches: `[^]`, or ranges covering all of Unicode.
+    fn admits_every_char(&self) -> bool {
+        if self.negate {
+            return self.ranges.is_empty();
+        }
+        let mut ranges = self.ranges.clone();
+        ranges.sort_unstable();
+        let mut next = 0u32;
+        for (lo, hi) in ranges {
+            if u32::from(lo) > next && !(next == 0xD800 && u32::from(lo) == 0xE000) {
+                return false;
+            }
+            next = next.max(u32::from(hi) + 1);
+        }
+        next > u32::from(char::MAX)
+    }
 }
 
 impl fmt::Display for KeyPattern {
@@ -721,8 +904,14 @@ impl fmt::Display for KeyPattern {
 
 impl FromStr for KeyPattern {
     type Err = OpsError;
+    /// Parses a pattern as [`KeyPattern::new`] does, except that `*`, the text of
+    /// [`KeyPattern::match_all`], reads back as it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+        if s == "*" {
+            Ok(Self::match_all())
+        } else {
+            Self::new(s)
+        }
     }
 }
 string_serde!(KeyPattern);
@@ -841,11 +1030,81 @@ mod tests {
 
     #[test]
     fn match_all_patterns_need_explicit_opt_in() {
-        for p in ["*", "**", "***"] {
-            assert!(KeyPattern::new(p).is_err());
+        for p in [
+            "*", "**", "***", "?*", "*?", "*?*", "[^]*", "??*", "*[^]", "[^]**?", "*[^",
+        ] {
+            assert!(KeyPattern::new(p).is_err(), "{p:?} accepted");
         }
+        assert!(KeyPattern::prefix("").is_err());
         assert!(KeyPattern::match_all().is_match_all());
-        assert!(!KeyPattern::new("a*").unwrap().is_match_all());
+        for p in ["a*", "?", "*a", "[ab]*", "[^a]*", r"\**", "[a-z]*", "[^*"] {
+            let k = KeyPattern::new(p).unwrap();
+            assert!(!k.is_match_all(), "{p:?}");
+        }
+        let all = KeyPattern::match_all();
+        assert_eq!(all.to_string().parse::<KeyPattern>().unwrap(), all);
+        let json = serde_json::to_string(&all).unwrap();
+        assert_eq!(serde_json::from_str::<KeyPattern>(&json).unwrap(), all);
+    }
+
+    #[test]
+    fn prefix_validates_what_it_builds() {
+        assert!(KeyPattern::prefix(r"a\nb").is_ok());
+        assert!(KeyPattern::prefix("a\nb").is_err());
+        assert!(KeyPattern::prefix("a\u{1b}b").is_err());
+        assert!(KeyPattern::prefix(&"x".repeat(KeyPattern::MAX_LEN)).is_err());
+        let p = KeyPattern::prefix("we*rd[").unwrap();
+        assert_eq!(p.to_string().parse::<KeyPattern>().unwrap(), p);
+    }
+
+    #[test]
+    fn names_follow_the_rule_of_their_kind() {
+        for bad in [
+            "prod/deployment/API",
+            "prod/deployment/a_b",
+            "my_ns/deployment/api",
+            "ns-/statefulset/db",
+            "prod/deployment/a..b",
+        ] {
+            assert!(bad.parse::<WorkloadRef>().is_err(), "{bad} accepted");
+        }
+        for good in [
+            "prod/deployment/api.v2",
+            "shop_prod/service/API_v2",
+            "shop/service/a..b",
+        ] {
+            let w: WorkloadRef = good.parse().unwrap();
+            assert_eq!(w.to_string(), good);
+        }
+        let api: WorkloadRef = "prod/deployment/api".parse().unwrap();
+        assert!(api.instance("Api-1").is_err());
+        let svc: WorkloadRef = "shop/service/api".parse().unwrap();
+        assert!(svc.instance("Shop_API_1").is_ok());
+        let err = WorkloadRef::new("prod", WorkloadKind::Deployment, &"A".repeat(200)).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+    }
+
+    #[test]
+    fn tables_with_dots_round_trip() {
+        let id = |s: &str| Identifier::new(s).unwrap();
+        for t in [
+            TableRef::new(Some(id("a.b")), id("c")),
+            TableRef::new(Some(id("a")), id("b.c")),
+            TableRef::new(None, id("x.y")),
+            TableRef::new(Some(id("\"q")), id("t\"\"")),
+            TableRef::new(None, id("\"")),
+        ] {
+            let text = t.to_string();
+            assert_eq!(text.parse::<TableRef>().unwrap(), t, "{text}");
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::from_str::<TableRef>(&json).unwrap(), t);
+        }
+        assert!("a.b.c".parse::<TableRef>().is_err());
+        assert!("\"a.b".parse::<TableRef>().is_err());
+        assert_eq!(
+            "public.users".parse::<TableRef>().unwrap(),
+            TableRef::new(Some(id("public")), id("users"))
+        );
     }
 
     #[test]
@@ -868,7 +1127,7 @@ mod tests {
         assert!(!m(r"a\*b", "axb"));
         assert!(m("*:*:end", "a:b:c:end"));
         assert!(!m("*:*:end", "a:end"));
-        let literal = KeyPattern::prefix("cache[v2]:");
+        let literal = KeyPattern::prefix("cache[v2]:").unwrap();
         assert!(literal.matches("cache[v2]:x"));
         assert!(!literal.matches("cachev:x"));
     }

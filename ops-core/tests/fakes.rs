@@ -81,7 +81,7 @@ async fn purge_pattern_escaping_keeps_literal_prefixes_literal() {
         .with_keys("aXb:", 4);
     let purged = ops_core::Cache::purge(
         &cache,
-        &KeyPattern::prefix("a*b:"),
+        &KeyPattern::prefix("a*b:").unwrap(),
         &ops_core::cache::PurgeOptions::default(),
     )
     .await

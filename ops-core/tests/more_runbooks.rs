@@ -366,7 +366,9 @@ fn full_cache() -> FakeCache {
 fn cache_targets(cache: Arc<FakeCache>, purgeable: bool) -> Targets {
     let mut cfg = RunbookConfig::default();
     if purgeable {
-        cfg.cache.purgeable.push(KeyPattern::prefix("cache:"));
+        cfg.cache
+            .purgeable
+            .push(KeyPattern::prefix("cache:").unwrap());
     }
     Targets::new(
         Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(redis(), 1))),
@@ -456,6 +458,42 @@ async fn session_invalidation_dry_run_counts_and_samples_without_deleting() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn session_invalidation_never_deletes_every_key_unless_configured() {
+    // Every spelling of "all keys" a configuration may hold: `*` reads back as match_all and
+    // is refused by the runbook; the others are refused when the configuration is read.
+    for spelled in ["?*", "*?", "*?*", "[^]*", "**"] {
+        let json = format!(r#"{{"cache": {{"session_pattern": "{spelled}"}}}}"#);
+        assert!(
+            serde_json::from_str::<RunbookConfig>(&json).is_err(),
+            "{spelled} accepted"
+        );
+    }
+    let cfg: RunbookConfig =
+        serde_json::from_str(r#"{"cache": {"session_pattern": "*"}}"#).unwrap();
+    assert!(cfg.cache.session_pattern.is_match_all());
+    let cache = Arc::new(
+        FakeCache::default()
+            .with_keys("session:", 3)
+            .with_keys("user:", 3),
+    );
+    let targets = cache_targets(Arc::clone(&cache), false).with_config(cfg.clone());
+    let err = session_invalidation(&execute(), &targets)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.chain().contains("allow_match_all"), "{}", err.chain());
+    assert_eq!(cache.len(), 6, "nothing deleted");
+    assert!(cache.mutations().is_empty());
+
+    let mut allowed = cfg;
+    allowed.cache.allow_match_all = true;
+    let targets = cache_targets(Arc::clone(&cache), false).with_config(allowed);
+    let report = session_invalidation(&execute(), &targets).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Recovered);
+    assert_eq!(cache.len(), 0, "explicitly allowed, every key goes");
+}
+
+#[tokio::test(start_paused = true)]
 async fn morning_checks_flags_problems_and_never_changes_anything() {
     let cache = Arc::new(full_cache());
     let db = Arc::new(exhausted_db());
@@ -486,9 +524,11 @@ async fn morning_checks_flags_problems_and_never_changes_anything() {
 }
 
 fn error_rate_targets(platform: Arc<FakePlatform>, rate: f64) -> Targets {
-    use ops_core::metrics::MetricQuery;
-    let metrics = ops_core::testing::FakeMetrics::default()
-        .with_scalar(&MetricQuery::error_rate("api", "5m"), rate);
+    use ops_core::metrics::{MetricQuery, MetricWindow};
+    let metrics = ops_core::testing::FakeMetrics::default().with_scalar(
+        &MetricQuery::error_rate("api", &MetricWindow::minutes(5)),
+        rate,
+    );
     let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
     Targets::new(platform, api())
         .with_metrics(Arc::new(metrics))
@@ -722,9 +762,11 @@ async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
 }
 
 fn latency_targets(platform: Arc<FakePlatform>, p95_s: f64) -> Targets {
-    use ops_core::metrics::MetricQuery;
-    let metrics = ops_core::testing::FakeMetrics::default()
-        .with_scalar(&MetricQuery::p95_latency("api", "5m"), p95_s);
+    use ops_core::metrics::{MetricQuery, MetricWindow};
+    let metrics = ops_core::testing::FakeMetrics::default().with_scalar(
+        &MetricQuery::p95_latency("api", &MetricWindow::minutes(5)),
+        p95_s,
+    );
     Targets::new(platform, api()).with_metrics(Arc::new(metrics))
 }
 

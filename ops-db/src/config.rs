@@ -268,33 +268,13 @@ impl PgDatabaseBuilder {
                 connect: base,
                 password: parsed
                     .password()
-                    .map(|p| SecretString::from(percent_decode(p))),
+                    .map(|p| SecretString::from(ops_core::text::percent_decode(p))),
                 application_name: app,
                 target,
                 config,
             }),
         })
     }
-}
-
-/// Decode `%XX` escapes of a URL component (`+` stays `+`).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ impl PgDatabase {
                     .map_err(self.err("setting"))?;
             value.ok_or_else(|| Error::NotFound {
                 operation: "setting",
-                target: name.to_owned(),
+                target: ops_core::text::quote(name),
             })
         })
         .await
@@ -42,7 +42,7 @@ impl PgDatabase {
         let operation = "set_setting";
         let invalid = |reason: &str| Error::Invalid {
             operation,
-            target: name.to_owned(),
+            target: ops_core::text::quote(name),
             reason: reason.to_owned(),
         };
         if value.contains('\0') {

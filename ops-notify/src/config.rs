@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ops_core::text::Redactor;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::error::{Error, Result};
@@ -58,8 +59,17 @@ pub(crate) fn http_client(receiver: &str) -> Result<reqwest::Client> {
     Ok(CLIENT.get_or_init(|| client).clone())
 }
 
-/// Parses a secret URL; returns it and its `host:port` for messages.
-pub(crate) fn secret_url(receiver: &str, url: &SecretString) -> Result<(url::Url, String)> {
+/// A receiver's URL, parsed, with what messages may show of it and its secrets.
+pub(crate) struct SecretUrl {
+    pub(crate) url: url::Url,
+    /// `host:port`.
+    pub(crate) target: String,
+    /// The URL's path, query and credentials, to strip from what the receiver answers.
+    pub(crate) secrets: Redactor,
+}
+
+/// Parses a secret URL.
+pub(crate) fn secret_url(receiver: &str, url: &SecretString) -> Result<SecretUrl> {
     let parsed = url::Url::parse(url.expose_secret()).map_err(|e| Error::Config {
         receiver: receiver.to_owned(),
         why: format!("invalid URL: {e}"),
@@ -71,9 +81,16 @@ pub(crate) fn secret_url(receiver: &str, url: &SecretString) -> Result<(url::Url
         });
     }
     let host = parsed.host_str().unwrap_or("unknown-host");
-    let shown = match parsed.port_or_known_default() {
+    let target = match parsed.port_or_known_default() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };
-    Ok((parsed, shown))
+    let secrets = Redactor::new()
+        .with_url(url.expose_secret())
+        .with_url(parsed.as_str());
+    Ok(SecretUrl {
+        url: parsed,
+        target,
+        secrets,
+    })
 }

@@ -58,7 +58,10 @@ pub enum Error {
         status: u16,
         /// Attempts made.
         attempts: u32,
-        /// The start of the answer body (never echoes our secrets: receivers do not).
+        /// The start of the answer body, with every secret the request carried (URL path and
+        /// query, routing key, header values) redacted and control characters escaped: at
+        /// most [`ops_core::text::PEER_MAX`] characters
+        /// ([`ops_core::text::Redactor::peer_text`]).
         message: String,
     },
     /// Writing to the console failed.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ops_core::incident::Severity;
 use ops_core::notify::Notification;
+use ops_core::text::Redactor;
 use ops_core::{Notifier, OpsError};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
@@ -172,7 +173,8 @@ impl PagerDutyNotifierBuilder {
         self
     }
 
-    /// Use this client.
+    /// Use this client. Build it with `reqwest::redirect::Policy::none()`, as the shared
+    /// client is: a webhook URL is a credential and must not follow a redirect elsewhere.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -197,16 +199,17 @@ impl PagerDutyNotifierBuilder {
                 why: "payload.source must not be empty".to_owned(),
             });
         }
-        let (url, target) = secret_url(&name, &self.url)?;
+        let url = secret_url(&name, &self.url)?;
         let client = match self.client {
             Some(c) => c,
             None => http_client(&name)?,
         };
         Ok(PagerDutyNotifier {
             name,
+            secrets: url.secrets.with_secret(key.expose_secret()),
             key,
-            url,
-            target,
+            url: url.url,
+            target: url.target,
             source: self.source,
             component: self.component,
             group: self.group,
@@ -239,6 +242,7 @@ pub struct PagerDutyNotifier {
     key: SecretString,
     url: url::Url,
     target: String,
+    secrets: Redactor,
     source: String,
     component: Option<String>,
     group: Option<String>,
@@ -338,6 +342,7 @@ impl PagerDutyNotifier {
             receiver: &self.name,
             target: &self.target,
             url: &self.url,
+            secrets: &self.secrets,
             headers,
             body: self.event(action, n).to_string().into_bytes(),
             timeout: self.timeout,

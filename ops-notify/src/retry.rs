@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use ops_core::text::Redactor;
 use reqwest::header::HeaderMap;
 
 use crate::error::{Error, Result};
+
+/// How much of a receiver's answer is read (the rest is dropped unread).
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// How a notifier retries one delivery.
 ///
@@ -96,9 +100,30 @@ pub(crate) struct Delivery<'a> {
     pub(crate) receiver: &'a str,
     pub(crate) target: &'a str,
     pub(crate) url: &'a url::Url,
+    /// Every secret the request carries, stripped from what the receiver answers.
+    pub(crate) secrets: &'a Redactor,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Vec<u8>,
     pub(crate) timeout: Duration,
+}
+
+/// Reads at most [`MAX_ANSWER`] bytes of an answer; `true` when that was all of it. A body
+/// that fails midway counts as cut short.
+async fn read_answer(mut resp: reqwest::Response) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() >= room {
+                    return (body, false);
+                }
+            }
+            Ok(None) => return (body, true),
+            Err(_) => return (body, false),
+        }
+    }
 }
 
 /// POSTs the delivery, retrying per `policy`; returns the status and body of the success.
@@ -125,7 +150,7 @@ pub(crate) async fn post(
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(retry_after);
-                let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                let (body, complete) = read_answer(resp).await;
                 if (200..300).contains(&status) {
                     return Ok((status, body));
                 }
@@ -137,7 +162,7 @@ pub(crate) async fn post(
                         target: d.target.to_owned(),
                         status,
                         attempts: attempt,
-                        message: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+                        message: d.secrets.peer_text(&body, complete),
                     });
                 }
                 tracing::debug!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ops_core::incident::Severity;
 use ops_core::notify::Notification;
+use ops_core::text::Redactor;
 use ops_core::{Notifier, OpsError};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -80,7 +81,8 @@ impl SlackNotifierBuilder {
         self
     }
 
-    /// Use this client.
+    /// Use this client. Build it with `reqwest::redirect::Policy::none()`, as the shared
+    /// client is: a webhook URL is a credential and must not follow a redirect elsewhere.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -96,15 +98,16 @@ impl SlackNotifierBuilder {
             receiver: name.clone(),
             why: "no webhook URL (OPSBOOK_SLACK_WEBHOOK_URL)".to_owned(),
         })?;
-        let (url, target) = secret_url(&name, &url)?;
+        let url = secret_url(&name, &url)?;
         let client = match self.client {
             Some(c) => c,
             None => http_client(&name)?,
         };
         Ok(SlackNotifier {
             name,
-            url,
-            target,
+            url: url.url,
+            target: url.target,
+            secrets: url.secrets,
             timeout: self.timeout.unwrap_or_else(default_timeout),
             retry: self.retry,
             client,
@@ -128,6 +131,7 @@ pub struct SlackNotifier {
     name: String,
     url: url::Url,
     target: String,
+    secrets: Redactor,
     timeout: Duration,
     retry: RetryPolicy,
     client: reqwest::Client,
@@ -281,6 +285,7 @@ impl Notifier for SlackNotifier {
             receiver: &self.name,
             target: &self.target,
             url: &self.url,
+            secrets: &self.secrets,
             headers,
             body: slack_payload(n).to_string().into_bytes(),
             timeout: self.timeout,

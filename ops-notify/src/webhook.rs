@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use ops_core::notify::Notification;
+use ops_core::text::Redactor;
 use ops_core::{Notifier, OpsError};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
@@ -220,7 +221,8 @@ impl WebhookNotifierBuilder {
         self
     }
 
-    /// Use this client.
+    /// Use this client. Build it with `reqwest::redirect::Policy::none()`, as the shared
+    /// client is: a webhook URL is a credential and must not follow a redirect elsewhere.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -231,7 +233,7 @@ impl WebhookNotifierBuilder {
     /// # Errors
     /// [`Error::Config`] for a bad URL or an empty secret; [`Error::Client`].
     pub fn build(self) -> Result<WebhookNotifier> {
-        let (url, target) = secret_url(&self.name, &self.url)?;
+        let url = secret_url(&self.name, &self.url)?;
         if self
             .secret
             .as_ref()
@@ -246,10 +248,15 @@ impl WebhookNotifierBuilder {
             Some(c) => c,
             None => http_client(&self.name)?,
         };
+        let secrets = match &self.secret {
+            Some(s) => url.secrets.with_secret(s.expose_secret()),
+            None => url.secrets,
+        };
         Ok(WebhookNotifier {
             name: self.name,
-            url,
-            target,
+            url: url.url,
+            target: url.target,
+            secrets,
             format: self.format,
             secret: self.secret,
             timeout: self.timeout.unwrap_or_else(default_timeout),
@@ -274,6 +281,7 @@ pub struct WebhookNotifier {
     name: String,
     url: url::Url,
     target: String,
+    secrets: Redactor,
     format: WebhookFormat,
     secret: Option<SecretString>,
     timeout: Duration,
@@ -343,6 +351,7 @@ impl Notifier for WebhookNotifier {
             receiver: &self.name,
             target: &self.target,
             url: &self.url,
+            secrets: &self.secrets,
             headers,
             body,
             timeout: self.timeout,

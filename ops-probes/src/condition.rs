@@ -39,6 +39,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ops_core::probe::Observation;
+use ops_core::text::{self, Redactor};
 use regex::Regex;
 use serde_json::Value;
 
@@ -84,13 +85,16 @@ impl ConditionError {
         &self.input
     }
 
-    /// The input with a caret under the column, for terminals and logs.
+    /// The input with a caret under the column, for terminals and logs (control characters
+    /// in the input are escaped, and the caret moved to match).
     pub fn render(&self) -> String {
-        format!(
-            "{}\n{}^",
-            self.input,
-            " ".repeat(self.column.saturating_sub(1))
-        )
+        let before: String = self
+            .input
+            .chars()
+            .take(self.column.saturating_sub(1))
+            .collect();
+        let width = text::escape(&before).chars().count();
+        format!("{}\n{}^", text::escape(&self.input), " ".repeat(width))
     }
 }
 
@@ -329,7 +333,10 @@ impl Parser<'_> {
             _ => {
                 return Err(self.err(
                     start + 1,
-                    format!("unknown placeholder [{name}]; expected {PLACEHOLDERS}"),
+                    format!(
+                        "unknown placeholder [{}]; expected {PLACEHOLDERS}",
+                        text::quote(name)
+                    ),
                 ));
             }
         };
@@ -411,9 +418,10 @@ impl Parser<'_> {
             if op.is_ordering() {
                 return Err(self.err(at, "re(..) only works with == and !="));
             }
-            return Regex::new(inner)
-                .map(Expected::Regex)
-                .map_err(|e| self.err(at + 3, format!("invalid regular expression: {e}")));
+            return Regex::new(inner).map(Expected::Regex).map_err(|e| {
+                let why = text::quote(&e.to_string());
+                self.err(at + 3, format!("invalid regular expression: {why}"))
+            });
         }
         if let Some(inner) = func("any") {
             let inner = inner.map_err(|()| self.err(at + raw.len(), "expected `)`"))?;
@@ -493,9 +501,14 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
+/// How many characters of an observed value (a body, a JSON value) an observation shows.
+const SHOWN_MAX: usize = 80;
+
 /// What a check saw, for conditions to look at.
 #[derive(Debug, Default)]
 pub(crate) struct Facts<'a> {
+    /// The secrets the request carried, stripped from every value shown.
+    pub(crate) secrets: Option<&'a Redactor>,
     pub(crate) status: Option<u16>,
     pub(crate) body: Option<&'a str>,
     pub(crate) json: Option<Value>,
@@ -535,9 +548,6 @@ impl Actual {
         match self {
             Self::Num(n) if duration => format!("{}ms", format_num(*n)),
             Self::Json(v) => v.to_string(),
-            Self::Text(t) if t.chars().count() > 80 => {
-                format!("{}…", t.chars().take(80).collect::<String>())
-            }
             other => other.text(),
         }
     }
@@ -719,7 +729,8 @@ impl Condition {
         }
     }
 
-    /// Evaluates the condition; the observation names the subject, shows what was seen and
+    /// Evaluates the condition; the observation names the subject, shows what was seen (with
+    /// the request's secrets redacted, control characters escaped, at most 80 characters) and
     /// carries the condition text.
     pub(crate) fn evaluate(&self, facts: &Facts<'_>) -> Observation {
         let name = self.subject.to_string();
@@ -742,7 +753,12 @@ impl Condition {
             Expected::Any(items) => items.iter().any(|i| equal(&actual, i)),
         };
         let ok = if self.op == Op::Ne { !matched } else { matched };
-        Observation::new(name, actual.shown(duration), ok).with_condition(&self.text)
+        let shown = actual.shown(duration);
+        let shown = match facts.secrets {
+            Some(secrets) => secrets.scrub(&shown, SHOWN_MAX),
+            None => text::bounded(&shown, SHOWN_MAX),
+        };
+        Observation::new(name, shown, ok).with_condition(&self.text)
     }
 }
 
@@ -807,6 +823,7 @@ mod tests {
             response_time: Duration::from_millis(120),
             certificate_expiration: Some(Duration::from_secs(3 * 86_400)),
             connected: true,
+            secrets: None,
         };
         assert!(check("[STATUS] == 200", &facts));
         assert!(!check("[STATUS] != 200", &facts));

@@ -1,5 +1,6 @@
-//! Shared configuration: the process-wide crypto provider, defaults read from the environment
-//! and how URLs are shown without secrets.
+//! Shared configuration: the process-wide crypto provider, defaults read from the environment,
+//! how URLs are shown without secrets, which redirects may carry credentials, and CA
+//! certificates checked when a client is built.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -56,6 +57,61 @@ pub(crate) fn redact(url: &url::Url) -> String {
     }
 }
 
+/// Whether two URLs share an origin (scheme, host and port): the only redirects a credential
+/// may follow.
+pub(crate) fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// A redirect policy for clients that send credentials: redirects within the origin are
+/// followed (up to `max`), a redirect to another origin is an error and is never sent.
+pub(crate) fn same_origin_redirects(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let leaves = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| !same_origin(prev, attempt.url()));
+        if leaves {
+            let to = redact(attempt.url());
+            attempt.error(format!("refused a redirect to another origin ({to})"))
+        } else if attempt.previous().len() > max {
+            attempt.error(format!("more than {max} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The certificates of a CA bundle, checked now: PEM with at least one certificate, each a
+/// valid trust anchor. A bundle that could never verify a server fails here, when the client
+/// is built, and not at its first connection.
+pub(crate) fn ca_certificates(
+    pem: &[u8],
+    target: &str,
+) -> crate::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |why: String| crate::Error::Config {
+        target: target.to_owned(),
+        why,
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("bad CA PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("the CA PEM holds no certificate".to_owned()));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for cert in &certs {
+        store
+            .add(cert.clone())
+            .map_err(|e| bad(format!("bad CA certificate: {e}")))?;
+    }
+    Ok(certs)
+}
+
 /// Parses an absolute `http`/`https` URL.
 pub(crate) fn parse_http_url(raw: &str, target: &str) -> crate::Result<url::Url> {
     let url = url::Url::parse(raw).map_err(|e| crate::Error::InvalidUrl {
@@ -74,6 +130,26 @@ pub(crate) fn parse_http_url(raw: &str, target: &str) -> crate::Result<url::Url>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_bundles_that_cannot_work_fail_at_once() {
+        for bad in [
+            &b""[..],
+            b"not pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            assert!(ca_certificates(bad, "probe").is_err());
+        }
+    }
+
+    #[test]
+    fn origins_differ_by_scheme_host_or_port() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(same_origin(&u("http://a/x"), &u("http://a:80/y?q")));
+        assert!(!same_origin(&u("http://a/"), &u("https://a/")));
+        assert!(!same_origin(&u("http://a/"), &u("http://b/")));
+        assert!(!same_origin(&u("http://a:1/"), &u("http://a:2/")));
+    }
 
     #[test]
     fn redact_keeps_only_host_and_port() {

@@ -30,7 +30,7 @@ pub enum Error {
     /// A header name or value is not valid HTTP.
     #[error("invalid header {name}")]
     InvalidHeader {
-        /// The header name.
+        /// The header name, quoted ([`ops_core::text::quote`]).
         name: String,
     },
     /// A condition string did not parse.
@@ -64,7 +64,8 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
-    /// The metrics server answered with an API error.
+    /// The metrics server answered with an API error (its words redacted and escaped, see
+    /// [`ops_core::text::Redactor::peer_text`]).
     #[error("prometheus {operation} on {target} answered {status}: {error_type}: {message}")]
     Api {
         /// `query` or `query_range`.

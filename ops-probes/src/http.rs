@@ -6,19 +6,29 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ops_core::probe::{Observation, Outcome, ProbeResult};
+use ops_core::text::{self, Redactor};
 use ops_core::{OpsError, Probe};
 use regex::Regex;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
 use crate::condition::{Condition, Facts, describe_failure};
-use crate::config::{default_timeout, install_crypto_provider, parse_http_url, redact};
+use crate::config::{
+    ca_certificates, default_timeout, install_crypto_provider, parse_http_url, redact,
+};
 use crate::error::{Error, Result};
+use crate::redirect::{next_hop, refused};
 
 /// How many bytes of a body are read at most (1 MiB); the rest is ignored.
 const MAX_BODY: usize = 1 << 20;
 
 /// Whether and how far redirects are followed.
+///
+/// A probe follows redirects itself and never sends a credential across origins (scheme,
+/// host and port): after a redirect to another origin its headers (every
+/// [`HttpProbeBuilder::with_header`] value and the bearer token) are no longer sent, and no
+/// request carries a `Referer`, so a query token in the probed URL stays with its origin too.
+/// [`Redirects::SameOrigin`] refuses such redirects instead.
 ///
 /// # Examples
 /// ```
@@ -29,8 +39,11 @@ const MAX_BODY: usize = 1 << 20;
 pub enum Redirects {
     /// Report the 3xx answer itself.
     None,
-    /// Follow up to this many redirects.
+    /// Follow up to this many redirects; credentials stay behind when one leaves the origin.
     Follow(usize),
+    /// Follow up to this many redirects within the origin; a redirect to another origin makes
+    /// the check down ("refused a redirect to another origin").
+    SameOrigin(usize),
 }
 
 impl Default for Redirects {
@@ -124,21 +137,22 @@ impl HttpProbeBuilder {
         match reqwest::Method::from_bytes(method.as_bytes()) {
             Ok(m) => self.method = m,
             Err(_) => self.invalid.push(Error::Config {
-                target: method.to_owned(),
+                target: text::quote(method),
                 why: "not an HTTP method".to_owned(),
             }),
         }
         self
     }
 
-    /// A request header; its value is treated as a secret.
+    /// A request header; its value is treated as a secret: never shown, stripped from what
+    /// the server answers, and not sent after a redirect to another origin.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers
             .push((name.into(), SecretString::from(value.into())));
         self
     }
 
-    /// `Authorization: Bearer <token>`.
+    /// `Authorization: Bearer <token>` (a secret, like [`HttpProbeBuilder::with_header`]).
     pub fn with_bearer_token(mut self, token: SecretString) -> Self {
         self.bearer = Some(token);
         self
@@ -193,8 +207,11 @@ impl HttpProbeBuilder {
         match Regex::new(regex) {
             Ok(re) => self.push_json(pointer, "==", Condition::json_regex(re)),
             Err(e) => self.invalid.push(Error::Config {
-                target: pointer.to_owned(),
-                why: format!("invalid regular expression: {e}"),
+                target: text::quote(pointer),
+                why: format!(
+                    "invalid regular expression: {}",
+                    text::quote(&e.to_string())
+                ),
             }),
         }
         self
@@ -203,7 +220,7 @@ impl HttpProbeBuilder {
     fn push_json(&mut self, pointer: &str, op: &'static str, expected: crate::condition::Expected) {
         if !pointer.starts_with('/') {
             self.invalid.push(Error::Config {
-                target: pointer.to_owned(),
+                target: text::quote(pointer),
                 why: "a JSON pointer starts with `/`".to_owned(),
             });
             return;
@@ -223,7 +240,10 @@ impl HttpProbeBuilder {
             Ok(re) => self.conditions.push(Condition::body_matches(re)),
             Err(e) => self.invalid.push(Error::Config {
                 target: "body".to_owned(),
-                why: format!("invalid regular expression: {e}"),
+                why: format!(
+                    "invalid regular expression: {}",
+                    text::quote(&e.to_string())
+                ),
             }),
         }
         self
@@ -260,6 +280,7 @@ impl HttpProbeBuilder {
     }
 
     /// Trust only this CA (PEM) instead of the system roots; may be called several times.
+    /// `build` fails when a bundle is not PEM or holds no valid certificate.
     pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem.push(pem.into());
         self
@@ -271,8 +292,9 @@ impl HttpProbeBuilder {
         self
     }
 
-    /// Use this client (connection pool shared across probes); TLS and redirect settings then
-    /// come from the client.
+    /// Use this client (connection pool shared across probes); TLS settings then come from
+    /// the client. The probe follows redirects itself, so the client must not: build it with
+    /// `reqwest::redirect::Policy::none()`, or it forwards custom headers across origins.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -282,7 +304,7 @@ impl HttpProbeBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidUrl`], [`Error::InvalidHeader`], [`Error::Condition`] (with the column),
-    /// [`Error::Config`] for a bad pointer, regex or method, [`Error::Client`] for a bad CA.
+    /// [`Error::Config`] for a bad pointer, regex, method or CA bundle, [`Error::Client`].
     pub fn build(mut self) -> Result<HttpProbe> {
         if let Some(err) = self.invalid.pop() {
             return Err(err);
@@ -290,16 +312,24 @@ impl HttpProbeBuilder {
         let name_hint = self.name.clone().unwrap_or_else(|| "http probe".to_owned());
         let url = parse_http_url(self.url.expose_secret(), &name_hint)?;
         let name = self.name.unwrap_or_else(|| redact(&url));
+        let mut secrets = Redactor::new()
+            .with_url(self.url.expose_secret())
+            .with_url(url.as_str());
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &self.headers {
-            let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| Error::InvalidHeader { name: k.clone() })?;
-            let mut value = reqwest::header::HeaderValue::from_str(v.expose_secret())
-                .map_err(|_| Error::InvalidHeader { name: k.clone() })?;
+            let invalid = || Error::InvalidHeader {
+                name: text::quote(k),
+            };
+            let key =
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| invalid())?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(v.expose_secret()).map_err(|_| invalid())?;
             value.set_sensitive(true);
             headers.append(key, value);
+            secrets = secrets.with_secret(v.expose_secret());
         }
         if let Some(token) = &self.bearer {
+            secrets = secrets.with_secret(token.expose_secret());
             let mut value = reqwest::header::HeaderValue::from_str(&format!(
                 "Bearer {}",
                 token.expose_secret()
@@ -328,29 +358,24 @@ impl HttpProbeBuilder {
                 why: "timeout must be positive".to_owned(),
             });
         }
+        let mut certs = Vec::new();
+        for pem in &self.ca_pem {
+            for der in ca_certificates(pem, &name)? {
+                let cert =
+                    reqwest::Certificate::from_der(&der).map_err(|source| Error::Client {
+                        target: name.clone(),
+                        source: source.without_url(),
+                    })?;
+                certs.push(cert);
+            }
+        }
         let client = match self.client {
             Some(c) => c,
-            None if self.verify_tls
-                && self.ca_pem.is_empty()
-                && self.redirects == Redirects::default() =>
-            {
-                shared_client(&name)?
-            }
+            None if self.verify_tls && certs.is_empty() => shared_client(&name)?,
             None => {
-                let mut b = client_builder(self.redirects);
+                let mut b = client_builder();
                 if !self.verify_tls {
                     b = b.tls_danger_accept_invalid_certs(true);
-                }
-                let mut certs = Vec::new();
-                for pem in &self.ca_pem {
-                    let mut more =
-                        reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
-                            Error::Client {
-                                target: name.clone(),
-                                source: source.without_url(),
-                            }
-                        })?;
-                    certs.append(&mut more);
                 }
                 if !certs.is_empty() {
                     b = b.tls_certs_only(certs);
@@ -366,6 +391,8 @@ impl HttpProbeBuilder {
             name,
             target: redact(&url),
             url,
+            secrets,
+            redirects: self.redirects,
             method: self.method,
             headers,
             body: self.body,
@@ -377,14 +404,13 @@ impl HttpProbeBuilder {
     }
 }
 
-fn client_builder(redirects: Redirects) -> reqwest::ClientBuilder {
+/// A client for probes: it never follows redirects (the probe does, see [`Redirects`]) and
+/// never sends a `Referer`.
+fn client_builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
-    let policy = match redirects {
-        Redirects::None => reqwest::redirect::Policy::none(),
-        Redirects::Follow(n) => reqwest::redirect::Policy::limited(n),
-    };
     reqwest::Client::builder()
-        .redirect(policy)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .tls_info(true)
         .connect_timeout(default_timeout())
         .pool_idle_timeout(Duration::from_secs(30))
@@ -397,12 +423,10 @@ fn shared_client(name: &str) -> Result<reqwest::Client> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let client = client_builder(Redirects::default())
-        .build()
-        .map_err(|source| Error::Client {
-            target: name.to_owned(),
-            source: source.without_url(),
-        })?;
+    let client = client_builder().build().map_err(|source| Error::Client {
+        target: name.to_owned(),
+        source: source.without_url(),
+    })?;
     Ok(CLIENT.get_or_init(|| client).clone())
 }
 
@@ -428,6 +452,10 @@ pub struct HttpProbe {
     name: String,
     target: String,
     url: url::Url,
+    /// The URL's path and query, header values and token: stripped from what is shown of
+    /// the answer.
+    secrets: Redactor,
+    redirects: Redirects,
     method: reqwest::Method,
     headers: reqwest::header::HeaderMap,
     body: Option<String>,
@@ -474,33 +502,96 @@ impl HttpProbe {
         &self.conditions
     }
 
-    async fn exchange(
-        &self,
-    ) -> std::result::Result<(u16, Vec<u8>, Option<Duration>), reqwest::Error> {
-        let mut req = self
-            .client
-            .request(self.method.clone(), self.url.clone())
-            .headers(self.headers.clone())
-            .timeout(self.timeout);
-        if let Some(body) = &self.body {
-            req = req.body(body.clone());
-        }
-        let mut resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let cert = resp
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(reqwest::tls::TlsInfo::peer_certificate)
-            .and_then(crate::tls::time_left);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await? {
-            let room = MAX_BODY.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() >= MAX_BODY {
-                break;
+    /// Sends the request, following redirects per [`Redirects`] without carrying
+    /// credentials across origins, and reads the final answer.
+    async fn exchange(&self) -> std::result::Result<Answer, Failure> {
+        let (mut url, mut method, mut body) =
+            (self.url.clone(), self.method.clone(), self.body.clone());
+        let mut credentials = true;
+        let mut hops = 0;
+        loop {
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(self.timeout);
+            if credentials {
+                req = req.headers(self.headers.clone());
             }
+            if let Some(body) = &body {
+                req = req.body(body.clone());
+            }
+            let mut resp = req.send().await.map_err(Failure::Transport)?;
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let max = match self.redirects {
+                Redirects::Follow(n) | Redirects::SameOrigin(n) => Some(n),
+                Redirects::None => None,
+            };
+            if let (true, Some(max), Some(location)) =
+                (resp.status().is_redirection(), max, location)
+            {
+                if hops >= max {
+                    return Err(Failure::Redirect(format!("more than {max} redirects")));
+                }
+                let hop =
+                    next_hop(&url, &method, resp.status(), location).map_err(Failure::Redirect)?;
+                if hop.leaves_origin {
+                    if matches!(self.redirects, Redirects::SameOrigin(_)) {
+                        return Err(Failure::Redirect(refused(&hop.url)));
+                    }
+                    credentials = false;
+                }
+                tracing::debug!(to = %redact(&hop.url), leaves_origin = hop.leaves_origin, "following a redirect");
+                if !hop.keep_body {
+                    body = None;
+                }
+                (url, method) = (hop.url, hop.method);
+                hops += 1;
+                continue;
+            }
+            let status = resp.status().as_u16();
+            let cert = resp
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(reqwest::tls::TlsInfo::peer_certificate)
+                .and_then(crate::tls::time_left);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(Failure::Transport)? {
+                let room = MAX_BODY.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_BODY {
+                    break;
+                }
+            }
+            return Ok(Answer { status, body, cert });
         }
-        Ok((status, body, cert))
+    }
+}
+
+/// The final answer of an exchange.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    /// Time left on the server's certificate (https only).
+    cert: Option<Duration>,
+}
+
+/// Why an exchange got no answer.
+enum Failure {
+    Transport(reqwest::Error),
+    /// A redirect that was not followed: too many, refused, or not to an http(s) URL.
+    Redirect(String),
+}
+
+impl Failure {
+    /// Words for the check's detail, without the URL.
+    fn words(&self, timeout: Duration) -> String {
+        match self {
+            Self::Transport(err) => transport_words(err, timeout),
+            Self::Redirect(why) => why.clone(),
+        }
     }
 }
 
@@ -541,10 +632,12 @@ impl Probe for HttpProbe {
         let exchange =
             tokio::time::timeout(self.timeout + Duration::from_millis(50), self.exchange()).await;
         let latency = started.elapsed();
-        let (status, body, cert) = match exchange {
+        let Answer { status, body, cert } = match exchange {
             Ok(Ok(v)) => v,
-            Ok(Err(err)) => {
-                let words = transport_words(&err, self.timeout);
+            Ok(Err(failure)) => {
+                let words = self
+                    .secrets
+                    .scrub(&failure.words(self.timeout), text::PEER_MAX);
                 return Ok(ProbeResult::down(format!("{}: {words}", self.name))
                     .with_latency(latency)
                     .with_observation(
@@ -573,6 +666,7 @@ impl Probe for HttpProbe {
             response_time: latency,
             certificate_expiration: cert,
             connected: true,
+            secrets: Some(&self.secrets),
         };
         let mut hard = Vec::new();
         let mut soft = Vec::new();

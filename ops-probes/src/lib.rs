@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 mod http;
 mod prometheus;
+mod redirect;
 mod tcp;
 mod tls;
 

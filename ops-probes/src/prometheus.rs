@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ops_core::metrics::{MetricQuery, QueryResult, Sample, Series, TimeRange};
 use ops_core::probe::{Observation, ProbeResult};
+use ops_core::text::{self, Redactor};
 use ops_core::{Metrics, OpsError, Probe};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{default_timeout, install_crypto_provider, parse_http_url, redact};
+use crate::config::{
+    default_timeout, install_crypto_provider, parse_http_url, redact, same_origin_redirects,
+};
 use crate::error::{Error, Result};
 
 /// Settings for [`PrometheusMetrics`], e.g. from a configuration file.
@@ -108,7 +111,8 @@ impl PrometheusMetricsBuilder {
         self
     }
 
-    /// Use this client.
+    /// Use this client. Build it with `reqwest::redirect::Policy::none()` (or leave the
+    /// client to opsbook): the default policy would follow a redirect to another origin.
     pub fn from_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -128,12 +132,20 @@ impl PrometheusMetricsBuilder {
             base.set_path(&format!("{}/", base.path()));
         }
         let target = redact(&base);
+        let mut secrets = Redactor::new()
+            .with_url(raw.expose_secret())
+            .with_url(base.as_str());
+        if let Some(token) = &self.token {
+            secrets = secrets.with_secret(token.expose_secret());
+        }
         let client = if let Some(c) = self.client {
             c
         } else {
             install_crypto_provider();
             reqwest::Client::builder()
                 .connect_timeout(self.timeout)
+                .redirect(same_origin_redirects(10))
+                .referer(false)
                 .build()
                 .map_err(|e| Error::Client {
                     target: target.clone(),
@@ -143,6 +155,7 @@ impl PrometheusMetricsBuilder {
         Ok(PrometheusMetrics {
             base,
             target,
+            secrets,
             token: self.token,
             timeout: self.timeout,
             client,
@@ -153,14 +166,16 @@ impl PrometheusMetricsBuilder {
 /// The Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`) as [`Metrics`].
 ///
 /// Results are typed (vector, scalar, matrix); API errors (`bad_data`, `execution`,
-/// `timeout`) surface as [`Error::Api`] inside the [`OpsError`], mapped by meaning.
+/// `timeout`) surface as [`Error::Api`] inside the [`OpsError`], mapped by meaning, with the
+/// server's words stripped of the URL's secrets and the token. Redirects are followed within
+/// the server's origin only, and without a `Referer`.
 ///
 /// # Examples
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use ops_core::{Metrics, metrics::MetricQuery};
+/// use ops_core::{Metrics, metrics::{MetricQuery, MetricWindow}};
 /// let prom = ops_probes::PrometheusMetricsBuilder::from_env().build()?;
-/// let rate = prom.query(&MetricQuery::error_rate("api", "5m"), None).await?;
+/// let rate = prom.query(&MetricQuery::error_rate("api", &MetricWindow::minutes(5)), None).await?;
 /// println!("error rate: {:?}", rate.first_value());
 /// # Ok(()) }
 /// ```
@@ -168,6 +183,8 @@ impl PrometheusMetricsBuilder {
 pub struct PrometheusMetrics {
     base: url::Url,
     target: String,
+    /// The URL's path, query and credentials and the token, stripped from every answer.
+    secrets: Redactor,
     token: Option<SecretString>,
     timeout: Duration,
     client: reqwest::Client,
@@ -303,7 +320,7 @@ impl PrometheusMetrics {
         let decode_err = |why: String| Error::Decode {
             operation,
             target: self.target.clone(),
-            why,
+            why: self.secrets.scrub(&why, text::PEER_MAX),
         };
         let answer: ApiAnswer = match serde_json::from_slice(&bytes) {
             Ok(a) => a,
@@ -313,7 +330,7 @@ impl PrometheusMetrics {
                     target: self.target.clone(),
                     status,
                     error_type: String::new(),
-                    message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+                    message: self.secrets.peer_text(&bytes, true),
                 });
             }
             Err(e) => return Err(decode_err(e.to_string())),
@@ -323,8 +340,10 @@ impl PrometheusMetrics {
                 operation,
                 target: self.target.clone(),
                 status,
-                error_type: answer.error_type.unwrap_or_default(),
-                message: answer.error.unwrap_or_default(),
+                error_type: text::quote(&answer.error_type.unwrap_or_default()),
+                message: self
+                    .secrets
+                    .scrub(&answer.error.unwrap_or_default(), text::PEER_MAX),
             });
         }
         let data = answer
@@ -414,10 +433,10 @@ impl fmt::Display for Threshold {
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
-/// use ops_core::{Probe, metrics::MetricQuery};
+/// use ops_core::{Probe, metrics::{MetricQuery, MetricWindow}};
 /// let prom = Arc::new(ops_probes::PrometheusMetricsBuilder::from_env().build()?);
 /// let probe = ops_probes::MetricProbe::new("api-error-rate", prom,
-///     MetricQuery::error_rate("api", "5m"), ops_probes::Threshold::Above(0.05));
+///     MetricQuery::error_rate("api", &MetricWindow::minutes(5)), ops_probes::Threshold::Above(0.05));
 /// println!("{}", probe.check().await?.detail);
 /// # Ok(()) }
 /// ```

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ops_core::probe::{Observation, ProbeResult};
-use ops_core::{OpsError, Probe};
+use ops_core::{OpsError, Probe, text};
+use rustls::pki_types::ServerName;
 
 use crate::config::default_timeout;
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ impl TcpProbe {
     /// A probe of `host:port`, named after it.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty host or port 0.
+    /// [`Error::Config`] for port 0 or a host that is not a DNS name or IP address.
     ///
     /// # Examples
     /// ```
@@ -44,10 +45,10 @@ impl TcpProbe {
     /// # Ok::<(), ops_probes::Error>(())
     /// ```
     pub fn new(host: &str, port: u16) -> Result<Self> {
-        if host.trim().is_empty() || port == 0 {
+        if port == 0 || ServerName::try_from(host).is_err() {
             return Err(Error::Config {
-                target: format!("{host}:{port}"),
-                why: "need a host and a non-zero port".to_owned(),
+                target: text::quote(&format!("{host}:{port}")),
+                why: "need a DNS name or IP address and a non-zero port".to_owned(),
             });
         }
         Ok(Self {

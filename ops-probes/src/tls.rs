@@ -7,14 +7,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use ops_core::probe::{Observation, Outcome, ProbeResult};
-use ops_core::{ErrorKind, OpsError, Probe};
+use ops_core::{ErrorKind, OpsError, Probe, text};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::{crypto_provider, default_timeout};
+use crate::config::{ca_certificates, crypto_provider, default_timeout};
+
+/// The most characters kept of what a server presents (a subject, an issuer, a reason).
+const PEER_NAME_MAX: usize = 200;
 use crate::error::{Error, Result};
 
 const DAY: i64 = 86_400;
@@ -44,7 +46,8 @@ impl fmt::Display for TlsVersion {
     }
 }
 
-/// One certificate as presented by the server.
+/// One certificate as presented by the server. Names come from the server: control
+/// characters in them are escaped and they are cut to 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CertificateInfo {
@@ -97,8 +100,8 @@ fn info(der: &[u8], now: i64) -> Option<CertificateInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let not_after = cert.validity().not_after.timestamp();
     Some(CertificateInfo {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: text::bounded(&cert.subject().to_string(), PEER_NAME_MAX),
+        issuer: text::bounded(&cert.issuer().to_string(), PEER_NAME_MAX),
         not_after: jiff::Timestamp::from_second(not_after).ok()?,
         days_left: (not_after - now).div_euclid(DAY),
     })
@@ -189,7 +192,7 @@ impl TlsProbe {
         let server_name = Self::parse_name(host)?;
         if port == 0 {
             return Err(Error::Config {
-                target: host.to_owned(),
+                target: text::quote(host),
                 why: "port 0".to_owned(),
             });
         }
@@ -209,7 +212,7 @@ impl TlsProbe {
 
     fn parse_name(name: &str) -> Result<ServerName<'static>> {
         ServerName::try_from(name.to_owned()).map_err(|_| Error::Config {
-            target: name.to_owned(),
+            target: text::quote(name),
             why: "not a valid DNS name or IP address".to_owned(),
         })
     }
@@ -233,25 +236,10 @@ impl TlsProbe {
     /// Trust only the CA certificates in `pem` instead of the system roots.
     ///
     /// # Errors
-    /// [`Error::Config`] when `pem` holds no usable certificate.
+    /// [`Error::Config`] when `pem` is not PEM or holds no usable certificate.
     pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self> {
         let mut store = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::Config {
-                target: self.name.clone(),
-                why: format!("bad CA PEM: {e}"),
-            })?;
-            store.add(cert).map_err(|e| Error::Config {
-                target: self.name.clone(),
-                why: format!("bad CA certificate: {e}"),
-            })?;
-        }
-        if store.is_empty() {
-            return Err(Error::Config {
-                target: self.name.clone(),
-                why: "the CA PEM holds no certificate".to_owned(),
-            });
-        }
+        store.add_parsable_certificates(ca_certificates(pem, &self.name)?);
         self.roots = Some(Arc::new(store));
         Ok(self)
     }
@@ -374,7 +362,7 @@ impl TlsProbe {
             .ok_or_else(|| (ErrorKind::Backend, "empty certificate chain".into()))?;
         Ok(CertificateReport {
             version,
-            verification_error: seen.error,
+            verification_error: seen.error.map(|e| text::bounded(&e, PEER_NAME_MAX)),
             hostname_matches: seen.hostname_matches,
             leaf,
             chain,

@@ -35,7 +35,7 @@ async fn error_rate_from_real_prometheus_scraping_demo_api_with_5xx_fault() {
     api.set_fault(&serde_json::json!({"error_ratio": 0.5}))
         .await
         .unwrap();
-    let query = MetricQuery::error_rate("demo-api", "30s");
+    let query = MetricQuery::error_rate("demo-api", &"30s".parse().unwrap());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let rate = loop {
         for _ in 0..20 {

@@ -267,7 +267,7 @@ async fn session_invalidation_purges_only_sessions_on_real_redis() {
             .unwrap(),
     );
     let mut cfg = RunbookConfig::default();
-    cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:"));
+    cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:")).unwrap();
     let t = targets().with_cache(cache).with_config(cfg);
 
     let plan = session_invalidation(&RunContext::builder().allow_volatile_journal().build(), &t)

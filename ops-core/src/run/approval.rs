@@ -189,7 +189,7 @@ impl std::str::FromStr for ApprovalRule {
         let invalid = |why: &str| {
             crate::error::OpsError::invalid(
                 "approval rule",
-                crate::refs::shorten(text),
+                text,
                 format!(
                     "{why}: write runbook:step@target, with * for any (e.g. api_down:restart@prod/deployment/api)"
                 ),

@@ -93,6 +93,13 @@ pub(crate) async fn purge_step(
     pattern: &KeyPattern,
 ) -> Result<Acted<u64>, OpsError> {
     let cache = t.cache()?;
+    if pattern.is_match_all() && !t.config.cache.allow_match_all {
+        return Err(OpsError::invalid(
+            "purge",
+            pattern.as_str(),
+            "this pattern deletes every key; set config.cache.allow_match_all to allow it",
+        ));
+    }
     let opts = PurgeOptions::default();
     let count = run
         .read(Step::read_only("count_keys").target(pattern), || {

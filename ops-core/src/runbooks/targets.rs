@@ -11,7 +11,7 @@ use crate::cache::Cache;
 use crate::database::{Database, RowRetention};
 use crate::error::OpsError;
 use crate::incident::Thresholds;
-use crate::metrics::Metrics;
+use crate::metrics::{MetricWindow, Metrics};
 use crate::platform::ConfigTarget;
 use crate::platform::Platform;
 use crate::probe::Probe;
@@ -66,8 +66,9 @@ pub struct RunbookConfig {
     pub thresholds: Thresholds,
     /// The Prometheus `job` label of the service's metrics: default `"api"`.
     pub metrics_job: String,
-    /// The rate window of metric queries: default `"5m"` (the seeds' `[5m]`).
-    pub metrics_window: String,
+    /// The rate window of metric queries: default `5m` (the seeds' `[5m]`); a `PromQL`
+    /// duration, checked when the configuration is read.
+    pub metrics_window: MetricWindow,
     /// A revision younger than this counts as a recent deploy (rollback first): default 1 h.
     #[serde(with = "crate::serde_util::duration_ms")]
     pub recent_deploy: Duration,
@@ -199,6 +200,10 @@ pub struct CacheLimits {
     /// Keys `cache_failure` may purge under memory pressure (none by default: only
     /// disposable data belongs here, e.g. `cache:*`).
     pub purgeable: Vec<KeyPattern>,
+    /// Whether the purging runbooks may purge [`KeyPattern::match_all`], i.e. delete every
+    /// key: false. Without it a pattern of `*` in configuration makes the run fail before
+    /// anything is deleted.
+    pub allow_match_all: bool,
 }
 
 impl Default for CacheLimits {
@@ -208,8 +213,9 @@ impl Default for CacheLimits {
             min_hit_ratio: 0.8,
             clients_critical: 0.9,
             idle_client_limit: Duration::from_mins(10),
-            session_pattern: KeyPattern::prefix("session:"),
+            session_pattern: KeyPattern::trusted("session:*"),
             purgeable: Vec::new(),
+            allow_match_all: false,
         }
     }
 }
@@ -251,7 +257,7 @@ impl Default for RunbookConfig {
             recovery: None,
             thresholds: Thresholds::default(),
             metrics_job: "api".to_owned(),
-            metrics_window: "5m".to_owned(),
+            metrics_window: MetricWindow::default(),
             recent_deploy: Duration::from_hours(1),
             memory_warn: 0.8,
             cpu_scale_out: 0.8,

@@ -28,13 +28,13 @@ use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use ops_core::metrics::MetricQuery;
+/// use ops_core::metrics::{MetricQuery, MetricWindow};
 /// use ops_core::platform::WorkloadStatus;
 /// use ops_core::run::{RunContext, RunOutcome};
 /// use ops_core::runbooks::{high_error_rate, Targets};
 /// use ops_core::testing::{FakeMetrics, FakePlatform, ScriptedProbe};
 /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
-/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::error_rate("api", "5m"), 0.002);
+/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::error_rate("api", &MetricWindow::minutes(5)), 0.002);
 /// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2))), api)
 ///     .with_metrics(Arc::new(metrics)).with_probe(Arc::new(ScriptedProbe::new("api")));
 /// assert_eq!(high_error_rate(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);
@@ -218,13 +218,13 @@ fn known_usage(
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use ops_core::metrics::MetricQuery;
+/// use ops_core::metrics::{MetricQuery, MetricWindow};
 /// use ops_core::platform::WorkloadStatus;
 /// use ops_core::run::{RunContext, RunOutcome};
 /// use ops_core::runbooks::{high_latency, Targets};
 /// use ops_core::testing::{FakeMetrics, FakePlatform};
 /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
-/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::p95_latency("api", "5m"), 0.25);
+/// let metrics = FakeMetrics::default().with_scalar(&MetricQuery::p95_latency("api", &MetricWindow::minutes(5)), 0.25);
 /// let t = Targets::new(Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2))), api)
 ///     .with_metrics(Arc::new(metrics));
 /// assert_eq!(high_latency(&RunContext::builder().build(), &t).await?.outcome, RunOutcome::Healthy);

@@ -15,9 +15,9 @@ use crate::metrics::{MetricQuery, Metrics, QueryResult, TimeRange};
 /// # Examples
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use ops_core::metrics::{MetricQuery, Metrics, QueryResult};
+/// use ops_core::metrics::{MetricQuery, MetricWindow, Metrics, QueryResult};
 /// use ops_core::testing::FakeMetrics;
-/// let q = MetricQuery::error_rate("api", "5m");
+/// let q = MetricQuery::error_rate("api", &MetricWindow::minutes(5));
 /// let m = FakeMetrics::default().with_scalar(&q, 0.12);
 /// assert_eq!(m.query(&q, None).await?.first_value(), Some(0.12));
 /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();

@@ -33,8 +33,11 @@ pub async fn ping_and_info(cache: &dyn Cache) {
 /// When counts are off or other keys are touched.
 pub async fn purge_is_exact(cache: &dyn Cache, prefix: &str, keep: u64, drop: u64) {
     let opts = PurgeOptions::default().with_batch_size(100);
-    let dropping = KeyPattern::prefix(&format!("{prefix}drop:"));
-    let keeping = KeyPattern::prefix(&format!("{prefix}keep:"));
+    let pattern = |what: &str| {
+        KeyPattern::prefix(&format!("{prefix}{what}:"))
+            .unwrap_or_else(|e| panic!("bad key prefix: {}", e.chain()))
+    };
+    let (dropping, keeping) = (pattern("drop"), pattern("keep"));
     let count = cache
         .count(&dropping, &opts)
         .await
