@@ -480,8 +480,12 @@ async fn session_invalidation_never_deletes_every_key_unless_configured() {
     let err = session_invalidation(&execute(), &targets)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(err.chain().contains("allow_match_all"), "{}", err.chain());
+    assert_eq!(err.error().kind(), ErrorKind::InvalidInput);
+    assert!(
+        err.error().chain().contains("allow_match_all"),
+        "{}",
+        err.error().chain()
+    );
     assert_eq!(cache.len(), 6, "nothing deleted");
     assert!(cache.mutations().is_empty());
 

@@ -6,7 +6,6 @@
 //! that once hid behind a green CI), and a fresh Debian container from the local base image
 //! with the checkout mounted read-only. A last test fails when code starts running a
 //! program that the script does not know how to install.
-#![allow(clippy::expect_used, reason = "test helpers outside #[test] fns")]
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
