@@ -292,6 +292,15 @@ impl ComposePlatform {
         workload: &WorkloadRef,
         opts: &RecreateOptions,
     ) -> Result<Vec<String>> {
+        // Boxed: the engine calls of a swap make a large future.
+        Box::pin(self.recreate_members(workload, opts)).await
+    }
+
+    async fn recreate_members(
+        &self,
+        workload: &WorkloadRef,
+        opts: &RecreateOptions,
+    ) -> Result<Vec<String>> {
         if let Some(bad) = opts
             .set_env
             .iter()

@@ -84,12 +84,13 @@ pub async fn api_down(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailur
     let run = ctx.begin("api_down", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         t.probe()?;
         let evidence = diagnose(&run, t).await?;
         let decision = decide(&run, t, &evidence).await?;
         remediate(&run, t, &evidence, decision).await
-    }
+    })
     .await;
     run.conclude(body).await
 }

@@ -167,7 +167,8 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
     let run = ctx.begin("cache_failure", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let cache = t.cache()?;
         if let Err(e) = run.read(Step::read_only("ping"), || cache.ping()).await {
             run.set_severity(Severity::High);
@@ -241,7 +242,7 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
         let after = run.read(Step::read_only("info_after"), || cache.info()).await?;
         let still = after.memory.used_ratio().is_some_and(|r| r >= t.config.cache.memory_critical);
         Ok(if acted && !still { RunOutcome::Recovered } else { RunOutcome::Unresolved })
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -277,7 +278,8 @@ pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Repor
     let run = ctx.begin("session_invalidation", &pattern).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         t.cache()?;
         Ok(
             match purge_step(&run, t, "purge_sessions", &pattern).await? {
@@ -287,7 +289,7 @@ pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Repor
                 Acted::Denied { .. } => RunOutcome::Unresolved,
             },
         )
-    }
+    })
     .await;
     run.conclude(body).await
 }

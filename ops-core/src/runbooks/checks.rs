@@ -41,7 +41,8 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Run
     let run = ctx.begin("morning_checks", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let (probe, status, db, cache) = tokio::join!(
             async {
                 match &t.probe {
@@ -83,7 +84,7 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         } else {
             RunOutcome::Healthy
         })
-    }
+    })
     .await;
     run.conclude(body).await
 }

@@ -106,7 +106,8 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
         .await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         needs_checks(t, "certificate_expiry")?;
         let (down, degraded) = check_all(&run, t, "certificate").await;
         if down + degraded > 0 {
@@ -115,7 +116,7 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
             ));
         }
         Ok(verdict(&run, down, degraded, Severity::High))
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -147,7 +148,8 @@ pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Repor
     let run = ctx.begin("network_connectivity", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         needs_checks(t, "network_connectivity")?;
         let mut all = t.clone();
         if let Some(own) = &t.probe {
@@ -161,7 +163,7 @@ pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Repor
             ));
         }
         Ok(verdict(&run, down, degraded, Severity::High))
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -211,7 +213,8 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
     let run = ctx.begin("secret_rotation", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         t.probe()?;
         let rotation = t.config.rotation.as_ref().ok_or_else(|| {
             OpsError::invalid("targets", t.workload.to_string(), "secret_rotation needs config.rotation (key and new value)")
@@ -241,7 +244,7 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             ));
             Ok(RunOutcome::Unresolved)
         }
-    }
+    })
     .await;
     run.conclude(body).await
 }

@@ -126,7 +126,8 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
     let run = ctx.begin("db_connections", "database").await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let db = t.database()?;
         let limits = &t.config.db;
         if let Err(e) = run.read(Step::read_only("ping"), || db.ping()).await {
@@ -189,7 +190,7 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
             (true, false) => RunOutcome::Healthy,
             (false, _) => RunOutcome::Unresolved,
         })
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -229,7 +230,8 @@ pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
     let run = ctx.begin("database_full", "database").await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let db = t.database()?;
         let limits = &t.config.db;
         let (sizes, tables) = tokio::join!(
@@ -298,7 +300,7 @@ pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
         } else {
             RunOutcome::Healthy
         })
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -328,7 +330,8 @@ pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, Run
     let run = ctx.begin("db_maintenance", "database").await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let db = t.database()?;
         let limits = &t.config.db;
         let (slow, tables, indexes, logging) = tokio::join!(
@@ -375,7 +378,7 @@ pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, Run
             }
         }
         Ok(if run.mode() == crate::run::Mode::DryRun && !run.snapshot().actions.is_empty() { RunOutcome::Planned } else { RunOutcome::Healthy })
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -493,7 +496,8 @@ pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, 
     let run = ctx.begin("database_recovery", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let db = t.database()?;
         t.probe()?;
         let plan = t.config.recovery.as_ref().ok_or_else(|| {
@@ -555,7 +559,7 @@ pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, 
         } else {
             Ok(RunOutcome::Unresolved)
         }
-    }
+    })
     .await;
     run.conclude(body).await
 }

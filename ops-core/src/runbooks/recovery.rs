@@ -116,7 +116,8 @@ pub async fn complete_service_recovery(
     let run = ctx.begin("complete_service_recovery", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         if order.tiers().is_empty() {
             return Err(OpsError::invalid(
                 "complete_service_recovery",
@@ -215,7 +216,7 @@ pub async fn complete_service_recovery(
         } else {
             Ok(RunOutcome::Healthy)
         }
-    }
+    })
     .await;
     run.conclude(body).await
 }

@@ -43,7 +43,8 @@ pub async fn restart_and_verify(ctx: &RunContext, t: &Targets) -> Result<Report,
     let run = ctx.begin("restart_and_verify", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         t.probe()?;
         let before = run
             .read(
@@ -52,7 +53,7 @@ pub async fn restart_and_verify(ctx: &RunContext, t: &Targets) -> Result<Report,
             )
             .await?;
         restart_verify_rollback(&run, t, &before).await
-    }
+    })
     .await;
     run.conclude(body).await
 }

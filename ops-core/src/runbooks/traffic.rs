@@ -45,7 +45,8 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
     let run = ctx.begin("high_error_rate", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let metrics = t.metrics()?;
         t.probe()?;
         let cfg = &t.config;
@@ -82,7 +83,11 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             run.finding(Finding::warning(format!("{} error lines in the logs", lines.len())).with_evidence(format!("{}: {}", first.instance, first.text)));
         }
         // One read serves both: revisions come newest first, the current one flagged.
-        let revisions = revisions.unwrap_or_default();
+        // A history that could not be read is unknown, not empty: say so.
+        let revisions = revisions.unwrap_or_else(|e| {
+            run.finding(Finding::warning("deploy history unknown: the revisions could not be read").with_evidence(e.chain()));
+            Vec::new()
+        });
         let current = revisions.iter().find(|r| r.current).cloned();
         let previous = revisions.into_iter().find(|r| !r.current);
         let now = ctx.clock().now();
@@ -105,7 +110,7 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             rate * 100.0
         ));
         Ok(RunOutcome::Unresolved)
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -140,7 +145,8 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
     let run = ctx.begin("oom", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         t.probe()?;
         let (status, usage) = tokio::join!(
             run.read(Step::read_only("workload_status"), || t.platform.workload(&t.workload)),
@@ -179,7 +185,7 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
         } else {
             RunOutcome::Unresolved
         })
-    }
+    })
     .await;
     run.conclude(body).await
 }
@@ -235,7 +241,8 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
     let run = ctx.begin("high_latency", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
-    let body = async {
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
         let metrics = t.metrics()?;
         let cfg = &t.config;
         let query = MetricQuery::p95_latency(&cfg.metrics_job, &cfg.metrics_window);
@@ -324,7 +331,7 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             Acted::Planned => RunOutcome::Planned,
             Acted::Denied { .. } => RunOutcome::Unresolved,
         })
-    }
+    })
     .await;
     run.conclude(body).await
 }
