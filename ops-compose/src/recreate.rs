@@ -107,7 +107,8 @@ pub enum RecreatePoint {
     AfterStop,
     /// The old container is renamed aside.
     AfterRename,
-    /// The new container exists, not started.
+    /// The new container exists, not started (in a scale-up: the second or later new
+    /// container).
     AfterCreate,
     /// The new container runs; the old one is not yet removed.
     AfterStart,
@@ -438,7 +439,7 @@ impl ComposePlatform {
         clippy::unused_self,
         reason = "reads the injected point with the feature on"
     )]
-    fn checkpoint(&self, point: RecreatePoint, name: &str) -> Result<()> {
+    pub(crate) fn checkpoint(&self, point: RecreatePoint, name: &str) -> Result<()> {
         #[cfg(feature = "fault-injection")]
         if self.injected_failure() == Some(point) {
             return Err(Error::Conflict {

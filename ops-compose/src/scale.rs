@@ -7,7 +7,7 @@ use ops_core::platform::ScaleChange;
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::platform::ComposePlatform;
-use crate::recreate::{CloneAs, clone_body};
+use crate::recreate::{CloneAs, RecreatePoint, clone_body};
 
 impl ComposePlatform {
     /// Set the number of containers of the service. New containers clone the lowest-numbered
@@ -39,21 +39,61 @@ impl ComposePlatform {
             }
         } else if replicas > from {
             let template = self.inspect(&members[0].id).await?;
-            let mut next = members.iter().map(|m| m.number).max().unwrap_or(0);
-            for _ in from..replicas {
-                next += 1;
-                let name = labels::container_name(project, service, next);
+            let first = members.iter().map(|m| m.number).max().unwrap_or(0) + 1;
+            // All or nothing: the containers this call made are removed again when one
+            // cannot be created or started.
+            let mut made: Vec<(String, String)> = Vec::new();
+            for number in first..first + (replicas - from) {
+                let name = labels::container_name(project, service, number);
                 let (body, extra) = clone_body(
                     &template,
                     &CloneAs::Scale {
-                        number: next,
+                        number,
                         name: &name,
                     },
                 );
-                let id = self.create_from(&name, body, extra).await?;
-                self.start_container(&id, &name).await?;
+                let step = async {
+                    let id = self.create_from(&name, body, extra).await?;
+                    made.push((id.clone(), name.clone()));
+                    if number > first {
+                        // Only once one new container runs, so the undo has two to remove.
+                        self.checkpoint(RecreatePoint::AfterCreate, &name)?;
+                    }
+                    self.start_container(&id, &name).await
+                }
+                .await;
+                if let Err(cause) = step {
+                    return Err(self.unmake(workload, made, cause).await);
+                }
             }
         }
         Ok(ScaleChange::new(from, replicas))
+    }
+
+    /// Remove the containers a failed scale-up made; the error is `cause`, or
+    /// [`Error::Compensation`] naming the containers that could not be removed.
+    async fn unmake(
+        &self,
+        workload: &WorkloadRef,
+        made: Vec<(String, String)>,
+        cause: Error,
+    ) -> Error {
+        let grace = self.config().stop_timeout;
+        let mut failed = Vec::new();
+        for (id, name) in made.into_iter().rev() {
+            if let Err(e) = self.remove_container(&id, &name, grace).await {
+                failed.push(format!("removing {name}: {e}"));
+            }
+        }
+        if failed.is_empty() {
+            cause
+        } else {
+            Error::Compensation {
+                operation: "scale",
+                target: workload.to_string(),
+                source: Box::new(cause),
+                failed,
+            }
+        }
     }
 }

@@ -742,3 +742,23 @@ async fn a_recreate_that_fails_at_any_point_leaves_the_old_container_running() {
             .any(|e| e == "MARK=new")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_up_that_fails_part_way_removes_what_it_made() {
+    use ops_compose::RecreatePoint;
+    let p = project_or_skip!("scaleundo");
+    let api = p.service("api");
+    p.add("api", 1, &Spec::script("sleep 300")).await;
+    let failing = ComposePlatform::builder()
+        .with_stop_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .fail_recreate_at(RecreatePoint::AfterCreate);
+    let err = bounded(failing.scale(&api, 3, ScaleOptions::default()))
+        .await
+        .unwrap_err();
+    assert!(err.chain().contains("injected"), "{}", err.chain());
+    let containers = p.snapshot().await;
+    assert_eq!(containers.len(), 1, "{containers:#?}");
+    assert_eq!(p.platform.workload(&api).await.unwrap().instances.len(), 1);
+}

@@ -622,13 +622,25 @@ impl PgDatabase {
             }
             .await;
             if let Err(e) = restored {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                // The target was not touched; the scratch database goes, or the error says
+                // it is left behind.
+                return match sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                     scratch_id.quoted()
                 )))
                 .execute(&mut admin)
-                .await;
-                return Err(e);
+                .await
+                {
+                    Ok(_) => Err(e),
+                    Err(drop_err) => Err(Error::Compensation {
+                        operation,
+                        target: target.clone(),
+                        leftover: format!(
+                            "the scratch database {scratch} could not be dropped ({drop_err}); drop it by hand"
+                        ),
+                        source: Box::new(e),
+                    }),
+                };
             }
 
             // Swap: move the current database aside (kept for rollback) and rename scratch in.

@@ -143,6 +143,19 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// An operation failed and cleaning up after it failed too; `leftover` says what remains.
+    #[error("pg {operation} on {target} failed, and cleaning up failed too: {leftover}")]
+    Compensation {
+        /// The operation.
+        operation: &'static str,
+        /// What it was about.
+        target: String,
+        /// What remains to be cleaned up by hand.
+        leftover: String,
+        /// What made the operation fail.
+        #[source]
+        source: Box<Error>,
+    },
     /// A restored scratch database failed verification; the target was not touched.
     #[error("restore of {target} did not verify: {reason}")]
     RestoreVerification {
@@ -214,6 +227,7 @@ impl Error {
             | Self::Tool { operation, .. }
             | Self::Io { operation, .. }
             | Self::PartialDelete { operation, .. }
+            | Self::Compensation { operation, .. }
             | Self::Codec { operation, .. } => operation,
         }
     }
@@ -233,6 +247,7 @@ impl Error {
             | Self::Tool { target, .. }
             | Self::Io { target, .. }
             | Self::PartialDelete { target, .. }
+            | Self::Compensation { target, .. }
             | Self::Codec { target, .. }
             | Self::Migrate { target, .. } => target,
         }
@@ -258,7 +273,7 @@ impl Error {
                 std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
                 _ => ErrorKind::Backend,
             },
-            Self::PartialDelete { source, .. } => source.kind(),
+            Self::PartialDelete { source, .. } | Self::Compensation { source, .. } => source.kind(),
             Self::Codec { .. } | Self::Migrate { .. } | Self::RestoreVerification { .. } => {
                 ErrorKind::Backend
             }
