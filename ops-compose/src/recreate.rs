@@ -437,7 +437,8 @@ impl ComposePlatform {
     /// Fail here when a test asked for it (feature `fault-injection`); otherwise nothing.
     #[allow(
         clippy::unused_self,
-        reason = "reads the injected point with the feature on"
+        clippy::unnecessary_wraps,
+        reason = "reads the injected point and may fail only with the feature on"
     )]
     pub(crate) fn checkpoint(&self, point: RecreatePoint, name: &str) -> Result<()> {
         #[cfg(feature = "fault-injection")]

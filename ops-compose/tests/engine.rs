@@ -665,6 +665,8 @@ async fn api_down_recovers_an_unhealthy_service_on_the_engine() {
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
 }
 
+// Needs the `fault-injection` feature (on in scripts/test: --all-features).
+#[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recreate_that_fails_at_any_point_leaves_the_old_container_running() {
     use ops_compose::{RecreateOptions, RecreatePoint};
@@ -743,6 +745,8 @@ async fn a_recreate_that_fails_at_any_point_leaves_the_old_container_running() {
     );
 }
 
+// Needs the `fault-injection` feature (on in scripts/test: --all-features).
+#[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scale_up_that_fails_part_way_removes_what_it_made() {
     use ops_compose::RecreatePoint;

@@ -553,3 +553,66 @@ async fn an_execute_run_with_a_journal_that_is_not_durable_changes_nothing_unles
         err.chain()
     );
 }
+
+/// Records every event's shape.
+#[derive(Debug, Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl ops_core::run::RunObserver for Recorder {
+    fn observe(&self, event: &ops_core::run::RunEvent) {
+        use ops_core::run::RunEvent as E;
+        let line = match event {
+            E::Started { runbook, .. } => format!("started {runbook}"),
+            E::StepStarted { step, .. } => format!("step {step}"),
+            E::StepFinished { record, .. } => {
+                format!("done {} {}", record.step, record.status.label())
+            }
+            E::Finding { finding, .. } => format!("finding {}", finding.title),
+            E::ApprovalAsked { request, .. } => format!("asked {}", request.step),
+            E::ApprovalAnswered { decision, .. } => format!("answered {}", decision.is_approved()),
+            E::Finished { outcome, .. } => format!("finished {}", outcome.label()),
+            _ => "other".to_owned(),
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_observer_sees_the_run_as_it_happens_in_order() {
+    let recorder = Arc::new(Recorder::default());
+    let ctx = RunContext::builder()
+        .allow_volatile_journal()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("t"))
+        .observer(Arc::clone(&recorder))
+        .build();
+    let run = ctx.begin("demo", "api").await;
+    let run_id = run.id();
+    run.read(Step::read_only("status"), || async {
+        Ok::<_, OpsError>(())
+    })
+    .await
+    .unwrap();
+    run.finding(ops_core::run::Finding::warning("slow"));
+    run.act(Step::disruptive("restart"), || async {
+        Ok::<_, OpsError>(())
+    })
+    .await
+    .unwrap();
+    let report = run.finish(RunOutcome::Recovered).await;
+    assert_eq!(report.run_id, run_id);
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        [
+            "started demo",
+            "step status",
+            "done status ok",
+            "finding slow",
+            "asked restart",
+            "answered true",
+            "step restart",
+            "done restart ok",
+            "finished recovered",
+        ]
+    );
+}

@@ -100,12 +100,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         .unwrap_or_else(|_| "warn".into()),
                 ),
         )
-        .with(
-            live::StepPrinter.with_filter(
-                tracing_subscriber::filter::Targets::new()
-                    .with_target("ops_core", tracing::Level::INFO),
-            ),
-        )
         .init();
     ops_probes::config::install_crypto_provider();
 
@@ -218,6 +212,7 @@ async fn drill(
         let ctx = RunContext::builder()
             .mode(mode)
             .approver(ApprovalPolicy::approve_all("drill"))
+            .observer(live::LiveView::default())
             .journal(Arc::clone(&journal))
             .notifier(if args.json {
                 Arc::new(ops_notify::ConsoleNotifier::with_writer(std::io::stderr()))

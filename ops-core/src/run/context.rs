@@ -10,8 +10,8 @@ use tracing::Instrument as _;
 
 use super::{
     Action, ActionStatus, ApprovalPolicy, ApprovalRequest, Approver, Clock, Decision, Finding,
-    Mode, ReadStep, Report, RetryPolicy, RunFailure, RunId, RunOutcome, Step, StepKind, StepRecord,
-    StepStatus, SystemClock,
+    Mode, ReadStep, Report, RetryPolicy, RunEvent, RunFailure, RunId, RunObserver, RunOutcome,
+    Step, StepKind, StepRecord, StepStatus, SystemClock,
 };
 use crate::error::{ErrorKind, OpsError};
 use crate::incident::Severity;
@@ -49,6 +49,7 @@ pub struct RunContext {
     volatile_journal_ok: bool,
     retry: RetryPolicy,
     cancel: CancellationToken,
+    observers: Vec<Arc<dyn RunObserver>>,
 }
 
 impl fmt::Debug for RunContext {
@@ -62,6 +63,7 @@ impl fmt::Debug for RunContext {
             .field("journal_timeout", &self.journal_timeout)
             .field("finish_grace", &self.finish_grace)
             .field("retry", &self.retry)
+            .field("observers", &self.observers.len())
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +140,12 @@ impl RunContext {
             runbook,
             report: Mutex::new(report),
         };
+        run.emit(&RunEvent::Started {
+            run_id: run.id(),
+            runbook,
+            target: run.snapshot().target,
+            mode: self.mode,
+        });
         let entry = run.entry(JournalEvent::RunStarted);
         if let Err(e) = run.journal_append(&entry, true).await {
             tracing::warn!(runbook, error = %e.chain(), "journal unavailable at run start");
@@ -165,6 +173,7 @@ pub struct RunContextBuilder {
     volatile_journal_ok: bool,
     retry: RetryPolicy,
     cancel: Option<CancellationToken>,
+    observers: Vec<Arc<dyn RunObserver>>,
 }
 
 impl Default for RunContextBuilder {
@@ -182,6 +191,7 @@ impl Default for RunContextBuilder {
             volatile_journal_ok: false,
             retry: RetryPolicy::default(),
             cancel: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -278,6 +288,14 @@ impl RunContextBuilder {
         self
     }
 
+    /// Add an observer that sees every event of every run of this context (live views,
+    /// progress bars, metrics, audit sinks). Several may be added.
+    #[must_use]
+    pub fn observer(mut self, observer: impl RunObserver) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
     /// Use an existing cancellation token (e.g. one cancelled on Ctrl-C).
     #[must_use]
     pub fn cancellation(mut self, token: CancellationToken) -> Self {
@@ -304,6 +322,7 @@ impl RunContextBuilder {
             volatile_journal_ok: self.volatile_journal_ok,
             retry: self.retry,
             cancel: self.cancel.unwrap_or_default(),
+            observers: self.observers,
         }
     }
 }
@@ -378,6 +397,23 @@ impl Run<'_> {
         f(&mut guard)
     }
 
+    /// Tell every observer.
+    fn emit(&self, event: &RunEvent) {
+        for observer in &self.ctx.observers {
+            observer.observe(event);
+        }
+    }
+
+    fn step_started(&self, step: &Step) {
+        if !self.ctx.observers.is_empty() {
+            self.emit(&RunEvent::StepStarted {
+                run_id: self.id(),
+                step: step.name().to_owned(),
+                kind: step.kind(),
+            });
+        }
+    }
+
     fn entry(&self, event: JournalEvent) -> JournalEntry {
         JournalEntry::new(
             self.id(),
@@ -434,6 +470,12 @@ impl Run<'_> {
     /// Record a finding.
     pub fn finding(&self, finding: Finding) {
         tracing::info!(runbook = self.runbook, level = ?finding.level, title = %finding.title, "finding");
+        if !self.ctx.observers.is_empty() {
+            self.emit(&RunEvent::Finding {
+                run_id: self.id(),
+                finding: finding.clone(),
+            });
+        }
         self.with_report(|r| r.findings.push(finding));
     }
 
@@ -467,24 +509,8 @@ impl Run<'_> {
                 .with_detail(reason.clone()),
         )
         .await;
-        self.with_report(|r| {
-            r.actions.push(Action {
-                step: step.name().to_owned(),
-                description: step.description().to_owned(),
-                changes: step.changes().to_vec(),
-                status: ActionStatus::Skipped,
-                note: Some(reason),
-            });
-            r.timeline.push(StepRecord {
-                step: step.name().to_owned(),
-                kind: step.kind(),
-                started_at: now,
-                duration: Duration::ZERO,
-                status: StepStatus::Skipped,
-                attempts: 0,
-                error: None,
-            });
-        });
+        self.push_action(&step, ActionStatus::Skipped, Some(reason));
+        self.record(&step, now, Duration::ZERO, StepStatus::Skipped, 0, None);
     }
 
     fn check_cancelled(&self, step: &Step) -> Result<(), OpsError> {
@@ -526,17 +552,22 @@ impl Run<'_> {
         attempts: u32,
         error: Option<String>,
     ) {
-        self.with_report(|r| {
-            r.timeline.push(StepRecord {
-                step: step.name().to_owned(),
-                kind: step.kind(),
-                started_at,
-                duration: elapsed,
-                status,
-                attempts,
-                error,
+        let record = StepRecord {
+            step: step.name().to_owned(),
+            kind: step.kind(),
+            started_at,
+            duration: elapsed,
+            status,
+            attempts,
+            error,
+        };
+        if !self.ctx.observers.is_empty() {
+            self.emit(&RunEvent::StepFinished {
+                run_id: self.id(),
+                record: record.clone(),
             });
-        });
+        }
+        self.with_report(|r| r.timeline.push(record));
     }
 
     /// Run a read-only step: always runs (also in dry run), each attempt bounded by the step
@@ -563,11 +594,12 @@ impl Run<'_> {
         Fut: Future<Output = Result<T, OpsError>>,
     {
         let step = step.as_step().clone();
-        let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "read_only", mode = %self.ctx.mode);
+        let span = tracing::info_span!("step", run_id = %self.id(), runbook = self.runbook, step = step.name(), kind = "read_only", mode = %self.ctx.mode);
         // Boxed so the futures of runbooks, which hold many steps, stay small.
         Box::pin(
             async {
                 self.check_cancelled(&step)?;
+                self.step_started(&step);
                 let started_at = self.ctx.clock.now();
                 let start = tokio::time::Instant::now();
                 let policy = step.retry_override().unwrap_or(self.ctx.retry);
@@ -647,7 +679,7 @@ impl Run<'_> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
-        let span = tracing::info_span!("step", runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
+        let span = tracing::info_span!("step", run_id = %self.id(), runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
         // Boxed so the futures of runbooks, which hold many steps, stay small.
         Box::pin(self.act_inner(step, op).instrument(span)).await
     }
@@ -669,18 +701,7 @@ impl Run<'_> {
         }
         let started_at = self.ctx.clock.now();
         if self.ctx.mode == Mode::DryRun {
-            tracing::info!(changes = ?step.changes(), "dry run: planned");
-            self.journal_best_effort(self.step_entry(&step, JournalEvent::StepPlanned))
-                .await;
-            self.push_action(&step, ActionStatus::Planned, None);
-            self.record(
-                &step,
-                started_at,
-                Duration::ZERO,
-                StepStatus::Planned,
-                0,
-                None,
-            );
+            self.plan(&step, started_at).await;
             return Ok(Acted::Planned);
         }
 
@@ -720,6 +741,7 @@ impl Run<'_> {
             return Err(self.refuse(&step, started_at, err));
         }
 
+        self.step_started(&step);
         let start = tokio::time::Instant::now();
         // Disruptive steps are never retried here: whether a half-done change may be
         // repeated is the runbook's call, made with fresh evidence.
@@ -763,6 +785,22 @@ impl Run<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Record a disruptive step of a dry run as planned, with its changes.
+    async fn plan(&self, step: &Step, started_at: jiff::Timestamp) {
+        tracing::info!(changes = ?step.changes(), "dry run: planned");
+        self.journal_best_effort(self.step_entry(step, JournalEvent::StepPlanned))
+            .await;
+        self.push_action(step, ActionStatus::Planned, None);
+        self.record(
+            step,
+            started_at,
+            Duration::ZERO,
+            StepStatus::Planned,
+            0,
+            None,
+        );
     }
 
     /// Record a disruptive step refused before it ran (failed, no attempt) and give back the
@@ -839,6 +877,12 @@ impl Run<'_> {
         let mut request = ApprovalRequest::new(self.runbook, step.name(), step.description());
         request.changes = step.changes().to_vec();
         request.target = step.target_name().to_owned();
+        if !self.ctx.observers.is_empty() {
+            self.emit(&RunEvent::ApprovalAsked {
+                run_id: self.id(),
+                request: request.clone(),
+            });
+        }
         let decision = tokio::select! {
             biased;
             () = self.ctx.cancel.cancelled() => return Err(OpsError::new(ErrorKind::Cancelled, "core", "approval", step.target_name()).with_step(step.name())),
@@ -846,6 +890,13 @@ impl Run<'_> {
                 Decision::deny("timeout", format!("no approval within {}s", self.ctx.approval_timeout.as_secs()))
             }),
         };
+        if !self.ctx.observers.is_empty() {
+            self.emit(&RunEvent::ApprovalAnswered {
+                run_id: self.id(),
+                step: step.name().to_owned(),
+                decision: decision.clone(),
+            });
+        }
         match decision {
             Decision::Approve { by } => Ok(Ok(by)),
             Decision::Deny { by, reason } => {
@@ -905,6 +956,7 @@ impl Run<'_> {
             Ok(Ok(_)) => {}
             Ok(Err(_)) | Err(_) => return,
         }
+        self.step_started(&step);
         let start = tokio::time::Instant::now();
         match self
             .attempt(&step, self.ctx.notifier.send(&notification))
@@ -951,6 +1003,12 @@ impl Run<'_> {
             .unwrap_or_else(PoisonError::into_inner);
         report.outcome = outcome;
         report.finished_at = Some(now);
+        for observer in &self.ctx.observers {
+            observer.observe(&RunEvent::Finished {
+                run_id: report.run_id.clone(),
+                outcome,
+            });
+        }
         report
     }
 
@@ -977,6 +1035,12 @@ impl Run<'_> {
                 report.outcome = RunOutcome::Failed;
                 report.finished_at = Some(now);
                 report.error = Some(e.chain());
+                for observer in &self.ctx.observers {
+                    observer.observe(&RunEvent::Finished {
+                        run_id: report.run_id.clone(),
+                        outcome: RunOutcome::Failed,
+                    });
+                }
                 Err(RunFailure::new(report, e))
             }
         }

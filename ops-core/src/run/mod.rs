@@ -10,6 +10,7 @@ mod clock;
 mod context;
 mod failure;
 mod ids;
+mod observer;
 mod report;
 mod retry;
 mod step;
@@ -24,6 +25,7 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use context::{Acted, Run, RunContext, RunContextBuilder};
 pub use failure::RunFailure;
 pub use ids::{Mode, RunId};
+pub use observer::{RunEvent, RunObserver};
 pub use report::{
     Action, ActionStatus, Finding, FindingLevel, Report, RunOutcome, StepRecord, StepStatus,
 };

@@ -137,7 +137,13 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    fn label(self) -> &'static str {
+    /// A short label (`ok`, `failed`, `timed out`, …), as the report prints it.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(ops_core::run::StepStatus::TimedOut.label(), "timed out");
+    /// ```
+    pub fn label(self) -> &'static str {
         match self {
             Self::Succeeded => "ok",
             Self::Failed => "failed",

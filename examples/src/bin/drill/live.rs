@@ -1,94 +1,96 @@
-//! Live progress: one line when a runbook step starts and one when it ends, with its time.
+//! Live progress from the run's own events ([`RunObserver`]): one line when a step starts, one
+//! when it ends with its time and status, one per finding.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use tracing::Subscriber;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use ops_core::run::{FindingLevel, RunEvent, RunId, RunObserver, StepKind, StepStatus};
 
-/// Prints `▶ step` / `✓ step (1.2s)` for every `step` span of a runbook.
-pub(crate) struct StepPrinter;
-
-struct Started {
-    label: String,
-    at: Instant,
+/// Prints `▶ runbook::step` / `✓ runbook::step (1.2s)` and findings, on stderr.
+#[derive(Debug, Default)]
+pub(crate) struct LiveView {
+    runbooks: Mutex<HashMap<RunId, &'static str>>,
+    started: Mutex<HashMap<(RunId, String), Instant>>,
 }
 
-#[derive(Default)]
-struct Fields {
-    step: Option<String>,
-    runbook: Option<String>,
-    kind: Option<String>,
-    message: Option<String>,
-    level: Option<String>,
-    title: Option<String>,
-}
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record_debug(field, &value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut s = String::new();
-        let _ = write!(s, "{value:?}");
-        let s = s.trim_matches('"').to_owned();
-        match field.name() {
-            "step" => self.step = Some(s),
-            "runbook" => self.runbook = Some(s),
-            "kind" => self.kind = Some(s),
-            "message" => self.message = Some(s),
-            "level" => self.level = Some(s),
-            "title" => self.title = Some(s),
-            _ => {}
-        }
-    }
-}
-
-impl<S> Layer<S> for StepPrinter
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != "step" {
-            return;
-        }
-        let mut f = Fields::default();
-        attrs.record(&mut f);
-        let Some(step) = f.step else { return };
-        let marker = if f.kind.as_deref() == Some("disruptive") {
+impl LiveView {
+    fn label(&self, run_id: &RunId, step: &str, kind: StepKind) -> String {
+        let runbook = self
+            .runbooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(run_id)
+            .copied()
+            .unwrap_or("run");
+        let marker = if kind == StepKind::Disruptive {
             "⚠"
         } else {
             "·"
         };
-        let label = format!("{marker} {}::{step}", f.runbook.unwrap_or_default());
-        eprintln!("    ▶ {label}");
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Started {
-                label,
-                at: Instant::now(),
-            });
-        }
+        format!("{marker} {runbook}::{step}")
     }
+}
 
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        let mut f = Fields::default();
-        event.record(&mut f);
-        if f.message.as_deref() == Some("finding") {
-            let level = f.level.unwrap_or_default().to_lowercase();
-            eprintln!("      • {level}: {}", f.title.unwrap_or_default());
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(&id)
-            && let Some(s) = span.extensions().get::<Started>()
-        {
-            eprintln!("    ✓ {} ({:.1}s)", s.label, s.at.elapsed().as_secs_f64());
+impl RunObserver for LiveView {
+    fn observe(&self, event: &RunEvent) {
+        match event {
+            RunEvent::Started {
+                run_id, runbook, ..
+            } => {
+                self.runbooks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(run_id.clone(), runbook);
+            }
+            RunEvent::StepStarted {
+                run_id, step, kind, ..
+            } => {
+                eprintln!("    ▶ {}", self.label(run_id, step, *kind));
+                self.started
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert((run_id.clone(), step.clone()), Instant::now());
+            }
+            RunEvent::StepFinished { run_id, record, .. } => {
+                let label = self.label(run_id, &record.step, record.kind);
+                let began = self
+                    .started
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&(run_id.clone(), record.step.clone()));
+                let mark = if record.status == StepStatus::Succeeded {
+                    "✓"
+                } else {
+                    "✗"
+                };
+                match began {
+                    Some(at) if record.status == StepStatus::Succeeded => {
+                        eprintln!("    {mark} {label} ({:.1}s)", at.elapsed().as_secs_f64());
+                    }
+                    Some(at) => eprintln!(
+                        "    {mark} {label} ({:.1}s, {})",
+                        at.elapsed().as_secs_f64(),
+                        record.status.label()
+                    ),
+                    None => eprintln!("    ○ {label} ({})", record.status.label()),
+                }
+            }
+            RunEvent::Finding { finding, .. } => {
+                let level = match finding.level {
+                    FindingLevel::Info => "info",
+                    FindingLevel::Warning => "warning",
+                    FindingLevel::Critical => "critical",
+                };
+                eprintln!("      • {level}: {}", finding.title);
+            }
+            RunEvent::Finished { run_id, .. } => {
+                self.runbooks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(run_id);
+            }
+            _ => {}
         }
     }
 }
