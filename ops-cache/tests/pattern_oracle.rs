@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ops_core::KeyPattern;
-use ops_tests::{require, start_redis};
+use ops_tests::{require, scan_keys, start_redis};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -90,7 +90,11 @@ fn key_pattern_matches_exactly_what_redis_scan_matches() {
                     .filter(|k| pattern.matches_bytes(k))
                     .cloned()
                     .collect();
-                let theirs = scan(&mut conn, &text).await;
+                let theirs =
+                    tokio::time::timeout(Duration::from_secs(30), scan_keys(&mut conn, &text))
+                        .await
+                        .expect("SCAN finished in time")
+                        .expect("scan");
                 prop_assert_eq!(
                     &ours,
                     &theirs,
@@ -110,31 +114,4 @@ fn key_pattern_matches_exactly_what_redis_scan_matches() {
     if let Err(e) = result {
         panic!("{e}");
     }
-}
-
-/// Every key `SCAN … MATCH pattern` returns.
-async fn scan(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> BTreeSet<Vec<u8>> {
-    let mut seen = BTreeSet::new();
-    let mut cursor = 0u64;
-    let scanned = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(10_000)
-                .query_async(conn)
-                .await
-                .expect("scan");
-            seen.extend(keys);
-            if next == 0 {
-                return;
-            }
-            cursor = next;
-        }
-    })
-    .await;
-    scanned.expect("SCAN finished in time");
-    seen
 }

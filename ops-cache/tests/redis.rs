@@ -14,7 +14,7 @@ use ops_cache::{Error, RedisCache, RedisCacheBuilder};
 use ops_core::cache::{ClientFilter, FlushScope, PurgeOptions};
 use ops_core::testing::conformance;
 use ops_core::{Cache, ErrorKind, KeyPattern};
-use ops_tests::{ServiceError, Stack, require, start_redis};
+use ops_tests::{ServiceError, Stack, require, scan_keys, start_redis};
 use secrecy::SecretString;
 use testcontainers::core::{IntoContainerPort as _, WaitFor};
 use testcontainers::runners::AsyncRunner as _;
@@ -48,25 +48,7 @@ async fn seed(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, n: u64
 }
 
 async fn count_matching(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> u64 {
-    // SCAN may return a key twice while the server resizes its table: count distinct keys.
-    let mut seen = std::collections::HashSet::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(5_000)
-            .query_async(conn)
-            .await
-            .expect("scan");
-        seen.extend(keys);
-        if next == 0 {
-            return seen.len() as u64;
-        }
-        cursor = next;
-    }
+    scan_keys(conn, pattern).await.expect("scan").len() as u64
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,13 +362,7 @@ async fn kill_clients_kills_only_the_approved_ids_and_never_our_own_connection()
     let cache = cache_for(redis.url());
     let mut everyone_but_us = ClientFilter::default();
     everyone_but_us.name = Some("victim".into());
-    let approved: Vec<u64> = cache
-        .clients(&everyone_but_us)
-        .await
-        .expect("list")
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let approved = ids(&cache, &everyone_but_us).await;
     assert_eq!(approved.len(), 1);
     // A client that arrives with the same name after the approval is not touched.
     let mut newcomer = redis::Client::open(redis.url())
@@ -419,13 +395,7 @@ async fn kill_clients_kills_only_the_approved_ids_and_never_our_own_connection()
             .kind(),
         ops_core::ErrorKind::InvalidInput
     );
-    let everyone: Vec<u64> = cache
-        .clients(&ClientFilter::all())
-        .await
-        .expect("list")
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let everyone = ids(&cache, &ClientFilter::all()).await;
     let _ = cache
         .kill_clients(&everyone, &ClientFilter::all())
         .await
@@ -480,6 +450,17 @@ async fn until_clients(
     })
     .await
     .unwrap_or_else(|_| panic!("waited for {what}"))
+}
+
+/// The ids of the clients `cache` lists with `filter`.
+async fn ids(cache: &RedisCache, filter: &ClientFilter) -> Vec<u64> {
+    cache
+        .clients(filter)
+        .await
+        .expect("client list")
+        .iter()
+        .map(|c| c.id)
+        .collect()
 }
 
 fn named<'a>(
@@ -566,13 +547,7 @@ async fn clients_in_use_are_never_listed_as_idle_nor_killed() {
     // Idle for a while: the busy ones too, by Redis's count.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let idle = ClientFilter::default().idle_longer_than(Duration::from_secs(1));
-    let listed: Vec<u64> = cache
-        .clients(&idle)
-        .await
-        .expect("idle clients")
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let listed = ids(&cache, &idle).await;
     assert!(listed.contains(&plain), "{listed:?}");
     assert!(
         !listed.iter().any(|id| busy.contains(id)),

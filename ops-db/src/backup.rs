@@ -24,7 +24,7 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::Connection as _;
 use sqlx::postgres::PgSslMode;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::process::Command;
 
 use crate::database::PgDatabase;
@@ -123,8 +123,13 @@ fn sslmode(mode: PgSslMode) -> &'static str {
     }
 }
 
-/// Streams `reader` through SHA-256; returns (hex, bytes).
-async fn hash_reader(mut reader: impl AsyncRead + Unpin) -> std::io::Result<(String, u64)> {
+/// Copies `reader` into `writer` through SHA-256, calling `each` with the bytes copied so far
+/// after every chunk; returns (hex, bytes). The writer is flushed, not synced.
+async fn copy_hashed(
+    mut reader: impl AsyncRead + Unpin,
+    writer: &mut (impl AsyncWrite + Unpin),
+    mut each: impl FnMut(u64),
+) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut bytes = 0u64;
@@ -134,9 +139,17 @@ async fn hash_reader(mut reader: impl AsyncRead + Unpin) -> std::io::Result<(Str
             break;
         }
         hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n]).await?;
         bytes += n as u64;
+        each(bytes);
     }
+    writer.flush().await?;
     Ok((hex::encode(hasher.finalize()), bytes))
+}
+
+/// Streams `reader` through SHA-256; returns (hex, bytes).
+async fn hash_reader(reader: impl AsyncRead + Unpin) -> std::io::Result<(String, u64)> {
+    copy_hashed(reader, &mut tokio::io::sink(), |_| {}).await
 }
 
 /// Reads a sidecar: the first whitespace-separated token, 64 hex digits.
@@ -207,7 +220,7 @@ pub(crate) async fn verified_copy(dump: &Path) -> Result<(BackupInfo, std::fs::F
     let operation = "restore";
     let target = dump.display().to_string();
     let expected = read_sidecar(dump).await?;
-    let mut source = tokio::fs::File::open(dump)
+    let source = tokio::fs::File::open(dump)
         .await
         .map_err(|e| Error::io(operation, target.clone(), e))?;
     let near = dump.parent().filter(|p| !p.as_os_str().is_empty());
@@ -216,19 +229,9 @@ pub(crate) async fn verified_copy(dump: &Path) -> Result<(BackupInfo, std::fs::F
         _ => tempfile::tempfile().map_err(|e| Error::io(operation, "temporary file", e))?,
     };
     let mut copy = tokio::fs::File::from_std(copy);
-    let io = |e| Error::io(operation, target.clone(), e);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let n = source.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        copy.write_all(&buf[..n]).await.map_err(io)?;
-    }
-    copy.flush().await.map_err(io)?;
-    let actual = hex::encode(hasher.finalize());
+    let (actual, _) = copy_hashed(source, &mut copy, |_| {})
+        .await
+        .map_err(|e| Error::io(operation, target.clone(), e))?;
     if actual != expected {
         return Err(Error::ChecksumMismatch {
             target,
@@ -496,18 +499,8 @@ impl PgDatabase {
                 .await
                 .map_err(io)?;
             let started = Instant::now();
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; BUF];
-            let mut bytes = 0u64;
             let mut next_report = PROGRESS_EVERY;
-            loop {
-                let n = stdout.read(&mut buf).await.map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                file.write_all(&buf[..n]).await.map_err(io)?;
-                bytes += n as u64;
+            let (sha256, bytes) = copy_hashed(&mut stdout, &mut file, |bytes| {
                 if bytes >= next_report {
                     next_report += PROGRESS_EVERY;
                     let elapsed = started.elapsed();
@@ -518,7 +511,9 @@ impl PgDatabase {
                         done: false,
                     });
                 }
-            }
+            })
+            .await
+            .map_err(io)?;
             let status = child.wait().await.map_err(io)?;
             let stderr = stderr.await.unwrap_or_default();
             if !status.success() {
@@ -530,10 +525,8 @@ impl PgDatabase {
                     stderr,
                 });
             }
-            file.flush().await.map_err(io)?;
             file.sync_all().await.map_err(io)?;
             drop(file);
-            let sha256 = hex::encode(hasher.finalize());
             let sidecar_io = |e| Error::io(operation, tmp_sidecar.display().to_string(), e);
             let mut side = tokio::fs::OpenOptions::new()
                 .write(true)

@@ -328,6 +328,14 @@ async fn every_method_works_on_real_data() {
 }
 
 /// The pids of every client session but ours.
+/// A fresh server with `sql` run on its test database, and the connection that ran it.
+async fn seeded(sql: &str) -> Result<(Postgres, PgConnection), ops_tests::ServiceError> {
+    let pg = Stack::new().postgres().await?;
+    let mut conn = connect(pg.url(), "seed").await;
+    exec(&mut conn, sql).await;
+    Ok((pg, conn))
+}
+
 /// Rows per table in `(table, label)` groups, for the retention tests.
 async fn rows_by_label(conn: &mut PgConnection, table: &str) -> Vec<(String, String, i64)> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -340,13 +348,11 @@ async fn rows_by_label(conn: &mut PgConnection, table: &str) -> Vec<(String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_only_old_rows_of_partitioned_and_inherited_tables() {
-    let pg = require!(Stack::new().postgres().await);
-    let mut conn = connect(pg.url(), "seed").await;
     // Partitioned by month: the old rows sit in January 2020, the young ones in this month's
     // partition, at the very same ctids ((0,1), (0,2), ...).
-    exec(
-        &mut conn,
-        r"
+    let (pg, mut conn) = require!(
+        seeded(
+            r"
         CREATE TABLE metrics (id bigint NOT NULL, at timestamptz NOT NULL, v text NOT NULL)
             PARTITION BY RANGE (at);
         CREATE TABLE metrics_2020_01 PARTITION OF metrics
@@ -363,8 +369,9 @@ async fn retention_deletes_only_old_rows_of_partitioned_and_inherited_tables() {
         INSERT INTO logs_2020 SELECT '2020-03-01', 'old' FROM generate_series(1, 300);
         INSERT INTO logs SELECT now(), 'young' FROM generate_series(1, 300);
         ",
-    )
-    .await;
+        )
+        .await
+    );
     let same_ctids: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM metrics_2020_01 o JOIN metrics_this_month y ON o.ctid = y.ctid",
     )
@@ -684,16 +691,13 @@ fn read(dir: &Path, file: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_dump_and_pg_restore_get_the_password_from_a_private_passfile_not_the_environment() {
     const CANARY: &str = "CANARY-pw-5e1f:\\x";
-    let pg = require!(Stack::new().postgres().await);
-    let mut conn = connect(pg.url(), "seed").await;
-    exec(
-        &mut conn,
-        &format!(
+    let (pg, conn) = require!(
+        seeded(&format!(
             "CREATE ROLE canary_owner LOGIN SUPERUSER PASSWORD '{CANARY}';\n\
              CREATE TABLE t (v text); INSERT INTO t VALUES ('kept');"
-        ),
-    )
-    .await;
+        ))
+        .await
+    );
     let _ = conn.close().await;
     let out = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();
@@ -757,13 +761,12 @@ async fn pg_dump_and_pg_restore_get_the_password_from_a_private_passfile_not_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_changed_after_its_verification_is_not_what_gets_restored() {
-    let pg = require!(Stack::new().postgres().await);
-    let mut conn = connect(pg.url(), "seed").await;
-    exec(
-        &mut conn,
-        "CREATE TABLE t (v text); INSERT INTO t SELECT 'verified' FROM generate_series(1, 100);",
-    )
-    .await;
+    let (pg, mut conn) = require!(
+        seeded(
+            "CREATE TABLE t (v text); INSERT INTO t SELECT 'verified' FROM generate_series(1, 100);"
+        )
+        .await
+    );
     let mut admin_url = url::Url::parse(pg.url()).unwrap();
     admin_url.set_path("/postgres");
     let plain = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();

@@ -261,13 +261,19 @@ fn fast_retry() -> RetryPolicy {
     RetryPolicy::default().with_base_backoff(Duration::from_millis(10))
 }
 
-#[tokio::test]
-async fn slack_posts_block_kit_with_severity_colour() {
+/// A Slack receiver that accepts every valid payload, and a notifier posting to it.
+async fn slack_receiver() -> (Receiver, SlackNotifier) {
     let (r, url) = receiver(slack_schema, 200, &[]).await;
     let slack = SlackNotifier::builder()
         .with_webhook_url(url.into())
         .build()
         .unwrap();
+    (r, slack)
+}
+
+#[tokio::test]
+async fn slack_posts_block_kit_with_severity_colour() {
+    let (r, slack) = slack_receiver().await;
     within(slack.send(&incident())).await.unwrap().unwrap();
     let (_, _, v) = r.requests().pop().unwrap();
     assert_eq!(v["attachments"][0]["color"], "#D00000");
@@ -311,11 +317,7 @@ const HOSTILE: &str = "<!channel> <!here|x> <!everyone> <@U0123ABC> <#C0123> <!s
 
 #[tokio::test]
 async fn slack_never_turns_hostile_text_into_mentions() {
-    let (r, url) = receiver(slack_schema, 200, &[]).await;
-    let slack = SlackNotifier::builder()
-        .with_webhook_url(url.into())
-        .build()
-        .unwrap();
+    let (r, slack) = slack_receiver().await;
     // A report whose evidence is hostile, rendered the way runbooks send it.
     let mut report = ops_core::run::Report::new(
         ops_core::run::RunId::generate(jiff::Timestamp::UNIX_EPOCH),

@@ -31,6 +31,20 @@ fn targets() -> Targets {
     Targets::new(Arc::new(FakePlatform::default()), api)
 }
 
+/// A dry run (the in-memory journal is fine: nothing changes).
+fn dry_run() -> RunContext {
+    RunContext::builder().allow_volatile_journal().build()
+}
+
+/// Targets with `db` and the default configuration as changed by `configure`.
+fn db_targets(db: &Arc<ops_db::PgDatabase>, configure: impl FnOnce(&mut RunbookConfig)) -> Targets {
+    let mut cfg = RunbookConfig::default();
+    configure(&mut cfg);
+    targets()
+        .with_database(Arc::clone(db) as _)
+        .with_config(cfg)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_ours() {
     let pg = require!(start_postgres().await);
@@ -47,16 +61,12 @@ async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_
     sqlx::query("SELECT 1").execute(&mut *stuck).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let mut cfg = RunbookConfig::default();
-    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
-    let t = targets()
-        .with_database(Arc::clone(&db) as _)
-        .with_config(cfg);
+    let t = db_targets(&db, |cfg| {
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1)
+    });
 
     // Dry run first: it names the session and terminates nothing.
-    let plan = db_connections(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = db_connections(&dry_run(), &t).await.unwrap();
     assert_eq!(plan.outcome, RunOutcome::Planned);
     let planned = plan
         .actions_with(ActionStatus::Planned)
@@ -141,11 +151,9 @@ async fn db_connections_terminates_exactly_the_approved_sessions_that_still_matc
         .approver(approver)
         .journal(Arc::new(MemoryJournal::default()))
         .build();
-    let mut cfg = RunbookConfig::default();
-    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
-    let t = targets()
-        .with_database(Arc::clone(&db) as _)
-        .with_config(cfg);
+    let t = db_targets(&db, |cfg| {
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1)
+    });
     let report = db_connections(&ctx, &t).await.unwrap();
 
     for conn in &mut stuck {
@@ -210,9 +218,7 @@ async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres(
     );
     let t = targets().with_database(db).with_config(cfg);
 
-    let plan = database_full(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = database_full(&dry_run(), &t).await.unwrap();
     assert!(
         plan.actions[0].changes[0].starts_with("delete 12000 rows from public.events"),
         "{:?}",
@@ -270,9 +276,7 @@ async fn session_invalidation_purges_only_sessions_on_real_redis() {
     cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:")).unwrap();
     let t = targets().with_cache(cache).with_config(cfg);
 
-    let plan = session_invalidation(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = session_invalidation(&dry_run(), &t).await.unwrap();
     assert!(
         plan.actions[0].changes[0]
             .starts_with(&format!("unlink 2000 keys matching {prefix}session:*"))
@@ -342,6 +346,15 @@ async fn morning_checks_and_cache_failure_read_real_servers() {
     );
 }
 
+/// Runs `sql` on a connection of `pool` in a task of its own (a query that blocks or sleeps).
+fn spawn_sql(
+    pool: &sqlx::PgPool,
+    sql: String,
+) -> tokio::task::JoinHandle<Result<sqlx::postgres::PgQueryResult, sqlx::Error>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_connections_never_shows_the_passwords_in_session_queries() {
     const CANARY: &str = "CANARY-9d2c";
@@ -361,26 +374,14 @@ async fn db_connections_never_shows_the_passwords_in_session_queries() {
     .await
     .unwrap();
     // ...a second ALTER ROLE waiting for it, and a slow query with a connection string.
-    let waiting = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "ALTER ROLE canary_role PASSWORD '{CANARY}-waiting'"
-            )))
-            .execute(&pool)
-            .await
-        })
-    };
-    let sleeping = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SELECT pg_sleep(30), 'host=db user=app password={CANARY}-literal'"
-            )))
-            .execute(&pool)
-            .await
-        })
-    };
+    let waiting = spawn_sql(
+        &pool,
+        format!("ALTER ROLE canary_role PASSWORD '{CANARY}-waiting'"),
+    );
+    let sleeping = spawn_sql(
+        &pool,
+        format!("SELECT pg_sleep(30), 'host=db user=app password={CANARY}-literal'"),
+    );
     let admin = pg.pool().await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -400,14 +401,8 @@ async fn db_connections_never_shows_the_passwords_in_session_queries() {
     .await
     .expect("both canary queries run");
 
-    let mut cfg = RunbookConfig::default();
-    cfg.db.long_query = Duration::from_secs(1);
-    let t = targets()
-        .with_database(Arc::clone(&db) as _)
-        .with_config(cfg);
-    let report = db_connections(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let t = db_targets(&db, |cfg| cfg.db.long_query = Duration::from_secs(1));
+    let report = db_connections(&dry_run(), &t).await.unwrap();
     let long = report
         .findings
         .iter()
@@ -466,9 +461,7 @@ async fn cache_failure_never_plans_to_kill_subscribers_or_blocked_consumers() {
     let t = targets()
         .with_cache(Arc::clone(&cache) as _)
         .with_config(cfg);
-    let report = cache_failure(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let report = cache_failure(&dry_run(), &t).await.unwrap();
     let plan = report
         .actions_with(ActionStatus::Planned)
         .find(|a| a.step == "kill_idle_clients")

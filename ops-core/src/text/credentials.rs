@@ -90,48 +90,31 @@ const SPACED_KEYS: [&str; 2] = ["requirepass", "masterauth"];
 /// ```
 pub fn redact_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
     let mut i = 0;
     // Everything before `copied` is in `out` already.
     let mut copied = 0;
-    let bytes = text.as_bytes();
     while i < bytes.len() {
-        let at_word = i == 0 || !is_key_byte(bytes[i - 1]);
-        if bytes[i..].starts_with(b"://") {
-            if let Some((from, to)) = url_password(text, i + 3) {
-                out.push_str(&text[copied..from]);
-                out.push_str(REDACTED);
-                copied = to;
-                i = to;
-            } else {
-                i += 3;
-            }
-            continue;
-        }
-        if bytes[i..].starts_with(b"-----BEGIN ") {
-            if let Some((from, to)) = pem_private_key(text, i) {
-                out.push_str(&text[copied..from]);
-                out.push_str(REDACTED);
-                copied = to;
-                i = to;
-            } else {
-                i += 1;
-            }
-            continue;
-        }
-        if at_word && is_key_start(bytes[i]) {
+        // What to hide from here, if anything, and where to look next if nothing.
+        let (found, next) = if bytes[i..].starts_with(b"://") {
+            (url_password(text, i + 3), i + 3)
+        } else if bytes[i..].starts_with(b"-----BEGIN ") {
+            (pem_private_key(text, i), i + 1)
+        } else if (i == 0 || !is_key_byte(bytes[i - 1])) && is_key_start(bytes[i]) {
             let end = key_end(bytes, i);
-            let key = &text[i..end];
-            if let Some(value) = value_of(text, key, end) {
+            (value_of(text, &text[i..end], end), end)
+        } else {
+            (None, i + 1)
+        };
+        match found {
+            Some(value) => {
                 out.push_str(&text[copied..value.from]);
                 out.push_str(&value.replacement);
                 copied = value.to;
                 i = value.to;
-            } else {
-                i = end;
             }
-            continue;
+            None => i = next,
         }
-        i += 1;
     }
     out.push_str(&text[copied..]);
     out
@@ -407,7 +390,7 @@ fn closing_quote(bytes: &[u8], from: usize, quote: u8, backslash: bool) -> usize
 /// The user info ends at the last `@` before the next white space: a password may hold `@`,
 /// `/` or `:` unescaped, and hiding too much beats showing part of it. The user name (before
 /// the first `:`) must look like one: no `/`, `?`, `#` or quote in it.
-fn url_password(text: &str, start: usize) -> Option<(usize, usize)> {
+fn url_password(text: &str, start: usize) -> Option<Value> {
     let bytes = text.as_bytes();
     let end = token_end(bytes, start);
     let at = start + text[start..end].rfind('@')?;
@@ -419,12 +402,12 @@ fn url_password(text: &str, start: usize) -> Option<(usize, usize)> {
     {
         return None;
     }
-    (at > colon + 1).then_some((colon + 1, at))
+    (at > colon + 1).then(|| hidden(colon + 1, at))
 }
 
 /// The body of a `-----BEGIN … PRIVATE KEY-----` block starting at `start`, to its `-----END`
 /// line or the end of the text.
-fn pem_private_key(text: &str, start: usize) -> Option<(usize, usize)> {
+fn pem_private_key(text: &str, start: usize) -> Option<Value> {
     let header_end = start + 11 + text[start + 11..].find("-----")?;
     let label = &text[start + 11..header_end];
     if !label.ends_with("PRIVATE KEY") || label.len() > 40 {
@@ -434,7 +417,7 @@ fn pem_private_key(text: &str, start: usize) -> Option<(usize, usize)> {
     let to = text[from..]
         .find("-----END")
         .map_or(text.len(), |n| from + n);
-    (to > from).then_some((from, to))
+    (to > from).then(|| hidden(from, to))
 }
 
 #[cfg(test)]
