@@ -174,13 +174,14 @@ fn linkable(url: &str) -> bool {
     (lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("mailto:"))
         && !url
             .chars()
-            .any(|c| matches!(c, '<' | '>' | '|' | '&') || c.is_whitespace() || c.is_control())
+            .any(|c| matches!(c, '<' | '>' | '|') || c.is_whitespace() || c.is_control())
 }
 
-/// A `<url|text>` link, or escaped text when `url` is not [`linkable`].
+/// A `<url|text>` link (`&` in the URL escaped as Slack requires), or escaped text when
+/// `url` is not [`linkable`].
 fn link(url: &str, text: &str) -> String {
     if linkable(url) {
-        format!("<{url}|{}>", escape(text))
+        format!("<{}|{}>", escape(url), escape(text))
     } else {
         escape(&format!("{text} ({url})"))
     }
