@@ -449,6 +449,10 @@ impl ClientInfo {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent CLIENT LIST flags, any combination possible"
+)]
 pub struct ClientFlags {
     /// `P`: subscribed to Pub/Sub channels or patterns (or a `sub`/`psub`/`ssub` count above 0).
     #[serde(default)]

@@ -212,24 +212,23 @@ fn value_of(text: &str, key: &str, end: usize) -> Option<Value> {
     let separator = [&b"=>"[..], b":=", b"=", b":"]
         .into_iter()
         .find(|s| bytes[before_sep..].starts_with(s));
-    let start = match separator {
-        Some(sep) => skip_blanks(bytes, before_sep + sep.len()),
-        None => {
-            // No `=` or `:`: only a space-separated value, and only where that is the syntax.
-            if before_sep == end || quotes > 0 {
-                return None;
+    let start = if let Some(sep) = separator {
+        skip_blanks(bytes, before_sep + sep.len())
+    } else {
+        // No `=` or `:`: only a space-separated value, and only where that is the syntax.
+        if before_sep == end || quotes > 0 {
+            return None;
+        }
+        match kind {
+            KeyKind::SqlPassword if quoted_start(bytes, before_sep).is_some() => before_sep,
+            KeyKind::Spaced
+                if before_sep < bytes.len()
+                    && !bytes[before_sep].is_ascii_whitespace()
+                    && bytes[before_sep] != b'-' =>
+            {
+                before_sep
             }
-            match kind {
-                KeyKind::SqlPassword if quoted_start(bytes, before_sep).is_some() => before_sep,
-                KeyKind::Spaced
-                    if before_sep < bytes.len()
-                        && !bytes[before_sep].is_ascii_whitespace()
-                        && bytes[before_sep] != b'-' =>
-                {
-                    before_sep
-                }
-                _ => return None,
-            }
+            _ => return None,
         }
     };
     if start >= bytes.len() || matches!(bytes[start], b'\n' | b'\r') {
