@@ -44,15 +44,11 @@ fn pattern() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
-#[test]
-fn key_pattern_matches_exactly_what_redis_scan_matches() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let redis = require!(runtime.block_on(start_redis()));
-    let conn = runtime.block_on(redis.connection()).expect("connection");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pattern_matches_exactly_what_redis_scan_matches() {
+    let redis = require!(start_redis().await);
+    let conn = redis.connection().await.expect("connection");
+    let runtime = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(Config {
         cases: 400,
         failure_persistence: None,
@@ -63,52 +59,55 @@ fn key_pattern_matches_exactly_what_redis_scan_matches() {
         proptest::collection::vec(key(), 1..24),
         proptest::collection::vec(pattern(), 1..6),
     );
-    let result = runner.run(&strategy, |(keys, patterns)| {
-        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("{}p{n}:", redis.prefix());
-        let mut conn = conn.clone();
-        let full: BTreeSet<Vec<u8>> = keys
-            .iter()
-            .map(|k| [prefix.as_bytes(), k].concat())
-            .collect();
-        runtime.block_on(async {
-            let mut mset = redis::cmd("MSET");
-            for k in &full {
-                mset.arg(k.as_slice()).arg("v");
-            }
-            let () = mset.query_async(&mut conn).await.expect("mset");
-            for p in &patterns {
-                let text = format!("{prefix}{p}");
-                let Ok(pattern) = KeyPattern::new(&text) else {
-                    // Refused patterns never reach a server; the only refusal these
-                    // generators can hit is a range with a non-ASCII end.
-                    prop_assert!(p.contains('é') && p.contains('-'), "{text:?} refused");
-                    continue;
-                };
-                let ours: BTreeSet<Vec<u8>> = full
-                    .iter()
-                    .filter(|k| pattern.matches_bytes(k))
-                    .cloned()
-                    .collect();
-                let theirs =
-                    tokio::time::timeout(Duration::from_secs(30), scan_keys(&mut conn, &text))
-                        .await
-                        .expect("SCAN finished in time")
-                        .expect("scan");
-                prop_assert_eq!(
-                    &ours,
-                    &theirs,
-                    "pattern {:?} disagrees with SCAN MATCH on keys {:?}",
-                    text,
-                    full
-                );
-            }
-            let _: u64 = redis::cmd("UNLINK")
-                .arg(full.iter().map(Vec::as_slice).collect::<Vec<_>>())
-                .query_async(&mut conn)
-                .await
-                .expect("unlink");
-            Ok::<(), TestCaseError>(())
+    // The runner is synchronous: it runs on this worker thread, out of the async context.
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |(keys, patterns)| {
+            let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let prefix = format!("{}p{n}:", redis.prefix());
+            let mut conn = conn.clone();
+            let full: BTreeSet<Vec<u8>> = keys
+                .iter()
+                .map(|k| [prefix.as_bytes(), k].concat())
+                .collect();
+            runtime.block_on(async {
+                let mut mset = redis::cmd("MSET");
+                for k in &full {
+                    mset.arg(k.as_slice()).arg("v");
+                }
+                let () = mset.query_async(&mut conn).await.expect("mset");
+                for p in &patterns {
+                    let text = format!("{prefix}{p}");
+                    let Ok(pattern) = KeyPattern::new(&text) else {
+                        // Refused patterns never reach a server; the only refusal these
+                        // generators can hit is a range with a non-ASCII end.
+                        prop_assert!(p.contains('é') && p.contains('-'), "{text:?} refused");
+                        continue;
+                    };
+                    let ours: BTreeSet<Vec<u8>> = full
+                        .iter()
+                        .filter(|k| pattern.matches_bytes(k))
+                        .cloned()
+                        .collect();
+                    let theirs =
+                        tokio::time::timeout(Duration::from_secs(30), scan_keys(&mut conn, &text))
+                            .await
+                            .expect("SCAN finished in time")
+                            .expect("scan");
+                    prop_assert_eq!(
+                        &ours,
+                        &theirs,
+                        "pattern {:?} disagrees with SCAN MATCH on keys {:?}",
+                        text,
+                        full
+                    );
+                }
+                let _: u64 = redis::cmd("UNLINK")
+                    .arg(full.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                    .query_async(&mut conn)
+                    .await
+                    .expect("unlink");
+                Ok::<(), TestCaseError>(())
+            })
         })
     });
     if let Err(e) = result {

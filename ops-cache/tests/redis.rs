@@ -437,7 +437,7 @@ async fn until_clients(
     cache: &RedisCache,
     filter: &ClientFilter,
     what: &str,
-    check: impl Fn(&[ops_core::cache::ClientInfo]) -> bool,
+    check: impl Fn(&[ops_core::cache::ClientInfo]) -> bool + Send + Sync,
 ) -> Vec<ops_core::cache::ClientInfo> {
     tokio::time::timeout(LIMIT, async {
         loop {
