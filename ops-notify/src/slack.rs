@@ -2,7 +2,6 @@
 //! links.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -220,7 +219,7 @@ fn mrkdwn(md: &str) -> String {
 
 /// A mrkdwn text object taken verbatim: Slack links, mentions and channel names only where
 /// we wrote the `<…>` form ourselves, never by guessing from the text.
-fn text_object(text: String) -> Value {
+fn text_object(text: &str) -> Value {
     json!({"type": "mrkdwn", "text": text, "verbatim": true})
 }
 
@@ -258,21 +257,21 @@ pub fn slack_payload(n: &Notification) -> Value {
     if !n.body.trim().is_empty() {
         blocks.push(json!({
             "type": "section",
-            "text": text_object(truncate(&mrkdwn(&n.body), 3000))
+            "text": text_object(&truncate(&mrkdwn(&n.body), 3000))
         }));
     }
     let mut fields = vec![
-        text_object(format!("*Severity*\n{}", n.severity)),
-        text_object(format!("*Status*\n{state}")),
+        text_object(&format!("*Severity*\n{}", n.severity)),
+        text_object(&format!("*Status*\n{state}")),
     ];
     if let Some(id) = &n.incident_id {
-        fields.push(text_object(format!("*Incident*\n{}", escape(id))));
+        fields.push(text_object(&format!("*Incident*\n{}", escape(id))));
     }
     for (k, v) in &n.fields {
         if fields.len() == 10 {
             break;
         }
-        fields.push(text_object(truncate(
+        fields.push(text_object(&truncate(
             &format!("*{}*\n{}", escape(k), mrkdwn(v)),
             2000,
         )));
@@ -286,7 +285,7 @@ pub fn slack_payload(n: &Notification) -> Value {
             .collect();
         blocks.push(json!({
             "type": "context",
-            "elements": [text_object(truncate(&links.join(" · "), 3000))]
+            "elements": [text_object(&truncate(&links.join(" · "), 3000))]
         }));
     }
     json!({
