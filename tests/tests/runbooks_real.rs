@@ -62,7 +62,7 @@ async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let t = db_targets(&db, |cfg| {
-        cfg.db.idle_in_transaction_limit = Duration::from_secs(1)
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
     });
 
     // Dry run first: it names the session and terminates nothing.
@@ -152,7 +152,7 @@ async fn db_connections_terminates_exactly_the_approved_sessions_that_still_matc
         .journal(Arc::new(MemoryJournal::default()))
         .build();
     let t = db_targets(&db, |cfg| {
-        cfg.db.idle_in_transaction_limit = Duration::from_secs(1)
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
     });
     let report = db_connections(&ctx, &t).await.unwrap();
 
@@ -401,7 +401,9 @@ async fn db_connections_never_shows_the_passwords_in_session_queries() {
     .await
     .expect("both canary queries run");
 
-    let t = db_targets(&db, |cfg| cfg.db.long_query = Duration::from_secs(1));
+    let t = db_targets(&db, |cfg| {
+        cfg.db.long_query = Duration::from_secs(1);
+    });
     let report = db_connections(&dry_run(), &t).await.unwrap();
     let long = report
         .findings
@@ -476,8 +478,10 @@ async fn cache_failure_never_plans_to_kill_subscribers_or_blocked_consumers() {
         listed
             .iter()
             .find(|c| c.name.as_deref() == Some(name))
-            .map(|c| format!("kill client {} ", c.id))
-            .unwrap_or_else(|| panic!("{name} is connected"))
+            .map_or_else(
+                || panic!("{name} is connected"),
+                |c| format!("kill client {} ", c.id),
+            )
     };
     let planned = plan.changes.join("\n");
     assert!(planned.contains(&id_of("plain-idle")), "{planned}");
