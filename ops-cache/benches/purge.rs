@@ -210,25 +210,15 @@ fn check_left(port: u16, name: &str) -> anyhow::Result<()> {
 }
 
 fn scan_count(port: u16, pattern: &str) -> anyhow::Result<u64> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
-    let mut conn = client.get_connection()?;
-    // SCAN may return a key twice while the server resizes its table: count distinct keys.
-    let mut seen = std::collections::HashSet::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(10_000)
-            .query(&mut conn)?;
-        seen.extend(keys);
-        if next == 0 {
-            return Ok(seen.len() as u64);
-        }
-        cursor = next;
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys = ops_tests::scan_keys(&mut conn, pattern).await?;
+        Ok(keys.len() as u64)
+    })
 }
 
 /// `redis-cli -p PORT <producer...> | xargs redis-cli -p PORT <verb>`, as argv (no shell).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ops_core::cache::{ClientFilter, ClientInfo};
+use ops_core::cache::{ClientFilter, ClientFlags, ClientInfo};
 use tracing::instrument;
 
 use crate::cache::RedisCache;
@@ -11,16 +11,21 @@ use crate::connection::deadline;
 use crate::error::{Error, Result};
 
 /// Parse `CLIENT LIST` output: one client per line of `key=value` fields. Lines without a
-/// numeric `id` are skipped; unknown fields are ignored; never panics.
+/// numeric `id` are skipped; unknown fields are ignored; never panics. The `flags` that
+/// mean "in use while idle" (`P`, `b`, `S`, `M`, `O`) and subscription counts above zero
+/// land in [`ClientInfo::flags`].
 ///
 /// # Examples
 /// ```
 /// let clients = ops_cache::parse_client_list(
-///     "id=7 addr=10.0.0.5:51234 laddr=10.0.0.2:6379 fd=8 name=worker age=120 idle=30 flags=N db=0 user=app cmd=get\n",
+///     "id=7 addr=10.0.0.5:51234 laddr=10.0.0.2:6379 fd=8 name=worker age=120 idle=30 flags=N db=0 user=app cmd=get\n\
+///      id=8 addr=10.0.0.6:40000 fd=9 name= age=9000 idle=9000 flags=P db=0 sub=1 psub=0 cmd=subscribe\n",
 /// );
 /// assert_eq!(clients[0].id, 7);
 /// assert_eq!(clients[0].name.as_deref(), Some("worker"));
 /// assert_eq!(clients[0].idle.as_secs(), 30);
+/// assert!(!clients[0].flags.in_use());
+/// assert!(clients[1].flags.pubsub);
 /// ```
 pub fn parse_client_list(text: &str) -> Vec<ClientInfo> {
     text.lines().filter_map(parse_client).collect()
@@ -33,9 +38,13 @@ fn parse_client(line: &str) -> Option<ClientInfo> {
         .filter_map(|f| f.split_once('='));
     let mut id = None;
     let mut client = ClientInfo::new(0, "");
+    let mut subscriptions = false;
     for (key, value) in fields {
         let secs = || value.parse::<u64>().ok().map(Duration::from_secs);
         match key {
+            "flags" => client.flags = ClientFlags::parse(value),
+            // A subscriber whose flags were not read (or a future RESP3 form) still counts.
+            "sub" | "psub" | "ssub" => subscriptions |= value.parse::<u64>().is_ok_and(|n| n > 0),
             "id" => id = value.parse::<u64>().ok(),
             "addr" => value.clone_into(&mut client.addr),
             "name" if !value.is_empty() => client.name = Some(value.to_owned()),
@@ -47,6 +56,7 @@ fn parse_client(line: &str) -> Option<ClientInfo> {
             _ => {}
         }
     }
+    client.flags.pubsub |= subscriptions;
     client.id = id?;
     Some(client)
 }
@@ -177,6 +187,29 @@ id=9 addr=10.0.0.8:40000 laddr=127.0.0.1:6379 fd=9 name=worker age=700 idle=650 
         let matching: Vec<_> = clients.iter().filter(|c| idle.matches(c)).collect();
         assert_eq!(matching.len(), 1);
         assert_eq!(matching[0].addr, "10.0.0.8:40000");
+    }
+
+    #[test]
+    fn clients_in_use_are_flagged_and_left_out_by_filters() {
+        let text = "id=1 addr=a:1 age=9000 idle=9000 flags=P sub=1 psub=0 ssub=0 cmd=subscribe\n\
+id=2 addr=a:2 age=9000 idle=9000 flags=b cmd=blpop\n\
+id=3 addr=a:3 age=9000 idle=1 flags=S cmd=replconf\n\
+id=4 addr=a:4 age=9000 idle=9000 flags=M cmd=ping\n\
+id=5 addr=a:5 age=9000 idle=9000 flags=O cmd=monitor\n\
+id=6 addr=a:6 age=9000 idle=9000 flags=N sub=0 psub=2 cmd=psubscribe\n\
+id=7 addr=a:7 age=9000 idle=9000 flags=N sub=0 psub=0 ssub=0 cmd=get\n";
+        let clients = parse_client_list(text);
+        let flags: Vec<String> = clients.iter().map(|c| c.flags.to_string()).collect();
+        assert_eq!(flags, ["P", "b", "S", "M", "O", "P", "N"]);
+        let idle = ClientFilter::default().idle_longer_than(Duration::from_secs(60));
+        let killable: Vec<u64> = clients
+            .iter()
+            .filter(|c| idle.matches(c) && ClientFilter::all().matches(c))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(killable, [7]);
+        let asked = ClientFilter::all().including_in_use();
+        assert_eq!(clients.iter().filter(|c| asked.matches(c)).count(), 7);
     }
 
     #[test]

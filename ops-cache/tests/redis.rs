@@ -14,7 +14,7 @@ use ops_cache::{Error, RedisCache, RedisCacheBuilder};
 use ops_core::cache::{ClientFilter, FlushScope, PurgeOptions};
 use ops_core::testing::conformance;
 use ops_core::{Cache, ErrorKind, KeyPattern};
-use ops_tests::{ServiceError, require, start_redis};
+use ops_tests::{ServiceError, Stack, require, scan_keys, start_redis};
 use secrecy::SecretString;
 use testcontainers::core::{IntoContainerPort as _, WaitFor};
 use testcontainers::runners::AsyncRunner as _;
@@ -48,25 +48,7 @@ async fn seed(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, n: u64
 }
 
 async fn count_matching(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> u64 {
-    // SCAN may return a key twice while the server resizes its table: count distinct keys.
-    let mut seen = std::collections::HashSet::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(5_000)
-            .query_async(conn)
-            .await
-            .expect("scan");
-        seen.extend(keys);
-        if next == 0 {
-            return seen.len() as u64;
-        }
-        cursor = next;
-    }
+    scan_keys(conn, pattern).await.expect("scan").len() as u64
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,13 +362,7 @@ async fn kill_clients_kills_only_the_approved_ids_and_never_our_own_connection()
     let cache = cache_for(redis.url());
     let mut everyone_but_us = ClientFilter::default();
     everyone_but_us.name = Some("victim".into());
-    let approved: Vec<u64> = cache
-        .clients(&everyone_but_us)
-        .await
-        .expect("list")
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let approved = ids(&cache, &everyone_but_us).await;
     assert_eq!(approved.len(), 1);
     // A client that arrives with the same name after the approval is not touched.
     let mut newcomer = redis::Client::open(redis.url())
@@ -419,18 +395,220 @@ async fn kill_clients_kills_only_the_approved_ids_and_never_our_own_connection()
             .kind(),
         ops_core::ErrorKind::InvalidInput
     );
-    let everyone: Vec<u64> = cache
-        .clients(&ClientFilter::all())
-        .await
-        .expect("list")
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let everyone = ids(&cache, &ClientFilter::all()).await;
     let _ = cache
         .kill_clients(&everyone, &ClientFilter::all())
         .await
         .expect("kill all");
     cache.ping().await.expect("our connection survives");
+}
+
+/// A raw connection that sends `commands` (inline protocol) and reads nothing back: a
+/// subscriber or a blocked consumer without a client library's timeouts in the way.
+async fn raw_client(redis_url: &str, commands: &[&str]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = redis_url.trim_start_matches("redis://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    for command in commands {
+        stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .expect("send");
+    }
+    stream
+}
+
+/// INFO `section` of the server at `url`.
+async fn info(url: &str, section: &str) -> String {
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut conn)
+        .await
+        .expect("info")
+}
+
+/// Waits (bounded) until `check` holds for the clients `cache` lists with `filter`.
+async fn until_clients(
+    cache: &RedisCache,
+    filter: &ClientFilter,
+    what: &str,
+    check: impl Fn(&[ops_core::cache::ClientInfo]) -> bool + Send + Sync,
+) -> Vec<ops_core::cache::ClientInfo> {
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let clients = cache.clients(filter).await.expect("client list");
+            if check(&clients) {
+                return clients;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("waited for {what}"))
+}
+
+/// The ids of the clients `cache` lists with `filter`.
+async fn ids(cache: &RedisCache, filter: &ClientFilter) -> Vec<u64> {
+    cache
+        .clients(filter)
+        .await
+        .expect("client list")
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+fn named<'a>(
+    clients: &'a [ops_core::cache::ClientInfo],
+    name: &str,
+) -> Option<&'a ops_core::cache::ClientInfo> {
+    clients.iter().find(|c| c.name.as_deref() == Some(name))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario: every kind of busy client"
+)]
+async fn clients_in_use_are_never_listed_as_idle_nor_killed() {
+    let stack = Stack::new();
+    let (master, replica) = tokio::join!(stack.redis(), stack.redis());
+    let master = require!(master);
+    let replica = require!(replica);
+    let (Some(master_service), Some(_)) = (master.service(), replica.service()) else {
+        eprintln!("skipping test: kills clients and replicates, needs its own containers");
+        return;
+    };
+    // Busy clients that send nothing while they serve, and one really idle client.
+    let _subscriber = raw_client(
+        master.url(),
+        &["CLIENT SETNAME busy-subscriber", "SUBSCRIBE news"],
+    )
+    .await;
+    let _blpop = raw_client(master.url(), &["CLIENT SETNAME busy-blpop", "BLPOP jobs 0"]).await;
+    let _xread = raw_client(
+        master.url(),
+        &[
+            "CLIENT SETNAME busy-xread",
+            "XREAD BLOCK 0 STREAMS events $",
+        ],
+    )
+    .await;
+    let _monitor = raw_client(master.url(), &["CLIENT SETNAME busy-monitor", "MONITOR"]).await;
+    let _idle = raw_client(master.url(), &["CLIENT SETNAME plain-idle"]).await;
+    // A replica on the same network: its link is `S` on the master and `M` on the replica.
+    let (host, port) = master_service
+        .internal_addr()
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_owned(), p.to_owned()))
+        .expect("host:port");
+    let mut to_replica = replica.connection().await.expect("replica");
+    let () = redis::cmd("REPLICAOF")
+        .arg(&host)
+        .arg(&port)
+        .query_async(&mut to_replica)
+        .await
+        .expect("replicaof");
+    tokio::time::timeout(LIMIT, async {
+        while !info(replica.url(), "replication")
+            .await
+            .contains("master_link_status:up")
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the replica syncs");
+
+    let cache = cache_for(master.url());
+    let everyone = ClientFilter::all().including_in_use();
+    let all = until_clients(&cache, &everyone, "every busy client", |c| {
+        named(c, "busy-subscriber").is_some_and(|c| c.flags.pubsub)
+            && named(c, "busy-blpop").is_some_and(|c| c.flags.blocked)
+            && named(c, "busy-xread").is_some_and(|c| c.flags.blocked)
+            && named(c, "busy-monitor").is_some_and(|c| c.flags.monitor)
+            && named(c, "plain-idle").is_some()
+            && c.iter().any(|c| c.flags.replica)
+    })
+    .await;
+    let busy: Vec<u64> = all
+        .iter()
+        .filter(|c| c.flags.in_use())
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(busy.len(), 5, "{all:#?}");
+    let plain = named(&all, "plain-idle").expect("listed").id;
+
+    // Idle for a while: the busy ones too, by Redis's count.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let idle = ClientFilter::default().idle_longer_than(Duration::from_secs(1));
+    let listed = ids(&cache, &idle).await;
+    assert!(listed.contains(&plain), "{listed:?}");
+    assert!(
+        !listed.iter().any(|id| busy.contains(id)),
+        "busy clients listed as idle: {listed:?} / {busy:?}"
+    );
+
+    // Even approved by id under a match-everything guard, a busy client is not killed.
+    let every_id: Vec<u64> = all.iter().map(|c| c.id).collect();
+    let killed = cache
+        .kill_clients(&every_id, &ClientFilter::all())
+        .await
+        .expect("kill");
+    assert!(killed.contains(&plain), "{killed:?}");
+    assert!(
+        !killed.iter().any(|id| busy.contains(id)),
+        "killed busy clients: {killed:?}"
+    );
+    let after = cache.clients(&everyone).await.expect("list");
+    for id in &busy {
+        assert!(
+            after.iter().any(|c| c.id == *id),
+            "busy client {id} was killed"
+        );
+    }
+    // They still work: the subscriber hears, the consumer wakes, the replica follows.
+    let mut conn = master.connection().await.expect("connect");
+    let heard: u64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query_async(&mut conn)
+        .await
+        .expect("publish");
+    assert_eq!(heard, 1, "the subscriber is still subscribed");
+    assert!(
+        info(master.url(), "replication")
+            .await
+            .contains("connected_slaves:1")
+    );
+
+    // On the replica, the master link is in use too.
+    let replica_cache = cache_for(replica.url());
+    let links = until_clients(&replica_cache, &everyone, "the master link", |c| {
+        c.iter().any(|c| c.flags.master)
+    })
+    .await;
+    let link_ids: Vec<u64> = links.iter().map(|c| c.id).collect();
+    let killed = replica_cache
+        .kill_clients(&link_ids, &ClientFilter::all())
+        .await
+        .expect("kill on the replica");
+    assert!(
+        !links
+            .iter()
+            .any(|c| c.flags.master && killed.contains(&c.id)),
+        "the master link was killed"
+    );
+    assert!(
+        info(replica.url(), "replication")
+            .await
+            .contains("master_link_status:up")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

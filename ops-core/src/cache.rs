@@ -306,11 +306,19 @@ pub struct ClientFilter {
     /// Built by [`ClientFilter::all`]: matching every client is meant, not an oversight.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub match_all: bool,
+    /// Also match clients that are in use however long they have been idle (Pub/Sub
+    /// subscribers, clients blocked in `BLPOP`/`XREAD BLOCK`, replicas, the master link,
+    /// `MONITOR`; see [`ClientFlags::in_use`]). Off by default, [`ClientFilter::all`]
+    /// included: set it with [`ClientFilter::including_in_use`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_in_use: bool,
 }
 
 impl ClientFilter {
-    /// The filter that matches every client, said explicitly. A filter with no criterion
-    /// that was not built here is refused by [`Cache::kill_clients`] as a guard.
+    /// The filter that matches every client not in use, said explicitly. A filter with no
+    /// criterion that was not built here is refused by [`Cache::kill_clients`] as a guard.
+    /// Clients in use ([`ClientFlags::in_use`]) still need
+    /// [`ClientFilter::including_in_use`].
     ///
     /// # Examples
     /// ```
@@ -342,9 +350,29 @@ impl ClientFilter {
         self
     }
 
-    /// Whether `client` passes the filter.
+    /// Also match clients in use ([`ClientFlags::in_use`]): subscribers, blocked clients,
+    /// replicas, the master link and `MONITOR` clients, which are idle for hours while they
+    /// serve. Only for a caller that means to list or kill those too.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::cache::{ClientFilter, ClientFlags, ClientInfo};
+    /// let mut subscriber = ClientInfo::new(7, "10.0.0.5:5000");
+    /// subscriber.flags = ClientFlags::parse("P");
+    /// assert!(!ClientFilter::all().matches(&subscriber));
+    /// assert!(ClientFilter::all().including_in_use().matches(&subscriber));
+    /// ```
+    #[must_use]
+    pub fn including_in_use(mut self) -> Self {
+        self.include_in_use = true;
+        self
+    }
+
+    /// Whether `client` passes the filter. A client in use ([`ClientFlags::in_use`]) never
+    /// does unless the filter says [`ClientFilter::including_in_use`].
     pub fn matches(&self, client: &ClientInfo) -> bool {
-        self.idle_longer_than.is_none_or(|d| client.idle > d)
+        (self.include_in_use || !client.flags.in_use())
+            && self.idle_longer_than.is_none_or(|d| client.idle > d)
             && self
                 .user
                 .as_ref()
@@ -379,6 +407,10 @@ pub struct ClientInfo {
     pub db: u32,
     /// Last command.
     pub last_command: String,
+    /// What the client is doing that its idle time does not show (`flags`, and the
+    /// subscription counts `sub`/`psub`/`ssub`).
+    #[serde(default)]
+    pub flags: ClientFlags,
 }
 
 impl ClientInfo {
@@ -393,7 +425,89 @@ impl ClientInfo {
             idle: Duration::ZERO,
             db: 0,
             last_command: String::new(),
+            flags: ClientFlags::default(),
         }
+    }
+}
+
+/// The `CLIENT LIST` flags that mean a client is in use even when it sent nothing for hours.
+///
+/// Redis counts `idle` from the last command a client *sent*. A Pub/Sub subscriber (`P`), a
+/// client blocked in `BLPOP`, `BRPOP`, `XREAD BLOCK` or `WAIT` (`b`), a replica's link seen
+/// on its master (`S`), the master's link seen on a replica (`M`) and a `MONITOR` client
+/// (`O`) send nothing while they serve, so they look idle; killing them drops messages,
+/// wakes consumers with errors or breaks replication. [`ClientFilter`] leaves them out
+/// unless told otherwise.
+///
+/// # Examples
+/// ```
+/// use ops_core::cache::ClientFlags;
+/// let f = ClientFlags::parse("Pb");
+/// assert!(f.pubsub && f.blocked && f.in_use());
+/// assert_eq!(f.to_string(), "Pb");
+/// assert!(!ClientFlags::parse("N").in_use());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent CLIENT LIST flags, any combination possible"
+)]
+pub struct ClientFlags {
+    /// `P`: subscribed to Pub/Sub channels or patterns (or a `sub`/`psub`/`ssub` count above 0).
+    #[serde(default)]
+    pub pubsub: bool,
+    /// `b`: waiting in a blocking command.
+    #[serde(default)]
+    pub blocked: bool,
+    /// `S`: a replica's connection (on its master).
+    #[serde(default)]
+    pub replica: bool,
+    /// `M`: the connection to this server's master (on a replica).
+    #[serde(default)]
+    pub master: bool,
+    /// `O`: a `MONITOR` client.
+    #[serde(default)]
+    pub monitor: bool,
+}
+
+impl ClientFlags {
+    /// Read the `flags` field of `CLIENT LIST` (unknown letters are ignored; `N` is none).
+    pub fn parse(flags: &str) -> Self {
+        let has = |c| flags.contains(c);
+        Self {
+            pubsub: has('P'),
+            blocked: has('b'),
+            replica: has('S'),
+            master: has('M'),
+            monitor: has('O'),
+        }
+    }
+
+    /// Whether the client is in use however long it has been idle: any flag set.
+    pub fn in_use(&self) -> bool {
+        self.pubsub || self.blocked || self.replica || self.master || self.monitor
+    }
+}
+
+impl fmt::Display for ClientFlags {
+    /// The letters Redis uses, in this order: `P`, `b`, `S`, `M`, `O`; `N` for none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.in_use() {
+            return f.write_str("N");
+        }
+        for (set, letter) in [
+            (self.pubsub, "P"),
+            (self.blocked, "b"),
+            (self.replica, "S"),
+            (self.master, "M"),
+            (self.monitor, "O"),
+        ] {
+            if set {
+                f.write_str(letter)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -608,7 +608,8 @@ impl FromStr for TableRef {
 }
 string_serde!(TableRef);
 
-/// A Redis key pattern (glob: `*`, `?`, `[...]`, `\` escapes).
+/// A Redis key pattern (glob: `*`, `?`, `[...]`, `\` escapes), matched byte by byte exactly
+/// as the server's `SCAN … MATCH` does ([`KeyPattern::matches_bytes`]).
 ///
 /// A pattern that matches every key by meaning (`*`, `**`, `?*`, `*?*`, `[^]*`: a `*` and
 /// nothing that constrains a character) is refused by [`KeyPattern::new`] and
@@ -644,8 +645,9 @@ impl KeyPattern {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when empty, longer than [`KeyPattern::MAX_LEN`]
-    /// bytes, containing a control character, or matching every key (use
-    /// [`KeyPattern::match_all`] for that).
+    /// bytes, containing a control character, holding a class range with an end outside
+    /// ASCII (`[a-é]`: Redis reads such ranges differently on x86-64 and ARM), or matching
+    /// every key (use [`KeyPattern::match_all`] for that).
     pub fn new(pattern: &str) -> Result<Self, OpsError> {
         if pattern.is_empty() {
             return Err(invalid(
@@ -668,8 +670,14 @@ impl KeyPattern {
                 "a key pattern cannot contain control characters",
             ));
         }
-        let chars: Vec<char> = pattern.chars().collect();
-        if matches_every_key(&chars) {
+        if !Class::ascii_ranges(pattern.as_bytes()) {
+            return Err(invalid(
+                "key_pattern",
+                pattern,
+                "a range in [...] must have ASCII ends (Redis compares other bytes differently on different CPUs)",
+            ));
+        }
+        if matches_every_key(pattern.as_bytes()) {
             return Err(invalid(
                 "key_pattern",
                 pattern,
@@ -741,8 +749,7 @@ impl KeyPattern {
 
     /// Whether this pattern matches every key (only [`KeyPattern::match_all`]'s does).
     pub fn is_match_all(&self) -> bool {
-        let chars: Vec<char> = self.pattern.chars().collect();
-        matches_every_key(&chars)
+        matches_every_key(self.pattern.as_bytes())
     }
 
     /// The pattern text, as sent to `SCAN MATCH`.
@@ -750,29 +757,57 @@ impl KeyPattern {
         &self.pattern
     }
 
-    /// Whether `key` matches, with Redis's glob rules (used by fakes and client-side filters).
+    /// Whether `key` matches, exactly as `SCAN … MATCH` decides it (used by fakes, dry runs
+    /// and client-side filters). See [`KeyPattern::matches_bytes`].
+    ///
+    /// # Examples
+    /// ```
+    /// let p = ops_core::KeyPattern::new("h?llo")?;
+    /// assert!(p.matches("hello"));
+    /// // `?` is one byte, as in Redis: `é` is two.
+    /// assert!(!p.matches("héllo"));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
     pub fn matches(&self, key: &str) -> bool {
-        let p: Vec<char> = self.pattern.chars().collect();
-        let k: Vec<char> = key.chars().collect();
-        glob_match(&p, &k)
+        self.matches_bytes(key.as_bytes())
+    }
+
+    /// Whether the binary `key` matches, with Redis's own rules (`stringmatchlen`): the
+    /// pattern and the key are compared byte by byte (`?` and a class match one byte, not
+    /// one character), an unterminated class runs to the end of the pattern, `[a-]` is a
+    /// range ending in `]`, and the empty key matches nothing except `*` (which `SCAN`
+    /// does not even compare). Checked against a real server's `SCAN … MATCH` by a property
+    /// test.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = ops_core::KeyPattern::new("user:[^0-9]*")?;
+    /// assert!(p.matches_bytes(b"user:\xff\x00"));
+    /// assert!(!p.matches_bytes(b"user:7"));
+    /// assert!(ops_core::KeyPattern::match_all().matches_bytes(b""));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn matches_bytes(&self, key: &[u8]) -> bool {
+        // SCAN skips matching altogether for the pattern `*`.
+        self.pattern == "*" || glob_match(self.pattern.as_bytes(), key)
     }
 }
 
 /// Whether `p` matches every key long enough: it has a `*` and nothing else in it constrains
-/// a character (`?`, and classes such as `[^]` that admit every character).
-fn matches_every_key(p: &[char]) -> bool {
+/// a byte (`?`, and classes such as `[^]` that admit every byte).
+fn matches_every_key(p: &[u8]) -> bool {
     let mut star = false;
     let mut i = 0;
     while i < p.len() {
         match p[i] {
-            '*' => {
+            b'*' => {
                 star = true;
                 i += 1;
             }
-            '?' => i += 1,
-            '[' => {
+            b'?' => i += 1,
+            b'[' => {
                 let class = Class::parse(&p[i..]);
-                if !class.admits_every_char() {
+                if !(0..=u8::MAX).all(|b| class.matches(b)) {
                     return false;
                 }
                 i += class.len;
@@ -783,24 +818,29 @@ fn matches_every_key(p: &[char]) -> bool {
     star
 }
 
-/// Redis-style glob matching (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
-fn glob_match(p: &[char], k: &[char]) -> bool {
+/// Redis's glob matching (`stringmatchlen` in `util.c`) over bytes: `*`, `?` (one byte),
+/// `[abc]`, `[^a-z]`, `\x`. A key of no bytes matches nothing (Redis's loop never starts);
+/// `SCAN`'s special case for the pattern `*` alone is [`KeyPattern::matches_bytes`]'s.
+fn glob_match(p: &[u8], k: &[u8]) -> bool {
+    if k.is_empty() {
+        return p.is_empty();
+    }
     let (mut pi, mut ki) = (0, 0);
     // Position to resume from after the last `*`: (pattern index after star, key index).
     let mut star: Option<(usize, usize)> = None;
     while ki < k.len() {
         let step = match p.get(pi) {
-            Some('*') => {
+            Some(b'*') => {
                 star = Some((pi + 1, ki));
                 pi += 1;
                 continue;
             }
-            Some('?') => Some(1),
-            Some('[') => {
+            Some(b'?') => Some(1),
+            Some(b'[') => {
                 let class = Class::parse(&p[pi..]);
                 class.matches(k[ki]).then_some(class.len)
             }
-            Some('\\') if pi + 1 < p.len() => (p[pi + 1] == k[ki]).then_some(2),
+            Some(b'\\') if pi + 1 < p.len() => (p[pi + 1] == k[ki]).then_some(2),
             Some(c) => (*c == k[ki]).then_some(1),
             None => None,
         };
@@ -819,26 +859,29 @@ fn glob_match(p: &[char], k: &[char]) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == b'*')
 }
 
-/// A `[...]` class at the start of a pattern, as Redis reads it.
+/// A `[...]` class at the start of a pattern, read byte by byte as Redis reads it.
 struct Class {
-    /// Pattern characters it spans, brackets included.
+    /// Pattern bytes it spans, brackets included (an unterminated class runs to the end).
     len: usize,
     negate: bool,
-    /// Inclusive ranges; a single character is a range of one.
-    ranges: Vec<(char, char)>,
+    /// Inclusive byte ranges; a single byte is a range of one.
+    ranges: Vec<(u8, u8)>,
+    /// Whether a range has an end outside ASCII (see [`Class::ascii_ranges`]).
+    wide_range: bool,
 }
 
 impl Class {
-    fn parse(p: &[char]) -> Self {
+    fn parse(p: &[u8]) -> Self {
         let mut i = 1;
-        let negate = p.get(i) == Some(&'^');
+        let negate = p.get(i) == Some(&b'^');
         if negate {
             i += 1;
         }
         let mut ranges = Vec::new();
+        let mut wide_range = false;
         loop {
             match p.get(i) {
                 // Redis treats the end of the pattern as the end of an unterminated class.
@@ -847,52 +890,63 @@ impl Class {
                         len: i,
                         negate,
                         ranges,
+                        wide_range,
                     };
                 }
-                Some(']') => {
+                // `\` escapes the next byte (a `\` at the very end is itself).
+                Some(b'\\') if i + 1 < p.len() => {
+                    ranges.push((p[i + 1], p[i + 1]));
+                    i += 2;
+                }
+                Some(b']') => {
                     return Self {
                         len: i + 1,
                         negate,
                         ranges,
+                        wide_range,
                     };
                 }
-                Some('\\') if i + 1 < p.len() => {
-                    ranges.push((p[i + 1], p[i + 1]));
-                    i += 2;
-                }
-                Some(lo) if p.get(i + 1) == Some(&'-') && i + 2 < p.len() && p[i + 2] != ']' => {
+                // `x-y` needs two more bytes, whatever they are: `[a-]` is the range from
+                // `]` to `a` and leaves the class open, as in Redis.
+                Some(&lo) if i + 2 < p.len() && p[i + 1] == b'-' => {
                     let hi = p[i + 2];
-                    ranges.push(if *lo <= hi { (*lo, hi) } else { (hi, *lo) });
+                    wide_range |= !lo.is_ascii() || !hi.is_ascii();
+                    ranges.push((lo.min(hi), lo.max(hi)));
                     i += 3;
                 }
-                Some(x) => {
-                    ranges.push((*x, *x));
+                Some(&x) => {
+                    ranges.push((x, x));
                     i += 1;
                 }
             }
         }
     }
 
-    fn matches(&self, c: char) -> bool {
-        let inside = self.ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
+    fn matches(&self, b: u8) -> bool {
+        let inside = self.ranges.iter().any(|&(lo, hi)| lo <= b && b <= hi);
         inside != self.negate
     }
 
-    /// Whether every character matches: `[^]`, or ranges covering all of Unicode.
-    fn admits_every_char(&self) -> bool {
-        if self.negate {
-            return self.ranges.is_empty();
-        }
-        let mut ranges = self.ranges.clone();
-        ranges.sort_unstable();
-        let mut next = 0u32;
-        for (lo, hi) in ranges {
-            if u32::from(lo) > next && !(next == 0xD800 && u32::from(lo) == 0xE000) {
-                return false;
+    /// Whether every range of the pattern's classes has ASCII ends. Redis compares a range's
+    /// ends as C `char`s, which are signed on x86-64 and unsigned on ARM: a range with a
+    /// byte of 0x80 or above matches different keys on different servers, so no plan could
+    /// promise what it deletes.
+    fn ascii_ranges(p: &[u8]) -> bool {
+        let mut i = 0;
+        while i < p.len() {
+            match p[i] {
+                b'\\' => i += 2,
+                b'[' => {
+                    let class = Self::parse(&p[i..]);
+                    if class.wide_range {
+                        return false;
+                    }
+                    i += class.len;
+                }
+                _ => i += 1,
             }
-            next = next.max(u32::from(hi) + 1);
         }
-        next > u32::from(char::MAX)
+        true
     }
 }
 
@@ -1130,5 +1184,44 @@ mod tests {
         let literal = KeyPattern::prefix("cache[v2]:").unwrap();
         assert!(literal.matches("cache[v2]:x"));
         assert!(!literal.matches("cachev:x"));
+    }
+
+    #[test]
+    fn glob_matching_compares_bytes_as_redis_does() {
+        let m = |p: &str, k: &[u8]| {
+            KeyPattern {
+                pattern: p.to_owned(),
+            }
+            .matches_bytes(k)
+        };
+        // `?` and classes take one byte; `é` is two.
+        assert!(!m("h?llo", "héllo".as_bytes()));
+        assert!(m("h??llo", "héllo".as_bytes()));
+        assert!(!m("[é]", "é".as_bytes()));
+        assert!(m("[é]", b"\xc3"));
+        assert!(m("[é][é]", "é".as_bytes()));
+        // `[a-]` is the range `]`..`a`, and the class stays open to the end.
+        assert!(m("x[a-]", b"x^"));
+        assert!(!m("x[a-]", b"x-"));
+        assert!(m("x[a-]b", b"xb"));
+        // An unterminated class runs to the end; `[^` alone admits every byte.
+        assert!(m("x[ab", b"xb"));
+        assert!(m("x[^", b"x\xff"));
+        assert!(!m("x[", b"x["));
+        // A backslash at the end is itself.
+        assert!(m("x\\", b"x\\"));
+        // The empty key matches nothing but `*` (which SCAN never compares).
+        assert!(!m("a*", b""));
+        assert!(KeyPattern::match_all().matches_bytes(b""));
+    }
+
+    #[test]
+    fn ranges_with_non_ascii_ends_are_refused() {
+        for p in ["[a-\u{e9}]*", "k[\u{e9}-z]", "k[\\\u{e9}-z]"] {
+            assert!(KeyPattern::new(p).is_err(), "{p:?} accepted");
+        }
+        for p in ["[\u{e9}]*", "k[a-z\u{e9}]", "k\\\u{e9}-z"] {
+            assert!(KeyPattern::new(p).is_ok(), "{p:?} refused");
+        }
     }
 }

@@ -402,6 +402,45 @@ async fn cache_failure_purges_only_disposable_keys_and_kills_idle_clients() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn cache_failure_never_plans_or_kills_clients_in_use() {
+    let mut busy = Vec::new();
+    for (id, flags) in [(20, "P"), (21, "b"), (22, "S"), (23, "M"), (24, "O")] {
+        let mut c = ClientInfo::new(id, format!("10.0.0.{id}:6000"));
+        c.idle = Duration::from_secs(86_400);
+        c.flags = ops_core::cache::ClientFlags::parse(flags);
+        busy.push(c);
+    }
+    let mut idle = ClientInfo::new(7, "10.0.0.7:5000");
+    idle.idle = Duration::from_secs(3600);
+    busy.push(idle);
+    let mut info = CacheInfo::default();
+    info.max_clients = 10;
+    info.connected_clients = 10;
+    let cache = Arc::new(FakeCache::default().with_info(info).with_clients(busy));
+    let plan = cache_failure(&dry(), &cache_targets(Arc::clone(&cache), false))
+        .await
+        .unwrap();
+    let planned = plan
+        .actions
+        .iter()
+        .find(|a| a.step == "kill_idle_clients")
+        .expect("a planned kill");
+    assert_eq!(planned.changes.len(), 1, "{:?}", planned.changes);
+    assert!(planned.changes[0].starts_with("kill client 7 "));
+    cache_failure(&execute(), &cache_targets(Arc::clone(&cache), false))
+        .await
+        .unwrap();
+    assert_eq!(cache.mutations(), ["kill_clients 1"]);
+    let left = ops_core::Cache::clients(
+        &*cache,
+        &ops_core::cache::ClientFilter::all().including_in_use(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(left.len(), 5, "every client in use is still connected");
+}
+
+#[tokio::test(start_paused = true)]
 async fn cache_failure_without_disposable_patterns_only_advises() {
     let cache = Arc::new(full_cache());
     let report = cache_failure(&execute(), &cache_targets(Arc::clone(&cache), false))

@@ -1,12 +1,18 @@
 //! Verified backup and restore with `pg_dump -Fc` / `pg_restore`.
 //!
 //! The tools run as argv (never a shell) with the connection in `PG*` environment variables
-//! (the password in `PGPASSWORD`, never in argv). A dump streams through a SHA-256 hasher into
-//! a hidden temp file in the destination directory, which is fsynced and renamed into place
-//! after its `.sha256` sidecar (`sha256sum` format); on any failure, timeout or cancellation
-//! the temp files are removed, so no partial backup is ever left under a final name.
-//! A restore verifies the checksum first, restores into a scratch database, checks it, then
-//! swaps it in under the target name and keeps the previous database renamed.
+//! and the password in a passfile (`PGPASSFILE`, mode `0600`, in a private `0700` temp
+//! directory removed when the tool has exited): never in argv, never in the environment,
+//! where `/proc/<pid>/environ` and crash reports would show it. A dump streams through a
+//! SHA-256 hasher into a hidden temp file in the destination directory, which is fsynced and
+//! renamed into place after its `.sha256` sidecar (`sha256sum` format), and the directory is
+//! fsynced (an error there fails the backup); on any failure, timeout or cancellation the
+//! temp files are removed, so no partial backup is ever left under a final name.
+//! A restore reads the dump once: it copies it into an unnamed temp file while hashing it,
+//! compares the hash with the sidecar, and feeds `pg_restore` that copy on its standard
+//! input, so what is restored is exactly what was verified even if the file changes
+//! afterwards. It restores into a scratch database, checks it, then swaps it in under the
+//! target name and keeps the previous database renamed.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,7 +24,7 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::Connection as _;
 use sqlx::postgres::PgSslMode;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::process::Command;
 
 use crate::database::PgDatabase;
@@ -117,8 +123,13 @@ fn sslmode(mode: PgSslMode) -> &'static str {
     }
 }
 
-/// Streams `reader` through SHA-256; returns (hex, bytes).
-async fn hash_reader(mut reader: impl AsyncRead + Unpin) -> std::io::Result<(String, u64)> {
+/// Copies `reader` into `writer` through SHA-256, calling `each` with the bytes copied so far
+/// after every chunk; returns (hex, bytes). The writer is flushed, not synced.
+async fn copy_hashed(
+    mut reader: impl AsyncRead + Unpin,
+    writer: &mut (impl AsyncWrite + Unpin),
+    mut each: impl FnMut(u64),
+) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut bytes = 0u64;
@@ -128,9 +139,17 @@ async fn hash_reader(mut reader: impl AsyncRead + Unpin) -> std::io::Result<(Str
             break;
         }
         hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n]).await?;
         bytes += n as u64;
+        each(bytes);
     }
+    writer.flush().await?;
     Ok((hex::encode(hasher.finalize()), bytes))
+}
+
+/// Streams `reader` through SHA-256; returns (hex, bytes).
+async fn hash_reader(reader: impl AsyncRead + Unpin) -> std::io::Result<(String, u64)> {
+    copy_hashed(reader, &mut tokio::io::sink(), |_| {}).await
 }
 
 /// Reads a sidecar: the first whitespace-separated token, 64 hex digits.
@@ -191,6 +210,93 @@ pub(crate) async fn verify(dump: &Path) -> Result<BackupInfo, Error> {
         });
     }
     describe(dump, actual).await
+}
+
+/// Copies `dump` into an unnamed temp file (in the dump's directory, or the system temp
+/// directory when that is not writable) while hashing it, and compares the hash with the
+/// sidecar. The copy has no name, so nothing can change it after the check, and it vanishes
+/// with its handle, even on a crash.
+pub(crate) async fn verified_copy(dump: &Path) -> Result<(BackupInfo, std::fs::File), Error> {
+    let operation = "restore";
+    let target = dump.display().to_string();
+    let expected = read_sidecar(dump).await?;
+    let source = tokio::fs::File::open(dump)
+        .await
+        .map_err(|e| Error::io(operation, target.clone(), e))?;
+    let near = dump.parent().filter(|p| !p.as_os_str().is_empty());
+    let copy = match near.map(tempfile::tempfile_in) {
+        Some(Ok(file)) => file,
+        _ => tempfile::tempfile().map_err(|e| Error::io(operation, "temporary file", e))?,
+    };
+    let mut copy = tokio::fs::File::from_std(copy);
+    let (actual, _) = copy_hashed(source, &mut copy, |_| {})
+        .await
+        .map_err(|e| Error::io(operation, target.clone(), e))?;
+    if actual != expected {
+        return Err(Error::ChecksumMismatch {
+            target,
+            expected,
+            actual,
+        });
+    }
+    let info = describe(dump, actual).await?;
+    Ok((info, copy.into_std().await))
+}
+
+/// `file` rewound, as a child's standard input (the handle shares its offset with `file`).
+fn rewound(file: &std::fs::File, operation: &'static str, target: &str) -> Result<Stdio, Error> {
+    use std::io::Seek as _;
+    let mut handle = file
+        .try_clone()
+        .map_err(|e| Error::io(operation, target.to_owned(), e))?;
+    handle
+        .rewind()
+        .map_err(|e| Error::io(operation, target.to_owned(), e))?;
+    Ok(Stdio::from(handle))
+}
+
+/// A passfile line matching every host, port, database and user: `\` and `:` escaped.
+fn passfile_line(password: &str) -> String {
+    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+    format!("*:*:*:*:{escaped}\n")
+}
+
+/// A private directory (`0700`) holding a passfile (`0600`) with `password`, for one tool
+/// run; both are removed when the returned guard drops.
+fn passfile(
+    operation: &'static str,
+    target: &str,
+    password: &str,
+) -> Result<(tempfile::TempDir, PathBuf), Error> {
+    use std::io::Write as _;
+    if password.contains(['\n', '\r']) {
+        return Err(Error::Invalid {
+            operation,
+            target: target.to_owned(),
+            reason: "a password with a line break cannot be written to a passfile".to_owned(),
+        });
+    }
+    let io = |e| Error::io(operation, "passfile", e);
+    let mut dir = tempfile::Builder::new();
+    dir.prefix("opsbook-pg-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        dir.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = dir.tempdir().map_err(io)?;
+    let path = dir.path().join("pgpass");
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        file.mode(0o600);
+    }
+    let mut file = file.open(&path).map_err(io)?;
+    file.write_all(passfile_line(password).as_bytes())
+        .map_err(io)?;
+    Ok((dir, path))
 }
 
 /// Dumps with a sidecar in `dir`, newest first; files without a sidecar are incomplete and skipped.
@@ -254,9 +360,21 @@ fn collect_stderr(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::J
     })
 }
 
+/// fsync a directory, so the renames in it survive a crash.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
 impl PgDatabase {
-    /// A `pg_dump`/`pg_restore` command with the connection in the environment.
-    fn tool(&self, program: &Path, database: &str) -> Command {
+    /// A `pg_dump`/`pg_restore` command with the connection in the environment and the
+    /// password in a passfile; keep the returned guard until the child has exited (dropping
+    /// it removes the passfile and its directory).
+    fn tool(
+        &self,
+        operation: &'static str,
+        program: &Path,
+        database: &str,
+    ) -> Result<(Command, Option<tempfile::TempDir>), Error> {
         let shared = &self.shared;
         let mut cmd = Command::new(program);
         // Only our connection settings: drop inherited PG* variables (service files, options).
@@ -279,11 +397,14 @@ impl PgDatabase {
                 "PGCONNECT_TIMEOUT",
                 shared.config.acquire_timeout.as_secs().max(2).to_string(),
             );
+        let mut guard = None;
         if let Some(password) = &shared.password {
-            cmd.env("PGPASSWORD", password.expose_secret());
+            let (dir, path) = passfile(operation, database, password.expose_secret())?;
+            cmd.env("PGPASSFILE", path);
+            guard = Some(dir);
         }
         cmd.stdin(Stdio::null()).kill_on_drop(true);
-        cmd
+        Ok((cmd, guard))
     }
 
     /// Like [`ops_core::Database::backup`], calling `progress` every 64 MiB and at the end.
@@ -352,7 +473,8 @@ impl PgDatabase {
 
         let mut cleanup = Cleanup(vec![tmp_path.clone(), tmp_sidecar.clone()]);
         let work = async {
-            let mut cmd = self.tool(&self.config().pg_dump, opts.database.as_str());
+            let (mut cmd, _passfile) =
+                self.tool(operation, &self.config().pg_dump, opts.database.as_str())?;
             cmd.arg("--format=custom")
                 .arg("--no-password")
                 .stdout(Stdio::piped())
@@ -377,18 +499,8 @@ impl PgDatabase {
                 .await
                 .map_err(io)?;
             let started = Instant::now();
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; BUF];
-            let mut bytes = 0u64;
             let mut next_report = PROGRESS_EVERY;
-            loop {
-                let n = stdout.read(&mut buf).await.map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                file.write_all(&buf[..n]).await.map_err(io)?;
-                bytes += n as u64;
+            let (sha256, bytes) = copy_hashed(&mut stdout, &mut file, |bytes| {
                 if bytes >= next_report {
                     next_report += PROGRESS_EVERY;
                     let elapsed = started.elapsed();
@@ -399,7 +511,9 @@ impl PgDatabase {
                         done: false,
                     });
                 }
-            }
+            })
+            .await
+            .map_err(io)?;
             let status = child.wait().await.map_err(io)?;
             let stderr = stderr.await.unwrap_or_default();
             if !status.success() {
@@ -411,10 +525,8 @@ impl PgDatabase {
                     stderr,
                 });
             }
-            file.flush().await.map_err(io)?;
             file.sync_all().await.map_err(io)?;
             drop(file);
-            let sha256 = hex::encode(hasher.finalize());
             let sidecar_io = |e| Error::io(operation, tmp_sidecar.display().to_string(), e);
             let mut side = tokio::fs::OpenOptions::new()
                 .write(true)
@@ -437,9 +549,10 @@ impl PgDatabase {
                     let _ = std::fs::remove_file(&final_sidecar);
                     io(e)
                 })?;
-            if let Ok(dir) = tokio::fs::File::open(&opts.dir).await {
-                let _ = dir.sync_all().await;
-            }
+            // The renames are durable only once the directory is: a failure here fails the
+            // backup (the files stay: they are complete and their checksum is right).
+            let dir_io = |e| Error::io(operation, opts.dir.display().to_string(), e);
+            sync_dir(&opts.dir).await.map_err(dir_io)?;
             progress(BackupProgress {
                 bytes,
                 elapsed: started.elapsed(),
@@ -458,17 +571,23 @@ impl PgDatabase {
         Ok(info)
     }
 
-    /// Runs `pg_restore` of `dump` into `database`.
-    async fn pg_restore(&self, dump: &Path, database: &str, clean: bool) -> Result<(), Error> {
+    /// Runs `pg_restore` of the verified copy `dump` (on its standard input) into `database`.
+    async fn pg_restore(
+        &self,
+        dump: &std::fs::File,
+        database: &str,
+        clean: bool,
+    ) -> Result<(), Error> {
         let operation = "restore";
-        let mut cmd = self.tool(&self.config().pg_restore, database);
+        let (mut cmd, _passfile) = self.tool(operation, &self.config().pg_restore, database)?;
         cmd.arg("--exit-on-error").arg("--no-password");
         if clean {
             cmd.arg("--clean").arg("--if-exists");
         }
-        // --dbname as a quoted conninfo so no database name is ever parsed as options.
+        // --dbname as a quoted conninfo so no database name is ever parsed as options; no
+        // file argument: the archive is the verified copy on standard input.
         cmd.arg(format!("--dbname=dbname={}", conninfo_quote(database)))
-            .arg(dump)
+            .stdin(rewound(dump, operation, database)?)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| Error::Spawn {
@@ -496,25 +615,25 @@ impl PgDatabase {
         }
     }
 
-    /// Table-data entries listed in the dump's table of contents.
-    async fn dump_table_count(&self, dump: &Path) -> Result<u64, Error> {
+    /// Table-data entries listed in the table of contents of the verified copy `dump`
+    /// (`target` names the backup in errors).
+    async fn dump_table_count(&self, dump: &std::fs::File, target: &str) -> Result<u64, Error> {
         let output = Command::new(&self.config().pg_restore)
             .arg("--list")
-            .arg(dump)
-            .stdin(Stdio::null())
+            .stdin(rewound(dump, "restore", target)?)
             .kill_on_drop(true)
             .output()
             .await
             .map_err(|source| Error::Spawn {
                 operation: "restore",
-                target: dump.display().to_string(),
+                target: target.to_owned(),
                 tool: self.config().pg_restore.display().to_string(),
                 source,
             })?;
         if !output.status.success() {
             return Err(Error::Tool {
                 operation: "restore",
-                target: dump.display().to_string(),
+                target: target.to_owned(),
                 tool: "pg_restore",
                 status: output.status.to_string(),
                 stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -537,10 +656,10 @@ impl PgDatabase {
     ) -> Result<RestoreOutcome, Error> {
         let operation = "restore";
         let target = opts.into.to_string();
-        // Checksum first: a mismatch touches nothing.
-        let info = verify(&opts.backup).await?;
-        let dump = std::path::absolute(&opts.backup)
-            .map_err(|e| Error::io(operation, opts.backup.display().to_string(), e))?;
+        // Checksum first, on a private copy that is what gets restored: a mismatch touches
+        // nothing, and a file changed after the check changes nothing.
+        let backup = opts.backup.display().to_string();
+        let (info, dump) = verified_copy(&opts.backup).await?;
         let timeout = opts.timeout.unwrap_or(self.config().backup_timeout);
         let work = async {
             let statement_timeout = self.config().statement_timeout;
@@ -597,7 +716,7 @@ impl PgDatabase {
             .map_err(q)?;
             let restored = async {
                 self.pg_restore(&dump, &scratch, false).await?;
-                let expected = self.dump_table_count(&dump).await?;
+                let expected = self.dump_table_count(&dump, &backup).await?;
                 let mut conn = self
                     .dedicated(operation, Some(&scratch), Some(statement_timeout))
                     .await?;
@@ -734,6 +853,24 @@ mod tests {
             sidecar_path(Path::new("/b/x.dump")),
             Path::new("/b/x.dump.sha256")
         );
+    }
+
+    #[test]
+    fn passfile_lines_escape_colons_and_backslashes() {
+        assert_eq!(passfile_line(r"a:b\c"), "*:*:*:*:a\\:b\\\\c\n");
+        let (dir, path) = passfile("backup", "db", "pw").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "*:*:*:*:pw\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(dir.path()), 0o700);
+        }
+        let kept = dir.path().to_owned();
+        drop(dir);
+        assert!(!kept.exists(), "the passfile goes with its guard");
+        assert!(passfile("backup", "db", "a\nb").is_err());
     }
 
     #[tokio::test]

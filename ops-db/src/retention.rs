@@ -6,12 +6,15 @@ use crate::connections::count;
 use crate::database::PgDatabase;
 use crate::error::Error;
 
-/// `WHERE` clause comparing the quoted column with `now()` minus `$1` seconds.
-fn older_than_clause(retention: &RowRetention) -> String {
-    format!(
-        "{} < now() - make_interval(secs => $1::float8)",
-        retention.column.quoted()
-    )
+/// `WHERE` clause comparing the quoted column (of `alias`, when given) with `now()` minus
+/// `$1` seconds.
+fn older_than_clause(retention: &RowRetention, alias: Option<&str>) -> String {
+    let column = retention.column.quoted();
+    let column = match alias {
+        Some(alias) => format!("{alias}.{column}"),
+        None => column,
+    };
+    format!("{column} < now() - make_interval(secs => $1::float8)")
 }
 
 /// The count statement (read half).
@@ -19,16 +22,28 @@ pub(crate) fn count_sql(retention: &RowRetention) -> String {
     format!(
         "SELECT count(*)::int8 FROM {} WHERE {}",
         retention.table.quoted(),
-        older_than_clause(retention)
+        older_than_clause(retention, None)
     )
 }
 
-/// One batch: at most `$2` rows, chosen by `ctid`, in its own short transaction.
+/// One batch: at most `$2` rows, in its own short transaction.
+///
+/// A `ctid` names a row only within one physical relation: on a partitioned table or an
+/// inheritance parent the same `ctid` exists in every partition, so the rows are named by
+/// `(tableoid, ctid)` (chosen once, in a materialized CTE), and the outer statement checks
+/// the age again, so a row that is not old is never deleted whatever the batch named. The
+/// `ctid = ANY(..)` term keeps the outer scan a TID scan of each partition.
 pub(crate) fn batch_sql(retention: &RowRetention) -> String {
     let table = retention.table.quoted();
     format!(
-        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {} LIMIT $2))",
-        older_than_clause(retention)
+        "WITH opsbook_batch AS MATERIALIZED (\
+         SELECT tableoid AS opsbook_rel, ctid AS opsbook_tid FROM {table} WHERE {} LIMIT $2) \
+         DELETE FROM {table} AS opsbook_row \
+         WHERE opsbook_row.ctid = ANY(ARRAY(SELECT opsbook_tid FROM opsbook_batch)) \
+         AND (opsbook_row.tableoid, opsbook_row.ctid) IN (SELECT opsbook_rel, opsbook_tid FROM opsbook_batch) \
+         AND {}",
+        older_than_clause(retention, None),
+        older_than_clause(retention, Some("opsbook_row"))
     )
 }
 
@@ -156,10 +171,18 @@ mod tests {
         );
         let sql = batch_sql(&r);
         assert!(
-            sql.starts_with(r#"DELETE FROM "public"."events; DROP TABLE x" WHERE ctid"#),
+            sql.contains(r#"DELETE FROM "public"."events; DROP TABLE x" AS opsbook_row WHERE"#),
             "{sql}"
         );
-        assert!(sql.contains(r#""created""at" < now()"#), "{sql}");
+        assert!(sql.contains(r#" "created""at" < now()"#), "{sql}");
+        assert!(
+            sql.contains(r#"AND opsbook_row."created""at" < now()"#),
+            "the outer statement checks the age again: {sql}"
+        );
+        assert!(
+            sql.contains("(opsbook_row.tableoid, opsbook_row.ctid) IN"),
+            "{sql}"
+        );
         assert!(sql.contains("LIMIT $2"));
     }
 }

@@ -328,6 +328,82 @@ async fn every_method_works_on_real_data() {
 }
 
 /// The pids of every client session but ours.
+/// A fresh server with `sql` run on its test database, and the connection that ran it.
+async fn seeded(sql: &str) -> Result<(Postgres, PgConnection), ops_tests::ServiceError> {
+    let pg = Stack::new().postgres().await?;
+    let mut conn = connect(pg.url(), "seed").await;
+    exec(&mut conn, sql).await;
+    Ok((pg, conn))
+}
+
+/// Rows per table in `(table, label)` groups, for the retention tests.
+async fn rows_by_label(conn: &mut PgConnection, table: &str) -> Vec<(String, String, i64)> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT tableoid::regclass::text, v, count(*) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
+    )))
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_only_old_rows_of_partitioned_and_inherited_tables() {
+    // Partitioned by month: the old rows sit in January 2020, the young ones in this month's
+    // partition, at the very same ctids ((0,1), (0,2), ...).
+    let (pg, mut conn) = require!(
+        seeded(
+            r"
+        CREATE TABLE metrics (id bigint NOT NULL, at timestamptz NOT NULL, v text NOT NULL)
+            PARTITION BY RANGE (at);
+        CREATE TABLE metrics_2020_01 PARTITION OF metrics
+            FOR VALUES FROM ('2020-01-01') TO ('2020-02-01');
+        DO $$ BEGIN
+            EXECUTE format('CREATE TABLE metrics_this_month PARTITION OF metrics FOR VALUES FROM (%L) TO (%L)',
+                date_trunc('month', now()), date_trunc('month', now()) + interval '1 month');
+        END $$;
+        CREATE TABLE metrics_other PARTITION OF metrics DEFAULT;
+        INSERT INTO metrics SELECT g, '2020-01-15', 'old' FROM generate_series(1, 500) g;
+        INSERT INTO metrics SELECT g, now(), 'young' FROM generate_series(1, 500) g;
+        CREATE TABLE logs (at timestamptz NOT NULL, v text NOT NULL);
+        CREATE TABLE logs_2020 () INHERITS (logs);
+        INSERT INTO logs_2020 SELECT '2020-03-01', 'old' FROM generate_series(1, 300);
+        INSERT INTO logs SELECT now(), 'young' FROM generate_series(1, 300);
+        ",
+        )
+        .await
+    );
+    let same_ctids: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM metrics_2020_01 o JOIN metrics_this_month y ON o.ctid = y.ctid",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        same_ctids, 500,
+        "the test needs old and young rows at the same ctids"
+    );
+    let db = db_for(&pg);
+    let month = Duration::from_secs(31 * 86_400);
+    for (table, column, old) in [("public.metrics", "at", 500), ("public.logs", "at", 300)] {
+        let retention = RowRetention::new(table.parse().unwrap(), column.parse().unwrap(), month)
+            .with_batch_size(64);
+        assert_eq!(db.count_older_than(&retention).await.unwrap(), old);
+        let done = db.delete_older_than(&retention).await.unwrap();
+        assert_eq!((done.rows, done.complete), (old, true), "{table}");
+        assert_eq!(db.count_older_than(&retention).await.unwrap(), 0);
+    }
+    assert_eq!(
+        rows_by_label(&mut conn, "metrics").await,
+        [("metrics_this_month".to_owned(), "young".to_owned(), 500)],
+        "every young row is still there"
+    );
+    assert_eq!(
+        rows_by_label(&mut conn, "logs").await,
+        [("logs".to_owned(), "young".to_owned(), 300)]
+    );
+    let _ = conn.close().await;
+}
+
 async fn every_pid(db: &PgDatabase) -> Vec<ops_core::Pid> {
     db.sessions(&SessionFilter::all())
         .await
@@ -573,6 +649,169 @@ async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_
         !err.chain().contains("opsbook@"),
         "no credentials in errors"
     );
+}
+
+/// The real program `name` on `PATH`.
+fn real_tool(name: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
+/// An executable shell script `name` in `dir` running `body`, then the real `tool` with the
+/// same arguments and standard input.
+fn wrapper(dir: &Path, name: &str, body: &str, tool: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    let script = format!(
+        "#!/bin/sh\nset -e\n{body}\nexec '{}' \"$@\"\n",
+        real_tool(tool).display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Records the environment a tool ran with, and the modes of its passfile and directory.
+const RECORD_ENV: &str = r#"env > "$OUT/$NAME.env"
+if [ -n "${PGPASSFILE:-}" ]; then
+  echo "$PGPASSFILE" > "$OUT/$NAME.passfile"
+  stat -c '%a' "$PGPASSFILE" > "$OUT/$NAME.mode"
+  stat -c '%a' "$(dirname "$PGPASSFILE")" > "$OUT/$NAME.dirmode"
+fi"#;
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_dump_and_pg_restore_get_the_password_from_a_private_passfile_not_the_environment() {
+    const CANARY: &str = "CANARY-pw-5e1f:\\x";
+    let (pg, conn) = require!(
+        seeded(&format!(
+            "CREATE ROLE canary_owner LOGIN SUPERUSER PASSWORD '{CANARY}';\n\
+             CREATE TABLE t (v text); INSERT INTO t VALUES ('kept');"
+        ))
+        .await
+    );
+    let _ = conn.close().await;
+    let out = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let record = |name: &str| format!("OUT='{}'; NAME={name}\n{RECORD_ENV}", out.path().display());
+    let dump = wrapper(bin.path(), "pg_dump", &record("pg_dump"), "pg_dump");
+    let restore = wrapper(
+        bin.path(),
+        "pg_restore",
+        &record("pg_restore"),
+        "pg_restore",
+    );
+    // The backend logs in as the canary role (scram-sha-256: the tools must authenticate).
+    let mut url = url::Url::parse(pg.url()).unwrap();
+    url.set_username("canary_owner").unwrap();
+    url.set_password(Some(CANARY)).unwrap();
+    url.set_path("/postgres");
+    let db = PgDatabaseBuilder::new(url.as_str())
+        .with_tools(&dump, &restore)
+        .build()
+        .unwrap();
+    let name = Identifier::new(pg.database()).unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let info = db
+        .backup(&BackupOptions::new(name.clone(), backups.path()))
+        .await
+        .unwrap();
+    db.restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
+    for tool in ["pg_dump", "pg_restore"] {
+        let env = read(out.path(), &format!("{tool}.env"));
+        assert!(
+            !env.lines().any(|l| l.starts_with("PGPASSWORD=")),
+            "{tool} got PGPASSWORD"
+        );
+        assert!(
+            !env.contains("CANARY-pw"),
+            "{tool}'s environment holds the password"
+        );
+        assert_eq!(read(out.path(), &format!("{tool}.mode")), "600", "{tool}");
+        assert_eq!(
+            read(out.path(), &format!("{tool}.dirmode")),
+            "700",
+            "{tool}"
+        );
+        let passfile = std::path::PathBuf::from(read(out.path(), &format!("{tool}.passfile")));
+        assert!(!passfile.exists(), "{tool}'s passfile was removed");
+        assert!(
+            !passfile.parent().unwrap().exists(),
+            "{tool}'s private directory was removed"
+        );
+    }
+    let mut restored = connect(pg.url(), "check").await;
+    let v: String = sqlx::query_scalar("SELECT v FROM t")
+        .fetch_one(&mut restored)
+        .await
+        .unwrap();
+    assert_eq!(v, "kept");
+    let _ = restored.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_changed_after_its_verification_is_not_what_gets_restored() {
+    let (pg, mut conn) = require!(
+        seeded(
+            "CREATE TABLE t (v text); INSERT INTO t SELECT 'verified' FROM generate_series(1, 100);"
+        )
+        .await
+    );
+    let mut admin_url = url::Url::parse(pg.url()).unwrap();
+    admin_url.set_path("/postgres");
+    let plain = PgDatabaseBuilder::new(admin_url.as_str()).build().unwrap();
+    let name = Identifier::new(pg.database()).unwrap();
+    let (good_dir, evil_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let good = plain
+        .backup(&BackupOptions::new(name.clone(), good_dir.path()))
+        .await
+        .unwrap();
+    exec(&mut conn, "UPDATE t SET v = 'tampered'").await;
+    let evil = plain
+        .backup(&BackupOptions::new(name.clone(), evil_dir.path()))
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    // pg_restore starts after the checksum matched: that is when the file is swapped.
+    let bin = tempfile::tempdir().unwrap();
+    let swap = format!("cp '{}' '{}'", evil.path.display(), good.path.display());
+    let restore = wrapper(bin.path(), "pg_restore", &swap, "pg_restore");
+    let db = PgDatabaseBuilder::new(admin_url.as_str())
+        .with_tools(real_tool("pg_dump"), &restore)
+        .build()
+        .unwrap();
+    let outcome = db
+        .restore(&RestoreOptions::new(&good.path, name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(outcome.sha256, good.sha256);
+    assert_eq!(
+        db.verify_backup(&good.path).await.unwrap_err().kind(),
+        ErrorKind::Conflict,
+        "the file really was changed under the restore"
+    );
+    let mut restored = connect(pg.url(), "check").await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT v, count(*) FROM t GROUP BY v ORDER BY v")
+            .fetch_all(&mut restored)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [("verified".to_owned(), 100)],
+        "what was verified was restored"
+    );
+    let _ = restored.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

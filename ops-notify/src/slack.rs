@@ -2,7 +2,6 @@
 //! links.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -159,38 +158,69 @@ fn colour(n: &Notification) -> &'static str {
     }
 }
 
-/// Escapes `&`, `<`, `>` as Slack requires, turns `**bold**` into `*bold*` and
-/// `[text](url)` into `<url|text>`.
-fn mrkdwn(md: &str) -> String {
-    let escaped = md
-        .replace('&', "&amp;")
+/// Escapes `&`, `<`, `>` as Slack requires (so `<!channel>`, `<!here>`, `<@U…>` and
+/// `<#C…>` in the text are shown, never acted on).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    let bold = escaped.replace("**", "*");
+        .replace('>', "&gt;")
+}
+
+/// Whether `url` may become a Slack link: `http(s)://` or `mailto:` and nothing that could
+/// end the `<url|text>` form early. Anything else (`!channel`, `@U123`, `#C1`) stays text.
+fn linkable(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("mailto:"))
+        && !url
+            .chars()
+            .any(|c| matches!(c, '<' | '>' | '|') || c.is_whitespace() || c.is_control())
+}
+
+/// A `<url|text>` link (`&` in the URL escaped as Slack requires), or escaped text when
+/// `url` is not [`linkable`].
+fn link(url: &str, text: &str) -> String {
+    if linkable(url) {
+        format!("<{}|{}>", escape(url), escape(text))
+    } else {
+        escape(&format!("{text} ({url})"))
+    }
+}
+
+/// Markdown to Slack mrkdwn: escapes `&`, `<`, `>` as Slack requires, turns `**bold**` into
+/// `*bold*` and `[text](url)` into `<url|text>` for web and mail links only, so no text can
+/// become a mention (`<!channel|…>`, `<@U…|…>`).
+fn mrkdwn(md: &str) -> String {
+    let bold = md.replace("**", "*");
     let mut out = String::with_capacity(bold.len());
     let mut rest = bold.as_str();
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        let link = after.find("](").and_then(|close| {
+        let found = after.find("](").and_then(|close| {
             let url_part = &after[close + 2..];
             url_part
                 .find(')')
                 .map(|end| (close, &url_part[..end], close + 2 + end + 1))
         });
-        match link {
-            Some((close, url, consumed)) if !url.contains(' ') => {
-                out.push_str(&rest[..open]);
-                let _ = write!(out, "<{url}|{}>", &after[..close]);
+        match found {
+            Some((close, url, consumed)) if linkable(url) && !after[..close].contains('[') => {
+                out.push_str(&escape(&rest[..open]));
+                out.push_str(&link(url, &after[..close]));
                 rest = &after[consumed..];
             }
             _ => {
-                out.push_str(&rest[..=open]);
+                out.push_str(&escape(&rest[..=open]));
                 rest = after;
             }
         }
     }
-    out.push_str(rest);
+    out.push_str(&escape(rest));
     out
+}
+
+/// A mrkdwn text object taken verbatim: Slack links, mentions and channel names only where
+/// we wrote the `<…>` form ourselves, never by guessing from the text.
+fn text_object(text: &str) -> Value {
+    json!({"type": "mrkdwn", "text": text, "verbatim": true})
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -218,6 +248,7 @@ pub fn slack_payload(n: &Notification) -> Value {
     } else {
         n.status.to_string()
     };
+    // plain_text: Slack shows it as typed and acts on nothing in it.
     let header = truncate(&format!("{} {} · {}", n.severity, state, n.title), 150);
     let mut blocks = vec![json!({
         "type": "header",
@@ -226,36 +257,40 @@ pub fn slack_payload(n: &Notification) -> Value {
     if !n.body.trim().is_empty() {
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate(&mrkdwn(&n.body), 3000)}
+            "text": text_object(&truncate(&mrkdwn(&n.body), 3000))
         }));
     }
     let mut fields = vec![
-        json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", n.severity)}),
-        json!({"type": "mrkdwn", "text": format!("*Status*\n{state}")}),
+        text_object(&format!("*Severity*\n{}", n.severity)),
+        text_object(&format!("*Status*\n{state}")),
     ];
     if let Some(id) = &n.incident_id {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*Incident*\n{}", mrkdwn(id))}));
+        fields.push(text_object(&format!("*Incident*\n{}", escape(id))));
     }
     for (k, v) in &n.fields {
         if fields.len() == 10 {
             break;
         }
-        fields.push(json!({"type": "mrkdwn", "text": truncate(&format!("*{}*\n{}", mrkdwn(k), mrkdwn(v)), 2000)}));
+        fields.push(text_object(&truncate(
+            &format!("*{}*\n{}", escape(k), mrkdwn(v)),
+            2000,
+        )));
     }
     blocks.push(json!({"type": "section", "fields": fields}));
     if !n.links.is_empty() {
         let links: Vec<String> = n
             .links
             .iter()
-            .map(|(title, url)| format!("<{url}|{}>", mrkdwn(title)))
+            .map(|(title, url)| link(url, title))
             .collect();
         blocks.push(json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": truncate(&links.join(" · "), 3000)}]
+            "elements": [text_object(&truncate(&links.join(" · "), 3000))]
         }));
     }
     json!({
-        "text": truncate(&format!("[{}] {state}: {}", n.severity, n.title), 3000),
+        // The notification text (pushes, previews) is mrkdwn too: escaped like the rest.
+        "text": truncate(&escape(&format!("[{}] {state}: {}", n.severity, n.title)), 3000),
         "attachments": [{"color": colour(n), "blocks": blocks}]
     })
 }
@@ -306,5 +341,32 @@ mod tests {
             "*a* &amp; <https://x.io/a|docs> &lt;b&gt;"
         );
         assert_eq!(mrkdwn("[not a link"), "[not a link");
+        assert_eq!(
+            mrkdwn("[a <b>](https://x.io)"),
+            "<https://x.io|a &lt;b&gt;>"
+        );
+    }
+
+    #[test]
+    fn no_text_becomes_a_mention() {
+        for (md, shown) in [
+            ("[ping](!channel)", "[ping](!channel)"),
+            ("[x](@U012AB)", "[x](@U012AB)"),
+            (
+                "<!here> <@U1> <#C1> <!subteam^S1>",
+                "&lt;!here&gt; &lt;@U1&gt; &lt;#C1&gt; &lt;!subteam^S1&gt;",
+            ),
+            (
+                "[x](https://a|<!channel>)",
+                "[x](https://a|&lt;!channel&gt;)",
+            ),
+        ] {
+            assert_eq!(mrkdwn(md), shown, "{md}");
+        }
+        assert_eq!(link("!here", "t"), "t (!here)");
+        assert_eq!(
+            link("https://ok.example/a", "<!channel>"),
+            "<https://ok.example/a|&lt;!channel&gt;>"
+        );
     }
 }

@@ -261,13 +261,19 @@ fn fast_retry() -> RetryPolicy {
     RetryPolicy::default().with_base_backoff(Duration::from_millis(10))
 }
 
-#[tokio::test]
-async fn slack_posts_block_kit_with_severity_colour() {
+/// A Slack receiver that accepts every valid payload, and a notifier posting to it.
+async fn slack_receiver() -> (Receiver, SlackNotifier) {
     let (r, url) = receiver(slack_schema, 200, &[]).await;
     let slack = SlackNotifier::builder()
         .with_webhook_url(url.into())
         .build()
         .unwrap();
+    (r, slack)
+}
+
+#[tokio::test]
+async fn slack_posts_block_kit_with_severity_colour() {
+    let (r, slack) = slack_receiver().await;
     within(slack.send(&incident())).await.unwrap().unwrap();
     let (_, _, v) = r.requests().pop().unwrap();
     assert_eq!(v["attachments"][0]["color"], "#D00000");
@@ -284,6 +290,90 @@ async fn slack_posts_block_kit_with_severity_colour() {
     let (_, _, resolved) = r.requests().pop().unwrap();
     assert_eq!(resolved["attachments"][0]["color"], "#2EB67D");
     assert!(!format!("{slack:?}").contains("SECRETPATH"));
+}
+
+/// Every string in a JSON value, with the path to it.
+fn strings(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((path.to_owned(), s.clone())),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                strings(x, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                strings(x, &format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Text a system under diagnosis could put in a report: every Slack mention form, a link
+/// whose target is a mention, Markdown that would start blocks.
+const HOSTILE: &str = "<!channel> <!here|x> <!everyone> <@U0123ABC> <#C0123> <!subteam^S01|@ops> \
+    [ping](!channel) [u](@U0123ABC) [c](<!here>) & <https://evil.example|click> @channel";
+
+#[tokio::test]
+async fn slack_never_turns_hostile_text_into_mentions() {
+    let (r, slack) = slack_receiver().await;
+    // A report whose evidence is hostile, rendered the way runbooks send it.
+    let mut report = ops_core::run::Report::new(
+        ops_core::run::RunId::generate(jiff::Timestamp::UNIX_EPOCH),
+        "api_down",
+        ops_core::run::Mode::DryRun,
+        format!("api {HOSTILE}"),
+        jiff::Timestamp::UNIX_EPOCH,
+    );
+    report.findings.push(
+        ops_core::run::Finding::critical(format!("down {HOSTILE}"))
+            .with_evidence(format!("log: {HOSTILE}\n# heading\n| a | b |")),
+    );
+    let mut n = Notification::new(
+        Severity::Critical,
+        format!("api down {HOSTILE}"),
+        report.to_markdown(),
+    )
+    .with_incident(format!("INC-1 {HOSTILE}"))
+    .with_field(format!("k {HOSTILE}"), HOSTILE);
+    n.links.push((HOSTILE.to_owned(), "!channel".to_owned()));
+    n.links.push((
+        "dash".to_owned(),
+        "https://grafana.example/d|<!here>".to_owned(),
+    ));
+    n.links
+        .push(("ok".to_owned(), "https://grafana.example/d/api".to_owned()));
+    within(slack.send(&n)).await.unwrap().unwrap();
+    let (_, _, sent) = r.requests().pop().unwrap();
+    let mut all = Vec::new();
+    strings(&sent, "$", &mut all);
+    for (path, text) in &all {
+        // A header is plain_text: Slack shows it as typed and parses nothing in it.
+        if path.ends_with("].text.text") && path.contains("blocks[0]") {
+            continue;
+        }
+        for special in ["<!", "<@", "<#"] {
+            assert!(!text.contains(special), "{path} can ping: {text}");
+        }
+    }
+    assert_eq!(
+        sent["attachments"][0]["blocks"][0]["text"]["type"],
+        "plain_text"
+    );
+    // Every mrkdwn object is verbatim: Slack guesses no mention, channel or link.
+    let blocks = sent["attachments"][0]["blocks"].to_string();
+    assert_eq!(
+        blocks.matches(r#""type":"mrkdwn""#).count(),
+        blocks.matches(r#""verbatim":true"#).count(),
+        "{blocks}"
+    );
+    // The one real link survives; the rest is shown as text.
+    assert!(
+        blocks.contains("<https://grafana.example/d/api|ok>"),
+        "{blocks}"
+    );
+    assert!(blocks.contains("&lt;!channel&gt;"), "{blocks}");
 }
 
 #[tokio::test]

@@ -598,6 +598,34 @@ impl Drop for Redis {
     }
 }
 
+/// Every key `SCAN … MATCH pattern` returns, each once (SCAN may return a key twice while
+/// the server resizes its table).
+///
+/// # Errors
+/// The first failed `SCAN`.
+pub async fn scan_keys(
+    conn: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> redis::RedisResult<std::collections::BTreeSet<Vec<u8>>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(5_000)
+            .query_async(conn)
+            .await?;
+        seen.extend(keys);
+        if next == 0 {
+            return Ok(seen);
+        }
+        cursor = next;
+    }
+}
+
 /// A running demo-api.
 #[derive(Debug)]
 pub struct DemoApi {

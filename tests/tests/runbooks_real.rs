@@ -31,6 +31,20 @@ fn targets() -> Targets {
     Targets::new(Arc::new(FakePlatform::default()), api)
 }
 
+/// A dry run (the in-memory journal is fine: nothing changes).
+fn dry_run() -> RunContext {
+    RunContext::builder().allow_volatile_journal().build()
+}
+
+/// Targets with `db` and the default configuration as changed by `configure`.
+fn db_targets(db: &Arc<ops_db::PgDatabase>, configure: impl FnOnce(&mut RunbookConfig)) -> Targets {
+    let mut cfg = RunbookConfig::default();
+    configure(&mut cfg);
+    targets()
+        .with_database(Arc::clone(db) as _)
+        .with_config(cfg)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_ours() {
     let pg = require!(start_postgres().await);
@@ -47,16 +61,12 @@ async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_
     sqlx::query("SELECT 1").execute(&mut *stuck).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let mut cfg = RunbookConfig::default();
-    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
-    let t = targets()
-        .with_database(Arc::clone(&db) as _)
-        .with_config(cfg);
+    let t = db_targets(&db, |cfg| {
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
+    });
 
     // Dry run first: it names the session and terminates nothing.
-    let plan = db_connections(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = db_connections(&dry_run(), &t).await.unwrap();
     assert_eq!(plan.outcome, RunOutcome::Planned);
     let planned = plan
         .actions_with(ActionStatus::Planned)
@@ -141,11 +151,9 @@ async fn db_connections_terminates_exactly_the_approved_sessions_that_still_matc
         .approver(approver)
         .journal(Arc::new(MemoryJournal::default()))
         .build();
-    let mut cfg = RunbookConfig::default();
-    cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
-    let t = targets()
-        .with_database(Arc::clone(&db) as _)
-        .with_config(cfg);
+    let t = db_targets(&db, |cfg| {
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
+    });
     let report = db_connections(&ctx, &t).await.unwrap();
 
     for conn in &mut stuck {
@@ -210,9 +218,7 @@ async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres(
     );
     let t = targets().with_database(db).with_config(cfg);
 
-    let plan = database_full(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = database_full(&dry_run(), &t).await.unwrap();
     assert!(
         plan.actions[0].changes[0].starts_with("delete 12000 rows from public.events"),
         "{:?}",
@@ -270,9 +276,7 @@ async fn session_invalidation_purges_only_sessions_on_real_redis() {
     cfg.cache.session_pattern = KeyPattern::prefix(&format!("{prefix}session:")).unwrap();
     let t = targets().with_cache(cache).with_config(cfg);
 
-    let plan = session_invalidation(&RunContext::builder().allow_volatile_journal().build(), &t)
-        .await
-        .unwrap();
+    let plan = session_invalidation(&dry_run(), &t).await.unwrap();
     assert!(
         plan.actions[0].changes[0]
             .starts_with(&format!("unlink 2000 keys matching {prefix}session:*"))
@@ -340,4 +344,149 @@ async fn morning_checks_and_cache_failure_read_real_servers() {
         "{}",
         report.to_markdown()
     );
+}
+
+/// Runs `sql` on a connection of `pool` in a task of its own (a query that blocks or sleeps).
+fn spawn_sql(
+    pool: &sqlx::PgPool,
+    sql: String,
+) -> tokio::task::JoinHandle<Result<sqlx::postgres::PgQueryResult, sqlx::Error>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_connections_never_shows_the_passwords_in_session_queries() {
+    const CANARY: &str = "CANARY-9d2c";
+    let pg = require!(start_postgres().await);
+    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let pool = pg.pool().await.unwrap();
+    sqlx::raw_sql("CREATE ROLE canary_role LOGIN PASSWORD 'initial'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A transaction that changed the role's password and holds its row...
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; ALTER ROLE canary_role PASSWORD '{CANARY}-held'"
+    )))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    // ...a second ALTER ROLE waiting for it, and a slow query with a connection string.
+    let waiting = spawn_sql(
+        &pool,
+        format!("ALTER ROLE canary_role PASSWORD '{CANARY}-waiting'"),
+    );
+    let sleeping = spawn_sql(
+        &pool,
+        format!("SELECT pg_sleep(30), 'host=db user=app password={CANARY}-literal'"),
+    );
+    let admin = pg.pool().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+                 AND query LIKE '%CANARY%' AND now() - query_start > interval '1500 ms'",
+            )
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+            if active == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("both canary queries run");
+
+    let t = db_targets(&db, |cfg| {
+        cfg.db.long_query = Duration::from_secs(1);
+    });
+    let report = db_connections(&dry_run(), &t).await.unwrap();
+    let long = report
+        .findings
+        .iter()
+        .find(|f| f.title.contains("queries running longer than"))
+        .unwrap_or_else(|| panic!("the canary queries are diagnosed: {}", report.to_markdown()));
+    let evidence = long.evidence.join("\n");
+    assert!(evidence.contains("PASSWORD '[redacted]'"), "{evidence}");
+    assert!(evidence.contains("password=[redacted]"), "{evidence}");
+    let shown = format!("{}\n{}", report.to_markdown(), report.to_json().unwrap());
+    assert!(
+        !shown.contains("CANARY"),
+        "a password reached the report:\n{shown}"
+    );
+
+    sqlx::raw_sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(30), waiting).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), sleeping).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_failure_never_plans_to_kill_subscribers_or_blocked_consumers() {
+    use tokio::io::AsyncWriteExt as _;
+    let redis = require!(start_redis().await);
+    let cache = Arc::new(
+        RedisCacheBuilder::new()
+            .with_url(redis.url())
+            .build()
+            .unwrap(),
+    );
+    let addr = redis.url().trim_start_matches("redis://").to_owned();
+    let mut clients = Vec::new();
+    for (name, command) in [
+        ("busy-subscriber", "SUBSCRIBE orders"),
+        ("busy-consumer", "BLPOP jobs 0"),
+        ("plain-idle", "PING"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(format!("CLIENT SETNAME {name}\r\n{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        clients.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut cfg = RunbookConfig::default();
+    // Any number of clients is "too many" here, and two seconds is "idle".
+    cfg.cache.clients_critical = 0.0;
+    cfg.cache.idle_client_limit = Duration::from_secs(1);
+    let t = targets()
+        .with_cache(Arc::clone(&cache) as _)
+        .with_config(cfg);
+    let report = cache_failure(&dry_run(), &t).await.unwrap();
+    let plan = report
+        .actions_with(ActionStatus::Planned)
+        .find(|a| a.step == "kill_idle_clients")
+        .unwrap_or_else(|| panic!("a planned kill: {}", report.to_markdown()));
+    let listed = ops_core::Cache::clients(
+        &*cache,
+        &ops_core::cache::ClientFilter::all().including_in_use(),
+    )
+    .await
+    .unwrap();
+    let id_of = |name: &str| {
+        listed
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
+            .map_or_else(
+                || panic!("{name} is connected"),
+                |c| format!("kill client {} ", c.id),
+            )
+    };
+    let planned = plan.changes.join("\n");
+    assert!(planned.contains(&id_of("plain-idle")), "{planned}");
+    for busy in ["busy-subscriber", "busy-consumer"] {
+        assert!(!planned.contains(&id_of(busy)), "{busy} planned: {planned}");
+    }
+    drop(clients);
 }

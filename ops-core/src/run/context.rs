@@ -467,8 +467,16 @@ impl Run<'_> {
         }
     }
 
-    /// Record a finding.
-    pub fn finding(&self, finding: Finding) {
+    /// Record a finding, with the credentials its title and evidence carry redacted
+    /// ([`crate::text::redact_credentials`]).
+    pub fn finding(&self, mut finding: Finding) {
+        // Evidence comes from the systems under diagnosis: whatever a runbook quoted, no
+        // credential it carries reaches the report (sites quote through `text::evidence`
+        // already; this is the backstop for every runbook, present and future).
+        finding.title = crate::text::redact_credentials(&finding.title);
+        for line in &mut finding.evidence {
+            *line = crate::text::redact_credentials(line);
+        }
         tracing::info!(runbook = self.runbook, level = ?finding.level, title = %finding.title, "finding");
         if !self.ctx.observers.is_empty() {
             self.emit(&RunEvent::Finding {

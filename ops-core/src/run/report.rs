@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Mode, RunId, StepKind};
 use crate::incident::Severity;
+use crate::text::{markdown_cell, markdown_code, markdown_inline as inline};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -289,12 +290,33 @@ impl Report {
     }
 
     /// The report as Markdown, for the post-mortem and chat.
+    ///
+    /// Every value that may come from outside (target, summary, titles, evidence, notes,
+    /// changes, errors) goes through [`crate::text::markdown_inline`],
+    /// [`crate::text::markdown_code`] or [`crate::text::markdown_cell`]: it stays on its line
+    /// and in its element, so hostile evidence can neither start a block nor break the
+    /// timeline table.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::run::{Finding, Mode, Report, RunId};
+    /// let mut r = Report::new(RunId::generate(jiff::Timestamp::UNIX_EPOCH), "demo", Mode::DryRun, "db", jiff::Timestamp::UNIX_EPOCH);
+    /// r.findings.push(Finding::warning("slow").with_evidence("q\n# not a heading\n| x |"));
+    /// let md = r.to_markdown();
+    /// assert!(md.contains(r"  - `q\n# not a heading\n| x |`"));
+    /// assert!(!md.lines().any(|l| l.starts_with("# not")));
+    /// ```
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
-        let _ = writeln!(md, "# Runbook `{}`: {}", self.runbook, self.outcome.label());
+        let _ = writeln!(
+            md,
+            "# Runbook `{}`: {}",
+            code(&self.runbook),
+            self.outcome.label()
+        );
         let _ = writeln!(md);
         let _ = writeln!(md, "- **Run:** `{}` ({})", self.run_id, self.mode);
-        let _ = writeln!(md, "- **Target:** {}", self.target);
+        let _ = writeln!(md, "- **Target:** {}", inline(&self.target));
         let _ = writeln!(md, "- **Started:** {}", self.started_at);
         if let Some(end) = self.finished_at {
             let _ = writeln!(md, "- **Finished:** {end}");
@@ -303,10 +325,10 @@ impl Report {
             let _ = writeln!(md, "- **Severity:** {sev}");
         }
         if let Some(error) = &self.error {
-            let _ = writeln!(md, "- **Failed with:** {}", escape(error));
+            let _ = writeln!(md, "- **Failed with:** {}", inline(error));
         }
         if !self.summary.is_empty() {
-            let _ = writeln!(md, "\n{}", self.summary);
+            let _ = writeln!(md, "\n{}", inline(&self.summary));
         }
         let _ = writeln!(md, "\n## Findings\n");
         if self.findings.is_empty() {
@@ -318,9 +340,9 @@ impl Report {
                 FindingLevel::Warning => "warning",
                 FindingLevel::Critical => "critical",
             };
-            let _ = writeln!(md, "- **{level}**: {}", escape(&f.title));
+            let _ = writeln!(md, "- **{level}**: {}", inline(&f.title));
             for e in &f.evidence {
-                let _ = writeln!(md, "  - `{}`", e.replace('`', "'"));
+                let _ = writeln!(md, "  - {}", markdown_code(e));
             }
         }
         let _ = writeln!(md, "\n## Actions\n");
@@ -332,15 +354,15 @@ impl Report {
                 md,
                 "- [{}] `{}`: {}",
                 a.status.label(),
-                a.step,
-                escape(&a.description)
+                code(&a.step),
+                inline(&a.description)
             );
             if let Some(note) = &a.note {
-                let _ = write!(md, " ({})", escape(note));
+                let _ = write!(md, " ({})", inline(note));
             }
             let _ = writeln!(md);
             for c in &a.changes {
-                let _ = writeln!(md, "  - {}", escape(c));
+                let _ = writeln!(md, "  - {}", inline(c));
             }
         }
         let _ = writeln!(md, "\n## Timeline\n");
@@ -348,14 +370,14 @@ impl Report {
         let _ = writeln!(md, "|---|---|---|---|---|");
         for r in &self.timeline {
             let result = match &r.error {
-                Some(e) => format!("{}: {}", r.status.label(), escape(e).replace('|', "\\|")),
+                Some(e) => markdown_cell(&format!("{}: {e}", r.status.label())),
                 None => r.status.label().to_owned(),
             };
             let _ = writeln!(
                 md,
                 "| {} | `{}` | {} | {} | {} ms |",
                 r.started_at.strftime("%H:%M:%S"),
-                r.step,
+                markdown_cell(&code(&r.step)),
                 r.kind,
                 result,
                 r.duration.as_millis()
@@ -365,7 +387,85 @@ impl Report {
     }
 }
 
-/// Keep text from breaking the Markdown structure (newlines would start new blocks).
-fn escape(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+/// Text inside an inline code span we open and close ourselves: no backtick, one line.
+fn code(s: &str) -> String {
+    inline(&s.replace('`', "'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "# Heading\r\n| a | b |\n- item\u{2028}```\n<!-- hide\u{85}\\|`tick`";
+
+    /// Unescaped `|` in a table row (a `\|` or `\\` pair does not count).
+    fn cells(row: &str) -> usize {
+        let mut n = 0;
+        let mut chars = row.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '|' => n += 1,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn hostile_text_cannot_start_a_block_or_break_the_table() {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let mut r = Report::new(RunId::generate(at), "demo", Mode::Execute, HOSTILE, at);
+        r.summary = HOSTILE.to_owned();
+        r.error = Some(HOSTILE.to_owned());
+        r.findings.push(
+            Finding::critical(HOSTILE)
+                .with_evidence(HOSTILE)
+                .with_evidence("plain"),
+        );
+        r.actions.push(Action {
+            step: format!("restart{HOSTILE}"),
+            description: HOSTILE.to_owned(),
+            changes: vec![HOSTILE.to_owned()],
+            status: ActionStatus::Failed,
+            note: Some(HOSTILE.to_owned()),
+        });
+        r.timeline.push(StepRecord {
+            step: format!("restart{HOSTILE}"),
+            kind: StepKind::Disruptive,
+            started_at: at,
+            duration: Duration::from_millis(5),
+            status: StepStatus::Failed,
+            attempts: 1,
+            error: Some(HOSTILE.to_owned()),
+        });
+        let md = r.to_markdown();
+        let headings: Vec<&str> = md.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(headings.len(), 4, "{md}");
+        for line in md.lines() {
+            assert!(
+                line.is_empty()
+                    || line.starts_with("# Runbook ")
+                    || line.starts_with("## ")
+                    || line.starts_with("- ")
+                    || line.starts_with("  - ")
+                    || line.starts_with('|')
+                    || line == "_None._"
+                    || line.starts_with(r"\# Heading"),
+                "a value started a block: {line:?}\n{md}"
+            );
+            if line.starts_with('|') {
+                assert_eq!(cells(line), 6, "a value broke the table: {line:?}");
+            }
+        }
+        assert!(
+            md.contains(
+                r"  - `# Heading\r\n| a | b |\n- item\u{2028}'''\n<!-- hide\u{85}\|'tick'`"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("  - `plain`"));
+    }
 }

@@ -13,6 +13,7 @@ use crate::platform::{
 };
 use crate::probe::{Outcome, ProbeResult};
 use crate::run::{Finding, Mode, Report, Run, RunContext, RunFailure, RunOutcome, Step};
+use crate::text;
 
 /// What the diagnosis found, and what it means.
 #[derive(Debug)]
@@ -160,7 +161,10 @@ async fn diagnose(run: &Run<'_>, t: &Targets) -> Result<Evidence, OpsError> {
         for e in events.iter().rev().take(5) {
             f = f.with_evidence(format!(
                 "{} {}: {} (x{})",
-                e.reason, e.object, e.message, e.count
+                e.reason,
+                e.object,
+                text::evidence(&e.message, 300),
+                e.count
             ));
         }
         run.finding(f);
@@ -311,8 +315,11 @@ fn summarize_logs(run: &Run<'_>, t: &Targets, lines: &[LogLine]) {
         instances.len()
     ));
     for (count, line) in ranked.into_iter().take(t.config.log_evidence) {
-        let text: String = line.text.chars().take(300).collect();
-        f = f.with_evidence(format!("{} (x{count}) {text}", line.instance));
+        f = f.with_evidence(format!(
+            "{} (x{count}) {}",
+            line.instance,
+            text::evidence(&line.text, 300)
+        ));
     }
     run.finding(f);
 }
@@ -422,7 +429,7 @@ fn findings_markdown(run: &Run<'_>) -> String {
     run.snapshot()
         .findings
         .iter()
-        .map(|f| format!("- {}", f.title))
+        .map(|f| format!("- {}", text::markdown_inline(&f.title)))
         .collect::<Vec<_>>()
         .join("\n")
 }

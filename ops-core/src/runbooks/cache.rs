@@ -143,7 +143,9 @@ pub(crate) async fn purge_step(
 /// - Reachable: typed INFO (memory vs `maxmemory`, evictions, clients, hit ratio,
 ///   persistence). Under memory pressure, purge only the patterns configured as disposable
 ///   (`config.cache.purgeable`) — never `FLUSHDB`/`FLUSHALL`, which would also drop sessions;
-///   with too many clients, kill clients idle longer than `cache.idle_client_limit`.
+///   with too many clients, kill clients idle longer than `cache.idle_client_limit` — never
+///   the ones in use while idle (Pub/Sub subscribers, blocked consumers, replicas, the master
+///   link, `MONITOR`: [`crate::cache::ClientFlags::in_use`]), which the plan leaves out.
 /// - Verify with INFO again.
 ///
 /// # Errors

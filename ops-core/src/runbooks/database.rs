@@ -13,6 +13,7 @@ use crate::incident::Severity;
 use crate::platform::{StopOptions, WorkloadStatus};
 use crate::refs::Pid;
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
+use crate::text;
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
@@ -148,7 +149,7 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         {
             run.finding(long.iter().fold(
                 Finding::warning(format!("{} queries running longer than {}s", long.len(), limits.long_query.as_secs())),
-                |f, s| f.with_evidence(format!("{}: {}", s.describe(), s.query.chars().take(200).collect::<String>())),
+                |f, s| f.with_evidence(format!("{}: {}", s.describe(), text::evidence(&s.query, 200))),
             ));
         }
         if let Ok(blocked) = blocked
@@ -342,7 +343,7 @@ pub async fn db_maintenance(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         );
         match slow {
             Ok(q) if !q.is_empty() => run.finding(q.iter().fold(Finding::info("slowest statements (total time)"), |f, s| {
-                f.with_evidence(format!("{:.1} ms mean x{}: {}", s.mean_ms, s.calls, s.query.chars().take(160).collect::<String>()))
+                f.with_evidence(format!("{:.1} ms mean x{}: {}", s.mean_ms, s.calls, text::evidence(&s.query, 160)))
             })),
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Unsupported => {

@@ -8,6 +8,7 @@ use crate::incident::{Classifier, Signals};
 use crate::metrics::MetricQuery;
 use crate::platform::{LogFilter, LogOptions, RestartOptions};
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
+use crate::text;
 
 /// A high rate of 5xx responses (seed: "High error rate").
 ///
@@ -80,7 +81,7 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
         if let Ok(lines) = &errors
             && let Some(first) = lines.last()
         {
-            run.finding(Finding::warning(format!("{} error lines in the logs", lines.len())).with_evidence(format!("{}: {}", first.instance, first.text)));
+            run.finding(Finding::warning(format!("{} error lines in the logs", lines.len())).with_evidence(format!("{}: {}", first.instance, text::evidence(&first.text, 300))));
         }
         // One read serves both: revisions come newest first, the current one flagged.
         // A history that could not be read is unknown, not empty: say so.
@@ -280,7 +281,7 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
         if let Some(Ok(queries)) = slow
             && let Some(worst) = queries.iter().max_by(|a, b| a.mean_ms.total_cmp(&b.mean_ms))
         {
-            run.finding(Finding::warning(format!("slowest statement: {:.0} ms mean over {} calls", worst.mean_ms, worst.calls)).with_evidence(worst.query.chars().take(200).collect::<String>()));
+            run.finding(Finding::warning(format!("slowest statement: {:.0} ms mean over {} calls", worst.mean_ms, worst.calls)).with_evidence(text::evidence(&worst.query, 200)));
         }
         if let Some(Ok(info)) = cache
             && let Some(ratio) = info.hit_ratio()

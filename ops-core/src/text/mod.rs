@@ -9,6 +9,11 @@
 //!   NUL, C1 controls) and the invisible characters that reorder or hide text (bidi overrides,
 //!   zero-width spaces, line separators), so a value can neither forge a log line nor grow a
 //!   message without bound. Both are idempotent: quoting quoted text changes nothing.
+//! - [`redact_credentials`] hides the credentials that text from a system under diagnosis
+//!   carries by shape (SQL password literals, `password=` pairs, `Authorization` headers,
+//!   bearer tokens, URL user info); [`evidence`] applies it before cutting.
+//! - [`markdown_inline`], [`markdown_code`] and [`markdown_cell`] keep untrusted text inside
+//!   the Markdown element it was put in (no new block, no broken table).
 //! - [`Redactor`] knows the secrets a client sent (URL paths and query tokens, header values,
 //!   routing keys, passwords) and strips every one of them, in the encodings a peer may echo,
 //!   from what the peer answered ([`Redactor::peer_text`]).
@@ -23,8 +28,12 @@
 //! assert!(!echoed.contains("CANARY-7f3a9"));
 //! ```
 
+mod credentials;
+mod markdown;
 mod redact;
 
+pub use credentials::redact_credentials;
+pub use markdown::{markdown_cell, markdown_code, markdown_inline};
 pub use redact::{Redactor, percent_decode};
 
 /// The most characters [`quote`] keeps of a quoted input, ellipsis included.
@@ -99,6 +108,22 @@ fn cut(value: &str, max: usize) -> String {
     }
     out.push_str(&suffix);
     out
+}
+
+/// Text from a system under diagnosis (a session's query, slow-query text, a log line, an
+/// event) fit for a finding: credentials redacted first ([`redact_credentials`], so a cut
+/// never leaves half a password behind), then control and invisible characters escaped and
+/// the result cut to `max` characters ([`bounded`]).
+///
+/// # Examples
+/// ```
+/// let shown = ops_core::text::evidence("ALTER ROLE app PASSWORD 'hunter2-canary'\n", 60);
+/// assert_eq!(shown, r"ALTER ROLE app PASSWORD '[redacted]'\n");
+/// let cut = ops_core::text::evidence(&format!("{} password=hunter2-canary", "x".repeat(40)), 50);
+/// assert!(!cut.contains("hunter2"));
+/// ```
+pub fn evidence(text: &str, max: usize) -> String {
+    bounded(&redact_credentials(text), max)
 }
 
 /// `value` with control and invisible characters escaped, not shortened (for text whose
