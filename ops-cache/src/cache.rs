@@ -363,9 +363,7 @@ impl Cache for RedisCache {
     }
 
     async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError> {
-        if guard.is_unbounded() {
-            return Err(OpsError::unbounded_guard("redis", "kill_clients"));
-        }
+        guard.require_bounded("redis", "kill_clients")?;
         Ok(self.client_kill(ids, guard).await?)
     }
 

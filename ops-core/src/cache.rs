@@ -333,6 +333,31 @@ impl ClientFilter {
         }
     }
 
+    /// `Ok` when this filter may guard a change; the [`OpsError::unbounded_guard`] error of
+    /// `backend`'s `operation` when it is unbounded ([`ClientFilter::is_unbounded`]). Every backend
+    /// calls this before it acts.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] for an unbounded filter.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::cache::ClientFilter;
+    /// assert!(ClientFilter::default().require_bounded("pg", "terminate").is_err());
+    /// assert!(ClientFilter::all().require_bounded("pg", "terminate").is_ok());
+    /// ```
+    pub fn require_bounded(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+    ) -> Result<(), OpsError> {
+        if self.is_unbounded() {
+            Err(OpsError::unbounded_guard(backend, operation))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether this filter has no criterion and was not built by [`ClientFilter::all`]
     /// (refused as a guard of a change).
     pub fn is_unbounded(&self) -> bool {

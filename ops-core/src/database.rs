@@ -264,6 +264,31 @@ impl SessionFilter {
         }
     }
 
+    /// `Ok` when this filter may guard a change; the [`OpsError::unbounded_guard`] error of
+    /// `backend`'s `operation` when it is unbounded ([`SessionFilter::is_unbounded`]). Every backend
+    /// calls this before it acts.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] for an unbounded filter.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::database::SessionFilter;
+    /// assert!(SessionFilter::default().require_bounded("pg", "terminate").is_err());
+    /// assert!(SessionFilter::all().require_bounded("pg", "terminate").is_ok());
+    /// ```
+    pub fn require_bounded(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+    ) -> Result<(), OpsError> {
+        if self.is_unbounded() {
+            Err(OpsError::unbounded_guard(backend, operation))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether this filter matches everyone without having been built by
     /// [`SessionFilter::all`] (refused as a guard of a change).
     pub fn is_unbounded(&self) -> bool {

@@ -208,9 +208,7 @@ impl Database for PgDatabase {
         pids: &[Pid],
         guard: &SessionFilter,
     ) -> Result<Vec<Session>, OpsError> {
-        if guard.is_unbounded() {
-            return Err(OpsError::unbounded_guard("pg", "terminate"));
-        }
+        guard.require_bounded("pg", "terminate")?;
         Ok(self.terminate_impl(pids, guard).await?)
     }
 

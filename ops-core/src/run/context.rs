@@ -128,24 +128,20 @@ impl RunContext {
     pub async fn begin(&self, runbook: &'static str, target: impl fmt::Display) -> Run<'_> {
         let started = self.clock.now();
         let run_id = RunId::generate(started);
-        let report = Report::new(
-            run_id.clone(),
+        let target = target.to_string();
+        let event = RunEvent::Started {
+            run_id: run_id.clone(),
             runbook,
-            self.mode,
-            target.to_string(),
-            started,
-        );
+            target: target.clone(),
+            mode: self.mode,
+        };
+        let report = Report::new(run_id, runbook, self.mode, target, started);
         let run = Run {
             ctx: self,
             runbook,
             report: Mutex::new(report),
         };
-        run.emit(&RunEvent::Started {
-            run_id: run.id(),
-            runbook,
-            target: run.snapshot().target,
-            mode: self.mode,
-        });
+        run.emit(&event);
         let entry = run.entry(JournalEvent::RunStarted);
         if let Err(e) = run.journal_append(&entry, true).await {
             tracing::warn!(runbook, error = %e.chain(), "journal unavailable at run start");

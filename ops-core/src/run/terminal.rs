@@ -99,19 +99,6 @@ impl TerminalApprover {
     }
 }
 
-/// Escape control characters so text from the system under repair cannot drive the terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Approver for TerminalApprover {
     async fn decide(&self, request: &ApprovalRequest) -> Decision {
@@ -119,13 +106,13 @@ impl Approver for TerminalApprover {
         while lines.try_recv().is_ok() {} // typed before the question: not an answer
         let mut plan = format!(
             "\n{} wants to run {} on {}:\n  {}\n",
-            printable(&request.runbook),
-            printable(&request.step),
-            printable(&request.target),
-            printable(&request.description)
+            crate::text::escape(&request.runbook),
+            crate::text::escape(&request.step),
+            crate::text::escape(&request.target),
+            crate::text::escape(&request.description)
         );
         for change in &request.changes {
-            let _ = writeln!(plan, "  - {}", printable(change));
+            let _ = writeln!(plan, "  - {}", crate::text::escape(change));
         }
         let _ = write!(
             plan,

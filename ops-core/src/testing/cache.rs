@@ -212,9 +212,7 @@ impl Cache for FakeCache {
     }
 
     async fn kill_clients(&self, ids: &[u64], guard: &ClientFilter) -> Result<Vec<u64>, OpsError> {
-        if guard.is_unbounded() {
-            return Err(OpsError::unbounded_guard("fake", "kill_clients"));
-        }
+        guard.require_bounded("fake", "kill_clients")?;
         self.call("kill_clients", "cache")?;
         let mut s = self.lock();
         let mut killed = Vec::new();

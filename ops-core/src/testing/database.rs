@@ -172,9 +172,7 @@ impl Database for FakeDatabase {
         pids: &[Pid],
         guard: &SessionFilter,
     ) -> Result<Vec<Session>, OpsError> {
-        if guard.is_unbounded() {
-            return Err(OpsError::unbounded_guard("fake", "terminate"));
-        }
+        guard.require_bounded("fake", "terminate")?;
         self.call("terminate", "db")?;
         let mut s = self.lock();
         let (gone, kept): (Vec<Session>, Vec<Session>) = s
