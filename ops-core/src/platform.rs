@@ -656,6 +656,25 @@ impl RolloutOptions {
 pub struct ScaleOptions {
     /// Server-side dry run.
     pub dry_run: bool,
+    /// Scale only if the workload still wants this many instances (the count the plan saw):
+    /// otherwise fail with `Conflict` and change nothing, like `kubectl scale
+    /// --current-replicas`.
+    pub expect_current: Option<u32>,
+}
+
+impl ScaleOptions {
+    /// Scale only if the workload still wants `current` instances.
+    ///
+    /// # Examples
+    /// ```
+    /// let opts = ops_core::platform::ScaleOptions::default().expecting(2);
+    /// assert_eq!(opts.expect_current, Some(2));
+    /// ```
+    #[must_use]
+    pub fn expecting(mut self, current: u32) -> Self {
+        self.expect_current = Some(current);
+        self
+    }
 }
 
 /// What [`Platform::scale`] changed.
@@ -751,6 +770,10 @@ pub struct Revision {
     pub created_at: Option<jiff::Timestamp>,
     /// Whether it is the current revision.
     pub current: bool,
+    /// Why it was made, when the platform recorded it (Kubernetes:
+    /// `kubernetes.io/change-cause`, `kubectl rollout history`'s CHANGE-CAUSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_cause: Option<String>,
 }
 
 impl Revision {
@@ -761,6 +784,7 @@ impl Revision {
             images,
             created_at: None,
             current,
+            change_cause: None,
         }
     }
 }
@@ -928,6 +952,9 @@ pub struct LogLine {
     pub stream: LogStream,
     /// The text, without the trailing newline.
     pub text: String,
+    /// The container that wrote it, when an instance has several (Kubernetes pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 impl LogLine {
@@ -942,6 +969,7 @@ impl LogLine {
             timestamp,
             stream: LogStream::Stdout,
             text: text.into(),
+            container: None,
         }
     }
 }
@@ -1121,6 +1149,9 @@ pub struct ResourceUsage {
     pub memory_bytes: u64,
     /// The memory limit, bytes, when one is set.
     pub memory_limit_bytes: Option<u64>,
+    /// The CPU limit in cores, when every container of the instance has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit_cores: Option<f64>,
 }
 
 impl ResourceUsage {
@@ -1136,7 +1167,30 @@ impl ResourceUsage {
             cpu_cores,
             memory_bytes,
             memory_limit_bytes,
+            cpu_limit_cores: None,
         }
+    }
+
+    /// The same usage with a CPU limit.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::{ResourceName, platform::ResourceUsage};
+    /// let u = ResourceUsage::new(ResourceName::new("api-0")?, 0.4, 1, None).with_cpu_limit(0.5);
+    /// assert_eq!(u.cpu_ratio(), Some(0.8));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    #[must_use]
+    pub fn with_cpu_limit(mut self, cores: f64) -> Self {
+        self.cpu_limit_cores = Some(cores);
+        self
+    }
+
+    /// CPU used as a fraction of the limit, when a limit is set.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        self.cpu_limit_cores
+            .filter(|l| *l > 0.0)
+            .map(|l| self.cpu_cores / l)
     }
 
     /// Memory used as a fraction of the limit (0.0–1.0+), when a limit is set.

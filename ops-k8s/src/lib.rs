@@ -1,8 +1,64 @@
 //! # ops-k8s
 //!
-//! `Platform` for Kubernetes (kube): Deployments, StatefulSets and DaemonSets, pods, events, HPA, NetworkPolicy, ConfigMap and Secret, with kubectl's rollout semantics (restart, status, undo, scale).
+//! [`KubePlatform`]: the opsbook [`Platform`](ops_core::Platform) for Kubernetes
+//! Deployments, StatefulSets and DaemonSets, with kubectl's semantics rather than kube-rs's
+//! helpers:
 //!
-//! **Status: not implemented yet.** This crate reserves its place in the workspace; it exports
-//! nothing and implements no trait until its issue lands. Nothing here pretends to work.
+//! - **rollout restart** writes kubectl's `kubectl.kubernetes.io/restartedAt` pod template
+//!   annotation in a strategic merge patch, refuses a paused Deployment with kubectl's words
+//!   and a same-second repeat with a typed error; [`KubePlatform::restart_namespace`] restarts
+//!   every Deployment of a namespace with bounded concurrency;
+//! - **rollout status** follows kubectl's status viewers per kind (observed generation,
+//!   updated / available counts, `ProgressDeadlineExceeded`, StatefulSet partitions, DaemonSet
+//!   scheduling; `OnDelete` refused);
+//! - **rollout undo** picks the revision from the `ReplicaSets` (`ControllerRevisions` for
+//!   StatefulSets and DaemonSets), skips when already there, refuses a paused Deployment and
+//!   sends kubectl's patch;
+//! - **scale** goes through the `scale` subresource with a resourceVersion precondition and
+//!   refuses to fight a `HorizontalPodAutoscaler`; stop / start remember the count on the object;
+//! - **logs** of every pod and container, merged in time order; followed across pods that
+//!   appear; **events** of the workload, its `ReplicaSets` and pods; **resource usage** from
+//!   `metrics.k8s.io` against each pod's limits; **configuration** (ConfigMap, Secret, env).
+//!
+//! Every request has a deadline; 409s are retried after a fresh read, 429 / 5xx with backoff
+//! where a retry cannot apply a change twice; 403 becomes `PermissionDenied` naming the verb,
+//! resource and namespace to grant.
+//!
+//! The crate installs no TLS crypto provider: kube builds its rustls configuration from the
+//! process default, which the workspace's single provider (ring) supplies.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ops_core::OpsError> {
+//! use ops_core::{Platform, PlatformExt, WorkloadKind, WorkloadRef};
+//! use ops_core::platform::{RestartOptions, RolloutOptions};
+//! let k8s = ops_k8s::KubePlatformBuilder::from_env().context("prod").build().await?;
+//! let api = WorkloadRef::new("shop", WorkloadKind::Deployment, "api")?;
+//! let status = k8s.workload(&api).await?;
+//! println!("{}/{} ready", status.ready, status.desired);
+//! k8s.rollout_restart(&api, RestartOptions::default()).await?;
+//! k8s.wait_rolled_out(&api, RolloutOptions::default()).await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod config_update;
+mod error;
+mod events;
+mod logs;
+mod platform;
+mod restart;
+mod rollback;
+mod scale;
+mod status;
+mod usage;
+mod workload;
+
+pub use config::{KubeConfig, KubePlatformBuilder};
+pub use error::{Error, Request, Result};
+pub use platform::KubePlatform;
+pub use restart::{NamespaceRestart, RESTARTED_AT};
+pub use rollback::CHANGE_CAUSE;
+pub use scale::STOPPED_REPLICAS;
+pub use usage::{QuantityError, parse_quantity};
