@@ -355,7 +355,7 @@ impl Platform for ComposePlatform {
         opts: ScaleOptions,
     ) -> Result<ScaleChange, OpsError> {
         refuse_dry_run(opts.dry_run, "scale", workload)?;
-        Ok(Box::pin(self.scale_service(workload, replicas)).await?)
+        Ok(Box::pin(self.scale_service(workload, replicas, opts.expect_current)).await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]

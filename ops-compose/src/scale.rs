@@ -21,6 +21,7 @@ impl ComposePlatform {
         &self,
         workload: &WorkloadRef,
         replicas: u32,
+        expect_current: Option<u32>,
     ) -> Result<ScaleChange> {
         if replicas == 0 {
             return Err(Error::InvalidArgument {
@@ -32,6 +33,15 @@ impl ComposePlatform {
         let (project, service) = labels::project_service(workload)?;
         let members = self.members(workload, "scale").await?;
         let from = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        if let Some(expected) = expect_current
+            && expected != from
+        {
+            return Err(Error::Conflict {
+                operation: "scale",
+                target: workload.to_string(),
+                reason: format!("expected {expected} containers, found {from}: the plan is stale"),
+            });
+        }
         if replicas < from {
             let grace = self.config().stop_timeout;
             for m in members.iter().rev().take((from - replicas) as usize) {

@@ -1,5 +1,5 @@
-//! Run the `api_down` runbook against a Docker Compose service: the README's embedding
-//! example as a binary.
+//! Run the `api_down` runbook against a Docker Compose service or a Kubernetes workload: the
+//! README's embedding example as a binary.
 //!
 //! ```sh
 //! cargo run -p ops-examples --bin api-down -- --project shop --service api \
@@ -8,6 +8,8 @@
 //! cargo run -p ops-examples --bin api-down -- --project shop --service api \
 //!     --health-url http://127.0.0.1:8080/health --execute \
 //!     --allow 'api_down:restart@shop/service/api' --allow 'api_down:notify@*'
+//! cargo run -p ops-examples --bin api-down -- --context prod --namespace shop \
+//!     --workload deployment/api --health-url https://api.shop.example/health
 //! ```
 //!
 //! Dry run unless `--execute`. In execute mode each change is approved at a `y/N` prompt on
@@ -28,16 +30,30 @@ use clap::Parser;
 use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome, TerminalApprover};
 use ops_core::runbooks::{Targets, api_down};
 
-/// Diagnose and fix a compose service that fails its health check.
+/// Diagnose and fix a service that fails its health check: a compose service
+/// (`--project`, `--service`) or a Kubernetes workload (`--namespace`, `--workload`).
 #[derive(Debug, Parser)]
 #[command(version, about)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["project", "namespace"])))]
 struct Args {
-    /// Compose project name.
-    #[arg(long)]
-    project: String,
+    /// Compose project name (a compose target, with `--service`).
+    #[arg(long, requires = "service")]
+    project: Option<String>,
     /// Compose service name.
+    #[arg(long, requires = "project")]
+    service: Option<String>,
+    /// Kubernetes namespace (a Kubernetes target, with `--workload`).
+    #[arg(long, requires = "workload")]
+    namespace: Option<String>,
+    /// Kubernetes workload as `kind/name`: `deployment/api`, `statefulset/db`, `daemonset/agent`.
+    #[arg(long, requires = "namespace")]
+    workload: Option<String>,
+    /// kubeconfig context (default: the file's current context).
     #[arg(long)]
-    service: String,
+    context: Option<String>,
+    /// kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
     /// The service's health endpoint.
     #[arg(long)]
     health_url: String,
@@ -56,6 +72,34 @@ struct Args {
     json: bool,
 }
 
+/// The platform and workload the flags name.
+async fn target(
+    args: &Args,
+) -> anyhow::Result<(Arc<dyn ops_core::Platform>, ops_core::WorkloadRef)> {
+    if let (Some(project), Some(service)) = (&args.project, &args.service) {
+        let platform = ops_compose::ComposePlatformBuilder::from_env().build()?;
+        let workload = ops_core::WorkloadRef::compose_service(project, service)?;
+        return Ok((Arc::new(platform), workload));
+    }
+    let (Some(namespace), Some(spec)) = (&args.namespace, &args.workload) else {
+        anyhow::bail!(
+            "name a compose service (--project, --service) or a Kubernetes workload (--namespace, --workload)"
+        );
+    };
+    let (kind, name) = spec
+        .split_once('/')
+        .context("--workload is kind/name, e.g. deployment/api")?;
+    let workload = ops_core::WorkloadRef::new(namespace, kind.parse()?, name)?;
+    let mut builder = ops_k8s::KubePlatformBuilder::from_env();
+    if let Some(path) = &args.kubeconfig {
+        builder = builder.kubeconfig(path);
+    }
+    if let Some(context) = &args.context {
+        builder = builder.context(context);
+    }
+    Ok((Arc::new(builder.build().await?), workload))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -67,14 +111,13 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
 
-    let platform = Arc::new(ops_compose::ComposePlatformBuilder::from_env().build()?);
+    let (platform, workload) = target(&args).await?;
     let health = Arc::new(
         ops_probes::HttpProbe::builder(&args.health_url)
-            .with_name(format!("{}-health", args.service))
+            .with_name(format!("{}-health", workload.name()))
             .build()?,
     );
     let journal = Arc::new(ops_db::SqliteJournal::open(&args.journal).await?);
-    let workload = ops_core::WorkloadRef::compose_service(&args.project, &args.service)?;
     let mut targets = Targets::new(platform, workload).with_probe(health);
     if std::env::var_os("OPSBOOK_PG_URL").is_some() {
         targets = targets.with_database(Arc::new(ops_db::PgDatabaseBuilder::from_env().build()?));

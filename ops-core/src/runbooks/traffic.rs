@@ -310,7 +310,7 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             .describe(format!("scale {} out by one replica", t.workload))
             .target(&t.workload)
             .change(format!("{}: replicas {} -> {to}", t.workload, status.desired));
-        Ok(match run.act(step, || t.platform.scale(&t.workload, to, crate::platform::ScaleOptions::default())).await? {
+        Ok(match run.act(step, || t.platform.scale(&t.workload, to, crate::platform::ScaleOptions::default().expecting(status.desired))).await? {
             Acted::Done(change) => {
                 run.finding(Finding::info(format!("scaled from {} to {} replicas", change.from, change.to)));
                 if !wait_rollout(&run, t, "wait_scaled").await? {

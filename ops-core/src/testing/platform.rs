@@ -329,6 +329,17 @@ impl Platform for FakePlatform {
             .get_mut(workload)
             .ok_or_else(|| Self::not_found("scale", workload))?;
         let from = w.status.desired;
+        if let Some(expected) = opts.expect_current
+            && expected != from
+        {
+            return Err(OpsError::new(
+                crate::ErrorKind::Conflict,
+                "fake",
+                "scale",
+                workload.to_string(),
+            )
+            .with_detail(format!("Expected replicas to be {expected}, was {from}")));
+        }
         if !opts.dry_run {
             let mut next = WorkloadStatus::healthy(workload.clone(), replicas);
             next.revision = w.status.revision;
