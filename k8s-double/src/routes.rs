@@ -252,6 +252,7 @@ fn selectors(req: &Req) -> Result<(LabelSelector, FieldSelector), ApiError> {
     ))
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per verb and subresource")]
 fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiError> {
     let res = t.res;
     let ns = t.namespace.unwrap_or_default();

@@ -248,13 +248,13 @@ async fn kubectl_rollout_undo_history_and_paused_refusal() {
     h.kubectl(&["rollout", "pause", "deployment/web"])
         .await
         .ok();
-    let refused = h.kubectl(&["rollout", "undo", "deployment/web"]).await;
+    let paused_undo = h.kubectl(&["rollout", "undo", "deployment/web"]).await;
     assert!(
-        refused.code != 0
-            && refused
+        paused_undo.code != 0
+            && paused_undo
                 .stderr
                 .contains("you cannot rollback a paused deployment"),
-        "{refused:?}"
+        "{paused_undo:?}"
     );
 }
 

@@ -1,5 +1,5 @@
-//! The StatefulSet controller: ordinal pods, ControllerRevisions, RollingUpdate with a partition
-//! (highest ordinal first, one at a time) and OnDelete.
+//! The StatefulSet controller: ordinal pods, `ControllerRevisions`, `RollingUpdate` with a partition
+//! (highest ordinal first, one at a time) and `OnDelete`.
 
 use serde_json::{Value, json};
 
@@ -75,12 +75,14 @@ fn sync(state: &mut State, sts: &Value) {
         let (rev_name, template) = if use_current {
             let t = state
                 .get("ControllerRevision", &namespace, &current_rev)
-                .map(revision::template)
-                .unwrap_or_else(|| {
-                    json::at(sts, &["spec", "template"])
-                        .cloned()
-                        .unwrap_or(json!({}))
-                });
+                .map_or_else(
+                    || {
+                        json::at(sts, &["spec", "template"])
+                            .cloned()
+                            .unwrap_or(json!({}))
+                    },
+                    revision::template,
+                );
             (current_rev.clone(), t)
         } else {
             (

@@ -1,6 +1,11 @@
 //! Shared helpers: a double per test, kubectl against it, and seeds.
 
 #![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly"
+)]
+#![allow(
     dead_code,
     unreachable_pub,
     reason = "each test binary uses a different subset"
@@ -146,7 +151,7 @@ pub fn daemonset(name: &str, image: &str) -> Value {
     })
 }
 
-/// The ReplicaSets of Deployment `name`, as (revision, name, replicas).
+/// The `ReplicaSets` of Deployment `name`, as (revision, name, replicas).
 pub fn replica_sets(cluster: &Cluster, name: &str) -> Vec<(i64, String, i64)> {
     let mut out: Vec<(i64, String, i64)> = cluster
         .list("ReplicaSet", "default")
