@@ -21,6 +21,23 @@ pub(super) fn step(state: &mut State) {
     }
 }
 
+/// Deletes one of the set's pods and records it as the controller does.
+fn delete_pod(state: &mut State, sts: &Value, pod: &str) {
+    delete(state, "Pod", meta::namespace(sts), pod);
+    let message = format!(
+        "delete Pod {pod} in StatefulSet {} successful",
+        meta::name(sts)
+    );
+    events::record(
+        state,
+        sts,
+        EventType::Normal,
+        "SuccessfulDelete",
+        &message,
+        COMPONENT,
+    );
+}
+
 fn ordinal(sts: &Value, pod: &Value) -> Option<i64> {
     meta::name(pod)
         .strip_prefix(meta::name(sts))
@@ -128,19 +145,7 @@ fn sync(state: &mut State, sts: &Value) {
         .cloned()
         .collect();
     for pod in extra.iter().rev() {
-        delete(state, "Pod", &namespace, meta::name(pod));
-        events::record(
-            state,
-            sts,
-            EventType::Normal,
-            "SuccessfulDelete",
-            &format!(
-                "delete Pod {} in StatefulSet {} successful",
-                meta::name(pod),
-                meta::name(sts)
-            ),
-            COMPONENT,
-        );
+        delete_pod(state, sts, meta::name(pod));
         if !parallel {
             break;
         }
@@ -157,19 +162,7 @@ fn sync(state: &mut State, sts: &Value) {
                 && json::str_at(&pod, &["metadata", "labels", HASH_LABEL])
                     != Some(update.name.as_str())
             {
-                delete(state, "Pod", &namespace, meta::name(&pod));
-                events::record(
-                    state,
-                    sts,
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    &format!(
-                        "delete Pod {} in StatefulSet {} successful",
-                        meta::name(&pod),
-                        meta::name(sts)
-                    ),
-                    COMPONENT,
-                );
+                delete_pod(state, sts, meta::name(&pod));
                 break;
             }
         }

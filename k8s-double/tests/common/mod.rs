@@ -71,6 +71,32 @@ impl Harness {
         Self::with(ApiServer::new().tick(Duration::from_millis(10))).await
     }
 
+    /// A harness when kubectl is available (see [`kubectl_available`]), else `None`.
+    pub async fn for_kubectl() -> Option<Self> {
+        if kubectl_available() {
+            Some(Self::start().await)
+        } else {
+            None
+        }
+    }
+
+    /// The first recorded request with `method`.
+    pub fn first(&self, method: &str) -> k8s_double::RecordedRequest {
+        self.cluster
+            .requests()
+            .into_iter()
+            .find(|r| r.method == method)
+            .unwrap_or_else(|| panic!("no {method} request was recorded"))
+    }
+
+    /// The first PATCH, checked to target `path` with `content_type`.
+    pub fn patch_sent(&self, path: &str, content_type: &str) -> k8s_double::RecordedRequest {
+        let patch = self.first("PATCH");
+        assert_eq!(patch.path, path);
+        assert_eq!(patch.content_type.as_deref(), Some(content_type));
+        patch
+    }
+
     pub async fn with(builder: ApiServer) -> Self {
         let server = builder.start().await.expect("double starts");
         let dir = tempfile::tempdir().expect("temp dir");
