@@ -177,7 +177,7 @@ async fn kubectl_rollout_undo_history_and_paused_refusal() {
 
     h.cluster.clear_requests();
     h.kubectl(&["rollout", "undo", "deployment/web"]).await.ok();
-    let patch = h.patch_sent(
+    h.patch_sent(
         "/apis/apps/v1/namespaces/default/deployments/web",
         "application/json-patch+json",
     );

@@ -91,10 +91,10 @@ impl Harness {
 
     /// The first PATCH, checked to target `path` with `content_type`.
     pub fn patch_sent(&self, path: &str, content_type: &str) -> k8s_double::RecordedRequest {
-        let patch = self.first("PATCH");
-        assert_eq!(patch.path, path);
-        assert_eq!(patch.content_type.as_deref(), Some(content_type));
-        patch
+        let request = self.first("PATCH");
+        assert_eq!(request.path, path);
+        assert_eq!(request.content_type.as_deref(), Some(content_type));
+        request
     }
 
     pub async fn with(builder: ApiServer) -> Self {
