@@ -112,7 +112,7 @@ impl Cluster {
         status: Value,
     ) -> Result<()> {
         self.modify(kind, namespace, name, |obj| {
-            json::set_at(obj, &["status"], status)
+            json::set_at(obj, &["status"], status);
         })
     }
 

@@ -1,4 +1,4 @@
-//! `metrics.k8s.io/v1beta1` PodMetrics from the usage tests set.
+//! `metrics.k8s.io/v1beta1` `PodMetrics` from the usage tests set.
 
 use serde_json::{Value, json};
 
@@ -8,7 +8,7 @@ use crate::store::State;
 
 /// `250m` for 250 millicores, `2` for 2000.
 pub(crate) fn cpu_quantity(millicores: u64) -> String {
-    if millicores % 1000 == 0 {
+    if millicores.is_multiple_of(1000) {
         (millicores / 1000).to_string()
     } else {
         format!("{millicores}m")
@@ -20,18 +20,18 @@ pub(crate) fn memory_quantity(bytes: u64) -> String {
     const KI: u64 = 1024;
     if bytes == 0 {
         "0".to_owned()
-    } else if bytes % (KI * KI * KI) == 0 {
+    } else if bytes.is_multiple_of(KI * KI * KI) {
         format!("{}Gi", bytes / (KI * KI * KI))
-    } else if bytes % (KI * KI) == 0 {
+    } else if bytes.is_multiple_of(KI * KI) {
         format!("{}Mi", bytes / (KI * KI))
-    } else if bytes % KI == 0 {
+    } else if bytes.is_multiple_of(KI) {
         format!("{}Ki", bytes / KI)
     } else {
         bytes.to_string()
     }
 }
 
-/// PodMetrics for a running pod (containers without a set usage report zero).
+/// `PodMetrics` for a running pod (containers without a set usage report zero).
 pub(crate) fn pod_metrics(state: &State, pod: &Value) -> Option<Value> {
     if json::str_at(pod, &["status", "phase"]) != Some("Running") {
         return None;

@@ -157,24 +157,24 @@ fn add(doc: &mut Value, path: &[String], value: Value, pointer: &str) -> Result<
     }
 }
 
-fn json_patch(target: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let Value::Array(ops) = patch else {
+fn json_patch(target: &Value, operations: &Value) -> Result<Value, ApiError> {
+    let Value::Array(ops) = operations else {
         return Err(ApiError::bad_request(
             "json patch must be a JSON array of operations",
         ));
     };
     let mut doc = target.clone();
     for op in ops {
-        let name = op.get("op").and_then(Value::as_str).unwrap_or_default();
+        let op_name = op.get("op").and_then(Value::as_str).unwrap_or_default();
         let pointer = op.get("path").and_then(Value::as_str).unwrap_or_default();
         let path = tokens(pointer)?;
         let value = || {
             op.get("value").cloned().ok_or_else(|| {
-                ApiError::bad_request(format!("json patch {name} operation needs a value"))
+                ApiError::bad_request(format!("json patch {op_name} operation needs a value"))
             })
         };
         let from = || tokens(op.get("from").and_then(Value::as_str).unwrap_or_default());
-        match name {
+        match op_name {
             "add" => add(&mut doc, &path, value()?, pointer)?,
             "remove" => {
                 remove(&mut doc, &path, pointer)?;

@@ -2,6 +2,7 @@
 //! `timestamps` and `follow`, with the API server's and kubelet's error wording.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,10 @@ fn format_line(line: &LogLine, timestamps: bool) -> String {
 /// # Errors
 /// 404 for a missing pod; 400 for a missing or unknown container, a container that never started,
 /// or `previous` without an earlier instance.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the checks in the API server's order, then the follow loop"
+)]
 pub(crate) fn read(
     shared: &Arc<Shared>,
     namespace: &str,
@@ -101,10 +106,11 @@ pub(crate) fn read(
                 containers.join(" ")
             );
             if !inits.is_empty() {
-                message.push_str(&format!(
+                let _ = write!(
+                    message,
                     " or one of the init containers: [{}]",
                     inits.join(" ")
-                ));
+                );
             }
             return Err(ApiError::bad_request(message));
         }

@@ -1,6 +1,10 @@
 //! The resource types the double serves: names, groups, verbs and which subresources they have.
 
 /// One served resource type.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about a resource, as discovery lists them"
+)]
 #[derive(Debug)]
 pub(crate) struct Resource {
     pub(crate) kind: &'static str,

@@ -252,6 +252,7 @@ fn selectors(req: &Req) -> Result<(LabelSelector, FieldSelector), ApiError> {
     ))
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per verb and subresource")]
 fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiError> {
     let res = t.res;
     let ns = t.namespace.unwrap_or_default();
@@ -298,15 +299,7 @@ fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiEr
                     o
                 })
                 .collect();
-            Ok(Reply::Json(
-                200,
-                json!({
-                    "kind": format!("{}List", res.kind),
-                    "apiVersion": res.api_version(),
-                    "metadata": {"resourceVersion": state.resource_version().to_string()},
-                    "items": items,
-                }),
-            ))
+            Ok(list_reply(res, state.resource_version(), &items))
         }
         (&Method::GET, Some(name), None | Some("status")) => {
             let ns = if res.namespaced { ns } else { "" };
@@ -396,15 +389,7 @@ fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiEr
             for name in names {
                 items.push(state.delete(res, ns, &name, &opts, dry_run)?);
             }
-            Ok(Reply::Json(
-                200,
-                json!({
-                    "kind": format!("{}List", res.kind),
-                    "apiVersion": res.api_version(),
-                    "metadata": {"resourceVersion": state.resource_version().to_string()},
-                    "items": items,
-                }),
-            ))
+            Ok(list_reply(res, state.resource_version(), &items))
         }
         (
             _,
@@ -427,6 +412,19 @@ fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiEr
             req.method, res.plural
         ))),
     }
+}
+
+/// A `<Kind>List` at resourceVersion `rv`.
+fn list_reply(res: &Resource, rv: u64, items: &[Value]) -> Reply {
+    Reply::Json(
+        200,
+        json!({
+            "kind": format!("{}List", res.kind),
+            "apiVersion": res.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+        }),
+    )
 }
 
 fn delete_options(req: &Req) -> Result<DeleteOptions, ApiError> {

@@ -419,6 +419,7 @@ impl State {
     ///
     /// # Errors
     /// As [`State::update`], plus 400/422 from the patch itself.
+    #[allow(clippy::too_many_arguments, reason = "the parts of a PATCH request")]
     pub(crate) fn patch(
         &mut self,
         res: &Resource,
@@ -777,10 +778,10 @@ mod tests {
             json::str_at(&scale, &["status", "selector"]),
             Some("app=web")
         );
-        let mut stale = scale.clone();
-        json::set_at(&mut stale, &["metadata", "resourceVersion"], json!("5"));
+        let mut outdated = scale.clone();
+        json::set_at(&mut outdated, &["metadata", "resourceVersion"], json!("5"));
         assert_eq!(
-            s.update_scale(res, "default", "web", &stale, false)
+            s.update_scale(res, "default", "web", &outdated, false)
                 .unwrap_err()
                 .code(),
             409

@@ -72,18 +72,19 @@ pub(crate) fn start(shared: &Arc<Shared>, res: &'static Resource, params: WatchP
             .filter(|v| !v.is_empty() && *v != "0");
         let mut backlog = Vec::new();
         match from {
-            Some(text) if !params.send_initial_events => match text
-                .parse::<u64>()
-                .ok()
-                .and_then(|n| state.history_since(n))
-            {
-                Some(events) => backlog.extend(
-                    events
-                        .iter()
-                        .filter(|e| params.wants(res, e))
-                        .map(|e| line(e.event_type, &e.object)),
-                ),
-                None => {
+            Some(text) if !params.send_initial_events => {
+                if let Some(events) = text
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| state.history_since(n))
+                {
+                    backlog.extend(
+                        events
+                            .iter()
+                            .filter(|e| params.wants(res, e))
+                            .map(|e| line(e.event_type, &e.object)),
+                    );
+                } else {
                     let gone = ApiError::new(
                         410,
                         "Expired",
@@ -91,7 +92,7 @@ pub(crate) fn start(shared: &Arc<Shared>, res: &'static Resource, params: WatchP
                     );
                     backlog.push(line("ERROR", &gone.to_status()));
                 }
-            },
+            }
             _ => {
                 let ns = params.namespace.as_deref();
                 for obj in state.list(res.kind, ns, &params.labels, &params.fields) {
@@ -126,7 +127,7 @@ pub(crate) fn start(shared: &Arc<Shared>, res: &'static Resource, params: WatchP
                         return;
                     }
                 }
-                received = receiver.recv() => match received {
+                message = receiver.recv() => match message {
                     Ok(event) => {
                         last_rv = event.rv;
                         if params.wants(res, &event) && tx.send(Ok(line(event.event_type, &event.object))).await.is_err() {

@@ -14,7 +14,8 @@ use kube::api::{
 };
 use serde_json::json;
 
-async fn client(h: &Harness) -> kube::Client {
+#[allow(clippy::unwrap_used, reason = "test helper")]
+fn client(h: &Harness) -> kube::Client {
     let config = kube::Config::new(h.server.url().parse().unwrap());
     kube::Client::try_from(config).unwrap()
 }
@@ -22,7 +23,7 @@ async fn client(h: &Harness) -> kube::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_client_watch_sees_rollout_from_resource_version() {
     let h = Harness::start().await;
-    let client = client(&h).await;
+    let client = client(&h);
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let list = api.list(&ListParams::default()).await.unwrap();
     let rv = list.metadata.resource_version.clone().unwrap();
@@ -81,7 +82,7 @@ async fn kube_client_watch_sees_rollout_from_resource_version() {
 async fn kube_client_conflicts_patches_dry_run_and_scale() {
     let h = Harness::start().await;
     h.deployment("web", 1, "nginx:1.27").await;
-    let api: Api<Deployment> = Api::namespaced(client(&h).await, "default");
+    let api: Api<Deployment> = Api::namespaced(client(&h), "default");
     let mut stale = api.get("web").await.unwrap();
     api.patch(
         "web",
@@ -130,12 +131,12 @@ async fn kube_client_conflicts_patches_dry_run_and_scale() {
         after.metadata.resource_version
     );
 
-    let scale = api.get_scale("web").await.unwrap();
+    let current = api.get_scale("web").await.unwrap();
     assert_eq!(
-        scale.metadata.resource_version,
+        current.metadata.resource_version,
         after.metadata.resource_version
     );
-    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    assert_eq!(current.status.unwrap().selector.as_deref(), Some("app=web"));
     api.patch_scale(
         "web",
         &PatchParams::default(),
@@ -155,7 +156,7 @@ async fn kube_client_conflicts_patches_dry_run_and_scale() {
         "{missing:?}"
     );
 
-    let pods: Api<Pod> = Api::namespaced(client(&h).await, "default");
+    let pods: Api<Pod> = Api::namespaced(client(&h), "default");
     let pod = pods
         .list(&ListParams::default().labels("app=web"))
         .await

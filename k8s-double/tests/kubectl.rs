@@ -10,10 +10,9 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_sees_created_objects() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 2, "nginx:1.27").await;
     let out = h.kubectl(&["get", "deploy,rs,pods", "-o", "json"]).await;
     let items = out.ok().json()["items"].as_array().cloned().unwrap();
@@ -55,28 +54,17 @@ async fn kubectl_get_sees_created_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_restart_sends_strategic_merge_patch_and_rolls_out_revision_2() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 3, "nginx:1.27").await;
     h.cluster.clear_requests();
     h.kubectl(&["rollout", "restart", "deployment/web"])
         .await
         .ok();
-    let patch = h
-        .cluster
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .expect("kubectl sent a PATCH");
-    assert_eq!(
-        patch.path,
-        "/apis/apps/v1/namespaces/default/deployments/web"
-    );
-    assert_eq!(
-        patch.content_type.as_deref(),
-        Some("application/strategic-merge-patch+json")
+    let patch = h.patch_sent(
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "application/strategic-merge-patch+json",
     );
     let body = patch.json.expect("JSON body");
     let restarted =
@@ -120,10 +108,9 @@ async fn kubectl_rollout_restart_sends_strategic_merge_patch_and_rolls_out_revis
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_status_fails_on_progress_deadline_exceeded() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 2, "nginx:1.27").await;
     h.cluster.pause_controllers();
     h.cluster
@@ -157,10 +144,9 @@ async fn kubectl_rollout_status_fails_on_progress_deadline_exceeded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_undo_history_and_paused_refusal() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 2, "nginx:1.26").await;
     h.kubectl(&["set", "image", "deployment/web", "app=nginx:1.27"])
         .await
@@ -191,15 +177,9 @@ async fn kubectl_rollout_undo_history_and_paused_refusal() {
 
     h.cluster.clear_requests();
     h.kubectl(&["rollout", "undo", "deployment/web"]).await.ok();
-    let patch = h
-        .cluster
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .unwrap();
-    assert_eq!(
-        patch.content_type.as_deref(),
-        Some("application/json-patch+json")
+    h.patch_sent(
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "application/json-patch+json",
     );
     h.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
         .await
@@ -248,22 +228,21 @@ async fn kubectl_rollout_undo_history_and_paused_refusal() {
     h.kubectl(&["rollout", "pause", "deployment/web"])
         .await
         .ok();
-    let refused = h.kubectl(&["rollout", "undo", "deployment/web"]).await;
+    let paused_undo = h.kubectl(&["rollout", "undo", "deployment/web"]).await;
     assert!(
-        refused.code != 0
-            && refused
+        paused_undo.code != 0
+            && paused_undo
                 .stderr
                 .contains("you cannot rollback a paused deployment"),
-        "{refused:?}"
+        "{paused_undo:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_restart_refuses_paused_deployment() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 1, "nginx:1.27").await;
     h.kubectl(&["rollout", "pause", "deployment/web"])
         .await
@@ -282,28 +261,17 @@ async fn kubectl_rollout_restart_refuses_paused_deployment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_scale_uses_scale_subresource_and_checks_current_replicas() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 2, "nginx:1.27").await;
     h.cluster.clear_requests();
     h.kubectl(&["scale", "deployment/web", "--replicas=4"])
         .await
         .ok();
-    let patch = h
-        .cluster
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PATCH")
-        .unwrap();
-    assert_eq!(
-        patch.path,
-        "/apis/apps/v1/namespaces/default/deployments/web/scale"
-    );
-    assert_eq!(
-        patch.content_type.as_deref(),
-        Some("application/merge-patch+json")
+    let patch = h.patch_sent(
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "application/merge-patch+json",
     );
     assert_eq!(patch.json, Some(json!({"spec": {"replicas": 4}})));
     h.settle().await;
@@ -344,10 +312,9 @@ async fn kubectl_scale_uses_scale_subresource_and_checks_current_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_status_statefulset_with_partition() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     let mut sts = statefulset("db", 3, "postgres:16");
     sts["spec"]["updateStrategy"] =
         json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
@@ -408,10 +375,9 @@ async fn kubectl_rollout_status_statefulset_with_partition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_status_daemonset() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.cluster.create(daemonset("agent", "fluentbit:3")).unwrap();
     let out = h
         .kubectl(&["rollout", "status", "daemonset/agent", "--timeout=30s"])
@@ -496,10 +462,9 @@ async fn kubectl_logs_tail_previous_and_container_choice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_delete_pod_is_replaced() {
-    if !kubectl_available() {
+    let Some(h) = Harness::for_kubectl().await else {
         return;
-    }
-    let h = Harness::start().await;
+    };
     h.deployment("web", 2, "nginx:1.27").await;
     let before: Vec<String> = h
         .cluster

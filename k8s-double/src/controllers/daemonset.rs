@@ -1,5 +1,5 @@
-//! The DaemonSet controller: one pod per simulated node, ControllerRevisions, RollingUpdate within
-//! `maxUnavailable`, OnDelete.
+//! The DaemonSet controller: one pod per simulated node, `ControllerRevisions`, `RollingUpdate` within
+//! `maxUnavailable`, `OnDelete`.
 
 use serde_json::{Value, json};
 
@@ -28,6 +28,10 @@ fn node_of(pod: &Value) -> &str {
     json::str_at(pod, &["spec", "nodeName"]).unwrap_or_default()
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass of the controller's sync, in its order"
+)]
 fn sync(state: &mut State, ds: &Value) {
     let namespace = meta::namespace(ds).to_owned();
     let Some(update) = revision::sync(state, ds, &[]) else {

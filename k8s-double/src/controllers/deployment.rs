@@ -1,4 +1,4 @@
-//! The Deployment controller: ReplicaSets per pod template, revisions, rolling and recreate updates,
+//! The Deployment controller: `ReplicaSets` per pod template, revisions, rolling and recreate updates,
 //! history cleanup and the status kubectl's rollout status reads.
 
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX: &str = "deployment.kubernetes.io/max-replicas";
 const HASH_LABEL: &str = "pod-template-hash";
 
-/// Deployment annotations the controller does not copy onto ReplicaSets.
+/// Deployment annotations the controller does not copy onto `ReplicaSets`.
 const SKIPPED: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
     REVISION,
@@ -420,6 +420,10 @@ pub(crate) fn deadline_condition(rs_name: &str) -> (&'static str, &'static str, 
     )
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the counts, then both conditions in the controller's order"
+)]
 fn update_status(
     state: &mut State,
     d: &Value,

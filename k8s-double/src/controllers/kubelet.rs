@@ -122,6 +122,10 @@ fn backoff_message(container: &str, pod: &Value) -> String {
     )
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass over the containers, then the pod status built from them"
+)]
 fn start(state: &mut State, pod: &Value) {
     let (ns, name) = (meta::namespace(pod).to_owned(), meta::name(pod).to_owned());
     let now = meta::now();

@@ -1,4 +1,4 @@
-//! ControllerRevisions for StatefulSets and DaemonSets: one per distinct pod template, numbered.
+//! `ControllerRevisions` for StatefulSets and DaemonSets: one per distinct pod template, numbered.
 
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ pub(super) struct Revision {
     pub(super) hash: String,
 }
 
-/// `data` of a ControllerRevision for `owner`'s template: a patch that replaces the template.
+/// `data` of a `ControllerRevision` for `owner`'s template: a patch that replaces the template.
 pub(super) fn data(owner: &Value) -> Value {
     let mut template = json::at(owner, &["spec", "template"])
         .cloned()
@@ -61,15 +61,16 @@ pub(super) fn sync(state: &mut State, owner: &Value, keep: &[&str]) -> Option<Re
             json::canonical(&json::pruned(r.get("data").unwrap_or(&Value::Null))) == comparable
         })
         .cloned();
-    let name = match found {
-        Some(mut r) => {
+    let name = if let Some(mut r) = found {
+        {
             if json::i64_at(&r, &["revision"]).unwrap_or(0) < max {
                 json::set_at(&mut r, &["revision"], json!(max + 1));
                 write(state, r.clone());
             }
             meta::name(&r).to_owned()
         }
-        None => {
+    } else {
+        {
             let mut labels = json::at(owner, &["spec", "template", "metadata", "labels"])
                 .cloned()
                 .unwrap_or(json!({}));

@@ -1,5 +1,5 @@
-//! The StatefulSet controller: ordinal pods, ControllerRevisions, RollingUpdate with a partition
-//! (highest ordinal first, one at a time) and OnDelete.
+//! The StatefulSet controller: ordinal pods, `ControllerRevisions`, `RollingUpdate` with a partition
+//! (highest ordinal first, one at a time) and `OnDelete`.
 
 use serde_json::{Value, json};
 
@@ -19,6 +19,23 @@ pub(super) fn step(state: &mut State) {
             sync(state, &sts);
         }
     }
+}
+
+/// Deletes one of the set's pods and records it as the controller does.
+fn delete_pod(state: &mut State, sts: &Value, pod: &str) {
+    delete(state, "Pod", meta::namespace(sts), pod);
+    let message = format!(
+        "delete Pod {pod} in StatefulSet {} successful",
+        meta::name(sts)
+    );
+    events::record(
+        state,
+        sts,
+        EventType::Normal,
+        "SuccessfulDelete",
+        &message,
+        COMPONENT,
+    );
 }
 
 fn ordinal(sts: &Value, pod: &Value) -> Option<i64> {
@@ -75,12 +92,14 @@ fn sync(state: &mut State, sts: &Value) {
         let (rev_name, template) = if use_current {
             let t = state
                 .get("ControllerRevision", &namespace, &current_rev)
-                .map(revision::template)
-                .unwrap_or_else(|| {
-                    json::at(sts, &["spec", "template"])
-                        .cloned()
-                        .unwrap_or(json!({}))
-                });
+                .map_or_else(
+                    || {
+                        json::at(sts, &["spec", "template"])
+                            .cloned()
+                            .unwrap_or(json!({}))
+                    },
+                    revision::template,
+                );
             (current_rev.clone(), t)
         } else {
             (
@@ -126,19 +145,7 @@ fn sync(state: &mut State, sts: &Value) {
         .cloned()
         .collect();
     for pod in extra.iter().rev() {
-        delete(state, "Pod", &namespace, meta::name(pod));
-        events::record(
-            state,
-            sts,
-            EventType::Normal,
-            "SuccessfulDelete",
-            &format!(
-                "delete Pod {} in StatefulSet {} successful",
-                meta::name(pod),
-                meta::name(sts)
-            ),
-            COMPONENT,
-        );
+        delete_pod(state, sts, meta::name(pod));
         if !parallel {
             break;
         }
@@ -155,19 +162,7 @@ fn sync(state: &mut State, sts: &Value) {
                 && json::str_at(&pod, &["metadata", "labels", HASH_LABEL])
                     != Some(update.name.as_str())
             {
-                delete(state, "Pod", &namespace, meta::name(&pod));
-                events::record(
-                    state,
-                    sts,
-                    EventType::Normal,
-                    "SuccessfulDelete",
-                    &format!(
-                        "delete Pod {} in StatefulSet {} successful",
-                        meta::name(&pod),
-                        meta::name(sts)
-                    ),
-                    COMPONENT,
-                );
+                delete_pod(state, sts, meta::name(&pod));
                 break;
             }
         }

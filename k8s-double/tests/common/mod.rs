@@ -1,6 +1,11 @@
 //! Shared helpers: a double per test, kubectl against it, and seeds.
 
 #![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly"
+)]
+#![allow(
     dead_code,
     unreachable_pub,
     reason = "each test binary uses a different subset"
@@ -64,6 +69,32 @@ pub fn kubectl_available() -> bool {
 impl Harness {
     pub async fn start() -> Self {
         Self::with(ApiServer::new().tick(Duration::from_millis(10))).await
+    }
+
+    /// A harness when kubectl is available (see [`kubectl_available`]), else `None`.
+    pub async fn for_kubectl() -> Option<Self> {
+        if kubectl_available() {
+            Some(Self::start().await)
+        } else {
+            None
+        }
+    }
+
+    /// The first recorded request with `method`.
+    pub fn first(&self, method: &str) -> k8s_double::RecordedRequest {
+        self.cluster
+            .requests()
+            .into_iter()
+            .find(|r| r.method == method)
+            .unwrap_or_else(|| panic!("no {method} request was recorded"))
+    }
+
+    /// The first PATCH, checked to target `path` with `content_type`.
+    pub fn patch_sent(&self, path: &str, content_type: &str) -> k8s_double::RecordedRequest {
+        let request = self.first("PATCH");
+        assert_eq!(request.path, path);
+        assert_eq!(request.content_type.as_deref(), Some(content_type));
+        request
     }
 
     pub async fn with(builder: ApiServer) -> Self {
@@ -146,7 +177,7 @@ pub fn daemonset(name: &str, image: &str) -> Value {
     })
 }
 
-/// The ReplicaSets of Deployment `name`, as (revision, name, replicas).
+/// The `ReplicaSets` of Deployment `name`, as (revision, name, replicas).
 pub fn replica_sets(cluster: &Cluster, name: &str) -> Vec<(i64, String, i64)> {
     let mut out: Vec<(i64, String, i64)> = cluster
         .list("ReplicaSet", "default")
