@@ -53,13 +53,19 @@ pub(crate) fn record_at(
     let namespace = meta::namespace(involved).to_owned();
     let uid = meta::uid(involved);
     let now = meta::now();
+    // Repeats are found through an index, not a scan of every event: events pile up (a real
+    // cluster keeps them an hour) and a scan per record made big rollouts quadratic.
+    let index_key = (
+        namespace.clone(),
+        uid.to_owned(),
+        reason.to_owned(),
+        message.to_owned(),
+    );
     let existing = state
-        .all("Event", Some(&namespace))
-        .find(|e| {
-            json::str_at(e, &["involvedObject", "uid"]) == Some(uid)
-                && json::str_at(e, &["reason"]) == Some(reason)
-                && json::str_at(e, &["message"]) == Some(message)
-        })
+        .sim
+        .event_index
+        .get(&index_key)
+        .and_then(|name| state.get("Event", &namespace, name))
         .cloned();
     if let Some(mut event) = existing {
         let count = json::i64_at(&event, &["count"]).unwrap_or(1) + 1;
@@ -102,5 +108,8 @@ pub(crate) fn record_at(
         "reportingComponent": component,
         "reportingInstance": host.unwrap_or_default(),
     });
-    let _ = state.create(res, &namespace, event, false, false);
+    if let Ok(created) = state.create(res, &namespace, event, false, false) {
+        let name = meta::name(&created).to_owned();
+        state.sim.event_index.insert(index_key, name);
+    }
 }

@@ -150,10 +150,10 @@ impl ApiServer {
         let loop_shared = Arc::clone(&shared);
         let tick = self.tick;
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !loop_shared.is_shut_down() {
-                interval.tick().await;
+                // A full tick of rest after every step, however long the step took: requests
+                // always get the lock between steps, as they get a real API server's time.
+                tokio::time::sleep(tick).await;
                 let mut state = loop_shared.lock();
                 if !state.sim.paused {
                     controllers::step(&mut state);

@@ -50,6 +50,9 @@ pub(crate) struct DeleteOptions {
 #[derive(Debug)]
 pub(crate) struct State {
     objects: BTreeMap<Key, Value>,
+    /// Keys of the objects whose `ownerReferences` name each uid: controllers ask "what does
+    /// this own" for every object on every tick, which a scan made quadratic.
+    owned: std::collections::HashMap<String, std::collections::BTreeSet<Key>>,
     rv: u64,
     history: VecDeque<Arc<WatchEvent>>,
     tx: broadcast::Sender<Arc<WatchEvent>>,
@@ -63,6 +66,7 @@ impl State {
         let (tx, _) = broadcast::channel(4096);
         let mut state = Self {
             objects: BTreeMap::new(),
+            owned: std::collections::HashMap::new(),
             rv: 1000,
             history: VecDeque::new(),
             tx,
@@ -113,9 +117,16 @@ impl State {
         kind: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Value> + 'a {
+        // Keys sort by kind, then namespace: read only this kind's range (a scan of the whole
+        // store per call made every tick cost as much as all the events ever recorded).
+        let start = (
+            kind.to_owned(),
+            namespace.unwrap_or_default().to_owned(),
+            String::new(),
+        );
         self.objects
-            .iter()
-            .filter(move |((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
+            .range(start..)
+            .take_while(move |((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
             .map(|(_, v)| v)
     }
 
@@ -135,11 +146,35 @@ impl State {
 
     /// Every object anywhere whose `ownerReferences` name `uid`.
     pub(crate) fn dependents(&self, uid: &str) -> Vec<Key> {
-        self.objects
-            .iter()
-            .filter(|(_, o)| meta::owner_uids(o).contains(&uid))
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.owned
+            .get(uid)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The objects of `kind` whose `ownerReferences` name `uid`.
+    pub(crate) fn owned_by<'a>(
+        &'a self,
+        kind: &'a str,
+        uid: &str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.owned
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter(move |k| k.0 == kind)
+            .filter_map(|k| self.objects.get(k))
+    }
+
+    fn unindex(&mut self, key: &Key, obj: &Value) {
+        for owner in meta::owner_uids(obj) {
+            if let Some(keys) = self.owned.get_mut(owner) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.owned.remove(owner);
+                }
+            }
+        }
     }
 
     /// Every uid in the store.
@@ -185,7 +220,15 @@ impl State {
         } else {
             "ADDED"
         };
-        self.objects.insert(key, obj.clone());
+        if let Some(previous) = self.objects.insert(key.clone(), obj.clone()) {
+            self.unindex(&key, &previous);
+        }
+        for owner in meta::owner_uids(&obj) {
+            self.owned
+                .entry(owner.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
         self.emit(event_type, &obj);
         obj
     }
@@ -193,6 +236,7 @@ impl State {
     /// Removes the object at `key` and tells the watchers.
     pub(crate) fn remove(&mut self, key: &Key) -> Option<Value> {
         let mut obj = self.objects.remove(key)?;
+        self.unindex(key, &obj);
         self.rv += 1;
         json::set_at(
             &mut obj,
@@ -392,10 +436,9 @@ impl State {
                 merged
             }
         };
-        if res.generation
-            && json::canonical(merged.get("spec").unwrap_or(&Value::Null))
-                != json::canonical(old.get("spec").unwrap_or(&Value::Null))
-        {
+        // `Value` equality ignores key order, as the canonical text did, without building
+        // two strings per write (controllers write every object's status on every tick).
+        if res.generation && merged.get("spec") != old.get("spec") {
             let generation = json::i64_at(&old, &["metadata", "generation"]).unwrap_or(0) + 1;
             json::set_at(&mut merged, &["metadata", "generation"], json!(generation));
         }
@@ -403,7 +446,7 @@ impl State {
             .cloned()
             .unwrap_or(Value::Null);
         json::set_at(&mut merged, &["metadata", "resourceVersion"], rv);
-        if json::canonical(&merged) == json::canonical(&old) || dry_run {
+        if merged == old || dry_run {
             return Ok(merged);
         }
         if meta::is_terminating(&merged)

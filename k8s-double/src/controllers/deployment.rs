@@ -64,8 +64,12 @@ fn status_count(obj: &Value, field: &str) -> i64 {
 
 fn owned_replica_sets(state: &State, d: &Value) -> Vec<Value> {
     let mut list: Vec<Value> = state
-        .all("ReplicaSet", Some(meta::namespace(d)))
-        .filter(|rs| meta::controller_uid(rs) == Some(meta::uid(d)) && !meta::is_terminating(rs))
+        .owned_by("ReplicaSet", meta::uid(d))
+        .filter(|rs| {
+            meta::namespace(rs) == meta::namespace(d)
+                && meta::controller_uid(rs) == Some(meta::uid(d))
+                && !meta::is_terminating(rs)
+        })
         .cloned()
         .collect();
     list.sort_by(|a, b| {

@@ -27,13 +27,15 @@ pub(super) fn step(state: &mut State) {
     let foreground: Vec<Value> = state
         .keys()
         .into_iter()
-        .filter_map(|k| state.get(&k.0, &k.1, &k.2).cloned())
-        .filter(|o| {
-            meta::is_terminating(o)
-                && json::array_at(o, &["metadata", "finalizers"])
-                    .iter()
-                    .any(|f| f.as_str() == Some("foregroundDeletion"))
+        .filter_map(|k| {
+            state.get(&k.0, &k.1, &k.2).filter(|o| {
+                meta::is_terminating(o)
+                    && json::array_at(o, &["metadata", "finalizers"])
+                        .iter()
+                        .any(|f| f.as_str() == Some("foregroundDeletion"))
+            })
         })
+        .cloned()
         .collect();
     for owner in foreground {
         let dependents = state.dependents(meta::uid(&owner));

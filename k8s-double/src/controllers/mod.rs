@@ -52,6 +52,8 @@ pub(crate) struct Sim {
     /// Pod uid → when its crashing containers last restarted.
     pub(crate) last_restart: HashMap<String, Instant>,
     pub(crate) next_node: usize,
+    /// Events by (namespace, involved uid, reason, message), to count repeats.
+    pub(crate) event_index: HashMap<(String, String, String, String), String>,
 }
 
 impl Default for Sim {
@@ -67,6 +69,7 @@ impl Default for Sim {
             deadline_exceeded: HashMap::new(),
             last_restart: HashMap::new(),
             next_node: 0,
+            event_index: HashMap::new(),
         }
     }
 }
@@ -152,8 +155,12 @@ fn delete(state: &mut State, kind: &str, namespace: &str, name: &str) {
 /// Pods controlled by `owner_uid` in `namespace` that are not terminating.
 fn owned_pods(state: &State, namespace: &str, owner_uid: &str) -> Vec<Value> {
     state
-        .all("Pod", Some(namespace))
-        .filter(|p| meta::controller_uid(p) == Some(owner_uid) && !meta::is_terminating(p))
+        .owned_by("Pod", owner_uid)
+        .filter(|p| {
+            meta::namespace(p) == namespace
+                && meta::controller_uid(p) == Some(owner_uid)
+                && !meta::is_terminating(p)
+        })
         .cloned()
         .collect()
 }
