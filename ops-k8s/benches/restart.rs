@@ -93,7 +93,10 @@ fn main() {
     rt.block_on(bench());
 }
 
-#[allow(clippy::too_many_lines, reason = "one measured sequence, read top to bottom")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one measured sequence, read top to bottom"
+)]
 async fn bench() {
     let deployments = env_usize("DEPLOYMENTS", 100);
     let rounds = env_usize("ROUNDS", 3).max(1);
@@ -124,7 +127,7 @@ async fn bench() {
         .expect("platform");
     let file = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
     let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(file, &Default::default())
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
             .await
             .expect("config"),
     )
@@ -145,11 +148,17 @@ async fn bench() {
                                   "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}
         }))
         .expect("deployment");
-        api.create(&PostParams::default(), &d).await.expect("created");
+        api.create(&PostParams::default(), &d)
+            .await
+            .expect("created");
     }
     let ns = Namespace::new(NS).expect("namespace");
     // Warm kubectl's discovery cache, as a user's is.
-    kubectl(&kubeconfig, &cache, &["get", "deployments", "-n", NS, "-o", "name"]);
+    kubectl(
+        &kubeconfig,
+        &cache,
+        &["get", "deployments", "-n", NS, "-o", "name"],
+    );
     quiesce(&k8s, &ns).await;
 
     let names: Vec<String> = (0..deployments).map(|i| format!("svc-{i:03}")).collect();
@@ -164,30 +173,62 @@ async fn bench() {
                     ours.push(t.elapsed().as_secs_f64());
                     assert_eq!(outcome.restarted.len(), deployments);
                     // The same annotation on every object.
-                    for d in api.list(&Default::default()).await.expect("list").items {
-                        let stamp = d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations)
+                    for d in api
+                        .list(&kube::api::ListParams::default())
+                        .await
+                        .expect("list")
+                        .items
+                    {
+                        let stamp = d
+                            .spec
+                            .and_then(|s| s.template.metadata)
+                            .and_then(|m| m.annotations)
                             .and_then(|a| a.get(ops_k8s::RESTARTED_AT).cloned());
                         assert_eq!(stamp.as_deref(), Some(outcome.restarted_at.as_str()));
                     }
                     let t = Instant::now();
-                    k8s.wait_namespace_rolled_out(&ns, Duration::from_secs(300), Duration::from_millis(100))
-                        .await
-                        .expect("rolled out");
+                    k8s.wait_namespace_rolled_out(
+                        &ns,
+                        Duration::from_secs(300),
+                        Duration::from_millis(100),
+                    )
+                    .await
+                    .expect("rolled out");
                     our_wait.push(t.elapsed().as_secs_f64());
                 }
                 1 => {
                     let t = Instant::now();
-                    kubectl(&kubeconfig, &cache, &["rollout", "restart", "deployment", "-n", NS]);
+                    kubectl(
+                        &kubeconfig,
+                        &cache,
+                        &["rollout", "restart", "deployment", "-n", NS],
+                    );
                     all.push(t.elapsed().as_secs_f64());
                     let t = Instant::now();
-                    kubectl(&kubeconfig, &cache, &["wait", "--for=condition=available", "deployment", "--all", "-n", NS, "--timeout=300s"]);
+                    kubectl(
+                        &kubeconfig,
+                        &cache,
+                        &[
+                            "wait",
+                            "--for=condition=available",
+                            "deployment",
+                            "--all",
+                            "-n",
+                            NS,
+                            "--timeout=300s",
+                        ],
+                    );
                     their_wait.push(t.elapsed().as_secs_f64());
                 }
                 _ => {
                     let t = Instant::now();
                     for name in &names {
                         let target = format!("deployment/{name}");
-                        kubectl(&kubeconfig, &cache, &["rollout", "restart", &target, "-n", NS]);
+                        kubectl(
+                            &kubeconfig,
+                            &cache,
+                            &["rollout", "restart", &target, "-n", NS],
+                        );
                     }
                     each.push(t.elapsed().as_secs_f64());
                 }

@@ -5,9 +5,11 @@
 //!
 //! With `CI=true` these tests run, never skip: scripts/provision puts kubectl on the PATH.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 mod support;
 
-use ops_core::platform::{RollbackOptions, ScaleOptions};
+use ops_core::platform::{RestartOptions, RollbackOptions, ScaleOptions};
 use ops_core::{ErrorKind, Platform as _};
 use serde_json::{Value, json};
 use support::{Env, comparable, deployment, kubectl_available, workload, writes};
@@ -42,7 +44,7 @@ async fn rollout_restart_sends_kubectls_patch_and_ends_in_the_same_objects() {
         .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     env.platform
-        .rollout_restart(&workload(O, "deployment", "web"), Default::default())
+        .rollout_restart(&workload(O, "deployment", "web"), RestartOptions::default())
         .await
         .expect("opsbook restart");
     env.settle().await;
@@ -82,7 +84,7 @@ async fn a_paused_deployment_is_refused_with_kubectls_reason() {
     for ns in [K, O] {
         env.cluster
             .modify("Deployment", ns, "web", |d| {
-                d["spec"]["paused"] = json!(true)
+                d["spec"]["paused"] = json!(true);
             })
             .expect("paused");
     }
@@ -93,7 +95,7 @@ async fn a_paused_deployment_is_refused_with_kubectls_reason() {
     assert_ne!(run.code, 0);
     let err = env
         .platform
-        .rollout_restart(&workload(O, "deployment", "web"), Default::default())
+        .rollout_restart(&workload(O, "deployment", "web"), RestartOptions::default())
         .await
         .expect_err("paused is refused");
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -154,7 +156,7 @@ async fn a_restart_within_the_same_second_is_refused_not_sent_empty() {
         env.cluster.clear_requests();
         let mine = env
             .platform
-            .rollout_restart(&workload(O, "deployment", "web"), Default::default())
+            .rollout_restart(&workload(O, "deployment", "web"), RestartOptions::default())
             .await;
         let run = env
             .kubectl(&["rollout", "restart", "deployment/web", "-n", K])

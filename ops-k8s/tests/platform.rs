@@ -3,6 +3,8 @@
 //! picks up new pods, events, usage against limits, configuration, stop/start, autoscaler
 //! refusal, pod deletion, namespace-wide restart, and the Platform conformance suite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 mod support;
 
 use std::time::Duration;
@@ -463,7 +465,7 @@ async fn a_namespace_restart_patches_every_deployment_with_one_stamp() {
     env.settle().await;
     env.cluster
         .modify("Deployment", NS, "held", |d| {
-            d["spec"]["paused"] = json!(true)
+            d["spec"]["paused"] = json!(true);
         })
         .expect("paused");
     let ns = Namespace::new(NS).expect("ns");

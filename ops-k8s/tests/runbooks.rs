@@ -4,6 +4,8 @@
 //! whole namespace is recovered in dependency order. The health probe reads the pods'
 //! readiness (the double runs no real service).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 mod support;
 
 use std::sync::Arc;
@@ -35,7 +37,7 @@ struct PodsReady {
 
 #[async_trait]
 impl Probe for PodsReady {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "pods-ready"
     }
 
@@ -84,7 +86,8 @@ fn image_of(env: &Env, name: &str) -> String {
 
 /// A healthy v1, then a v2 that fails with `fault`.
 async fn bad_release(env: &Env, name: &str, fault: PodFault) -> WorkloadRef {
-    env.create(deployment(NS, name, 2, &format!("shop/{name}:1"))).await;
+    env.create(deployment(NS, name, 2, &format!("shop/{name}:1")))
+        .await;
     env.cluster.fail_image(&format!("{name}:2"), fault);
     env.set_image(NS, name, &format!("shop/{name}:2")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -95,18 +98,36 @@ async fn bad_release(env: &Env, name: &str, fault: PodFault) -> WorkloadRef {
 async fn api_down_rolls_back_a_crash_looping_release() {
     let env = Env::start().await;
     let api = bad_release(&env, "api", PodFault::CrashLoopBackOff).await;
-    let report = api_down(&ctx(), &targets(&env, &api)).await.expect("runbook");
-    assert_eq!(report.outcome, RunOutcome::Recovered, "{}", report.to_markdown());
+    let report = api_down(&ctx(), &targets(&env, &api))
+        .await
+        .expect("runbook");
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
     assert_eq!(image_of(&env, "api"), "shop/api:1");
-    assert!(report.actions.iter().any(|a| a.step == "rollback"), "{}", report.to_markdown());
+    assert!(
+        report.actions.iter().any(|a| a.step == "rollback"),
+        "{}",
+        report.to_markdown()
+    );
 }
 
 #[tokio::test]
 async fn api_down_rolls_back_an_image_that_cannot_be_pulled() {
     let env = Env::start().await;
     let api = bad_release(&env, "web", PodFault::ImagePullBackOff).await;
-    let report = api_down(&ctx(), &targets(&env, &api)).await.expect("runbook");
-    assert_eq!(report.outcome, RunOutcome::Recovered, "{}", report.to_markdown());
+    let report = api_down(&ctx(), &targets(&env, &api))
+        .await
+        .expect("runbook");
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
     assert_eq!(image_of(&env, "web"), "shop/web:1");
 }
 
@@ -129,16 +150,35 @@ async fn api_down_in_dry_run_changes_nothing_on_the_cluster() {
     assert_eq!(image_of(&env, "api"), "shop/api:2");
 }
 
+async fn pod_names(env: &Env, w: &WorkloadRef) -> Vec<String> {
+    let status = env.platform.workload(w).await.expect("status");
+    status
+        .instances
+        .iter()
+        .map(|i| i.name.to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn restart_and_verify_rolls_the_pods() {
     let env = Env::start().await;
     env.create(deployment(NS, "api", 2, "shop/api:1")).await;
     let api = workload(NS, "deployment", "api");
-    let before: Vec<String> = env.platform.workload(&api).await.expect("s").instances.iter().map(|i| i.name.to_string()).collect();
-    let report = restart_and_verify(&ctx(), &targets(&env, &api)).await.expect("runbook");
-    assert_eq!(report.outcome, RunOutcome::Recovered, "{}", report.to_markdown());
-    let after: Vec<String> = env.platform.workload(&api).await.expect("s").instances.iter().map(|i| i.name.to_string()).collect();
-    assert!(after.iter().all(|p| !before.contains(p)), "{before:?} -> {after:?}");
+    let before = pod_names(&env, &api).await;
+    let report = restart_and_verify(&ctx(), &targets(&env, &api))
+        .await
+        .expect("runbook");
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    let after = pod_names(&env, &api).await;
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -149,9 +189,14 @@ async fn high_error_rate_after_a_recent_deploy_rolls_it_back() {
     let api = workload(NS, "deployment", "api");
     let cfg = fast_config();
     let query = MetricQuery::error_rate(&cfg.metrics_job, &cfg.metrics_window);
-    let t = targets(&env, &api).with_metrics(Arc::new(FakeMetrics::default().with_scalar(&query, 0.2)));
+    let t =
+        targets(&env, &api).with_metrics(Arc::new(FakeMetrics::default().with_scalar(&query, 0.2)));
     let report = high_error_rate(&ctx(), &t).await.expect("runbook");
-    assert!(report.actions.iter().any(|a| a.step == "rollback"), "{}", report.to_markdown());
+    assert!(
+        report.actions.iter().any(|a| a.step == "rollback"),
+        "{}",
+        report.to_markdown()
+    );
     assert_eq!(image_of(&env, "api"), "shop/api:1");
 }
 
@@ -159,7 +204,8 @@ async fn high_error_rate_after_a_recent_deploy_rolls_it_back() {
 async fn oom_names_the_killed_pods_and_their_limit() {
     let env = Env::start().await;
     let mut d = deployment(NS, "worker", 1, "shop/worker:1");
-    d["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({"limits": {"memory": "128Mi"}});
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"memory": "128Mi"}});
     env.cluster.fail_image("worker:1", PodFault::OomKilled);
     env.create(d).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -173,12 +219,16 @@ async fn oom_names_the_killed_pods_and_their_limit() {
 #[tokio::test]
 async fn complete_service_recovery_starts_tiers_in_order() {
     let env = Env::start().await;
-    env.create(support::statefulset(NS, "db", 1, "shop/db:1")).await;
+    env.create(support::statefulset(NS, "db", 1, "shop/db:1"))
+        .await;
     env.create(deployment(NS, "api", 2, "shop/api:1")).await;
     let db = workload(NS, "statefulset", "db");
     let api = workload(NS, "deployment", "api");
     for w in [&api, &db] {
-        env.platform.stop(w, Default::default()).await.expect("stop");
+        env.platform
+            .stop(w, ops_core::platform::StopOptions::default())
+            .await
+            .expect("stop");
     }
     env.settle().await;
     env.cluster.clear_requests();
@@ -186,7 +236,12 @@ async fn complete_service_recovery_starts_tiers_in_order() {
     let report = complete_service_recovery(&ctx(), &targets(&env, &api), &order)
         .await
         .expect("runbook");
-    assert_eq!(report.outcome, RunOutcome::Recovered, "{}", report.to_markdown());
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
     // The database tier was written before the API tier.
     let patched: Vec<String> = env
         .cluster

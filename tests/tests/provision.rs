@@ -17,13 +17,14 @@ use std::process::Command;
 use ops_tests::{ServiceError, ensure_engine, require};
 
 /// Every package a new Debian machine needs for the drill and the suite.
-const NEW_MACHINE_PACKAGES: [&str; 6] = [
+const NEW_MACHINE_PACKAGES: [&str; 7] = [
     "docker.io",
     "debootstrap",
     "postgresql-client",
     "redis-tools",
     "redis-server",
     "curl",
+    "kubernetes-client",
 ];
 
 fn root() -> PathBuf {
@@ -128,6 +129,7 @@ fn a_docker_client_without_dockerd_still_installs_docker_io() {
         "redis-cli",
         "redis-server",
         "curl",
+        "kubectl",
     ]);
     let plan = check_with_path(&bin.0);
     let mut installs = planned_installs(&plan);

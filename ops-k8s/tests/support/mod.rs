@@ -5,7 +5,9 @@
 #![allow(
     dead_code,
     unreachable_pub,
-    reason = "each test binary uses a different subset"
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "each test binary uses a different subset; tests fail loudly"
 )]
 
 use std::path::PathBuf;
@@ -70,9 +72,10 @@ impl Env {
             .expect("platform from the kubeconfig");
         let cluster = server.cluster();
         let file = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig reads");
-        let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
-            .await
-            .expect("kube config");
+        let config =
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("kube config");
         let client = kube::Client::try_from(config).expect("kube client");
         Self {
             server,
@@ -203,7 +206,7 @@ fn strip(v: &mut Value) {
                 map.remove(key);
             }
             if let Some(Value::String(s)) = map.get_mut(ops_k8s::RESTARTED_AT) {
-                *s = "<time>".to_owned();
+                "<time>".clone_into(s);
             }
             for (_, child) in map.iter_mut() {
                 strip(child);
@@ -223,7 +226,7 @@ pub fn writes(cluster: &Cluster, ns: &str) -> Vec<(String, String, String, Value
         .into_iter()
         .filter(|r| r.method != "GET" && r.path.contains(&prefix))
         .map(|r| {
-            let body = r.json.clone().map(comparable).unwrap_or(Value::Null);
+            let body = r.json.clone().map_or(Value::Null, comparable);
             (
                 r.method.clone(),
                 r.path.replace(&prefix, "/namespaces/NS/"),
