@@ -94,41 +94,33 @@ async fn bad_release(env: &Env, name: &str, fault: PodFault) -> WorkloadRef {
     workload(NS, "deployment", name)
 }
 
-#[tokio::test]
-async fn api_down_rolls_back_a_crash_looping_release() {
+/// `api_down` on a release failing with `fault`: rolled back to v1 and recovered.
+async fn api_down_rolls_back(name: &str, fault: PodFault) {
     let env = Env::start().await;
-    let api = bad_release(&env, "api", PodFault::CrashLoopBackOff).await;
-    let report = api_down(&ctx(), &targets(&env, &api))
-        .await
-        .expect("runbook");
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
-    assert_eq!(image_of(&env, "api"), "shop/api:1");
+    let w = bad_release(&env, name, fault).await;
+    let report = api_down(&ctx(), &targets(&env, &w)).await.expect("runbook");
+    let text = report.to_markdown();
+    assert_eq!(report.outcome, RunOutcome::Recovered, "{text}");
     assert!(
         report.actions.iter().any(|a| a.step == "rollback"),
-        "{}",
-        report.to_markdown()
+        "{text}"
     );
+    assert_eq!(image_of(&env, name), format!("shop/{name}:1"));
+}
+
+#[tokio::test]
+async fn api_down_rolls_back_a_crash_looping_release() {
+    api_down_rolls_back("api", PodFault::CrashLoopBackOff).await;
 }
 
 #[tokio::test]
 async fn api_down_rolls_back_an_image_that_cannot_be_pulled() {
-    let env = Env::start().await;
-    let api = bad_release(&env, "web", PodFault::ImagePullBackOff).await;
-    let report = api_down(&ctx(), &targets(&env, &api))
-        .await
-        .expect("runbook");
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
-    assert_eq!(image_of(&env, "web"), "shop/web:1");
+    api_down_rolls_back("web", PodFault::ImagePullBackOff).await;
+}
+
+#[tokio::test]
+async fn api_down_rolls_back_an_oom_killed_release() {
+    api_down_rolls_back("mem", PodFault::OomKilled).await;
 }
 
 #[tokio::test]
