@@ -838,6 +838,44 @@ async fn high_latency_scales_out_cpu_bound_instances_and_does_not_claim_recovery
     assert!(report.summary.contains("run this again"));
 }
 
+/// Scales the workload to 5 behind the runbook's back while it asks, then approves.
+#[derive(Debug)]
+struct ScalesWhileAsked(Arc<FakePlatform>);
+
+#[async_trait::async_trait]
+impl ops_core::run::Approver for ScalesWhileAsked {
+    async fn decide(&self, request: &ops_core::run::ApprovalRequest) -> ops_core::run::Decision {
+        if request.step == "scale_out" {
+            use ops_core::Platform as _;
+            let _ = self
+                .0
+                .scale(&api(), 5, ops_core::platform::ScaleOptions::default())
+                .await;
+        }
+        ops_core::run::Decision::approve("test")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn high_latency_scales_from_the_count_it_planned_or_not_at_all() {
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 0.95),
+    );
+    let ctx = RunContext::builder()
+        .allow_volatile_journal()
+        .mode(Mode::Execute)
+        .approver(ScalesWhileAsked(Arc::clone(&platform)))
+        .build();
+    let outcome =
+        ops_core::runbooks::high_latency(&ctx, &latency_targets(Arc::clone(&platform), 6.0)).await;
+    // The plan said 2 -> 3; someone made it 5 meanwhile: the runbook must not set 3.
+    assert_eq!(platform.mutations(), ["scale prod/deployment/api 2->5"]);
+    let failure = outcome.expect_err("a stale plan fails the step");
+    assert_eq!(failure.error().kind(), ErrorKind::Conflict);
+}
+
 #[tokio::test(start_paused = true)]
 async fn high_latency_does_not_scale_when_not_cpu_bound_and_dry_run_plans_the_scale() {
     let idle = Arc::new(FakePlatform::default().with_workload(WorkloadStatus::healthy(api(), 2)));

@@ -393,7 +393,7 @@ async fn a_pod_without_a_controller_is_not_deleted() {
 }
 
 #[tokio::test]
-async fn config_changes_roll_out_and_never_carry_secret_values_in_errors() {
+async fn config_changes_roll_out_and_an_unused_object_is_refused_untouched() {
     let env = Env::start().await;
     let mut d = deployment(NS, "api", 1, "shop/api:1");
     d["spec"]["template"]["spec"]["containers"][0]["envFrom"] =
