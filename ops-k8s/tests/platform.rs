@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_double::{ApiServer, PodFault};
 use ops_core::platform::{
-    ConfigTarget, ConfigUpdate, DeleteOptions, EventOptions, LogFilter, LogOptions, RolloutOptions,
-    ScaleOptions, StopOptions, WaitingReason,
+    ConfigTarget, ConfigUpdate, DeleteOptions, EventOptions, LogFilter, LogOptions, RestartOptions,
+    RollbackOptions, RolloutOptions, ScaleOptions, StopOptions, WaitingReason,
 };
 use ops_core::testing::conformance::platform as conformance;
 use ops_core::{ErrorKind, Namespace, Platform as _, PlatformExt as _, ResourceName};
@@ -491,4 +491,42 @@ async fn a_namespace_restart_patches_every_deployment_with_one_stamp() {
         .wait_namespace_rolled_out(&ns, Duration::from_secs(20), Duration::from_millis(50))
         .await
         .expect("every deployment rolled out");
+}
+
+#[tokio::test]
+async fn server_side_dry_runs_are_validated_and_change_nothing() {
+    let env = Env::start().await;
+    env.create(deployment(NS, "api", 2, "shop/api:1")).await;
+    env.set_image(NS, "api", "shop/api:2").await;
+    let api = workload(NS, "deployment", "api");
+    let before = env.get("Deployment", NS, "api");
+    env.cluster.clear_requests();
+    env.platform
+        .rollout_restart(&api, RestartOptions::default().with_dry_run(true))
+        .await
+        .expect("dry restart");
+    let mut scale = ScaleOptions::default();
+    scale.dry_run = true;
+    let change = env.platform.scale(&api, 5, scale).await.expect("dry scale");
+    assert_eq!((change.from, change.to), (2, 5));
+    let mut undo = RollbackOptions::default();
+    undo.dry_run = true;
+    env.platform.rollback(&api, undo).await.expect("dry undo");
+    env.settle().await;
+    let writes: Vec<_> = env
+        .cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    assert!(
+        writes
+            .iter()
+            .all(|r| r.query_param("dryRun").as_deref() == Some("All")),
+        "every write carries dryRun=All"
+    );
+    let after = env.get("Deployment", NS, "api");
+    assert_eq!(after["spec"], before["spec"]);
+    assert_eq!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
 }
