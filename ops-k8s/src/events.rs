@@ -139,6 +139,20 @@ impl KubePlatform {
                 reason: "the pod has no controller: deleted, it would not come back".to_owned(),
             });
         }
+        // Only a pod of this workload: an instance ref naming another workload's pod is refused.
+        let object = self.object("delete_instance", workload).await?;
+        let ours = self
+            .pods("delete_instance", workload, &object)
+            .await?
+            .iter()
+            .any(|(p, _)| p.metadata.uid == pod.metadata.uid);
+        if !ours {
+            return Err(Error::NotFound {
+                operation: "delete_instance",
+                target,
+                reason: format!("pod {name} is not controlled by {workload}"),
+            });
+        }
         let dp = DeleteParams {
             dry_run: opts.dry_run,
             grace_period_seconds: opts

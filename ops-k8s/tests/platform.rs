@@ -376,6 +376,28 @@ async fn a_pod_without_a_controller_is_not_deleted() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(env.cluster.get("Pod", NS, "api-debug").is_some());
 
+    // A pod of another workload, named through this one: refused, untouched.
+    env.create(deployment(NS, "other", 1, "shop/other:1")).await;
+    let other = workload(NS, "deployment", "other");
+    let theirs = env
+        .platform
+        .workload(&other)
+        .await
+        .expect("status")
+        .instances[0]
+        .name
+        .clone();
+    let err = env
+        .platform
+        .delete_instance(
+            &api.instance(theirs.as_str()).expect("ref"),
+            DeleteOptions::default(),
+        )
+        .await
+        .expect_err("not ours");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(env.cluster.get("Pod", NS, theirs.as_str()).is_some());
+
     let owned = env.platform.workload(&api).await.expect("status").instances[0]
         .name
         .clone();
@@ -528,5 +550,8 @@ async fn server_side_dry_runs_are_validated_and_change_nothing() {
     );
     let after = env.get("Deployment", NS, "api");
     assert_eq!(after["spec"], before["spec"]);
-    assert_eq!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    assert_eq!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
 }
