@@ -125,7 +125,11 @@ impl ComposePlatform {
                 .and_then(|h| h.memory)
                 .and_then(|m| u64::try_from(m).ok())
                 .filter(|m| *m > 0);
-            out.push(ResourceUsage::new(instance, cores, memory, limit));
+            let usage = ResourceUsage::new(instance, cores, memory, limit);
+            out.push(match i.host_config.as_ref().and_then(cpu_limit) {
+                Some(limit) => usage.with_cpu_limit(limit),
+                None => usage,
+            });
         }
         Ok(out)
     }
@@ -170,6 +174,21 @@ impl ComposePlatform {
         }
         Ok(events)
     }
+}
+
+/// A container's CPU limit in cores, as compose sets it (`cpus:` / `deploy.resources.limits.cpus`
+/// become `NanoCpus`; `cpu_quota` / `cpu_period` the CFS pair).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "cores need no exact nanoseconds"
+)]
+fn cpu_limit(host: &bollard::models::HostConfig) -> Option<f64> {
+    if let Some(nano) = host.nano_cpus.filter(|n| *n > 0) {
+        return Some(nano as f64 / 1e9);
+    }
+    let quota = host.cpu_quota.filter(|q| *q > 0)?;
+    let period = host.cpu_period.filter(|p| *p > 0).unwrap_or(100_000);
+    Some(quota as f64 / period as f64)
 }
 
 #[cfg(test)]
@@ -228,5 +247,21 @@ mod tests {
         assert!(ev.warning);
         assert_eq!(ev.object, "shop-api-1");
         assert_eq!(ev.message, "die (exit code 3)");
+    }
+
+    #[test]
+    fn cpu_limits_read_as_compose_writes_them() {
+        let nano = bollard::models::HostConfig {
+            nano_cpus: Some(500_000_000),
+            ..Default::default()
+        };
+        assert_eq!(cpu_limit(&nano), Some(0.5));
+        let cfs = bollard::models::HostConfig {
+            cpu_quota: Some(150_000),
+            cpu_period: Some(100_000),
+            ..Default::default()
+        };
+        assert_eq!(cpu_limit(&cfs), Some(1.5));
+        assert_eq!(cpu_limit(&bollard::models::HostConfig::default()), None);
     }
 }

@@ -838,6 +838,44 @@ async fn high_latency_scales_out_cpu_bound_instances_and_does_not_claim_recovery
     assert!(report.summary.contains("run this again"));
 }
 
+#[tokio::test(start_paused = true)]
+async fn high_latency_compares_cpu_with_the_limit_when_there_is_one() {
+    // 0.45 cores is idle for a whole core but 90 % of a half-core limit.
+    let limited = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 0.45)
+            .with_cpu_limit(&api(), 0.5),
+    );
+    let report =
+        ops_core::runbooks::high_latency(&execute(), &latency_targets(Arc::clone(&limited), 6.0))
+            .await
+            .unwrap();
+    assert_eq!(limited.mutations(), ["scale prod/deployment/api 2->3"]);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("90% of the CPU limit"))
+    );
+    let unlimited = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 2))
+            .with_cpu(&api(), 0.45),
+    );
+    let report =
+        ops_core::runbooks::high_latency(&execute(), &latency_targets(Arc::clone(&unlimited), 6.0))
+            .await
+            .unwrap();
+    assert!(unlimited.mutations().is_empty());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("compared in cores"))
+    );
+}
+
 /// Scales the workload to 5 behind the runbook's back while it asks, then approves.
 #[derive(Debug)]
 struct ScalesWhileAsked(Arc<FakePlatform>);

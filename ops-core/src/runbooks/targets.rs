@@ -74,8 +74,10 @@ pub struct RunbookConfig {
     pub recent_deploy: Duration,
     /// Memory over the limit that is a warning: 0.8 (seeds: "Memory usage > 80%").
     pub memory_warn: f64,
-    /// Mean CPU per instance, in cores, above which `high_latency` scales out: 0.8 (seeds:
-    /// "CPU usage > 80% → scale horizontally").
+    /// Mean CPU per instance above which `high_latency` scales out: 0.8 (seeds: "CPU usage >
+    /// 80% → scale horizontally"). A fraction of each instance's CPU limit when every
+    /// instance has one (80 % of the limit); in cores when any has none (0.8 of a core). The
+    /// finding says which was used.
     pub cpu_scale_out: f64,
     /// The most replicas `high_latency` scales to: 10.
     pub max_replicas: u32,

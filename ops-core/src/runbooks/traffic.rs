@@ -193,6 +193,48 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
 
 /// The instances' resource usage when it was read and is not empty; otherwise a finding that
 /// says CPU usage is unknown (never a made-up zero) and `None`.
+/// Mean CPU per instance, against the limits when every instance has one.
+struct CpuLoad {
+    /// A fraction of the limit (`of_limit`) or cores.
+    mean: f64,
+    of_limit: bool,
+}
+
+impl CpuLoad {
+    #[allow(clippy::cast_precision_loss, reason = "a mean")]
+    fn of(usage: &[crate::platform::ResourceUsage]) -> Self {
+        let n = usage.len().max(1) as f64;
+        let ratios: Option<Vec<f64>> = usage
+            .iter()
+            .map(crate::platform::ResourceUsage::cpu_ratio)
+            .collect();
+        match ratios {
+            Some(r) if !r.is_empty() => Self {
+                mean: r.iter().sum::<f64>() / n,
+                of_limit: true,
+            },
+            _ => Self {
+                mean: usage.iter().map(|u| u.cpu_cores).sum::<f64>() / n,
+                of_limit: false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for CpuLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.of_limit {
+            write!(f, "{:.0}% of the CPU limit per instance", self.mean * 100.0)
+        } else {
+            write!(
+                f,
+                "{:.2} cores per instance (no CPU limit on every instance: compared in cores)",
+                self.mean
+            )
+        }
+    }
+}
+
 fn known_usage(
     run: &Run<'_>,
     usage: Result<Vec<crate::platform::ResourceUsage>, OpsError>,
@@ -293,10 +335,9 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
         let Some(usage) = known_usage(&run, usage) else {
             return Ok(RunOutcome::Unresolved);
         };
-        #[allow(clippy::cast_precision_loss, reason = "a mean")]
-        let mean_cpu = usage.iter().map(|u| u.cpu_cores).sum::<f64>() / usage.len() as f64;
-        if mean_cpu < cfg.cpu_scale_out {
-            run.finding(Finding::info(format!("mean CPU {mean_cpu:.2} cores per instance: not CPU-bound, no scale-out")));
+        let load = CpuLoad::of(&usage);
+        if load.mean < cfg.cpu_scale_out {
+            run.finding(Finding::info(format!("mean CPU {load}: not CPU-bound, no scale-out")));
             run.summary("Latency is high but the instances are not CPU-bound: look at the slow statements, the cache and the upstreams above.");
             return Ok(RunOutcome::Unresolved);
         }
@@ -305,7 +346,7 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             run.finding(Finding::warning(format!("already at the maximum of {} replicas", cfg.max_replicas)));
             return Ok(RunOutcome::Unresolved);
         }
-        run.finding(Finding::warning(format!("mean CPU {mean_cpu:.2} cores per instance: CPU-bound")));
+        run.finding(Finding::warning(format!("mean CPU {load}: CPU-bound")));
         let step = Step::disruptive("scale_out")
             .describe(format!("scale {} out by one replica", t.workload))
             .target(&t.workload)

@@ -39,6 +39,8 @@ struct FakeWorkload {
     stopped_replicas: Option<u32>,
     /// CPU per instance that `resource_usage` reports, in cores.
     cpu_cores: f64,
+    /// CPU limit per instance that `resource_usage` reports, in cores (`None`: no limit).
+    cpu_limit: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +82,7 @@ impl FakePlatform {
                     rollout_reads_left: None,
                     stopped_replicas: None,
                     cpu_cores: 0.1,
+                    cpu_limit: None,
                 },
             );
         })
@@ -103,6 +106,28 @@ impl FakePlatform {
     pub fn with_cpu(self, workload: &WorkloadRef, cores: f64) -> Self {
         self.seed(workload, |w| {
             w.cpu_cores = cores;
+        })
+    }
+
+    /// Set the CPU limit per instance that `resource_usage` reports, in cores.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let p = FakePlatform::default()
+    ///     .with_workload(WorkloadStatus::healthy(api.clone(), 1))
+    ///     .with_cpu(&api, 0.4)
+    ///     .with_cpu_limit(&api, 0.5);
+    /// assert_eq!(p.resource_usage(&api).await?[0].cpu_ratio(), Some(0.8));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_cpu_limit(self, workload: &WorkloadRef, cores: f64) -> Self {
+        self.seed(workload, |w| {
+            w.cpu_limit = Some(cores);
         })
     }
 
@@ -586,13 +611,19 @@ impl Platform for FakePlatform {
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
-        let (status, cpu) = self.read("resource_usage", workload, |w| {
-            (w.status.clone(), w.cpu_cores)
+        let (status, cpu, limit) = self.read("resource_usage", workload, |w| {
+            (w.status.clone(), w.cpu_cores, w.cpu_limit)
         })?;
         Ok(status
             .instances
             .into_iter()
-            .map(|i| ResourceUsage::new(i.name, cpu, 64 << 20, Some(256 << 20)))
+            .map(|i| {
+                let usage = ResourceUsage::new(i.name, cpu, 64 << 20, Some(256 << 20));
+                match limit {
+                    Some(l) => usage.with_cpu_limit(l),
+                    None => usage,
+                }
+            })
             .collect())
     }
 
