@@ -67,6 +67,16 @@ async fn kube_exec(h: &Harness, argv: &[&str], stdin: Option<&[u8]>) -> (Vec<u8>
     (stdout, stderr, status)
 }
 
+/// The first exec request the double answered.
+#[allow(clippy::unwrap_used, reason = "test helper")]
+fn first_exec(h: &Harness) -> k8s_double::RecordedRequest {
+    h.cluster
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/exec"))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_rs_exec_gets_stdout_stderr_and_exit_code() {
     let h = Harness::start().await;
@@ -110,12 +120,7 @@ async fn kube_rs_exec_gets_stdout_stderr_and_exit_code() {
             .read_file("default", "web-0", "app", "/tmp/new.txt"),
         Some(b"fresh".to_vec())
     );
-    let exec = h
-        .cluster
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/exec"))
-        .unwrap();
+    let exec = first_exec(&h);
     assert_eq!(exec.status, 101);
     assert_eq!(exec.query_param("command").as_deref(), Some("cat"));
 }
@@ -187,11 +192,6 @@ async fn kubectl_exec_runs_in_the_simulated_container() {
         "{}",
         run.stderr
     );
-    let exec = h
-        .cluster
-        .requests()
-        .into_iter()
-        .find(|r| r.path.ends_with("/exec"))
-        .unwrap();
+    let exec = first_exec(&h);
     assert_eq!(exec.status, 101, "kubectl upgraded to a WebSocket");
 }

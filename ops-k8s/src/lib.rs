@@ -44,8 +44,10 @@
 
 mod config;
 mod config_update;
+mod copy;
 mod error;
 mod events;
+mod exec;
 mod logs;
 mod platform;
 mod restart;
