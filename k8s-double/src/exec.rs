@@ -362,6 +362,26 @@ mod tests {
         assert_eq!(failed["details"]["causes"][0]["message"], "3");
     }
 
+    fn offered(protocols: &str) -> Option<&'static str> {
+        let request = axum::http::Request::builder()
+            .header(header::SEC_WEBSOCKET_PROTOCOL, protocols)
+            .body(())
+            .unwrap();
+        choose_protocol(&request.into_parts().0)
+    }
+
+    #[test]
+    fn the_first_protocol_the_client_lists_that_is_served_wins() {
+        assert_eq!(offered("v5.channel.k8s.io"), Some(V5));
+        assert_eq!(offered("v5.channel.k8s.io, v4.channel.k8s.io"), Some(V5));
+        assert_eq!(offered("v4.channel.k8s.io,v5.channel.k8s.io"), Some(V4));
+        assert_eq!(
+            offered("base64.channel.k8s.io, v4.channel.k8s.io"),
+            Some(V4)
+        );
+        assert_eq!(offered("channel.k8s.io"), None);
+    }
+
     #[test]
     fn exec_paths_name_namespace_and_pod() {
         let path = ["api", "v1", "namespaces", "shop", "pods", "api-1", "exec"];

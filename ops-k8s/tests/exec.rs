@@ -19,29 +19,51 @@ use support::{Env, kubectl_available, workload};
 
 const NS: &str = "shop";
 
-/// A Deployment `api` (one pod, container `app`, env `MODE=fast`) with `/etc/app.conf` in its
-/// container; returns the pod's name.
-async fn api_pod(env: &Env) -> String {
-    env.create(json!({
+/// Deployment `api` with one replica running `containers`.
+fn api_deployment(containers: &serde_json::Value) -> serde_json::Value {
+    json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "api", "namespace": NS},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
                  "template": {"metadata": {"labels": {"app": "api"}},
-                              "spec": {"containers": [{"name": "app", "image": "shop/api:1",
-                                       "env": [{"name": "MODE", "value": "fast"}]}]}}},
-    }))
-    .await;
+                              "spec": {"containers": containers}}},
+    })
+}
+
+/// The name of the pod labelled `app=APP`.
+fn pod_of(env: &Env, app: &str) -> String {
     let pod = env
         .cluster
         .list("Pod", NS)
         .into_iter()
-        .find(|p| p["metadata"]["labels"]["app"] == "api")
-        .expect("the api pod");
-    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+        .find(|p| p["metadata"]["labels"]["app"] == app)
+        .unwrap_or_else(|| panic!("a pod of {app}"));
+    pod["metadata"]["name"].as_str().unwrap().to_owned()
+}
+
+/// A Deployment `api` (one pod, container `app`, env `MODE=fast`) with `/etc/app.conf` in its
+/// container; returns the pod's name.
+async fn api_pod(env: &Env) -> String {
+    env.create(api_deployment(
+        &json!([{"name": "app", "image": "shop/api:1",
+                                      "env": [{"name": "MODE", "value": "fast"}]}]),
+    ))
+    .await;
+    let name = pod_of(env, "api");
     env.cluster
         .write_file(NS, &name, "app", "/etc/app.conf", "mode=fast\nport=8080\n")
         .unwrap();
     name
+}
+
+/// When kubectl is on the PATH (see [`kubectl_available`]): a double with the api pod.
+async fn with_kubectl() -> Option<(Env, String)> {
+    if !kubectl_available() {
+        return None;
+    }
+    let env = Env::start().await;
+    let pod = api_pod(&env).await;
+    Some((env, pod))
 }
 
 fn instance(pod: &str) -> InstanceRef {
@@ -66,11 +88,9 @@ fn exec_requests(env: &Env) -> Vec<k8s_double::RecordedRequest> {
 
 #[tokio::test]
 async fn exec_gives_what_kubectl_exec_gives() {
-    if !kubectl_available() {
+    let Some((env, pod)) = with_kubectl().await else {
         return;
-    }
-    let env = Env::start().await;
-    let pod = api_pod(&env).await;
+    };
     for argv in [
         &["cat", "/etc/app.conf"][..],
         &["cat", "/etc/app.conf", "/nope"],
@@ -121,11 +141,9 @@ async fn exec_sends_an_argv_never_a_shell_string() {
 
 #[tokio::test]
 async fn copy_from_gives_the_bytes_kubectl_cp_gives() {
-    if !kubectl_available() {
+    let Some((env, pod)) = with_kubectl().await else {
         return;
-    }
-    let env = Env::start().await;
-    let pod = api_pod(&env).await;
+    };
     // Binary, larger than one frame and one pipe buffer.
     let data: Vec<u8> = (0..251u8).rev().cycle().take(200_000).collect();
     env.cluster
@@ -161,11 +179,9 @@ async fn copy_from_gives_the_bytes_kubectl_cp_gives() {
 
 #[tokio::test]
 async fn copy_to_leaves_the_file_kubectl_cp_leaves() {
-    if !kubectl_available() {
+    let Some((env, pod)) = with_kubectl().await else {
         return;
-    }
-    let env = Env::start().await;
-    let pod = api_pod(&env).await;
+    };
     let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("upload.bin");
@@ -265,13 +281,7 @@ async fn exec_reaches_only_pods_the_workload_controls() {
     .await;
     env.create(support::deployment(NS, "other", 1, "shop/other:1"))
         .await;
-    let other = env
-        .cluster
-        .list("Pod", NS)
-        .into_iter()
-        .find(|p| p["metadata"]["labels"]["app"] == "other")
-        .expect("the other pod");
-    let other = other["metadata"]["name"].as_str().unwrap().to_owned();
+    let other = pod_of(&env, "other");
     env.cluster.clear_requests();
     for pod in ["impostor", other.as_str()] {
         let err = env
@@ -294,19 +304,12 @@ async fn exec_reaches_only_pods_the_workload_controls() {
 #[tokio::test]
 async fn the_container_is_chosen_or_named() {
     let env = Env::start().await;
-    env.create(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "api", "namespace": NS},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
-                 "template": {"metadata": {"labels": {"app": "api"}},
-                              "spec": {"containers": [{"name": "app", "image": "shop/api:1"},
-                                                      {"name": "proxy", "image": "envoy:1"}]}}},
-    }))
+    env.create(api_deployment(
+        &json!([{"name": "app", "image": "shop/api:1"},
+                                     {"name": "proxy", "image": "envoy:1"}]),
+    ))
     .await;
-    let pod = env.cluster.list("Pod", NS)[0]["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pod = pod_of(&env, "api");
     env.cluster
         .write_file(NS, &pod, "proxy", "/etc/envoy.yaml", "admin: {}\n")
         .unwrap();
