@@ -224,6 +224,67 @@ impl Cluster {
             .append(namespace, pod, container, line);
     }
 
+    /// Writes a regular file into the simulated filesystem of `namespace/pod`'s `container`
+    /// (parents are made), as if the image had shipped it. What an exec runs there sees it:
+    /// `cat`, `ls`, `tar cf -` (and so `kubectl cp`). Relative paths are taken from `/`.
+    ///
+    /// The filesystems are kept by pod name: a pod recreated under the same name (a
+    /// StatefulSet's) finds the files again.
+    ///
+    /// # Errors
+    /// [`Error::Api`] with 400 when `path` is a directory or a parent of it is a file.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> Result<(), k8s_double::Error> {
+    /// let server = k8s_double::ApiServer::new().start().await?;
+    /// let cluster = server.cluster();
+    /// cluster.write_file("default", "web-0", "app", "/etc/app.conf", b"mode=fast\n")?;
+    /// assert_eq!(
+    ///     cluster.read_file("default", "web-0", "app", "/etc/app.conf").as_deref(),
+    ///     Some(&b"mode=fast\n"[..])
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn write_file(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+    ) -> Result<()> {
+        self.shared
+            .lock()
+            .sim
+            .files
+            .get_mut(namespace, pod, container)
+            .write(path, contents.into())
+            .map_err(|reason| Error::Api(ApiError::bad_request(reason)))
+    }
+
+    /// The contents of the regular file at `path` in `namespace/pod`'s `container`, if there
+    /// is one (written by [`Cluster::write_file`] or by an exec such as `tar xmf -`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> Result<(), k8s_double::Error> {
+    /// let server = k8s_double::ApiServer::new().start().await?;
+    /// assert!(server.cluster().read_file("default", "web-0", "app", "/nope").is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn read_file(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        path: &str,
+    ) -> Option<Vec<u8>> {
+        let state = self.shared.lock();
+        let fs = state.sim.files.get(namespace, pod, container)?;
+        fs.file(path).map(<[u8]>::to_vec)
+    }
+
     /// Sets what `metrics.k8s.io` reports for a container.
     pub fn set_pod_usage(
         &self,

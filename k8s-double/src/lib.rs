@@ -2,11 +2,14 @@
 #![forbid(unsafe_code)]
 
 mod cluster;
+mod commands;
+mod containerfs;
 mod controllers;
 mod defaults;
 mod discovery;
 mod error;
 mod events;
+mod exec;
 mod json;
 mod logs;
 mod meta;
@@ -19,6 +22,7 @@ mod routes;
 mod selector;
 mod server;
 mod store;
+mod tarcmd;
 mod watch;
 
 pub use cluster::Cluster;

@@ -85,22 +85,42 @@ fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .into_owned()
+        .collect();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let Some((ns, pod)) = crate::exec::target(&seg) {
+        // An upgrade: the body is the connection, so it is not read here.
+        let (status, response) =
+            match crate::exec::serve(&shared, &mut parts, &ns, &pod, &query).await {
+                Ok(answer) => answer,
+                Err(err) => (
+                    err.code(),
+                    respond(
+                        err.code(),
+                        "application/json",
+                        Body::from(err.to_status().to_string()),
+                    ),
+                ),
+            };
+        record(&shared, &parts, path, raw_query, Bytes::new(), status);
+        return response;
+    }
     let body = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .unwrap_or_default();
-    let path = parts.uri.path().to_owned();
-    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
     let req = Req {
         method: parts.method.clone(),
-        segments: path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        query: url::form_urlencoded::parse(raw_query.as_bytes())
-            .into_owned()
-            .collect(),
+        segments,
+        query,
         content_type: header(&parts.headers, header::CONTENT_TYPE).unwrap_or_default(),
         body: body.clone(),
     };
@@ -113,10 +133,23 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Reply::Text(code, text) => (code, respond(code, "text/plain", Body::from(text))),
         Reply::Stream(body, content_type) => (200, respond(200, content_type, body)),
     };
+    record(&shared, &parts, path, raw_query, body, status);
+    response
+}
+
+/// Appends one answered request to the request log.
+fn record(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    path: String,
+    query: String,
+    body: Bytes,
+    status: u16,
+) {
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path,
-        query: raw_query,
+        query,
         content_type: header(&parts.headers, header::CONTENT_TYPE),
         accept: header(&parts.headers, header::ACCEPT),
         user_agent: header(&parts.headers, header::USER_AGENT),
@@ -126,7 +159,6 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     tracing::debug!(method = %recorded.method, path = %recorded.path, status, "k8s double request");
     shared.lock().requests.push(recorded);
-    response
 }
 
 fn respond(code: u16, content_type: &'static str, body: Body) -> Response {
@@ -395,8 +427,7 @@ fn serve(shared: &Arc<Shared>, req: &Req, t: &Target<'_>) -> Result<Reply, ApiEr
             _,
             Some(_),
             Some(
-                sub @ ("exec"
-                | "attach"
+                sub @ ("attach"
                 | "portforward"
                 | "proxy"
                 | "eviction"

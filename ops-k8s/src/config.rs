@@ -36,6 +36,10 @@ pub struct KubeConfig {
     pub pod_poll_interval: Duration,
     /// The field manager written on every change (default `opsbook`).
     pub field_manager: String,
+    /// The most bytes an exec may print on stdout, and again on stderr, and the largest file
+    /// `copy_from` / `copy_to` move (default 16 MiB). Past it the call fails with
+    /// `InvalidInput` instead of holding an unbounded buffer.
+    pub exec_output_limit: usize,
 }
 
 impl Default for KubeConfig {
@@ -47,6 +51,7 @@ impl Default for KubeConfig {
             transient_retries: 3,
             pod_poll_interval: Duration::from_secs(2),
             field_manager: "opsbook".to_owned(),
+            exec_output_limit: 16 * 1024 * 1024,
         }
     }
 }
@@ -167,6 +172,19 @@ impl KubePlatformBuilder {
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Set the most bytes an exec may print per stream, and the largest file copied.
+    ///
+    /// # Examples
+    /// ```
+    /// let builder = ops_k8s::KubePlatformBuilder::from_env().with_exec_output_limit(1 << 20);
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn with_exec_output_limit(mut self, bytes: usize) -> Self {
+        self.config.exec_output_limit = bytes;
         self
     }
 

@@ -31,8 +31,9 @@ impl Request {
 
 /// An ops-k8s failure. Converts into [`OpsError`] by meaning: 404 -> `NotFound`,
 /// 409 -> `Conflict`, 401/403 -> `PermissionDenied` (naming verb, resource and namespace),
-/// 400/422 -> `InvalidInput`, 429/5xx and connection failures -> `Unavailable`,
-/// deadline -> `Timeout`, anything else -> `Backend`.
+/// 400/422 -> `InvalidInput`, 429/5xx, connection failures and a broken exec stream ->
+/// `Unavailable`, deadline -> `Timeout`, output past the limit -> `InvalidInput`, anything else
+/// (a command the runtime could not run) -> `Backend`.
 ///
 /// # Examples
 /// ```
@@ -121,6 +122,40 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A command run in a pod could not run, or failed in a way the operation cannot use (the
+    /// runtime's own failure, `tar` refusing an archive); the reason quotes its stderr.
+    #[error("{operation} in {target} failed: {reason}")]
+    CommandFailed {
+        /// The operation (`exec`, `copy_from`, `copy_to`).
+        operation: &'static str,
+        /// The pod.
+        target: String,
+        /// What the runtime or the command said.
+        reason: String,
+    },
+    /// The exec stream broke before the command's status arrived.
+    #[error("the exec stream of {target} broke during {operation}")]
+    Stream {
+        /// The operation.
+        operation: &'static str,
+        /// The pod.
+        target: String,
+        /// kube's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Output or contents larger than [`crate::KubeConfig::exec_output_limit`].
+    #[error("{operation} of {target}: {what} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The operation.
+        operation: &'static str,
+        /// The pod.
+        target: String,
+        /// What was too large (`stdout`, `stderr`, `the file`).
+        what: &'static str,
+        /// The limit, bytes.
+        limit: usize,
+    },
     /// An object did not have the shape the operation needs (a missing template, an
     /// unreadable revision, an unparsable quantity).
     #[error("unexpected object for {operation} of {target}: {reason}")]
@@ -148,6 +183,9 @@ impl Error {
             | Self::Refused { operation, .. }
             | Self::Unsupported { operation, .. }
             | Self::InvalidArgument { operation, .. }
+            | Self::CommandFailed { operation, .. }
+            | Self::Stream { operation, .. }
+            | Self::TooLarge { operation, .. }
             | Self::Malformed { operation, .. } => operation,
         }
     }
@@ -162,6 +200,9 @@ impl Error {
             | Self::Refused { target, .. }
             | Self::Unsupported { target, .. }
             | Self::InvalidArgument { target, .. }
+            | Self::CommandFailed { target, .. }
+            | Self::Stream { target, .. }
+            | Self::TooLarge { target, .. }
             | Self::Malformed { target, .. } => target.clone(),
         }
     }
@@ -180,13 +221,13 @@ impl Error {
     /// The [`ErrorKind`] this error means.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Config { .. } => ErrorKind::Unavailable,
+            Self::Config { .. } | Self::Stream { .. } => ErrorKind::Unavailable,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Refused { .. } => ErrorKind::Conflict,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
-            Self::InvalidArgument { .. } => ErrorKind::InvalidInput,
-            Self::Malformed { .. } => ErrorKind::Backend,
+            Self::InvalidArgument { .. } | Self::TooLarge { .. } => ErrorKind::InvalidInput,
+            Self::Malformed { .. } | Self::CommandFailed { .. } => ErrorKind::Backend,
             Self::Api { cause, .. } => kind_of(cause),
         }
     }
@@ -225,7 +266,11 @@ fn detail_of(err: &Error) -> Option<String> {
         | Error::Unsupported { reason, .. }
         | Error::InvalidArgument { reason, .. }
         | Error::Malformed { reason, .. } => Some(reason.clone()),
-        Error::Timeout { .. } => None,
+        Error::CommandFailed { reason, .. } => Some(ops_core::text::evidence(reason, 400)),
+        Error::Timeout { .. } | Error::Stream { .. } => None,
+        Error::TooLarge { what, limit, .. } => Some(format!(
+            "{what} exceeds {limit} bytes: narrow the command or raise exec_output_limit"
+        )),
         Error::Api { request, cause, .. } => match cause.as_ref() {
             kube::Error::Api(status) if matches!(status.code, 401 | 403) => Some(format!(
                 "forbidden: this identity may not {} {} in namespace {}: grant it in a Role bound \

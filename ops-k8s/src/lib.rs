@@ -18,7 +18,19 @@
 //!   refuses to fight a `HorizontalPodAutoscaler`; stop / start remember the count on the object;
 //! - **logs** of every pod and container, merged in time order; followed across pods that
 //!   appear; **events** of the workload, its `ReplicaSets` and pods; **resource usage** from
-//!   `metrics.k8s.io` against each pod's limits; **configuration** (ConfigMap, Secret, env).
+//!   `metrics.k8s.io` against each pod's limits; **configuration** (ConfigMap, Secret, env);
+//! - **exec** in a pod over the pod exec WebSocket (`v5.channel.k8s.io`, else `v4`): an argv,
+//!   never a shell string, in [`ExecCommand::container`](ops_core::platform::ExecCommand) or the
+//!   pod's only container; stdout and stderr apart; the exit code from the status channel; the
+//!   whole exec under `ExecCommand::timeout` (else the request deadline) and each stream bounded
+//!   by [`KubeConfig::exec_output_limit`]. A 403 names `create pods/exec`;
+//! - **copy** of one regular file out of a pod (`tar cf - PATH` over exec, as `kubectl cp` runs
+//!   it; links, directories and unexpected members are refused) or into one (a one-file
+//!   archive to `tar xmf - -C DIR`); paths are absolute without `.` or `..`.
+//!
+//! Exec and copy reach only pods the workload controls (its `ReplicaSets`' pods for a
+//! Deployment): an [`InstanceRef`](ops_core::InstanceRef) naming another pod is `NotFound`
+//! before anything runs.
 //!
 //! Every request has a deadline; 409s are retried after a fresh read, 429 / 5xx with backoff
 //! where a retry cannot apply a change twice; 403 becomes `PermissionDenied` naming the verb,
@@ -39,13 +51,29 @@
 //! k8s.wait_rolled_out(&api, RolloutOptions::default()).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Exec and copy:
+//!
+//! ```no_run
+//! # async fn demo(k8s: &ops_k8s::KubePlatform) -> Result<(), ops_core::OpsError> {
+//! use ops_core::platform::ExecCommand;
+//! use ops_core::{InstanceRef, Platform};
+//! let pod: InstanceRef = "shop/deployment/api/api-7f9c-x2".parse()?;
+//! let out = k8s.exec(&pod, &ExecCommand::new(["cat", "/etc/app.conf"])?).await?;
+//! assert!(out.success());
+//! let config = k8s.copy_from(&pod, "/etc/app.conf").await?;
+//! k8s.copy_to(&pod, "/tmp/app.conf.bak", config).await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod config_update;
+mod copy;
 mod error;
 mod events;
+mod exec;
 mod logs;
 mod platform;
 mod restart;

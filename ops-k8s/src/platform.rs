@@ -179,10 +179,7 @@ impl Platform for KubePlatform {
     }
 
     fn capabilities(&self) -> PlatformCapabilities {
-        let mut caps = PlatformCapabilities::all();
-        caps.exec = false;
-        caps.copy = false;
-        caps
+        PlatformCapabilities::all()
     }
 
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> {
@@ -270,22 +267,22 @@ impl Platform for KubePlatform {
     async fn exec(
         &self,
         instance: &InstanceRef,
-        _command: &ExecCommand,
+        command: &ExecCommand,
     ) -> Result<ExecOutput, OpsError> {
-        Err(not_yet("exec", &instance.to_string()).into())
+        Ok(self.exec_command(instance, command).await?)
     }
 
-    async fn copy_from(&self, instance: &InstanceRef, _path: &str) -> Result<Vec<u8>, OpsError> {
-        Err(not_yet("copy_from", &instance.to_string()).into())
+    async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        Ok(self.copy_out(instance, path).await?)
     }
 
     async fn copy_to(
         &self,
         instance: &InstanceRef,
-        _path: &str,
-        _contents: Vec<u8>,
+        path: &str,
+        contents: Vec<u8>,
     ) -> Result<(), OpsError> {
-        Err(not_yet("copy_to", &instance.to_string()).into())
+        Ok(self.copy_in(instance, path, &contents).await?)
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
@@ -298,17 +295,5 @@ impl Platform for KubePlatform {
         update: ConfigUpdate,
     ) -> Result<ConfigChange, OpsError> {
         Ok(self.apply_config(workload, update).await?)
-    }
-}
-
-/// Exec and copy need the pod exec websocket, which the API double does not speak yet; they
-/// say so rather than pretend (`capabilities()` says so too).
-fn not_yet(operation: &'static str, target: &str) -> Error {
-    Error::Unsupported {
-        operation,
-        target: target.to_owned(),
-        reason: "exec and copy over the pod exec websocket are not implemented by ops-k8s yet; \
-                 use kubectl exec / kubectl cp"
-            .to_owned(),
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::containerfs::FileSystems;
 use crate::json;
 use crate::logs::LogStore;
 use crate::meta;
@@ -54,6 +55,8 @@ pub(crate) struct Sim {
     pub(crate) next_node: usize,
     /// Events by (namespace, involved uid, reason, message), to count repeats.
     pub(crate) event_index: HashMap<(String, String, String, String), String>,
+    /// The simulated containers' files, by (namespace, pod, container).
+    pub(crate) files: FileSystems,
 }
 
 impl Default for Sim {
@@ -70,6 +73,7 @@ impl Default for Sim {
             last_restart: HashMap::new(),
             next_node: 0,
             event_index: HashMap::new(),
+            files: FileSystems::default(),
         }
     }
 }
