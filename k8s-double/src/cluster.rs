@@ -210,6 +210,28 @@ impl Cluster {
             .push((image_substring.to_owned(), fault));
     }
 
+    /// The next `times` requests with `method` whose path contains `path_contains` are
+    /// answered with `status` (a `Status` with the reason the API server uses for that code:
+    /// 403 Forbidden, 409 Conflict, 429 `TooManyRequests`, 503 `ServiceUnavailable`, 500
+    /// `InternalError` otherwise) instead of being served: failure injection for clients' retry
+    /// and error handling. Requests failed this way are recorded like any other.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let server = k8s_double::ApiServer::new().start().await?;
+    /// server.cluster().fail_requests("GET", "/deployments/api", 429, 2);
+    /// # Ok::<(), k8s_double::Error>(()) }).unwrap();
+    /// ```
+    pub fn fail_requests(&self, method: &str, path_contains: &str, status: u16, times: usize) {
+        self.shared.lock().sim.request_faults.push((
+            method.to_owned(),
+            path_contains.to_owned(),
+            status,
+            times,
+        ));
+    }
+
     /// Forgets every registered image fault.
     pub fn clear_faults(&self) {
         self.shared.lock().sim.faults.clear();

@@ -124,7 +124,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         content_type: header(&parts.headers, header::CONTENT_TYPE).unwrap_or_default(),
         body: body.clone(),
     };
-    let reply = dispatch(&shared, &req);
+    let reply =
+        injected_fault(&shared, &parts.method, &path).unwrap_or_else(|| dispatch(&shared, &req));
     let (status, response) = match reply {
         Reply::Json(code, value) => (
             code,
@@ -135,6 +136,34 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     record(&shared, &parts, path, raw_query, body, status);
     response
+}
+
+/// A failure registered with [`crate::Cluster::fail_requests`] for this request, if any.
+fn injected_fault(shared: &Shared, method: &Method, path: &str) -> Option<Reply> {
+    let mut state = shared.lock();
+    let fault = state
+        .sim
+        .request_faults
+        .iter_mut()
+        .find(|(m, fragment, _, left)| {
+            *left > 0 && m == method.as_str() && path.contains(fragment.as_str())
+        })?;
+    fault.3 -= 1;
+    let code = fault.2;
+    let reason = match code {
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalError",
+    };
+    let mut err = ApiError::new(code, reason, format!("injected by the double: {reason}"));
+    if code == 429 {
+        // The API server's priority-and-fairness refusals say when to come back.
+        err = err.with_details(json!({"retryAfterSeconds": 1}));
+    }
+    Some(Reply::Json(code, err.to_status()))
 }
 
 /// Appends one answered request to the request log.

@@ -68,7 +68,10 @@ fn kubectl_grep(kubeconfig: &std::path::Path, cache: &std::path::Path, pods: usi
         .output()
         .expect("grep runs");
     assert!(kubectl.wait().expect("kubectl exits").success());
-    grep.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count()
+    grep.stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
 }
 
 fn main() {

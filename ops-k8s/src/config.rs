@@ -154,7 +154,9 @@ impl KubePlatformBuilder {
         self
     }
 
-    /// Use a client you built; `default_namespace` is used nowhere but in messages.
+    /// Use a client you built; `default_namespace` is used nowhere but in messages. Build it
+    /// with `kube::Config::default_retry = false`, or kube's own retries run underneath
+    /// ops-k8s's.
     #[must_use]
     pub fn client(mut self, client: kube::Client, default_namespace: impl Into<String>) -> Self {
         self.client = Some((client, default_namespace.into()));
@@ -245,6 +247,10 @@ impl KubePlatformBuilder {
         // also cut followed log streams that are merely quiet, so only connecting is bounded
         // here.
         kube_config.connect_timeout = Some(self.config.request_timeout);
+        // One retry policy, ours (`KubeConfig::transient_retries`, inside each request's
+        // deadline): kube's default layer would retry 429/503/504 up to 15 times with delays
+        // growing towards minutes underneath it, for writes too.
+        kube_config.default_retry = false;
         let namespace = kube_config.default_namespace.clone();
         let client = kube::Client::try_from(kube_config).map_err(|e| Error::Config {
             reason: "cannot build a client from the configuration".to_owned(),

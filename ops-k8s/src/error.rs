@@ -232,6 +232,23 @@ impl Error {
         }
     }
 
+    /// How long the server asked the client to wait before trying again (`Status.details
+    /// .retryAfterSeconds`), at most 30 s.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { cause, .. } => match cause.as_ref() {
+                kube::Error::Api(status) => status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| Duration::from_secs(u64::from(s).min(30))),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// True when the server refused the write because the object changed since it was read.
     pub(crate) fn is_conflict(&self) -> bool {
         self.status_code() == Some(409)

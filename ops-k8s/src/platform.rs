@@ -139,7 +139,9 @@ impl KubePlatform {
             if !again || attempt > self.config.transient_retries {
                 return Err(err);
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            // The server's own `retryAfterSeconds` (429s carry it), at most 30 s, else backoff.
+            let wait = err.retry_after().unwrap_or_else(|| backoff(attempt));
+            tokio::time::sleep(wait).await;
         }
     }
 

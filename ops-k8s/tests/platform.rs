@@ -555,3 +555,76 @@ async fn server_side_dry_runs_are_validated_and_change_nothing() {
         before["metadata"]["resourceVersion"]
     );
 }
+
+#[tokio::test]
+async fn transient_answers_are_retried_and_conflicts_reread_and_forbidden_names_the_grant() {
+    let env = Env::start().await;
+    env.create(deployment(NS, "api", 2, "shop/api:1")).await;
+    let api = workload(NS, "deployment", "api");
+
+    // 429 and 503 on a read: retried with backoff, then answered.
+    env.cluster.fail_requests("GET", "/deployments/api", 429, 1);
+    env.cluster.fail_requests("GET", "/deployments/api", 503, 1);
+    env.cluster.clear_requests();
+    let status = env.platform.rollout_status(&api).await.expect("retried");
+    assert!(status.done);
+    let gets = env
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/api"))
+        .count();
+    assert_eq!(gets, 3, "two refused, one answered");
+
+    // 409 on the scale write: read again, write again.
+    env.cluster
+        .fail_requests("PUT", "/deployments/api/scale", 409, 1);
+    env.cluster.clear_requests();
+    let change = env
+        .platform
+        .scale(&api, 3, ScaleOptions::default().expecting(2))
+        .await
+        .expect("conflict retried");
+    assert_eq!((change.from, change.to), (2, 3));
+    let scale_calls: Vec<_> = env
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/scale"))
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    assert_eq!(
+        scale_calls,
+        [
+            ("GET".to_owned(), 200),
+            ("PUT".to_owned(), 409),
+            ("GET".to_owned(), 200),
+            ("PUT".to_owned(), 200)
+        ]
+    );
+
+    // 403: PermissionDenied naming what to grant; never retried.
+    env.cluster
+        .fail_requests("PATCH", "/deployments/api", 403, 1);
+    let err = env
+        .platform
+        .rollout_restart(&api, RestartOptions::default())
+        .await
+        .expect_err("forbidden");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    let detail = err.detail().unwrap_or_default();
+    assert!(
+        detail.contains("patch deployments in namespace shop"),
+        "{detail}"
+    );
+
+    // A server that keeps failing: the error after the retries, not a hang.
+    env.cluster
+        .fail_requests("GET", "/deployments/api", 503, 100);
+    let err = env
+        .platform
+        .rollout_status(&api)
+        .await
+        .expect_err("gives up");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}

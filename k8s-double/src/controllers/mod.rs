@@ -57,6 +57,8 @@ pub(crate) struct Sim {
     pub(crate) event_index: HashMap<(String, String, String, String), String>,
     /// The simulated containers' files, by (namespace, pod, container).
     pub(crate) files: FileSystems,
+    /// Requests to fail on purpose: (method, path fragment, status code, times left).
+    pub(crate) request_faults: Vec<(String, String, u16, usize)>,
 }
 
 impl Default for Sim {
@@ -74,6 +76,7 @@ impl Default for Sim {
             next_node: 0,
             event_index: HashMap::new(),
             files: FileSystems::default(),
+            request_faults: Vec::new(),
         }
     }
 }
