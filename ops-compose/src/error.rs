@@ -215,13 +215,11 @@ impl Error {
         use bollard::errors::Error as B;
         match self {
             Self::InvalidName { .. } | Self::InvalidArgument { .. } => ErrorKind::InvalidInput,
-            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Timeout { .. } | Self::Unready { exited: false, .. } => ErrorKind::Timeout,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
-            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Conflict { .. } | Self::Unready { exited: true, .. } => ErrorKind::Conflict,
             Self::Archive { .. } => ErrorKind::Backend,
-            Self::Unready { exited: true, .. } => ErrorKind::Conflict,
-            Self::Unready { exited: false, .. } => ErrorKind::Timeout,
             Self::Compensation { source, .. } => source.kind(),
             Self::Client { source } | Self::Engine { source, .. } => match source {
                 B::DockerResponseServerError { status_code, .. } => match status_code {

@@ -93,6 +93,8 @@ impl ComposeProject {
         WorkloadRef::compose_service(&self.name, s).unwrap()
     }
 
+    /// Run the docker CLI (a method so every call reads `p.docker(..)` beside `p.compose(..)`).
+    #[allow(clippy::unused_self, reason = "reads as the project's own command")]
     fn docker(&self, args: &[&str]) -> String {
         let out = Command::new("docker").args(args).output().unwrap();
         assert!(out.status.success(), "docker {args:?}: {out:?}");
