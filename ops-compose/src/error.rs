@@ -116,6 +116,27 @@ pub enum Error {
         /// The undo steps that failed, in words.
         failed: Vec<String>,
     },
+    /// A rolling restart or recreate stopped at a container that did not become ready
+    /// (running, and healthy when it has a HEALTHCHECK) within
+    /// [`crate::ComposeConfig::health_timeout`], or that exited. The containers after it in
+    /// the plan were not touched.
+    #[error(
+        "{operation} of {target} stopped at container {container}: {state}; the containers after it were left untouched"
+    )]
+    Unready {
+        /// The operation (`restart`, `recreate`).
+        operation: &'static str,
+        /// The service.
+        target: String,
+        /// The container that did not become ready.
+        container: String,
+        /// Its last state, in words (`unhealthy`, `exited with code 3`, ...).
+        state: String,
+        /// Whether it exited (rather than staying unready until the deadline).
+        exited: bool,
+        /// How long it was waited for.
+        after: Duration,
+    },
     /// The caller gave an argument the engine cannot take.
     #[error("invalid argument for {operation} of {target}: {reason}")]
     InvalidArgument {
@@ -156,6 +177,7 @@ impl Error {
             | Self::Conflict { operation, .. }
             | Self::Archive { operation, .. }
             | Self::Compensation { operation, .. }
+            | Self::Unready { operation, .. }
             | Self::InvalidArgument { operation, .. } => operation,
         }
     }
@@ -172,6 +194,7 @@ impl Error {
             | Self::Conflict { target, .. }
             | Self::Archive { target, .. }
             | Self::Compensation { target, .. }
+            | Self::Unready { target, .. }
             | Self::InvalidArgument { target, .. } => target.clone(),
         }
     }
@@ -192,10 +215,10 @@ impl Error {
         use bollard::errors::Error as B;
         match self {
             Self::InvalidName { .. } | Self::InvalidArgument { .. } => ErrorKind::InvalidInput,
-            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Timeout { .. } | Self::Unready { exited: false, .. } => ErrorKind::Timeout,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
-            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Conflict { .. } | Self::Unready { exited: true, .. } => ErrorKind::Conflict,
             Self::Archive { .. } => ErrorKind::Backend,
             Self::Compensation { source, .. } => source.kind(),
             Self::Client { source } | Self::Engine { source, .. } => match source {
@@ -225,6 +248,14 @@ impl From<Error> for OpsError {
             Error::Unsupported { reason, .. }
             | Error::Conflict { reason, .. }
             | Error::InvalidArgument { reason, .. } => Some(reason.clone()),
+            Error::Unready {
+                container,
+                state,
+                after,
+                ..
+            } => Some(format!(
+                "container {container} did not become ready within {after:?} ({state}); the rollout stopped there"
+            )),
             Error::Compensation { failed, .. } => Some(format!(
                 "undoing it failed too ({}): check the service by hand",
                 failed.join("; ")

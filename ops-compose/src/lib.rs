@@ -23,6 +23,7 @@ pub use lifecycle::StartedService;
 pub use platform::ComposePlatform;
 pub use prune::{DiskUsage, PruneImagesOptions, PruneReport};
 pub use recreate::{RecreateOptions, RecreatePoint};
+pub use status::MISSING_CONDITION;
 
 /// The bollard client type accepted by [`ComposePlatformBuilder::with_client`].
 pub use bollard::Docker;

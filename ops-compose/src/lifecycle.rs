@@ -34,11 +34,30 @@ pub struct StartedService {
 }
 
 impl ComposePlatform {
-    /// Restart every container of the service, one after the other (a rolling restart), each
-    /// with `stop_timeout` (default [`crate::ComposeConfig::stop_timeout`]) before a kill.
+    /// Rolling restart: restart the containers of the service one at a time, in
+    /// container-number order, each with `stop_timeout` (default
+    /// [`crate::ComposeConfig::stop_timeout`]) before a kill, and wait for each to be ready
+    /// (running, and healthy when it has a HEALTHCHECK) within
+    /// [`crate::ComposeConfig::health_timeout`] before the next. `docker restart` returns when
+    /// the process starts, not when it is healthy, so without the wait every replica could be
+    /// unready at once.
+    ///
+    /// The containers are the ones listed when the call starts: a container that appears
+    /// meanwhile is not restarted, one that vanished meanwhile is skipped.
     ///
     /// # Errors
-    /// `NotFound`; engine errors, `Timeout` past the request deadline plus the grace period.
+    /// `NotFound`; [`Error::Unready`] (`Timeout`, or `Conflict` when it exited) naming the
+    /// first container that did not become ready, the containers after it untouched; engine
+    /// errors, `Timeout` past the request deadline plus the grace period.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), ops_compose::Error> {
+    /// let platform = ops_compose::ComposePlatform::builder().build()?;
+    /// let api = ops_core::WorkloadRef::compose_service("shop", "api").map_err(|_| ops_compose::Error::NotFound { operation: "demo", target: "shop/api".into() })?;
+    /// platform.restart_service(&api, None).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn restart_service(
         &self,
         workload: &WorkloadRef,
@@ -46,18 +65,60 @@ impl ComposePlatform {
     ) -> Result<()> {
         let grace = stop_timeout.unwrap_or(self.config().stop_timeout);
         let docker = self.docker().await?;
-        for m in self.members(workload, "restart").await? {
+        let planned = self.members(workload, "restart").await?;
+        for m in &planned {
             tracing::debug!(container = %m.name, "restarting");
             let opts = RestartContainerOptionsBuilder::new().t(secs(grace)).build();
-            self.call_within(
-                self.config().request_timeout + grace,
-                "restart_container",
-                &m.name,
-                docker.restart_container(&m.id, Some(opts)),
-            )
-            .await?;
+            let restarted = self
+                .call_within(
+                    self.config().request_timeout + grace,
+                    "restart_container",
+                    &m.name,
+                    docker.restart_container(&m.id, Some(opts)),
+                )
+                .await;
+            match restarted {
+                Err(e) if e.status_code() == Some(404) => {
+                    tracing::warn!(container = %m.name, "planned container is gone; skipped");
+                    continue;
+                }
+                other => other?,
+            }
+            self.wait_container_ready(workload, &m.id, &m.name, "restart")
+                .await?;
         }
         Ok(())
+    }
+
+    /// Poll one container until it runs and, when it has a HEALTHCHECK, is healthy; fail
+    /// when it exits or when [`crate::ComposeConfig::health_timeout`] passes.
+    pub(crate) async fn wait_container_ready(
+        &self,
+        workload: &WorkloadRef,
+        id: &str,
+        name: &str,
+        operation: &'static str,
+    ) -> Result<()> {
+        let timeout = self.config().health_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let inspect = self.inspect(id).await?;
+            let (ready, exited, state) = crate::status::readiness(&inspect);
+            if ready {
+                return Ok(());
+            }
+            if exited || tokio::time::Instant::now() + self.config().poll_interval > deadline {
+                return Err(Error::Unready {
+                    operation,
+                    target: workload.to_string(),
+                    container: name.to_owned(),
+                    state,
+                    exited,
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(self.config().poll_interval).await;
+        }
     }
 
     /// Stop every container of the service (`docker compose stop`).

@@ -282,12 +282,17 @@ impl ComposePlatform {
     /// Recreate every container of the service with the same configuration, or with the
     /// changes in `opts`, one at a time as compose does: stop the old container, rename it
     /// aside, create and start the new one under the old name, then remove the old one. If
-    /// the new one cannot be created or started, the old one is restored and started.
+    /// the new one cannot be created or started, the old one is restored and started. A
+    /// container that ran is replaced only once the one before it is ready again (running,
+    /// and healthy when it has a HEALTHCHECK, within
+    /// [`crate::ComposeConfig::health_timeout`]), so the service is never wholly unready.
     ///
     /// Returns the names of the recreated containers.
     ///
     /// # Errors
-    /// `NotFound`; `InvalidInput` for invalid variable names; engine errors.
+    /// `NotFound`; `InvalidInput` for invalid variable names; [`Error::Unready`] naming the
+    /// first new container that did not become ready (it keeps the new configuration; the
+    /// containers after it keep the old one); engine errors.
     pub async fn recreate_service(
         &self,
         workload: &WorkloadRef,
@@ -336,6 +341,11 @@ impl ComposePlatform {
                 }
             }
             Box::pin(self.swap(&m.id, &m.name, m.running, body, extra)).await?;
+            if m.running {
+                // Rolling: the next container is replaced only once this one is ready.
+                self.wait_container_ready(workload, &m.name, &m.name, "recreate")
+                    .await?;
+            }
             done.push(m.name);
         }
         Ok(done)

@@ -1,14 +1,17 @@
 //! Workload status from container inspection, and kubectl-style rollout status.
 
+use std::collections::BTreeSet;
+
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
 use futures::future::join_all;
 use ops_core::WorkloadRef;
 use ops_core::platform::{
-    Health, InstancePhase, InstanceStatus, RolloutStatus, Termination, WaitingReason,
+    Condition, Health, InstancePhase, InstanceStatus, RolloutStatus, Termination, WaitingReason,
     WorkloadStatus,
 };
 
 use crate::error::Result;
+use crate::labels;
 use crate::platform::ComposePlatform;
 
 /// Docker's "never" timestamp.
@@ -75,6 +78,30 @@ pub(crate) fn instance_status(inspect: &ContainerInspectResponse) -> Option<Inst
     Some(i)
 }
 
+/// Whether a container is ready (running, and healthy when it has a HEALTHCHECK), whether
+/// it has exited for good (not restarting), and its state in words.
+pub(crate) fn readiness(inspect: &ContainerInspectResponse) -> (bool, bool, String) {
+    let state = inspect.state.clone().unwrap_or_default();
+    let status = state.status.unwrap_or(ContainerStateStatusEnum::EMPTY);
+    let health = state.health.as_ref().and_then(|h| h.status);
+    match status {
+        ContainerStateStatusEnum::RUNNING => match health {
+            Some(HealthStatusEnum::HEALTHY | HealthStatusEnum::NONE | HealthStatusEnum::EMPTY)
+            | None => (true, false, "running".to_owned()),
+            Some(HealthStatusEnum::UNHEALTHY) => (false, false, "running, unhealthy".to_owned()),
+            Some(HealthStatusEnum::STARTING) => {
+                (false, false, "running, health check pending".to_owned())
+            }
+        },
+        ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD => (
+            false,
+            true,
+            format!("exited with code {}", state.exit_code.unwrap_or(0)),
+        ),
+        other => (false, false, other.to_string()),
+    }
+}
+
 impl ComposePlatform {
     /// The service's containers, inspected (vanished containers are skipped).
     pub(crate) async fn inspect_members(
@@ -96,13 +123,41 @@ impl ComposePlatform {
     }
 
     /// The service's status: every container with state, health, restarts, exit code and
-    /// OOM kill. `desired` is the number of containers (compose keeps no wanted count).
+    /// OOM kill.
+    ///
+    /// `desired` comes from the project, not from today's count: compose numbers a service's
+    /// containers 1..N (`com.docker.compose.container-number`) and neither docker-compose
+    /// 1.29 nor compose v2 writes the wanted count anywhere the engine keeps it (it lives in
+    /// the compose file only), so `desired` is the highest container number seen, or the
+    /// number of containers when that is larger. A container that crashed and was removed
+    /// therefore shows as missing: `desired` exceeds the instances, and a condition
+    /// `InstancesMissing` (status `True`, reason `ContainerRemoved`) names the numbers.
+    /// Only the highest-numbered container's removal goes unseen.
     ///
     /// # Errors
     /// `NotFound` when no container carries the labels; engine errors.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), ops_compose::Error> {
+    /// let platform = ops_compose::ComposePlatform::builder().build()?;
+    /// let api = ops_core::WorkloadRef::compose_service("shop", "api").map_err(|_| ops_compose::Error::NotFound { operation: "demo", target: "shop/api".into() })?;
+    /// let status = platform.workload_status(&api).await?;
+    /// if status.instances.len() < status.desired as usize {
+    ///     println!("{} containers missing", status.desired as usize - status.instances.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn workload_status(&self, workload: &WorkloadRef) -> Result<WorkloadStatus> {
         let inspected = self.inspect_members(workload, "workload").await?;
-        let desired = u32::try_from(inspected.len()).unwrap_or(u32::MAX);
+        let numbers: BTreeSet<u32> = inspected
+            .iter()
+            .map(|i| labels::container_number(i.config.as_ref().and_then(|c| c.labels.as_ref())))
+            .filter(|n| *n > 0)
+            .collect();
+        let count = u32::try_from(inspected.len()).unwrap_or(u32::MAX);
+        let highest = numbers.last().copied().unwrap_or(0);
+        let desired = count.max(highest);
         let mut status = WorkloadStatus::new(workload.clone(), desired);
         let mut images: Vec<String> = Vec::new();
         for inspect in &inspected {
@@ -116,9 +171,34 @@ impl ComposePlatform {
             }
         }
         status.images = images;
+        let missing: Vec<String> = (1..=highest)
+            .filter(|n| !numbers.contains(n))
+            .map(|n| n.to_string())
+            .collect();
+        if !missing.is_empty() {
+            let mut c = Condition::new(
+                MISSING_CONDITION,
+                "True",
+                Some("ContainerRemoved".to_owned()),
+            );
+            c.message = Some(format!(
+                "{} of {desired} containers missing (container-number {}): compose does not replace a removed container; `docker compose up -d` or a scale brings it back",
+                missing.len(),
+                missing.join(", ")
+            ));
+            status.conditions.push(c);
+        }
         Ok(status)
     }
 }
+
+/// The condition type [`ComposePlatform::workload_status`] sets when containers are missing.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ops_compose::MISSING_CONDITION, "InstancesMissing");
+/// ```
+pub const MISSING_CONDITION: &str = "InstancesMissing";
 
 /// Rollout status of a compose service: done when every container is running and, when it
 /// has a HEALTHCHECK, healthy. Failed when a container exited and will not be restarted.
@@ -154,6 +234,13 @@ pub(crate) fn rollout_status(status: &WorkloadStatus) -> RolloutStatus {
             (InstancePhase::Stopped, _) => format!("{} is stopped", i.name),
             (_, _) if i.is_crash_looping() => format!("{} is restarting (crash loop)", i.name),
             (phase, _) => format!("{} is {phase:?}", i.name).to_lowercase(),
+        })
+        .or_else(|| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.kind == MISSING_CONDITION)
+                .and_then(|c| c.message.clone())
         })
         .unwrap_or_default();
     RolloutStatus::progressing(

@@ -17,7 +17,7 @@ use std::process::Command;
 use ops_tests::{ServiceError, ensure_engine, require};
 
 /// Every package a new Debian machine needs for the drill and the suite.
-const NEW_MACHINE_PACKAGES: [&str; 7] = [
+const NEW_MACHINE_PACKAGES: [&str; 8] = [
     "docker.io",
     "debootstrap",
     "postgresql-client",
@@ -25,6 +25,7 @@ const NEW_MACHINE_PACKAGES: [&str; 7] = [
     "redis-server",
     "curl",
     "kubernetes-client",
+    "docker-compose",
 ];
 
 fn root() -> PathBuf {
@@ -130,6 +131,7 @@ fn a_docker_client_without_dockerd_still_installs_docker_io() {
         "redis-server",
         "curl",
         "kubectl",
+        "docker-compose",
     ]);
     let plan = check_with_path(&bin.0);
     let mut installs = planned_installs(&plan);

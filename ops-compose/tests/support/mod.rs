@@ -26,7 +26,10 @@ pub fn demo_image() -> String {
 #[macro_export]
 macro_rules! project_or_skip {
     ($prefix:expr) => {
-        match support::Project::new($prefix).await {
+        project_or_skip!($prefix, std::time::Duration::from_secs(60))
+    };
+    ($prefix:expr, $health:expr) => {
+        match support::Project::with_health_timeout($prefix, $health).await {
             Ok(p) => p,
             Err(why) => {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -55,6 +58,8 @@ pub struct Spec {
     pub depends_on: Option<String>,
     pub oneoff: bool,
     pub restart: Option<&'static str>,
+    /// A `CMD-SHELL` HEALTHCHECK run every second, unhealthy after one failure.
+    pub health_cmd: Option<String>,
 }
 
 impl Spec {
@@ -70,6 +75,10 @@ impl Spec {
 
 impl Project {
     pub async fn new(prefix: &str) -> Result<Self, String> {
+        Self::with_health_timeout(prefix, Duration::from_secs(60)).await
+    }
+
+    pub async fn with_health_timeout(prefix: &str, health: Duration) -> Result<Self, String> {
         let docker = Docker::connect_with_defaults()
             .map_err(|e| format!("no docker client: {e}"))?
             .negotiate_version()
@@ -93,7 +102,7 @@ impl Project {
             ComposePlatform::builder()
                 .with_stop_timeout(Duration::from_secs(2))
                 .with_poll_interval(Duration::from_millis(250))
-                .with_health_timeout(Duration::from_secs(60))
+                .with_health_timeout(health)
                 .build()
                 .map_err(|e| e.to_string())?,
         );
@@ -134,10 +143,19 @@ impl Project {
             env: Some(spec.env.clone()),
             labels: Some(l),
             stop_timeout: Some(2),
-            healthcheck: spec.no_healthcheck.then(|| HealthConfig {
-                test: Some(vec!["NONE".into()]),
-                ..HealthConfig::default()
-            }),
+            healthcheck: match &spec.health_cmd {
+                Some(cmd) => Some(HealthConfig {
+                    test: Some(vec!["CMD-SHELL".into(), cmd.clone()]),
+                    interval: Some(1_000_000_000),
+                    timeout: Some(1_000_000_000),
+                    retries: Some(1),
+                    ..HealthConfig::default()
+                }),
+                None => spec.no_healthcheck.then(|| HealthConfig {
+                    test: Some(vec!["NONE".into()]),
+                    ..HealthConfig::default()
+                }),
+            },
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 restart_policy: spec.restart.map(|r| bollard::models::RestartPolicy {
