@@ -68,13 +68,25 @@ pub(crate) fn instance_status(inspect: &ContainerInspectResponse) -> Option<Inst
         ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD => InstancePhase::Failed,
         _ => InstancePhase::Unknown,
     };
-    if status == ContainerStateStatusEnum::RESTARTING {
+    // Between two crashes a crash-looping container is briefly `running`: restarted at least
+    // twice, its last run ended in an error, and this run began moments ago.
+    let between_crashes = status == ContainerStateStatusEnum::RUNNING
+        && i.restarts >= 2
+        && i.last_termination
+            .as_ref()
+            .is_some_and(|t| t.exit_code != 0)
+        && i.started_at.is_some_and(|t| {
+            jiff::Timestamp::now().duration_since(t) < jiff::SignedDuration::from_secs(30)
+        });
+    if status == ContainerStateStatusEnum::RESTARTING || between_crashes {
         // Docker backs off between restarts of a crashing container, as a kubelet does.
         i.waiting = Some(WaitingReason::CrashLoopBackOff);
     } else if status == ContainerStateStatusEnum::CREATED {
         i.waiting = Some(WaitingReason::ContainerCreating);
     }
-    i.ready = i.phase == InstancePhase::Running && matches!(health, Health::Healthy | Health::None);
+    i.ready = i.phase == InstancePhase::Running
+        && matches!(health, Health::Healthy | Health::None)
+        && !between_crashes;
     Some(i)
 }
 
@@ -93,6 +105,16 @@ pub(crate) fn readiness(inspect: &ContainerInspectResponse) -> (bool, bool, Stri
                 (false, false, "running, health check pending".to_owned())
             }
         },
+        // Restarting means its process died and the restart policy brings it back: a crash,
+        // not a slow start (waiting for it would wait out the whole deadline of a crash loop).
+        ContainerStateStatusEnum::RESTARTING => (
+            false,
+            true,
+            format!(
+                "crashed with code {} and restarting",
+                state.exit_code.unwrap_or(0)
+            ),
+        ),
         ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD => (
             false,
             true,

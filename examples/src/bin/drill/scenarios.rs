@@ -165,10 +165,16 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
         Scenario::CrashLoop => {
             let image = bad_release(stack).await?;
             eprintln!("  fault: deploying {image} (crashes at start)");
-            stack
+            // The release is meant to crash: the recreate reports that the new container never
+            // became ready (and leaves it in place), which is the fault being injected.
+            match stack
                 .platform
                 .recreate_service(&api, &RecreateOptions::default().with_image(&image))
-                .await?;
+                .await
+            {
+                Ok(_) | Err(ops_compose::Error::Unready { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
             until(
                 "the api is crash looping",
                 Duration::from_secs(30),
