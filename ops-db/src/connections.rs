@@ -32,7 +32,7 @@ impl PgDatabase {
                 // until it gives up without saying why; one direct attempt tells exhaustion
                 // from a server that is down.
                 Err(sqlx::Error::PoolTimedOut) => {
-                    let mut direct = self.dedicated("ping", None, None).await?;
+                    let mut direct = Box::pin(self.dedicated("ping", None, None)).await?;
                     let started = Instant::now();
                     let result = sqlx::query("SELECT 1").execute(&mut direct).await;
                     let _ = sqlx::Connection::close(direct).await;

@@ -911,23 +911,7 @@ async fn the_journal_keeps_recording_while_the_server_refuses_new_connections() 
     let db = db_for(&pg);
     let journal = PgJournal::open(&db).await.unwrap();
     // Fill every connection slot the server has, superuser-reserved ones included.
-    let mut held = Vec::new();
-    let refused = loop {
-        assert!(held.len() < 400, "the server never refused a connection");
-        match PgConnectOptions::from_str(pg.admin_url())
-            .unwrap()
-            .application_name("hog")
-            .connect()
-            .await
-        {
-            Ok(conn) => held.push(conn),
-            Err(e) => break e,
-        }
-    };
-    let code = refused
-        .as_database_error()
-        .and_then(|d| d.code().map(std::borrow::Cow::into_owned));
-    assert_eq!(code.as_deref(), Some("53300"), "{refused}");
+    let held = saturate(pg.admin_url(), "hog").await;
     // The database's pool cannot get a new connection; the journal's held one still works.
     let run = RunId::generate(jiff::Timestamp::now());
     let entry = JournalEntry::new(

@@ -439,7 +439,10 @@ impl Postgres {
             )
         };
         for grant in grants {
-            sql.push_str(&format!("; GRANT {} TO {}", quote(grant), quote(&role)));
+            sql.push_str("; GRANT ");
+            sql.push_str(&quote(grant));
+            sql.push_str(" TO ");
+            sql.push_str(&quote(&role));
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut conn)

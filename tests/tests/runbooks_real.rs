@@ -557,7 +557,7 @@ async fn db_connections_recovers_a_really_exhausted_server_as_a_non_superuser_op
     assert_eq!(
         refused
             .as_database_error()
-            .and_then(|d| d.code())
+            .and_then(sqlx::error::DatabaseError::code)
             .as_deref(),
         Some("53300"),
         "{refused}"
