@@ -921,6 +921,85 @@ impl RestoreOutcome {
     }
 }
 
+/// The marker in an error's source chain that the server refuses new connections because
+/// every connection slot is taken (PostgreSQL's `too_many_connections`, SQLSTATE 53300).
+///
+/// The error itself is [`crate::ErrorKind::Unavailable`] (trying again later may help); this
+/// marker tells exhaustion apart from a server that is down, so a runbook can say what it is
+/// and act through a connection it already holds. Test for it with
+/// [`is_connections_exhausted`].
+///
+/// # Examples
+/// ```
+/// use ops_core::database::{ConnectionsExhausted, is_connections_exhausted};
+/// use ops_core::{ErrorKind, OpsError};
+/// let err = OpsError::new(ErrorKind::Unavailable, "pg", "ping", "db:5432/app")
+///     .with_source(ConnectionsExhausted::new());
+/// assert!(is_connections_exhausted(&err));
+/// assert!(!is_connections_exhausted(&OpsError::new(ErrorKind::Unavailable, "pg", "ping", "db")));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("every connection slot of the server is taken")]
+pub struct ConnectionsExhausted {
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl ConnectionsExhausted {
+    /// The marker without an underlying error (fakes, tests).
+    ///
+    /// # Examples
+    /// ```
+    /// let marker = ops_core::database::ConnectionsExhausted::new();
+    /// assert!(std::error::Error::source(&marker).is_none());
+    /// ```
+    pub fn new() -> Self {
+        Self { source: None }
+    }
+
+    /// The marker around the backend's own error, which stays reachable through `source()`.
+    ///
+    /// # Examples
+    /// ```
+    /// let io = std::io::Error::other("too many clients");
+    /// let marker = ops_core::database::ConnectionsExhausted::caused_by(io);
+    /// assert!(std::error::Error::source(&marker).is_some());
+    /// ```
+    pub fn caused_by(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl Default for ConnectionsExhausted {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `err` says the server's connection slots are exhausted: a
+/// [`ConnectionsExhausted`] anywhere in its source chain.
+///
+/// # Examples
+/// ```
+/// use ops_core::database::{ConnectionsExhausted, is_connections_exhausted};
+/// use ops_core::{ErrorKind, OpsError};
+/// let err = OpsError::new(ErrorKind::Unavailable, "pg", "ping", "db")
+///     .with_source(ConnectionsExhausted::new());
+/// assert!(is_connections_exhausted(&err));
+/// ```
+pub fn is_connections_exhausted(err: &OpsError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = next {
+        if e.is::<ConnectionsExhausted>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// A relational database server.
 ///
 /// Implemented by `ops-db` for PostgreSQL. Every call has a deadline (the backend's statement

@@ -255,7 +255,7 @@ impl PgDatabaseBuilder {
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
             .test_before_acquire(true)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         let target = format!(
             "{}:{}/{}",
             base.get_host(),
@@ -265,6 +265,8 @@ impl PgDatabaseBuilder {
         Ok(PgDatabase {
             shared: Arc::new(Shared {
                 pool,
+                held: tokio::sync::OnceCell::new(),
+                session: options,
                 connect: base,
                 password: parsed
                     .password()

@@ -26,7 +26,21 @@ pub(crate) fn count32(value: i64) -> u32 {
 impl PgDatabase {
     pub(crate) async fn ping_impl(&self) -> Result<Ping, Error> {
         self.timed("ping", async {
-            let mut conn = self.pool().acquire().await.map_err(self.err("ping"))?;
+            let mut conn = match self.control().acquire().await {
+                Ok(conn) => conn,
+                // The pool retries a refused connection (too_many_connections among them)
+                // until it gives up without saying why; one direct attempt tells exhaustion
+                // from a server that is down.
+                Err(sqlx::Error::PoolTimedOut) => {
+                    let mut direct = Box::pin(self.dedicated("ping", None, None)).await?;
+                    let started = Instant::now();
+                    let result = sqlx::query("SELECT 1").execute(&mut direct).await;
+                    let _ = sqlx::Connection::close(direct).await;
+                    result.map_err(self.err("ping"))?;
+                    return Ok(Ping::new(started.elapsed()));
+                }
+                Err(e) => return Err(self.err("ping")(e)),
+            };
             let started = Instant::now();
             sqlx::query("SELECT 1")
                 .execute(&mut *conn)
@@ -46,7 +60,7 @@ impl PgDatabase {
                  current_setting('superuser_reserved_connections')::int8 AS reserved, \
                  pg_is_in_recovery() AS in_recovery",
             )
-            .fetch_one(self.pool())
+            .fetch_one(self.control())
             .await
             .map_err(self.err("server_info"))?;
             let decode = self.err("server_info");
@@ -66,7 +80,7 @@ impl PgDatabase {
         self.timed("connection_stats", async {
             let decode = self.err("connection_stats");
             let max: i64 = sqlx::query_scalar("SELECT current_setting('max_connections')::int8")
-                .fetch_one(self.pool())
+                .fetch_one(self.control())
                 .await
                 .map_err(&decode)?;
             let rows = sqlx::query(
@@ -76,7 +90,7 @@ impl PgDatabase {
                      THEN extract(epoch FROM now() - state_change) END)::float8 AS oldest_iit \
                  FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2",
             )
-            .fetch_all(self.pool())
+            .fetch_all(self.control())
             .await
             .map_err(&decode)?;
             let mut stats = ConnectionStats::new(count32(max));

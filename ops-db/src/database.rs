@@ -46,6 +46,11 @@ pub struct PgDatabase {
 
 pub(crate) struct Shared {
     pub(crate) pool: PgPool,
+    /// The one connection opened by [`PgDatabase::hold_connection`] and kept for diagnosis and
+    /// termination, so they still work when the server refuses new connections.
+    pub(crate) held: tokio::sync::OnceCell<PgPool>,
+    /// Options of pooled connections (our `application_name` and session deadlines).
+    pub(crate) session: PgConnectOptions,
     /// Connection options without our session settings (for tools and maintenance connections).
     pub(crate) connect: PgConnectOptions,
     pub(crate) password: Option<SecretString>,
@@ -107,6 +112,72 @@ impl PgDatabase {
 
     pub(crate) fn pool(&self) -> &PgPool {
         &self.shared.pool
+    }
+
+    /// The pool for diagnosis and termination: the held connection once
+    /// [`PgDatabase::hold_connection`] opened it, the shared pool otherwise.
+    pub(crate) fn control(&self) -> &PgPool {
+        self.shared.held.get().unwrap_or(&self.shared.pool)
+    }
+
+    /// Opens one connection now and holds it for the life of this handle (no idle timeout, no
+    /// maximum lifetime; reopened if the server drops it), for the calls that diagnose and end
+    /// sessions: [`Database::ping`], [`Database::server_info`], [`Database::connection_stats`],
+    /// [`Database::sessions`], [`Database::terminate`], [`Database::cancel`],
+    /// [`Database::long_running`] and [`Database::blocked`]. They then keep working while the
+    /// server refuses new connections (`too_many_connections`), the incident
+    /// `runbooks::db_connections` exists for. Call it at start, before connections run out;
+    /// calling it again does nothing.
+    ///
+    /// One connection, not more: a pool with room for a second would try to open one when the
+    /// first is busy, which an exhausted server refuses. Those calls therefore run one at a
+    /// time. A role allowed reserved connections (`pg_use_reserved_connections`, PostgreSQL
+    /// 16+) can also connect during exhaustion; see the crate README, "Operator role".
+    ///
+    /// # Errors
+    /// [`Error::Query`] when the connection cannot be opened (for exhaustion its
+    /// [`OpsError`] says so: [`ops_core::database::is_connections_exhausted`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ops_db::Error> {
+    /// let db = ops_db::PgDatabaseBuilder::from_env().build()?;
+    /// db.hold_connection().await?;
+    /// assert!(db.holds_connection());
+    /// # Ok(()) }
+    /// ```
+    pub async fn hold_connection(&self) -> Result<(), Error> {
+        let options = self.shared.session.clone();
+        let target = self.shared.target.clone();
+        self.shared
+            .held
+            .get_or_try_init(|| async move {
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(self.shared.config.acquire_timeout)
+                    .test_before_acquire(true)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| Error::query("hold_connection", target, e))
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Whether [`PgDatabase::hold_connection`] opened the held connection.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ops_db::Error> {
+    /// let db = ops_db::PgDatabaseBuilder::new("postgres://db/app").build()?;
+    /// assert!(!db.holds_connection());
+    /// # Ok(()) }
+    /// ```
+    pub fn holds_connection(&self) -> bool {
+        self.shared.held.initialized()
     }
 
     /// Runs `fut` under the statement deadline (plus the time to acquire a connection).

@@ -7,6 +7,12 @@ use ops_core::{ErrorKind, OpsError};
 /// The backend name in every [`OpsError`] raised by [`crate::PgDatabase`].
 pub(crate) const BACKEND: &str = "pg";
 
+/// The detail of an exhausted server's error.
+const EXHAUSTED: &str = "connections exhausted: the server refuses new connections \
+     (too_many_connections); act through a connection opened before \
+     (PgDatabase::hold_connection) or a role allowed reserved connections (ops-db README, \
+     \"Operator role\")";
+
 /// A shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -79,6 +85,19 @@ pub enum Error {
         target: String,
         /// How to enable it.
         hint: String,
+    },
+    /// The operator role lacks a privilege the operation needs; `grant` says which to give.
+    ///
+    /// Raised where PostgreSQL would not refuse but silently do less: sessions of other roles
+    /// whose state and query are hidden, a `VACUUM` that skips a table it may not maintain.
+    #[error("pg {operation} on {target}: permission denied")]
+    Privilege {
+        /// The operation.
+        operation: &'static str,
+        /// What it acted on.
+        target: String,
+        /// The grant to give the operator role.
+        grant: String,
     },
     /// A backup does not match its `.sha256` sidecar.
     #[error("backup {target} does not match its checksum")]
@@ -223,6 +242,7 @@ impl Error {
             | Self::NotFound { operation, .. }
             | Self::Invalid { operation, .. }
             | Self::Unsupported { operation, .. }
+            | Self::Privilege { operation, .. }
             | Self::Spawn { operation, .. }
             | Self::Tool { operation, .. }
             | Self::Io { operation, .. }
@@ -241,6 +261,7 @@ impl Error {
             | Self::NotFound { target, .. }
             | Self::Invalid { target, .. }
             | Self::Unsupported { target, .. }
+            | Self::Privilege { target, .. }
             | Self::ChecksumMismatch { target, .. }
             | Self::RestoreVerification { target, .. }
             | Self::Spawn { target, .. }
@@ -261,6 +282,7 @@ impl Error {
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::Privilege { .. } => ErrorKind::PermissionDenied,
             Self::ChecksumMismatch { .. } => ErrorKind::Conflict,
             Self::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::Unsupported
@@ -280,12 +302,36 @@ impl Error {
         }
     }
 
+    /// Whether the server refused a connection because every slot is taken
+    /// (`too_many_connections`, SQLSTATE 53300); its [`OpsError`] carries
+    /// [`ops_core::database::ConnectionsExhausted`].
+    ///
+    /// # Examples
+    /// ```
+    /// let err = ops_db::Error::Config("x".into());
+    /// assert!(!err.is_connections_exhausted());
+    /// ```
+    pub fn is_connections_exhausted(&self) -> bool {
+        match self {
+            Self::Query { source, .. } => has_sqlstate(source, "53300"),
+            Self::PartialDelete { source, .. } | Self::Compensation { source, .. } => {
+                source.is_connections_exhausted()
+            }
+            _ => false,
+        }
+    }
+
     fn detail(&self) -> Option<String> {
         match self {
             Self::Config(reason)
             | Self::Invalid { reason, .. }
             | Self::RestoreVerification { reason, .. } => Some(reason.clone()),
-            Self::Unsupported { hint, .. } => Some(hint.clone()),
+            Self::Unsupported { hint, .. } | Self::Privilege { grant: hint, .. } => {
+                Some(hint.clone())
+            }
+            Self::Query {
+                operation, source, ..
+            } if has_sqlstate(source, "42501") => Some(required_grant(operation).to_owned()),
             Self::ChecksumMismatch {
                 expected, actual, ..
             } => Some(format!(
@@ -303,6 +349,51 @@ impl Error {
                  or set PgDatabaseConfig::pg_dump / pg_restore"
             )),
             _ => None,
+        }
+    }
+}
+
+/// Whether `err` is a database error with SQLSTATE `code`.
+pub(crate) fn has_sqlstate(err: &sqlx::Error, code: &str) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
+}
+
+/// The grant `operation` needs, for the detail of an `insufficient_privilege` (42501) error.
+/// ops-db's README ("Operator role") lists the same grants per runbook.
+pub(crate) fn required_grant(operation: &str) -> &'static str {
+    match operation {
+        "terminate" | "cancel" => {
+            "grant pg_signal_backend to the operator role (GRANT pg_signal_backend TO <role>); \
+             sessions of a superuser can only be ended by a superuser"
+        }
+        "sessions" | "long_running" | "blocked" | "connection_stats" | "slow_queries"
+        | "database_sizes" | "table_sizes" | "index_usage" | "replication" => {
+            "grant pg_monitor to the operator role (GRANT pg_monitor TO <role>)"
+        }
+        "maintain" => {
+            "the operator role must own the table (ALTER TABLE <table> OWNER TO <role>), or on \
+             PostgreSQL 17+ hold MAINTAIN on it (GRANT MAINTAIN ON <table> TO <role>, or GRANT pg_maintain TO <role>)"
+        }
+        "count_older_than" | "delete_older_than" => {
+            "grant SELECT and DELETE on the table (GRANT SELECT, DELETE ON <table> TO <role>)"
+        }
+        "set_setting" => {
+            "ALTER SYSTEM needs a superuser, or GRANT ALTER SYSTEM ON PARAMETER <name> TO <role> \
+             (PostgreSQL 15+) and GRANT EXECUTE ON FUNCTION pg_reload_conf() TO <role>"
+        }
+        "backup" => {
+            "grant pg_read_all_data to the operator role (GRANT pg_read_all_data TO <role>)"
+        }
+        "restore" => {
+            "the operator role needs CREATEDB (ALTER ROLE <role> CREATEDB) and must own the target database"
+        }
+        "journal_open" | "journal_migrate" | "journal_append" => {
+            "grant CREATE on the database (GRANT CREATE ON DATABASE <db> TO <role>) for the journal \
+             schema, or open it with PgJournal::open_existing after an administrator created it"
+        }
+        _ => {
+            "the operator role lacks a privilege this operation needs: see ops-db's README, \
+              section \"Operator role\""
         }
     }
 }
@@ -365,6 +456,12 @@ impl From<Error> for OpsError {
         let kind = err.kind();
         let detail = err.detail();
         let mut ops = OpsError::new(kind, BACKEND, err.operation(), err.target().to_owned());
+        if err.is_connections_exhausted() {
+            // Unavailable (it may pass), marked so a runbook can tell it from a server that is down.
+            return ops
+                .with_detail(EXHAUSTED)
+                .with_source(ops_core::database::ConnectionsExhausted::caused_by(err));
+        }
         if let Some(detail) = detail {
             ops = ops.with_detail(detail);
         }

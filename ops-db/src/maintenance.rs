@@ -37,14 +37,30 @@ impl PgDatabase {
                     .await
                     .map_err(self.err(operation))?;
                 let bytes: Option<i64> = match table {
-                    Some(t) => sqlx::query_scalar(
-                        "SELECT pg_total_relation_size(c.oid)::int8 FROM pg_class c \
-                         WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'm', 'p')",
-                    )
-                    .bind(t.quoted())
-                    .fetch_optional(self.pool())
-                    .await
-                    .map_err(self.err(operation))?,
+                    Some(t) => {
+                        // VACUUM and ANALYZE skip a table this role may not maintain with only
+                        // a warning: check first, so "done" means done.
+                        let row: Option<(i64, bool)> = sqlx::query_as(
+                            "SELECT pg_total_relation_size(c.oid)::int8, \
+                             pg_has_role(c.relowner, 'USAGE') OR CASE \
+                             WHEN current_setting('server_version_num')::int >= 170000 \
+                             THEN has_table_privilege(c.oid, 'MAINTAIN') ELSE false END \
+                             FROM pg_class c \
+                             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'm', 'p')",
+                        )
+                        .bind(t.quoted())
+                        .fetch_optional(self.pool())
+                        .await
+                        .map_err(self.err(operation))?;
+                        if let Some((_, false)) = row {
+                            return Err(Error::Privilege {
+                                operation,
+                                target: t.to_string(),
+                                grant: crate::error::required_grant(operation).to_owned(),
+                            });
+                        }
+                        row.map(|(bytes, _)| bytes)
+                    }
                     None => Some(
                         sqlx::query_scalar("SELECT pg_database_size(current_database())::int8")
                             .fetch_one(self.pool())

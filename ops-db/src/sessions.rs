@@ -77,17 +77,46 @@ fn bind_filter<'q>(
         .bind(own_app.to_owned())
 }
 
+/// Counts the client backends whose state and query this role may not see: PostgreSQL shows
+/// them only to superusers, members of `pg_read_all_stats` (`pg_monitor`) and roles with the
+/// privileges of the session's role, and shows the others without state or query.
+const HIDDEN_SESSIONS: &str = "SELECT count(*)::int8 FROM pg_stat_activity a \
+     WHERE a.usesysid IS NOT NULL AND a.pid <> pg_backend_pid() \
+     AND NOT pg_has_role('pg_read_all_stats', 'USAGE') AND NOT pg_has_role(a.usesysid, 'USAGE')";
+
 impl PgDatabase {
+    /// Fails with [`Error::Privilege`] when some sessions are hidden from this role: a filter
+    /// on state or age would silently pass them over, and a report would call them healthy.
+    async fn ensure_sessions_visible(&self, operation: &'static str) -> Result<(), Error> {
+        let hidden: i64 = sqlx::query_scalar(HIDDEN_SESSIONS)
+            .fetch_one(self.control())
+            .await
+            .map_err(self.err(operation))?;
+        if hidden > 0 {
+            return Err(Error::Privilege {
+                operation,
+                target: self.target().to_owned(),
+                grant: format!(
+                    "{hidden} session(s) of other roles are hidden from the operator role (no state, \
+                     no query): {}",
+                    crate::error::required_grant("sessions")
+                ),
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) async fn sessions_impl(
         &self,
         filter: &SessionFilter,
     ) -> Result<Vec<Session>, Error> {
         self.timed("sessions", async {
+            self.ensure_sessions_visible("sessions").await?;
             let sql = format!(
                 "SELECT {SESSION_COLUMNS} FROM pg_stat_activity a WHERE {SESSION_FILTER} ORDER BY a.pid"
             );
             let rows = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, self.application_name())
-                .fetch_all(self.pool())
+                .fetch_all(self.control())
                 .await
                 .map_err(self.err("sessions"))?;
             rows.iter()
@@ -117,7 +146,7 @@ impl PgDatabase {
             let approved: Vec<i32> = pids.iter().map(|p| p.get()).collect();
             let rows = bind_filter(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, self.application_name())
                 .bind(approved)
-                .fetch_all(self.pool())
+                .fetch_all(self.control())
                 .await
                 .map_err(self.err("terminate"))?;
             let mut out = Vec::new();
@@ -143,7 +172,7 @@ impl PgDatabase {
             )
             .bind(pid.get())
             .bind(self.application_name())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.control())
             .await
             .map_err(self.err("cancel"))?;
             Ok(cancelled.unwrap_or(false))
@@ -160,6 +189,7 @@ impl PgDatabase {
 
     pub(crate) async fn blocked_impl(&self) -> Result<Vec<BlockedQuery>, Error> {
         self.timed("blocked", async {
+            self.ensure_sessions_visible("blocked").await?;
             let sql = format!(
                 "SELECT {SESSION_COLUMNS}, pg_blocking_pids(a.pid) AS blockers \
                  FROM pg_stat_activity a \
@@ -167,7 +197,7 @@ impl PgDatabase {
                  AND cardinality(pg_blocking_pids(a.pid)) > 0 ORDER BY a.pid"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(self.pool())
+                .fetch_all(self.control())
                 .await
                 .map_err(self.err("blocked"))?;
             let mut out = Vec::new();

@@ -911,23 +911,7 @@ async fn the_journal_keeps_recording_while_the_server_refuses_new_connections() 
     let db = db_for(&pg);
     let journal = PgJournal::open(&db).await.unwrap();
     // Fill every connection slot the server has, superuser-reserved ones included.
-    let mut held = Vec::new();
-    let refused = loop {
-        assert!(held.len() < 400, "the server never refused a connection");
-        match PgConnectOptions::from_str(pg.admin_url())
-            .unwrap()
-            .application_name("hog")
-            .connect()
-            .await
-        {
-            Ok(conn) => held.push(conn),
-            Err(e) => break e,
-        }
-    };
-    let code = refused
-        .as_database_error()
-        .and_then(|d| d.code().map(std::borrow::Cow::into_owned));
-    assert_eq!(code.as_deref(), Some("53300"), "{refused}");
+    let held = saturate(pg.admin_url(), "hog").await;
     // The database's pool cannot get a new connection; the journal's held one still works.
     let run = RunId::generate(jiff::Timestamp::now());
     let entry = JournalEntry::new(
@@ -940,4 +924,171 @@ async fn the_journal_keeps_recording_while_the_server_refuses_new_connections() 
     journal.append(&entry).await.unwrap();
     assert_eq!(journal.entries(&run).await.unwrap().len(), 1);
     drop(held);
+}
+
+/// A `PgDatabase` for `url` with the test deadlines.
+fn db_at(url: &str) -> PgDatabase {
+    PgDatabaseBuilder::new(url)
+        .with_statement_timeout(Duration::from_secs(5))
+        .with_acquire_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_see_other_sessions_is_told_to_grant_pg_monitor() {
+    let pg = require!(Stack::new().postgres().await);
+    let bare = db_at(&pg.role_url("bare", &[]).await.unwrap());
+    let mut stuck = connect(pg.admin_url(), "stuck").await;
+    exec(&mut stuck, "BEGIN; SELECT 1").await;
+    // PostgreSQL shows this role the other role's session without state or query: a filter
+    // on "idle in transaction" would find nobody and the report would call it healthy.
+    let iit = SessionFilter::default().with_state(SessionState::IdleInTransaction);
+    let err = bare.sessions(&iit).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+    assert!(
+        err.detail().unwrap().contains("GRANT pg_monitor"),
+        "{err:?}"
+    );
+    assert_eq!(
+        bare.blocked().await.unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    // With the documented grants the same call sees it.
+    let operator = db_at(&pg.operator_url().await.unwrap());
+    let seen = operator.sessions(&iit).await.unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_without_pg_signal_backend_is_permission_denied_naming_the_grant() {
+    let pg = require!(Stack::new().postgres().await);
+    let monitor_only = db_at(&pg.role_url("mon", &["pg_monitor"]).await.unwrap());
+    let app_url = pg.role_url("app", &[]).await.unwrap();
+    let mut victim = connect(&app_url, "victim").await;
+    exec(&mut victim, "BEGIN; SELECT 1").await;
+    let filter = SessionFilter::default().with_application("victim");
+    let pids: Vec<_> = monitor_only
+        .sessions(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.pid)
+        .collect();
+    assert_eq!(pids.len(), 1);
+    let err = monitor_only.terminate(&pids, &filter).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+    assert!(
+        err.detail().unwrap().contains("GRANT pg_signal_backend"),
+        "{err:?}"
+    );
+    assert!(sqlx::query("SELECT 1").execute(&mut victim).await.is_ok());
+    // The operator role of the README may.
+    let operator = db_at(&pg.operator_url().await.unwrap());
+    assert_eq!(operator.terminate(&pids, &filter).await.unwrap().len(), 1);
+    assert!(sqlx::query("SELECT 1").execute(&mut victim).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuum_of_a_table_the_operator_may_not_maintain_is_permission_denied() {
+    let pg = require!(Stack::new().postgres().await);
+    let mut admin = connect(pg.url(), "setup").await;
+    exec(&mut admin, "CREATE TABLE events (id int)").await;
+    let url = pg.operator_url().await.unwrap();
+    let operator = db_at(&url);
+    let events: TableRef = "public.events".parse().unwrap();
+    // PostgreSQL would skip the table with a warning and report success.
+    let err = operator
+        .maintain(Maintenance::Vacuum { analyze: true }, Some(events.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:?}");
+    assert!(
+        err.detail().unwrap().contains("must own the table"),
+        "{err:?}"
+    );
+    let role = format!("{}_op", pg.database());
+    exec(
+        &mut admin,
+        &format!("ALTER TABLE events OWNER TO \"{role}\""),
+    )
+    .await;
+    operator
+        .maintain(Maintenance::Vacuum { analyze: true }, Some(events))
+        .await
+        .unwrap();
+}
+
+/// Opens sessions as `url` (idle in a transaction, named `app`) until the server refuses one
+/// with `too_many_connections`; returns them.
+async fn saturate(url: &str, app: &str) -> Vec<PgConnection> {
+    let mut held = Vec::new();
+    let refused = loop {
+        assert!(held.len() < 400, "the server never refused a connection");
+        match PgConnectOptions::from_str(url)
+            .unwrap()
+            .application_name(app)
+            .connect()
+            .await
+        {
+            Ok(mut conn) => {
+                exec(&mut conn, "BEGIN; SELECT 1").await;
+                held.push(conn);
+            }
+            Err(e) => break e,
+        }
+    };
+    let code = refused
+        .as_database_error()
+        .and_then(|d| d.code().map(std::borrow::Cow::into_owned));
+    assert_eq!(code.as_deref(), Some("53300"), "{refused}");
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustion_is_told_apart_and_a_held_connection_still_diagnoses_and_terminates() {
+    let pg = require!(Stack::new().postgres().await);
+    if pg.service().is_none() {
+        eprintln!("skipping test: saturates the server, needs its own container");
+        return;
+    }
+    let operator_url = pg.operator_url().await.unwrap();
+    let held = db_at(&operator_url);
+    held.hold_connection().await.unwrap();
+    assert!(held.holds_connection());
+    let cold = db_at(&operator_url);
+    // A non-superuser application takes every slot but the superuser-reserved ones.
+    let app_url = pg.role_url("app", &[]).await.unwrap();
+    let mut hogs = saturate(&app_url, "hog").await;
+
+    let err = cold.ping().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert!(
+        ops_core::database::is_connections_exhausted(&err),
+        "exhaustion is told apart from a server that is down: {err:?}"
+    );
+    assert!(
+        err.detail().unwrap().contains("connections exhausted"),
+        "{err:?}"
+    );
+
+    held.ping().await.unwrap();
+    let stats = held.connection_stats().await.unwrap();
+    assert!(stats.total as usize > hogs.len(), "{stats:?}");
+    let filter = SessionFilter::default()
+        .with_state(SessionState::IdleInTransaction)
+        .with_application("hog");
+    let stuck = held.sessions(&filter).await.unwrap();
+    assert_eq!(stuck.len(), hogs.len());
+    let pids: Vec<_> = stuck.iter().take(5).map(|s| s.pid).collect();
+    assert_eq!(held.terminate(&pids, &filter).await.unwrap().len(), 5);
+    // Room again: a new connection gets in.
+    tokio::time::timeout(WAIT, async {
+        while cold.ping().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the server accepts connections again");
+    hogs.clear();
 }

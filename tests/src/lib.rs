@@ -37,8 +37,8 @@ pub use container::Service;
 pub use engine::ensure_engine;
 pub use error::{ServiceError, skip_or_fail};
 pub use services::{
-    DemoApi, Postgres, Prometheus, READY_TIMEOUT, Redis, Stack, scan_keys, start_demo_api,
-    start_postgres, start_prometheus, start_redis,
+    DemoApi, OPERATOR_GRANTS, Postgres, Prometheus, READY_TIMEOUT, Redis, Stack, scan_keys,
+    start_demo_api, start_postgres, start_prometheus, start_redis,
 };
 pub use settings::{ImageRef, Images, in_ci};
 

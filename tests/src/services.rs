@@ -17,6 +17,10 @@ use crate::settings::{ImageRef, Images, env_url};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Password of the `postgres` user in PostgreSQL containers (works with the upstream image too).
 const PG_PASSWORD: &str = "opsbook";
+
+/// The predefined roles ops-db's README asks for the operator role: see every session
+/// (`pg_monitor`) and end sessions of other roles that are not superusers (`pg_signal_backend`).
+pub const OPERATOR_GRANTS: &[&str] = &["pg_monitor", "pg_signal_backend"];
 /// Host name under which containers reach the Docker host (external servers).
 const HOST_GATEWAY: &str = "host.docker.internal";
 
@@ -407,6 +411,59 @@ impl Postgres {
         url.to_string()
     }
 
+    /// Creates a login role `<database>_<suffix>` that is not a superuser, member of each role
+    /// in `grants` (e.g. [`OPERATOR_GRANTS`]), and returns the URL of this test's database as
+    /// that role (an existing role of that name is reused and given `grants`). Roles whose name starts with this test's database name are dropped with the
+    /// handle on a shared server.
+    ///
+    /// # Errors
+    /// [`ServiceError::Failed`] when the role cannot be created.
+    pub async fn role_url(&self, suffix: &str, grants: &[&str]) -> Result<String, ServiceError> {
+        let role = format!("{}_{suffix}", self.database);
+        let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        let mut conn = PgConnection::connect(self.admin.as_str())
+            .await
+            .map_err(|err| ServiceError::failed("cannot connect to PostgreSQL", err))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(&role)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|err| ServiceError::failed("cannot list roles", err))?;
+        let mut sql = if exists {
+            String::from("SELECT 1")
+        } else {
+            format!(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{PG_PASSWORD}'",
+                quote(&role)
+            )
+        };
+        for grant in grants {
+            sql.push_str("; GRANT ");
+            sql.push_str(&quote(grant));
+            sql.push_str(" TO ");
+            sql.push_str(&quote(&role));
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(|err| ServiceError::failed(format_args!("cannot create role {role}"), err))?;
+        let _ = conn.close().await;
+        let mut url = self.url.clone();
+        let _ = url.set_username(&role);
+        let _ = url.set_password(Some(PG_PASSWORD));
+        Ok(url.to_string())
+    }
+
+    /// The URL of this test's database as a new operator role with [`OPERATOR_GRANTS`]: the
+    /// least privilege ops-db's README documents for the session runbooks.
+    ///
+    /// # Errors
+    /// As [`Postgres::role_url`].
+    pub async fn operator_url(&self) -> Result<String, ServiceError> {
+        self.role_url("op", OPERATOR_GRANTS).await
+    }
+
     /// The container, for fault injection; `None` for an external server.
     pub fn service(&self) -> Option<&Service> {
         self.service.as_ref()
@@ -470,6 +527,21 @@ impl Drop for Postgres {
                     )))
                     .execute(&mut conn)
                     .await?;
+                    // The roles of Postgres::role_url: the database is gone, they own nothing.
+                    let roles: Vec<String> = sqlx::query_scalar(
+                        "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1 || '_')",
+                    )
+                    .bind(&database)
+                    .fetch_all(&mut conn)
+                    .await?;
+                    for role in roles {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP ROLE IF EXISTS \"{}\"",
+                            role.replace('"', "\"\"")
+                        )))
+                        .execute(&mut conn)
+                        .await?;
+                    }
                     conn.close().await
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(10), drop_db).await;

@@ -16,6 +16,7 @@ use ops_core::testing::{FakePlatform, MemoryJournal};
 use ops_core::{KeyPattern, WorkloadRef};
 use ops_db::PgDatabaseBuilder;
 use ops_tests::{require, start_postgres, start_redis};
+use sqlx::Connection as _;
 
 fn execute() -> RunContext {
     RunContext::builder()
@@ -45,13 +46,34 @@ fn db_targets(db: &Arc<ops_db::PgDatabase>, configure: impl FnOnce(&mut RunbookC
         .with_config(cfg)
 }
 
+/// The database as the least-privileged operator role of ops-db's README (`pg_monitor`,
+/// `pg_signal_backend`, not a superuser): every database runbook here runs as it.
+async fn operator_db(pg: &ops_tests::Postgres) -> Arc<ops_db::PgDatabase> {
+    Arc::new(
+        PgDatabaseBuilder::new(pg.operator_url().await.unwrap())
+            .build()
+            .unwrap(),
+    )
+}
+
+/// A pool of the application: a role that is not a superuser (an operator may end its
+/// sessions with `pg_signal_backend`; a superuser's only a superuser may end).
+async fn app_pool(pg: &ops_tests::Postgres) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(6)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&pg.role_url("app", &[]).await.unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_connections_terminates_a_real_idle_in_transaction_session_and_never_ours() {
     let pg = require!(start_postgres().await);
-    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let db = operator_db(&pg).await;
 
     // A client that opened a transaction and went away: idle in transaction.
-    let pool = pg.pool().await.unwrap();
+    let pool = app_pool(&pg).await;
     let mut stuck = pool.acquire().await.unwrap();
     sqlx::query("SET application_name = 'opsbook-stuck-client'")
         .execute(&mut *stuck)
@@ -116,8 +138,8 @@ async fn idle_in_transaction(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn db_connections_terminates_exactly_the_approved_sessions_that_still_match() {
     let pg = require!(start_postgres().await);
-    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
-    let pool = pg.pool().await.unwrap();
+    let db = operator_db(&pg).await;
+    let pool = app_pool(&pg).await;
     let mut stuck = Vec::new();
     for n in 1..=3 {
         stuck.push(idle_in_transaction(&pool, &format!("opsbook-stuck-{n}")).await);
@@ -206,7 +228,15 @@ async fn database_full_deletes_old_rows_in_batches_and_vacuums_on_real_postgres(
     .execute(&pool)
     .await
     .unwrap();
-    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let db = operator_db(&pg).await;
+    // The operator owns the tables it cleans up (VACUUM needs ownership, or MAINTAIN on 17+).
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE events OWNER TO \"{}_op\"",
+        pg.database()
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
     let mut cfg = RunbookConfig::default();
     cfg.retention.push(
         RowRetention::new(
@@ -307,7 +337,7 @@ async fn morning_checks_and_cache_failure_read_real_servers() {
     let (pg, redis) = tokio::join!(start_postgres(), start_redis());
     let pg = require!(pg);
     let redis = require!(redis);
-    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let db = operator_db(&pg).await;
     let cache = Arc::new(
         RedisCacheBuilder::new()
             .with_url(redis.url())
@@ -359,7 +389,7 @@ fn spawn_sql(
 async fn db_connections_never_shows_the_passwords_in_session_queries() {
     const CANARY: &str = "CANARY-9d2c";
     let pg = require!(start_postgres().await);
-    let db = Arc::new(PgDatabaseBuilder::new(pg.url()).build().unwrap());
+    let db = operator_db(&pg).await;
     let pool = pg.pool().await.unwrap();
     sqlx::raw_sql("CREATE ROLE canary_role LOGIN PASSWORD 'initial'")
         .execute(&pool)
@@ -489,4 +519,86 @@ async fn cache_failure_never_plans_to_kill_subscribers_or_blocked_consumers() {
         assert!(!planned.contains(&id_of(busy)), "{busy} planned: {planned}");
     }
     drop(clients);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_connections_recovers_a_really_exhausted_server_as_a_non_superuser_operator() {
+    let pg = require!(start_postgres().await);
+    if pg.service().is_none() {
+        eprintln!("skipping test: saturates the server, needs its own container");
+        return;
+    }
+    // The operator's handle opened its connection before the incident and holds it.
+    let db = operator_db(&pg).await;
+    db.hold_connection().await.unwrap();
+    let cold = Arc::new(
+        PgDatabaseBuilder::new(pg.operator_url().await.unwrap())
+            .with_acquire_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    );
+    // The application (not a superuser) takes every slot but the superuser-reserved ones,
+    // each session idle in a transaction.
+    let app_url = pg.role_url("app", &[]).await.unwrap();
+    let mut hogs = Vec::new();
+    let refused = loop {
+        assert!(hogs.len() < 400, "the server never refused a connection");
+        match sqlx::PgConnection::connect(&app_url).await {
+            Ok(mut conn) => {
+                sqlx::raw_sql("BEGIN; SELECT 1")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                hogs.push(conn);
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        refused
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+            .as_deref(),
+        Some("53300"),
+        "{refused}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let limit = |cfg: &mut RunbookConfig| {
+        cfg.db.idle_in_transaction_limit = Duration::from_secs(1);
+    };
+
+    // Without a held connection the run cannot act, and says why (not "unreachable").
+    let report = db_connections(&execute(), &db_targets(&cold, limit))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.starts_with("connections exhausted")),
+        "{}",
+        report.to_markdown()
+    );
+
+    // With it, the run diagnoses and terminates during the exhaustion.
+    let report = db_connections(&execute(), &db_targets(&db, limit))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    let title = format!("terminated {} session(s)", hogs.len());
+    assert!(
+        report.findings.iter().any(|f| f.title.starts_with(&title)),
+        "{}",
+        report.to_markdown()
+    );
+    for conn in &mut hogs {
+        assert!(sqlx::raw_sql("SELECT 1").execute(conn).await.is_err());
+    }
+    ops_core::Database::ping(&*cold).await.unwrap();
 }

@@ -151,6 +151,7 @@ async fn drill(
             s.waited.as_secs_f64()
         );
     }
+    stack.create_roles().await?;
     let backends = Backends {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -184,6 +185,13 @@ async fn drill(
         ),
     };
     scenarios::wait_stack_ready(stack, &backends).await?;
+    // Opened now, before any fault, and held: during real connection exhaustion the
+    // operator role (not a superuser) has no other way in on PostgreSQL 15.
+    backends
+        .database
+        .hold_connection()
+        .await
+        .context("cannot open the operator's held connection")?;
     eprintln!(
         "stack ready in {:.1}s (api on 127.0.0.1:{})",
         t.elapsed().as_secs_f64(),

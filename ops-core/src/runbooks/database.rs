@@ -104,7 +104,9 @@ async fn terminate_step(
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] without a database; errors of disruptive steps. An unreachable
-/// database is a finding and an [`RunOutcome::Unresolved`] report, not an error.
+/// database is a finding and an [`RunOutcome::Unresolved`] report, not an error; so is one
+/// whose connections are exhausted ([`crate::database::is_connections_exhausted`]) when the
+/// backend holds no connection to act through, and the finding says so.
 ///
 /// # Examples
 /// ```
@@ -133,8 +135,14 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         let limits = &t.config.db;
         if let Err(e) = run.read(Step::read_only("ping"), || db.ping()).await {
             run.set_severity(Severity::Critical);
-            run.finding(Finding::critical("database unreachable").with_evidence(e.chain()));
-            run.summary("The database does not answer: check the server's process, disk and logs (database_recovery if it is lost).");
+            if crate::database::is_connections_exhausted(&e) {
+                // The incident itself, not a dead server: say so and how to get in.
+                run.finding(Finding::critical("connections exhausted: the database refuses new connections and this run holds none to act through").with_evidence(e.chain()));
+                run.summary("Every connection slot is taken. Run db_connections as a role that may use reserved connections (pg_use_reserved_connections on PostgreSQL 16+, a superuser before), or with a connection opened before the incident and held (ops-db: PgDatabase::hold_connection).");
+            } else {
+                run.finding(Finding::critical("database unreachable").with_evidence(e.chain()));
+                run.summary("The database does not answer: check the server's process, disk and logs (database_recovery if it is lost).");
+            }
             return Ok(RunOutcome::Unresolved);
         }
         let (stats, long, blocked) = tokio::join!(

@@ -14,7 +14,7 @@ use ops_core::run::{Report, RunContext};
 use ops_core::runbooks::{self, RunbookConfig, Targets};
 use ops_core::{Platform as _, WorkloadRef};
 
-use crate::stack::{PG_MAX_CONNECTIONS, Stack};
+use crate::stack::{APP_CLIENT, PG_MAX_CONNECTIONS, Stack};
 
 /// A fault the drill injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,7 +25,8 @@ pub(crate) enum Scenario {
     RedisDown,
     /// A bad release crashes at start: `api_down` sees the crash loop and rolls back.
     CrashLoop,
-    /// Sessions left idle in a transaction fill PostgreSQL: `db_connections` terminates them.
+    /// Sessions left idle in a transaction take every ordinary connection slot of PostgreSQL:
+    /// `db_connections`, as a non-superuser operator on its held connection, terminates them.
     DbConnectionsExhausted,
 }
 
@@ -189,7 +190,11 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
             .await
         }
         Scenario::DbConnectionsExhausted => {
-            let n = PG_MAX_CONNECTIONS - 5;
+            // The application's role (not a superuser) opens more sessions than there are
+            // slots, each idle in a transaction: every slot but the superuser-reserved ones is
+            // taken, and the rest are refused. opsbook acts through the connection it opened
+            // at start and holds, as a non-superuser operator role.
+            let n = PG_MAX_CONNECTIONS;
             let db = stack.service("db");
             let instance = db.instance(&ops_compose::labels::container_name(
                 &stack.project,
@@ -197,24 +202,28 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
                 1,
             ))?;
             let script = format!(
-                "for i in $(seq 1 {n}); do (echo 'BEGIN; SELECT 1;'; sleep 600) | psql -q -U app -d app >/dev/null 2>&1 & done; sleep 1"
+                "for i in $(seq 1 {n}); do (echo 'BEGIN; SELECT 1;'; sleep 600) | psql -q -U {APP_CLIENT} -d app >/dev/null 2>&1 & done; \
+                 for t in $(seq 1 50); do \
+                   if ! psql -U {APP_CLIENT} -d app -c 'SELECT 1' >/dev/null 2>/tmp/refused; then \
+                     grep -qE 'too many clients|connection slots are reserved' /tmp/refused && exit 0; fi; \
+                   sleep 0.2; done; echo 'connection slots left free' >&2; exit 1"
             );
             let out = stack
                 .platform
                 .exec(
                     &instance,
                     &ExecCommand::new(["bash", "-c", &script])?
-                        .with_timeout(Duration::from_secs(20)),
+                        .with_timeout(Duration::from_secs(30)),
                 )
                 .await?;
             if !out.success() {
                 bail!(
-                    "could not open sessions: {}",
+                    "could not exhaust the connections: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
             eprintln!(
-                "  fault: {n} sessions left idle in a transaction (max_connections={PG_MAX_CONNECTIONS})"
+                "  fault: every non-reserved connection slot taken by sessions idle in a transaction (max_connections={PG_MAX_CONNECTIONS}); new connections of ordinary roles are refused"
             );
             // Let them age past the drill's idle-in-transaction limit.
             tokio::time::sleep(Duration::from_secs(4)).await;

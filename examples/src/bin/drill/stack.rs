@@ -57,6 +57,11 @@ pub(crate) struct Stack {
     pub(crate) redis_port: u16,
 }
 
+/// opsbook's role in the drill: `pg_monitor` and `pg_signal_backend`, not a superuser.
+pub(crate) const OPERATOR: &str = "opsbook_operator";
+/// The application role whose sessions exhaust the connections (not a superuser).
+pub(crate) const APP_CLIENT: &str = "app_client";
+
 /// PostgreSQL's connection limit in the drill (small, so exhausting it is quick).
 pub(crate) const PG_MAX_CONNECTIONS: u32 = 20;
 
@@ -408,8 +413,40 @@ impl Stack {
         format!("http://127.0.0.1:{}{path}", self.api_port)
     }
 
+    /// The database as opsbook's operator role ([`OPERATOR`], not a superuser).
     pub(crate) fn pg_url(&self) -> String {
-        format!("postgres://app@127.0.0.1:{}/app", self.pg_port)
+        format!("postgres://{OPERATOR}@127.0.0.1:{}/app", self.pg_port)
+    }
+
+    /// Create the roles of the drill once the database is healthy: opsbook's operator with the
+    /// grants ops-db's README documents, and the application's client role (not a superuser,
+    /// so the operator may end its sessions).
+    pub(crate) async fn create_roles(&self) -> anyhow::Result<()> {
+        use ops_core::Platform as _;
+        let instance =
+            self.service("db")
+                .instance(&labels::container_name(&self.project, "db", 1))?;
+        let sql = format!(
+            "CREATE ROLE {OPERATOR} LOGIN; GRANT pg_monitor, pg_signal_backend TO {OPERATOR}; \
+             CREATE ROLE {APP_CLIENT} LOGIN;"
+        );
+        let out = self
+            .platform
+            .exec(
+                &instance,
+                &ops_core::platform::ExecCommand::new([
+                    "psql", "-q", "-U", "app", "-d", "app", "-c", &sql,
+                ])?
+                .with_timeout(Duration::from_secs(20)),
+            )
+            .await?;
+        if !out.success() {
+            bail!(
+                "cannot create the drill's roles: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
     }
 
     pub(crate) fn redis_url(&self) -> String {
