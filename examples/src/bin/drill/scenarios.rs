@@ -163,32 +163,7 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
             })
             .await
         }
-        Scenario::CrashLoop => {
-            let image = bad_release(stack).await?;
-            eprintln!("  fault: deploying {image} (crashes at start)");
-            // The release is meant to crash: the recreate reports that the new container never
-            // became ready (and leaves it in place), which is the fault being injected.
-            match stack
-                .platform
-                .recreate_service(&api, &RecreateOptions::default().with_image(&image))
-                .await
-            {
-                Ok(_) | Err(ops_compose::Error::Unready { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            until(
-                "the api is crash looping",
-                Duration::from_secs(30),
-                async || {
-                    stack
-                        .platform
-                        .workload(&api)
-                        .await
-                        .is_ok_and(|s| s.total_restarts() >= 2)
-                },
-            )
-            .await
-        }
+        Scenario::CrashLoop => deploy_bad_release(stack, &api).await,
         Scenario::DbConnectionsExhausted => {
             // The application's role (not a superuser) opens more sessions than there are
             // slots, each idle in a transaction: every slot but the superuser-reserved ones is
@@ -230,6 +205,34 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
             Ok(())
         }
     }
+}
+
+/// Deploy a release that crashes at start and wait until it crash-loops.
+async fn deploy_bad_release(stack: &Stack, api: &WorkloadRef) -> anyhow::Result<()> {
+    let image = bad_release(stack).await?;
+    eprintln!("  fault: deploying {image} (crashes at start)");
+    // The release is meant to crash: the recreate reports that the new container never
+    // became ready (and leaves it in place), which is the fault being injected.
+    match stack
+        .platform
+        .recreate_service(api, &RecreateOptions::default().with_image(&image))
+        .await
+    {
+        Ok(_) | Err(ops_compose::Error::Unready { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    until(
+        "the api is crash looping",
+        Duration::from_secs(30),
+        async || {
+            stack
+                .platform
+                .workload(api)
+                .await
+                .is_ok_and(|s| s.total_restarts() >= 2)
+        },
+    )
+    .await
 }
 
 /// A "release" of demo-api that crashes at start: the current image with `FAULT_CRASH=true`.
