@@ -153,7 +153,8 @@ impl fmt::Display for SessionState {
     }
 }
 
-/// Client connections by state, against `max_connections`: the pool-exhaustion signal.
+/// Client connections by state, against the slots ordinary roles may use: the
+/// pool-exhaustion signal.
 ///
 /// # Examples
 /// ```
@@ -161,12 +162,19 @@ impl fmt::Display for SessionState {
 /// let s = ConnectionStats::new(100).with(&SessionState::Active, 10).with(&SessionState::IdleInTransaction, 75);
 /// assert_eq!(s.total, 85);
 /// assert!((s.utilisation() - 0.85).abs() < 1e-9);
+/// // With 3 slots reserved (superuser_reserved_connections), 17 of 20 is every usable slot.
+/// let full = ConnectionStats::new(20).with_reserved(3).with(&SessionState::IdleInTransaction, 17);
+/// assert!((full.utilisation() - 1.0).abs() < 1e-9);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConnectionStats {
     /// `max_connections`.
     pub max_connections: u32,
+    /// Slots ordinary roles cannot take (PostgreSQL: `superuser_reserved_connections`, plus
+    /// `reserved_connections` on 16+).
+    #[serde(default)]
+    pub reserved_connections: u32,
     /// Client connections in total.
     pub total: u32,
     /// Client connections per state.
@@ -183,6 +191,7 @@ impl ConnectionStats {
     pub fn new(max_connections: u32) -> Self {
         Self {
             max_connections,
+            reserved_connections: 0,
             total: 0,
             by_state: BTreeMap::new(),
             by_database: BTreeMap::new(),
@@ -203,12 +212,30 @@ impl ConnectionStats {
         self.by_state.get(state.as_str()).copied().unwrap_or(0)
     }
 
-    /// `total / max_connections` (0.0 when max is unknown).
+    /// The same stats with `n` slots reserved for privileged roles.
+    #[must_use]
+    pub fn with_reserved(mut self, n: u32) -> Self {
+        self.reserved_connections = n;
+        self
+    }
+
+    /// The slots ordinary roles may take: `max_connections` minus the reserved ones.
+    pub fn usable_connections(&self) -> u32 {
+        match self
+            .max_connections
+            .saturating_sub(self.reserved_connections)
+        {
+            0 => self.max_connections,
+            n => n,
+        }
+    }
+
+    /// `total / usable_connections` (0.0 when max is unknown): 1.0 means an ordinary role can
+    /// no longer connect, even though reserved slots remain.
     pub fn utilisation(&self) -> f64 {
-        if self.max_connections == 0 {
-            0.0
-        } else {
-            f64::from(self.total) / f64::from(self.max_connections)
+        match self.usable_connections() {
+            0 => 0.0,
+            usable => f64::from(self.total) / f64::from(usable),
         }
     }
 }

@@ -85,7 +85,7 @@ async fn db_connections_terminates_stuck_and_idle_sessions_when_exhausted() {
         report
             .findings
             .iter()
-            .any(|f| f.title.starts_with("20 of 20 connections in use"))
+            .any(|f| f.title.starts_with("20 of 20 usable connections in use"))
     );
     assert_eq!(report.actions_with(ActionStatus::Taken).count(), 2);
 }

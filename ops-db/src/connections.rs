@@ -79,10 +79,15 @@ impl PgDatabase {
     pub(crate) async fn connection_stats_impl(&self) -> Result<ConnectionStats, Error> {
         self.timed("connection_stats", async {
             let decode = self.err("connection_stats");
-            let max: i64 = sqlx::query_scalar("SELECT current_setting('max_connections')::int8")
-                .fetch_one(self.control())
-                .await
-                .map_err(&decode)?;
+            // `reserved_connections` exists from PostgreSQL 16 (missing_ok: NULL before).
+            let (max, reserved): (i64, i64) = sqlx::query_as(
+                "SELECT current_setting('max_connections')::int8, \
+                 current_setting('superuser_reserved_connections')::int8 \
+                 + coalesce(current_setting('reserved_connections', true)::int8, 0)",
+            )
+            .fetch_one(self.control())
+            .await
+            .map_err(&decode)?;
             let rows = sqlx::query(
                 "SELECT coalesce(state, 'unknown') AS state, coalesce(datname::text, '') AS db, \
                  count(*)::int8 AS n, \
@@ -93,7 +98,7 @@ impl PgDatabase {
             .fetch_all(self.control())
             .await
             .map_err(&decode)?;
-            let mut stats = ConnectionStats::new(count32(max));
+            let mut stats = ConnectionStats::new(count32(max)).with_reserved(count32(reserved));
             for row in rows {
                 let state_name: String = row.try_get("state").map_err(&decode)?;
                 let db: String = row.try_get("db").map_err(&decode)?;

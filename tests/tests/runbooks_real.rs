@@ -597,6 +597,17 @@ async fn db_connections_recovers_a_really_exhausted_server_as_a_non_superuser_op
         "{}",
         report.to_markdown()
     );
+    // Every slot an ordinary role may take is used: that is 100 %, critical, even though
+    // superuser-reserved slots remain free.
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title.contains("usable connections in use (100%")
+                && f.level == ops_core::run::FindingLevel::Critical),
+        "{}",
+        report.to_markdown()
+    );
     for conn in &mut hogs {
         assert!(sqlx::raw_sql("SELECT 1").execute(conn).await.is_err());
     }

@@ -23,10 +23,12 @@ fn utilisation_finding(run: &Run<'_>, t: &Targets, stats: &ConnectionStats) {
     let limits = &t.config.db;
     let u = stats.utilisation();
     let title = format!(
-        "{} of {} connections in use ({})",
+        "{} of {} usable connections in use ({}; max_connections {}, {} reserved)",
         stats.total,
+        stats.usable_connections(),
+        pct(u),
         stats.max_connections,
-        pct(u)
+        stats.reserved_connections
     );
     let mut f = if u >= limits.critical_utilisation {
         run.set_severity(Severity::High);
@@ -187,11 +189,11 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         let after = run.read(Step::read_only("connection_stats_after"), || db.connection_stats()).await?;
         let healthy = after.utilisation() < limits.warn_utilisation;
         run.summary(format!(
-            "Connections: {} before, {} after ({} of max {}).",
+            "Connections: {} before, {} after ({} of the {} usable).",
             stats.total,
             after.total,
             pct(after.utilisation()),
-            after.max_connections
+            after.usable_connections()
         ));
         let changed = after.total != stats.total;
         Ok(match (healthy, changed) {

@@ -167,7 +167,8 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
         Scenario::DbConnectionsExhausted => {
             // The application's role (not a superuser) opens more sessions than there are
             // slots, each idle in a transaction: every slot but the superuser-reserved ones is
-            // taken, and the rest are refused. opsbook acts through the connection it opened
+            // taken, and the rest are refused. A probe that still gets in means a session lost
+            // a race with it: one more is opened until a probe is refused. opsbook acts through the connection it opened
             // at start and holds, as a non-superuser operator role.
             let n = PG_MAX_CONNECTIONS;
             let db = stack.service("db");
@@ -180,7 +181,8 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
                 "for i in $(seq 1 {n}); do (echo 'BEGIN; SELECT 1;'; sleep 600) | psql -q -U {APP_CLIENT} -d app >/dev/null 2>&1 & done; \
                  for t in $(seq 1 50); do \
                    if ! psql -U {APP_CLIENT} -d app -c 'SELECT 1' >/dev/null 2>/tmp/refused; then \
-                     grep -qE 'too many clients|connection slots are reserved' /tmp/refused && exit 0; fi; \
+                     grep -qE 'too many clients|connection slots are reserved' /tmp/refused && exit 0; \
+                   else (echo 'BEGIN; SELECT 1;'; sleep 600) | psql -q -U {APP_CLIENT} -d app >/dev/null 2>&1 & fi; \
                    sleep 0.2; done; echo 'connection slots left free' >&2; exit 1"
             );
             let out = stack
