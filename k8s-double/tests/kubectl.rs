@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, daemonset, kubectl_available, replica_sets, statefulset};
+use common::{Harness, RunExt as _, daemonset, kubectl_available, replica_sets, statefulset};
 use k8s_double::PodFault;
 use serde_json::json;
 

@@ -226,6 +226,18 @@ fn container_state(c: &ContainerStatus) -> (Option<WaitingReason>, Option<Termin
     (waiting, termination)
 }
 
+/// A workload condition (the three kinds' condition types have the same fields).
+fn condition(
+    kind: String,
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+) -> Condition {
+    let mut out = Condition::new(kind, status, reason);
+    out.message = message;
+    out
+}
+
 /// One pod as an [`InstanceStatus`].
 pub(crate) fn instance(pod: &Pod, revision: Option<u64>) -> Option<InstanceStatus> {
     let name = ops_core::ResourceName::new(pod.metadata.name.as_deref()?).ok()?;
@@ -319,11 +331,11 @@ impl KubePlatform {
         let (desired, ready, available, updated, conditions) = match &object {
             Object::Deployment(d) => {
                 let st = d.status.clone().unwrap_or_default();
-                let conds = st.conditions.unwrap_or_default().into_iter().map(|c| {
-                    let mut out = Condition::new(c.type_, c.status, c.reason);
-                    out.message = c.message;
-                    out
-                });
+                let conds = st
+                    .conditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| condition(c.type_, c.status, c.reason, c.message));
                 (
                     clamp(object.spec_replicas()),
                     clamp(st.ready_replicas),
@@ -334,11 +346,11 @@ impl KubePlatform {
             }
             Object::StatefulSet(s) => {
                 let st = s.status.clone().unwrap_or_default();
-                let conds = st.conditions.unwrap_or_default().into_iter().map(|c| {
-                    let mut out = Condition::new(c.type_, c.status, c.reason);
-                    out.message = c.message;
-                    out
-                });
+                let conds = st
+                    .conditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| condition(c.type_, c.status, c.reason, c.message));
                 (
                     clamp(object.spec_replicas()),
                     clamp(st.ready_replicas),
@@ -349,11 +361,11 @@ impl KubePlatform {
             }
             Object::DaemonSet(d) => {
                 let st = d.status.clone().unwrap_or_default();
-                let conds = st.conditions.unwrap_or_default().into_iter().map(|c| {
-                    let mut out = Condition::new(c.type_, c.status, c.reason);
-                    out.message = c.message;
-                    out
-                });
+                let conds = st
+                    .conditions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| condition(c.type_, c.status, c.reason, c.message));
                 (
                     clamp(Some(st.desired_number_scheduled)),
                     clamp(Some(st.number_ready)),

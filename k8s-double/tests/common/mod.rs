@@ -12,10 +12,9 @@
 )]
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use k8s_double::{ApiServer, Cluster, RunningServer};
+use k8s_double::{ApiServer, Cluster, Kubectl, RunningServer};
 use serde_json::{Value, json};
 
 /// A running double plus a kubeconfig and kubectl cache directory for it.
@@ -27,15 +26,16 @@ pub struct Harness {
 }
 
 /// The result of one kubectl run.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub type Run = k8s_double::KubectlRun;
+
+/// Assertions on a kubectl run.
+pub trait RunExt {
+    fn ok(&self) -> &Self;
+    fn json(&self) -> Value;
 }
 
-impl Run {
-    pub fn ok(&self) -> &Self {
+impl RunExt for Run {
+    fn ok(&self) -> &Self {
         assert_eq!(
             self.code, 0,
             "kubectl failed: {}{}",
@@ -44,7 +44,7 @@ impl Run {
         self
     }
 
-    pub fn json(&self) -> Value {
+    fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
@@ -52,10 +52,7 @@ impl Run {
 
 /// Whether kubectl is on the PATH; with `CI=true` its absence fails the test.
 pub fn kubectl_available() -> bool {
-    let found = Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = Kubectl::on_path();
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -112,22 +109,10 @@ impl Harness {
 
     /// Runs `kubectl ARGS` against the double (off the async runtime's threads).
     pub async fn kubectl(&self, args: &[&str]) -> Run {
-        let mut command = Command::new("kubectl");
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args);
-        let output = tokio::task::spawn_blocking(move || command.output())
+        Kubectl::new(&self.kubeconfig, self.dir.path().join("cache"))
+            .run(args)
             .await
-            .expect("kubectl task")
-            .expect("kubectl runs");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .expect("kubectl runs")
     }
 
     pub async fn settle(&self) {
