@@ -17,6 +17,27 @@ use support::{Env, comparable, deployment, kubectl_available, workload, writes};
 const K: &str = "by-kubectl";
 const O: &str = "by-opsbook";
 
+/// kubectl failed, and opsbook refused with `kind` and kubectl's own words.
+fn refused_alike(run: &support::Run, err: &ops_core::OpsError, kind: ErrorKind) {
+    assert_ne!(run.code, 0, "kubectl did not refuse: {}", run.stdout);
+    assert_eq!(err.kind(), kind, "{}", err.chain());
+    let reason = err.detail().unwrap_or_default();
+    assert!(
+        !reason.is_empty() && run.stderr.contains(reason),
+        "kubectl says {:?}, opsbook {reason:?}",
+        run.stderr
+    );
+}
+
+/// Neither tool wrote anything in its namespace.
+fn nothing_written(env: &Env) {
+    let (k, o) = (writes(&env.cluster, K), writes(&env.cluster, O));
+    assert!(
+        k.is_empty() && o.is_empty(),
+        "kubectl wrote {k:?}, opsbook {o:?}"
+    );
+}
+
 /// The same Deployment, rolled out, in both namespaces.
 async fn twins(env: &Env, name: &str, image: &str) {
     for ns in [K, O] {
@@ -81,7 +102,11 @@ async fn a_paused_deployment_is_refused_with_kubectls_reason() {
     }
     let env = Env::start().await;
     twins(&env, "web", "shop/web:1").await;
+    // Two revisions before the pause, so that undo has one to go back to: a paused
+    // Deployment never rolls a new template out, and without history kubectl and opsbook
+    // refuse for another reason ("no rollout history found") before the paused check.
     for ns in [K, O] {
+        env.set_image(ns, "web", "shop/web:2").await;
         env.cluster
             .modify("Deployment", ns, "web", |d| {
                 d["spec"]["paused"] = json!(true);
@@ -92,29 +117,18 @@ async fn a_paused_deployment_is_refused_with_kubectls_reason() {
     let run = env
         .kubectl(&["rollout", "restart", "deployment/web", "-n", K])
         .await;
-    assert_ne!(run.code, 0);
     let err = env
         .platform
         .rollout_restart(&workload(O, "deployment", "web"), RestartOptions::default())
         .await
         .expect_err("paused is refused");
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    let reason = err.detail().unwrap_or_default();
-    assert!(
-        run.stderr.contains(reason),
-        "kubectl says {:?}, opsbook {reason:?}",
-        run.stderr
-    );
-    assert!(writes(&env.cluster, K).is_empty() && writes(&env.cluster, O).is_empty());
+    refused_alike(&run, &err, ErrorKind::Conflict);
+    nothing_written(&env);
 
     // Undo of a paused Deployment: refused by both, with the same words.
-    env.set_image(K, "web", "shop/web:2").await;
-    env.set_image(O, "web", "shop/web:2").await;
-    env.cluster.clear_requests();
     let run = env
         .kubectl(&["rollout", "undo", "deployment/web", "-n", K])
         .await;
-    assert_ne!(run.code, 0);
     let err = env
         .platform
         .rollback(
@@ -123,13 +137,8 @@ async fn a_paused_deployment_is_refused_with_kubectls_reason() {
         )
         .await
         .expect_err("paused is refused");
-    let reason = err.detail().unwrap_or_default();
-    assert!(
-        run.stderr.contains(reason),
-        "{:?} vs {reason:?}",
-        run.stderr
-    );
-    assert!(writes(&env.cluster, K).is_empty() && writes(&env.cluster, O).is_empty());
+    refused_alike(&run, &err, ErrorKind::Conflict);
+    nothing_written(&env);
 }
 
 #[tokio::test]
@@ -169,14 +178,7 @@ async fn a_restart_within_the_same_second_is_refused_not_sent_empty() {
             continue;
         }
         let err = mine.expect_err("same second is refused");
-        assert_eq!(err.kind(), ErrorKind::Conflict);
-        assert_ne!(run.code, 0, "kubectl refuses too: {}", run.stdout);
-        let reason = err.detail().unwrap_or_default();
-        assert!(
-            run.stderr.contains(reason),
-            "{:?} vs {reason:?}",
-            run.stderr
-        );
+        refused_alike(&run, &err, ErrorKind::Conflict);
         assert!(writes(&env.cluster, O).is_empty(), "no empty patch sent");
         return;
     }
@@ -260,7 +262,7 @@ async fn rollout_undo_matches_kubectl_for_previous_given_and_current_revisions()
         .await
         .expect("skipped");
     assert_eq!(change.from_revision, Some(change.to_revision));
-    assert!(writes(&env.cluster, K).is_empty() && writes(&env.cluster, O).is_empty());
+    nothing_written(&env);
 
     // An unknown revision: both refuse with the same words.
     let run = env
@@ -273,18 +275,12 @@ async fn rollout_undo_matches_kubectl_for_previous_given_and_current_revisions()
             K,
         ])
         .await;
-    assert_ne!(run.code, 0);
     let err = env
         .platform
         .rollback(&web, RollbackOptions::default().to_revision(42))
         .await
         .expect_err("unknown revision");
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(
-        run.stderr.contains(err.detail().unwrap_or_default()),
-        "{}",
-        run.stderr
-    );
+    refused_alike(&run, &err, ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -388,7 +384,6 @@ async fn scale_goes_through_the_scale_subresource_with_kubectls_precondition() {
             K,
         ])
         .await;
-    assert_ne!(run.code, 0);
     let err = env
         .platform
         .scale(
@@ -398,13 +393,8 @@ async fn scale_goes_through_the_scale_subresource_with_kubectls_precondition() {
         )
         .await
         .expect_err("stale");
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    assert!(
-        run.stderr.contains(err.detail().unwrap_or_default()),
-        "{}",
-        run.stderr
-    );
-    assert!(writes(&env.cluster, K).is_empty() && writes(&env.cluster, O).is_empty());
+    refused_alike(&run, &err, ErrorKind::Conflict);
+    nothing_written(&env);
 }
 
 /// A hand-crafted state, frozen, judged by `kubectl rollout status --watch=false` and by
