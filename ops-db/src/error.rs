@@ -343,6 +343,17 @@ impl Error {
                 "{deleted} rows were already deleted in {batches} committed batches"
             )),
             Self::Timeout { after, .. } => Some(format!("deadline {after:?}")),
+            // pg_dump / pg_restore refused by the server: name the grant, then what it said.
+            Self::Tool {
+                operation,
+                stderr,
+                status,
+                ..
+            } if tool_kind(stderr) == ErrorKind::PermissionDenied
+                && !stderr.contains("password authentication failed") =>
+            {
+                Some(format!("{}; {status}: {stderr}", required_grant(operation)))
+            }
             Self::Tool { stderr, status, .. } => Some(format!("{status}: {stderr}")),
             Self::Spawn { tool, .. } => Some(format!(
                 "{tool} could not be started; install the PostgreSQL client tools (postgresql-client) \

@@ -570,6 +570,89 @@ async fn backup_drop_restore_gives_identical_tables_and_tampering_is_refused() {
     assert_eq!(checksums(pg.url(), &tables).await, before);
 }
 
+/// Item 3 of issue 12: backup and restore as the operator role ops-db's README documents
+/// (`pg_read_all_data`; `CREATEDB` and ownership of the database it restores), not the
+/// superuser; without a grant each is `PermissionDenied` whose detail names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_as_the_documented_operator_role_and_missing_grants_are_named() {
+    let pg = require!(Stack::new().postgres().await);
+    let op_url = pg.role_url("bk", &["pg_read_all_data"]).await.unwrap();
+    let op = url::Url::parse(&op_url).unwrap().username().to_owned();
+    let name = Identifier::new(pg.database()).unwrap();
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(
+        &mut admin,
+        &format!(
+            "ALTER ROLE \"{op}\" CREATEDB; ALTER DATABASE {} OWNER TO \"{op}\"",
+            name.quoted()
+        ),
+    )
+    .await;
+    // The operator owns the database and what is in it (README: ownership of the restored
+    // database), so pg_restore can give every object back its owner.
+    let mut conn = connect(&op_url, "seed").await;
+    let tables = seed(&mut conn).await;
+    let _ = conn.close().await;
+    let before = checksums(pg.url(), &tables).await;
+    let on_maintenance_db = |url: &str| {
+        let mut u = url::Url::parse(url).unwrap();
+        u.set_path("/postgres");
+        PgDatabaseBuilder::new(u.as_str()).build().unwrap()
+    };
+    let operator = on_maintenance_db(&op_url);
+    let dir = tempfile::tempdir().unwrap();
+    let info = operator
+        .backup(&BackupOptions::new(name.clone(), dir.path()))
+        .await
+        .unwrap();
+    exec(
+        &mut admin,
+        &format!("DROP DATABASE {} WITH (FORCE)", name.quoted()),
+    )
+    .await;
+    let restored = operator
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(restored.database, pg.database());
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+    // Over the live database: the swap renames the operator's own database aside.
+    let swapped = operator
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
+    assert!(swapped.previous_renamed_to.is_some());
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+
+    // A role without the grants: pg_dump is refused, and so is the restore's CREATE DATABASE.
+    let bare = on_maintenance_db(&pg.role_url("bare", &[]).await.unwrap());
+    let err = bare
+        .backup(&BackupOptions::new(name.clone(), dir.path()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail().unwrap().contains("GRANT pg_read_all_data TO"),
+        "{}",
+        err.chain()
+    );
+    let err = bare
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail().unwrap().contains("ALTER ROLE <role> CREATEDB"),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(
+        checksums(pg.url(), &tables).await,
+        before,
+        "nothing touched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_partial_file() {
     let pg = require!(Stack::new().postgres().await);
