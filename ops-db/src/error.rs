@@ -296,6 +296,14 @@ impl Error {
                 _ => ErrorKind::Backend,
             },
             Self::PartialDelete { source, .. } | Self::Compensation { source, .. } => source.kind(),
+            // A migration the role may not run (no CREATE on the database for the schema).
+            Self::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(e),
+                ..
+            } => match sqlx_kind(e) {
+                ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Backend,
+            },
             Self::Codec { .. } | Self::Migrate { .. } | Self::RestoreVerification { .. } => {
                 ErrorKind::Backend
             }
@@ -332,6 +340,10 @@ impl Error {
             Self::Query {
                 operation, source, ..
             } if has_sqlstate(source, "42501") => Some(required_grant(operation).to_owned()),
+            Self::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(e),
+                ..
+            } if has_sqlstate(e, "42501") => Some(required_grant("journal_migrate").to_owned()),
             Self::ChecksumMismatch {
                 expected, actual, ..
             } => Some(format!(

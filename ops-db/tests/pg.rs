@@ -964,6 +964,85 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
     assert!(exists);
 }
 
+/// Item 3 of issue 12: settings and the journal as the operator role with exactly the
+/// grants ops-db's README lists (`ALTER SYSTEM ON PARAMETER` + `pg_reload_conf()`; `CREATE`
+/// on the database for the journal schema); without them the role is refused by name, and a
+/// setting it could write but not reload is not written at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_the_journal_as_the_documented_operator_role_and_missing_grants_are_named() {
+    let pg = require!(Stack::new().postgres().await);
+    let op_url = pg.role_url("cfg", &[]).await.unwrap();
+    let op = url::Url::parse(&op_url).unwrap().username().to_owned();
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(
+        &mut admin,
+        &format!(
+            "GRANT ALTER SYSTEM ON PARAMETER log_min_duration_statement TO \"{op}\"; \
+             GRANT CREATE ON DATABASE \"{}\" TO \"{op}\"",
+            pg.database()
+        ),
+    )
+    .await;
+    let bare = db_at(&pg.role_url("bare", &[]).await.unwrap());
+    let operator = db_at(&op_url);
+    let written = async |admin: &mut PgConnection, value: &str| -> bool {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_file_settings WHERE name = 'log_min_duration_statement' AND setting = $1)",
+        )
+        .bind(value)
+        .fetch_one(admin)
+        .await
+        .unwrap()
+    };
+
+    // Neither grant, or only ALTER SYSTEM (pg_reload_conf() not granted in this database):
+    // refused by name, nothing written.
+    for (db, value) in [(&bare, "4321"), (&operator, "4322")] {
+        let err = db
+            .set_setting("log_min_duration_statement", value)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+        let detail = err.detail().unwrap();
+        assert!(
+            detail.contains("GRANT ALTER SYSTEM ON PARAMETER <name> TO <role>")
+                && detail.contains("GRANT EXECUTE ON FUNCTION pg_reload_conf() TO <role>"),
+            "{}",
+            err.chain()
+        );
+        assert!(!written(&mut admin, value).await, "{value} was written");
+    }
+    let err = ops_core::OpsError::from(PgJournal::open(&bare).await.unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail()
+            .unwrap()
+            .contains("GRANT CREATE ON DATABASE <db> TO <role>"),
+        "{}",
+        err.chain()
+    );
+
+    // With every grant of the README (the function's in the database it connects to).
+    let mut in_db = connect(pg.url(), "grant").await;
+    exec(
+        &mut in_db,
+        &format!("GRANT EXECUTE ON FUNCTION pg_reload_conf() TO \"{op}\""),
+    )
+    .await;
+    let change = operator
+        .set_setting("log_min_duration_statement", "250")
+        .await
+        .unwrap();
+    assert_eq!((change.new.as_str(), change.needs_restart), ("250", false));
+    assert!(written(&mut admin, "250").await);
+    // A parameter it holds no grant on is refused, even for the operator.
+    let err = operator.set_setting("work_mem", "8MB").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+
+    let journal = PgJournal::open(&operator).await.unwrap();
+    conformance::journal::run_all(&journal).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_existing_runs_no_ddl_and_needs_the_schema() {
     let pg = require!(Stack::new().postgres().await);
