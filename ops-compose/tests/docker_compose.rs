@@ -272,10 +272,8 @@ fn image_of(p: &ComposeProject, container: &str) -> String {
 /// no longer claims the file's config hash); once `.env` holds the new value, `up` keeps it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_compose_secret_rotation_lasts_until_the_next_up_as_the_report_says() {
-    use ops_core::probe::ProbeResult;
-    use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+    use ops_core::run::RunOutcome;
     use ops_core::runbooks::{RunbookConfig, SecretRotation, Targets};
-    use ops_core::testing::ScriptedProbe;
 
     let image = demo_image();
     let file = format!(
@@ -307,14 +305,14 @@ async fn docker_compose_secret_rotation_lasts_until_the_next_up_as_the_report_sa
         "API_TOKEN",
         "new-token",
     ));
+    let probe = HealthcheckProbe {
+        platform: Arc::clone(&p.platform),
+        workload: api.clone(),
+    };
     let t = Targets::new(Arc::clone(&p.platform) as _, api.clone())
-        .with_probe(Arc::new(ScriptedProbe::always("api", ProbeResult::up())))
+        .with_probe(Arc::new(probe))
         .with_config(cfg);
-    let ctx = RunContext::builder()
-        .allow_volatile_journal()
-        .mode(Mode::Execute)
-        .approver(ApprovalPolicy::approve_all("test"))
-        .build();
+    let ctx = execute();
     let report = bounded(ops_core::runbooks::secret_rotation(&ctx, &t))
         .await
         .unwrap();
@@ -538,4 +536,117 @@ async fn docker_compose_depends_on_is_read_from_the_compose_file() {
                 .is_healthy()
         );
     }
+}
+
+/// An execute-mode context that approves every step.
+fn execute() -> ops_core::run::RunContext {
+    ops_core::run::RunContext::builder()
+        .allow_volatile_journal()
+        .mode(ops_core::run::Mode::Execute)
+        .approver(ops_core::run::ApprovalPolicy::approve_all("test"))
+        .build()
+}
+
+/// The health a HEALTHCHECK gives the service's containers, as a probe (the demo image checks
+/// its own `/health/ready`): up when every container runs and is healthy.
+#[derive(Debug)]
+struct HealthcheckProbe {
+    platform: Arc<ComposePlatform>,
+    workload: WorkloadRef,
+}
+
+#[async_trait::async_trait]
+impl ops_core::Probe for HealthcheckProbe {
+    fn name(&self) -> &'static str {
+        "healthcheck"
+    }
+
+    async fn check(&self) -> Result<ops_core::probe::ProbeResult, ops_core::OpsError> {
+        use ops_core::probe::ProbeResult;
+        let status = self.platform.workload(&self.workload).await?;
+        Ok(if status.is_healthy() {
+            ProbeResult::up()
+        } else {
+            ProbeResult::down(format!("{}/{} ready", status.ready, status.desired))
+        })
+    }
+}
+
+/// Item 10 end to end: a release that crashes at start, deployed as a compose user does (the
+/// new tag in the compose file, `docker-compose up -d`), crash-loops; `api_down` finds the
+/// previous image from the container compose replaced, rolls back and verifies, and its
+/// report says the rollback lasts only until the next `up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_down_rolls_back_a_crash_looping_release_deployed_with_docker_compose_up() {
+    use ops_core::run::RunOutcome;
+    use ops_core::runbooks::{RunbookConfig, Targets};
+
+    let image = demo_image();
+    let file = |image: &str| {
+        format!("version: \"2.4\"\nservices:\n  api:\n    image: {image}\n    restart: always\n")
+    };
+    let p = compose_or_skip!(ComposeProject::up_with("crash", &file(&image), None));
+    let api = p.service("api");
+    let container = format!("{}_api_1", p.name);
+    bounded(p.platform.wait_rolled_out(&api, rollout()))
+        .await
+        .unwrap();
+    // The bad release: the same program, told to crash at start.
+    let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
+    let bad = format!("{repo}:{}-bad", p.name);
+    p.docker(&[
+        "commit",
+        "--change",
+        "ENV FAULT_CRASH=true",
+        &container,
+        &bad,
+    ]);
+    std::fs::write(p.dir.join("compose.yml"), file(&bad)).unwrap();
+    let up = p.compose(&["up", "-d"]);
+    assert!(up.status.success(), "{up:?}");
+    bounded(async {
+        while p.platform.workload(&api).await.unwrap().total_restarts() < 2 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+
+    let probe = HealthcheckProbe {
+        platform: Arc::clone(&p.platform),
+        workload: api.clone(),
+    };
+    let t = Targets::new(Arc::clone(&p.platform) as _, api.clone())
+        .with_probe(Arc::new(probe))
+        .with_config(RunbookConfig::default().with_verify(
+            2,
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+        ));
+    let ctx = execute();
+    let report = bounded(ops_core::runbooks::api_down(&ctx, &t))
+        .await
+        .unwrap();
+    let _ = Command::new("docker").args(["rmi", "-f", &bad]).output();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert_eq!(image_of(&p, &container), image);
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.step == "rollback" && a.changes.iter().any(|c| c.contains(&image))),
+        "{}",
+        report.to_markdown()
+    );
+    assert!(
+        report.findings.iter().any(|f| f
+            .title
+            .ends_with("lasts only until the next deploy from its definition")),
+        "{}",
+        report.to_markdown()
+    );
 }
