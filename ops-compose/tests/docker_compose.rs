@@ -38,6 +38,8 @@ struct ComposeProject {
     name: String,
     dir: PathBuf,
     platform: Arc<ComposePlatform>,
+    /// Image tags the test made, removed with the project (on a failed assertion too).
+    tags: std::sync::Mutex<Vec<String>>,
 }
 
 impl ComposeProject {
@@ -69,6 +71,7 @@ impl ComposeProject {
         let p = Self {
             name,
             dir,
+            tags: std::sync::Mutex::default(),
             platform: Arc::new(
                 ComposePlatform::builder()
                     .with_stop_timeout(Duration::from_secs(2))
@@ -109,6 +112,11 @@ impl ComposeProject {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Remember an image tag the test made, to remove it with the project.
+    fn owns_tag(&self, tag: &str) {
+        self.tags.lock().unwrap().push(tag.to_owned());
+    }
+
     /// The networks a container is attached to, and its aliases on each.
     fn networks(&self, container: &str) -> String {
         self.docker(&[
@@ -135,6 +143,9 @@ impl Drop for ComposeProject {
         }
         let _ = self.compose(&["down", "-t", "1"]);
         let _ = std::fs::remove_dir_all(&self.dir);
+        for tag in self.tags.lock().unwrap().drain(..) {
+            let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+        }
     }
 }
 
@@ -392,11 +403,9 @@ async fn docker_compose_up_with_a_new_image_rolls_back_to_the_replaced_one() {
     let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
     let release = format!("{repo}:{}-v2", p.name);
     p.docker(&["tag", &image, &release]);
+    p.owns_tag(&release);
     std::fs::write(p.dir.join("compose.yml"), file(&release)).unwrap();
     let up = p.compose(&["up", "-d"]);
-    let untag = || {
-        let _ = Command::new("docker").args(["rmi", &release]).output();
-    };
     assert!(up.status.success(), "{up:?}");
     assert_eq!(image_of(&p, &container), release);
 
@@ -424,8 +433,6 @@ async fn docker_compose_up_with_a_new_image_rolls_back_to_the_replaced_one() {
     let up = p.compose(&["up", "-d"]);
     assert!(up.status.success(), "{up:?}");
     assert_eq!(image_of(&p, &container), release);
-    drop(p);
-    untag();
 }
 
 /// Item 13 against the real engine: a compose service limited to a tenth of a core
@@ -601,6 +608,7 @@ async fn api_down_rolls_back_a_crash_looping_release_deployed_with_docker_compos
         &container,
         &bad,
     ]);
+    p.owns_tag(&bad);
     std::fs::write(p.dir.join("compose.yml"), file(&bad)).unwrap();
     let up = p.compose(&["up", "-d"]);
     assert!(up.status.success(), "{up:?}");
@@ -626,7 +634,6 @@ async fn api_down_rolls_back_a_crash_looping_release_deployed_with_docker_compos
     let report = bounded(ops_core::runbooks::api_down(&ctx, &t))
         .await
         .unwrap();
-    let _ = Command::new("docker").args(["rmi", "-f", &bad]).output();
     assert_eq!(
         report.outcome,
         RunOutcome::Recovered,
