@@ -18,6 +18,14 @@ pub const CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
 pub const ONEOFF: &str = "com.docker.compose.oneoff";
 /// `com.docker.compose.depends_on`: `service:condition:restart,...` (compose v2).
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// `com.docker.compose.config-hash`: the hash of the service's configuration in the compose
+/// file; `docker compose up` recreates a container whose hash differs from the file's.
+pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
+/// `com.docker.compose.project.config_files`: the compose files the project was brought up
+/// with, comma separated.
+pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// `com.docker.compose.project.working_dir`: where `docker compose` ran (and reads `.env`).
+pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 /// The image this service ran before its last image change (set by opsbook's recreate).
 pub const PREVIOUS_IMAGE: &str = "org.opsbook.compose.previous-image";
 

@@ -208,14 +208,22 @@ impl ComposePlatform {
         }
     }
 
-    /// The project's services in dependency tiers, from the `com.docker.compose.depends_on`
-    /// labels: tier 0 depends on nothing, tier n only on earlier tiers.
+    /// The project's services in dependency tiers: tier 0 depends on nothing, tier n only on
+    /// earlier tiers. The dependencies come from the `com.docker.compose.depends_on` labels
+    /// (compose v2 writes them); a project without any (docker-compose 1.x writes none) is
+    /// read from its compose files, named in the `com.docker.compose.project.config_files`
+    /// label (relative to `com.docker.compose.project.working_dir`), each service's
+    /// `depends_on` in list or map form. When those files cannot be read here (an engine on
+    /// another host, files moved) every service is in tier 0, as without labels, and a
+    /// warning is logged.
     ///
     /// # Errors
     /// `Conflict` on a dependency cycle; engine errors.
     pub async fn dependency_tiers(&self, project: &str) -> Result<Vec<Vec<String>>> {
         labels::validate_project(project)?;
         let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut labelled = false;
+        let mut files = None;
         for c in self.list(project, None).await? {
             let Some(l) = c.labels else { continue };
             let Some(service) = l.get(labels::SERVICE) else {
@@ -223,7 +231,37 @@ impl ComposePlatform {
             };
             let entry = deps.entry(service.clone()).or_default();
             if let Some(d) = l.get(labels::DEPENDS_ON) {
+                labelled = true;
                 entry.extend(labels::parse_depends_on(d));
+            }
+            if files.is_none()
+                && let Some(f) = l.get(labels::CONFIG_FILES)
+            {
+                files = Some(crate::compose_file::config_paths(
+                    f,
+                    l.get(labels::WORKING_DIR).map(String::as_str),
+                ));
+            }
+        }
+        if !labelled && let Some(paths) = files {
+            let read =
+                tokio::task::spawn_blocking(move || crate::compose_file::read_depends_on(&paths))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+            match read {
+                Ok(from_files) => {
+                    for (service, d) in from_files {
+                        if let Some(entry) = deps.get_mut(&service) {
+                            entry.extend(d);
+                        }
+                    }
+                }
+                Err(why) => tracing::warn!(
+                    project,
+                    %why,
+                    "the project's compose files cannot be read: starting its services without depends_on order"
+                ),
             }
         }
         let known: BTreeSet<String> = deps.keys().cloned().collect();
@@ -233,7 +271,7 @@ impl ComposePlatform {
         tiers(deps).ok_or_else(|| Error::Conflict {
             operation: "dependency_tiers",
             target: project.to_owned(),
-            reason: "the services' depends_on labels form a cycle".to_owned(),
+            reason: "the services' depends_on form a cycle".to_owned(),
         })
     }
 

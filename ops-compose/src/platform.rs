@@ -310,8 +310,12 @@ impl Platform for ComposePlatform {
     fn capabilities(&self) -> PlatformCapabilities {
         let mut caps = PlatformCapabilities::all();
         caps.dry_run = false;
-        // Only when opsbook itself changed the image; see `revisions`.
-        caps.rollback = false;
+        // Per service: when a previous image is known (see `image_revisions`); refused with
+        // `Unsupported` otherwise.
+        caps.rollback = true;
+        // The compose file and `.env` define the service: the next `docker compose up`
+        // recreates it from them (recreate drops the config hash so it does).
+        caps.durable_config = false;
         caps
     }
 

@@ -71,6 +71,13 @@ impl RecreateOptions {
         self.set_env.iter().map(|(k, _)| k.as_str()).collect()
     }
 
+    /// Whether these options change the configuration (not a plain recreate).
+    fn changes_config(&self, image: Option<&str>) -> bool {
+        !self.set_env.is_empty()
+            || !self.remove_env.is_empty()
+            || self.image.as_deref().is_some_and(|i| Some(i) != image)
+    }
+
     fn apply_env(&self, env: Option<Vec<String>>) -> Vec<String> {
         let mut env: Vec<String> = env
             .unwrap_or_default()
@@ -156,6 +163,12 @@ pub(crate) fn clone_body(
     let mut image = config.image.clone();
     let new_name = match how {
         CloneAs::Recreate(opts) => {
+            if opts.changes_config(image.as_deref()) {
+                // The container no longer matches the compose file: without the file's hash,
+                // the next `docker compose up` recreates it from the file (instead of keeping
+                // it until some later file change silently brings the old values back).
+                labels_map.remove(labels::CONFIG_HASH);
+            }
             env = Some(opts.apply_env(env));
             if let Some(new_image) = &opts.image
                 && image.as_deref() != Some(new_image.as_str())
@@ -497,19 +510,63 @@ impl ComposePlatform {
         for k in &update.remove {
             opts = opts.remove_env(k.clone());
         }
+        let definition = self.definition(workload).await?;
         Box::pin(self.recreate_service(workload, &opts)).await?;
         let mut change = ConfigChange::default();
         change.keys_set = update.set.keys().cloned().collect();
         change.keys_removed = update.remove.iter().cloned().collect();
         change.rolled_out = true;
+        change.persist_in = Some(definition);
         Ok(change)
     }
 
-    /// Image revisions: the current image (revision 2) and, when opsbook changed the image of
-    /// this service, the previous one (revision 1).
+    /// Where the service is defined, in words: the compose files and the `.env` of the
+    /// directory compose ran in, from the labels docker compose writes (a project made
+    /// without them is named only).
+    async fn definition(&self, workload: &WorkloadRef) -> Result<String> {
+        let (project, service) = labels::project_service(workload)?;
+        let inspected = self.inspect_members(workload, "update_config").await?;
+        let l = inspected
+            .first()
+            .and_then(|i| i.config.as_ref())
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let files = l.get(labels::CONFIG_FILES).filter(|f| !f.is_empty());
+        let dir = l.get(labels::WORKING_DIR).filter(|d| !d.is_empty());
+        let paths = |files: &str| {
+            crate::compose_file::config_paths(files, dir.map(String::as_str))
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Ok(match (files, dir) {
+            (Some(files), Some(dir)) => format!(
+                "service {service} of {} or {}/.env (compose project {project})",
+                paths(files),
+                dir.trim_end_matches('/')
+            ),
+            (Some(files), None) => format!(
+                "service {service} of {} or its .env (compose project {project})",
+                paths(files)
+            ),
+            _ => {
+                format!("the compose file or .env of compose project {project} (service {service})")
+            }
+        })
+    }
+
+    /// Image revisions: the current image (revision 2) and, when a previous one is known,
+    /// that one (revision 1). Compose keeps no history; the previous image is known when
+    /// opsbook changed the image (its recreate labels the new container with the old image),
+    /// or else from the engine's record of the container a deploy replaced: the newest
+    /// `destroy` event of a container of this service (one-offs excluded) that ran another
+    /// image, as `docker compose up` with a changed image leaves it. The engine keeps only
+    /// its recent events in memory (the last 256 on Docker 20.10) and none across its
+    /// restart, so that record can be gone.
     ///
     /// # Errors
-    /// `Unsupported` when no previous image is known: compose keeps no history.
+    /// `Unsupported` when no previous image is known.
     pub async fn image_revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>> {
         let inspected = self.inspect_members(workload, "revisions").await?;
         let config = inspected
@@ -517,11 +574,14 @@ impl ComposePlatform {
             .and_then(|i| i.config.clone())
             .unwrap_or_default();
         let current = config.image.clone().unwrap_or_default();
-        let previous = config
+        let mut previous = config
             .labels
             .as_ref()
             .and_then(|l| l.get(labels::PREVIOUS_IMAGE))
             .cloned();
+        if previous.is_none() {
+            previous = self.replaced_image(workload, &current).await?;
+        }
         match previous {
             Some(prev) => Ok(vec![
                 Revision::new(2, vec![current], true),
@@ -559,7 +619,7 @@ fn no_history(workload: &WorkloadRef) -> Error {
     Error::Unsupported {
         operation: "rollback",
         target: workload.to_string(),
-        reason: "docker compose keeps no revision history and no previous image is known for this service (only an image change made through ComposePlatform::recreate_service is remembered); redeploy the previous image tag instead".to_owned(),
+        reason: "docker compose keeps no revision history and no previous image is known for this service (neither an image change made by opsbook nor a replaced container with another image in the engine's recent events); put the previous image tag in the compose file and run `docker compose up -d` for the service".to_owned(),
     }
 }
 

@@ -145,27 +145,15 @@ impl ComposePlatform {
         workload: &WorkloadRef,
         opts: &EventOptions,
     ) -> Result<Vec<PlatformEvent>> {
-        let (project, service) = labels::project_service(workload)?;
-        let docker = self.docker().await?;
-        let now = jiff::Timestamp::now();
+        let now = jiff::Timestamp::now().as_second();
         let window = opts.since.unwrap_or(std::time::Duration::from_hours(1));
-        let since = now.as_second() - i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 2);
-        let mut filters = labels::filters(project, Some(service));
-        filters.insert("type".to_owned(), vec!["container".to_owned()]);
-        let engine_opts = EventsOptionsBuilder::new()
-            .since(&since.max(0).to_string())
-            .until(&(now.as_second() + 1).to_string())
-            .filters(&filters)
-            .build();
-        let collect = async {
-            let mut s = docker.events(Some(engine_opts));
-            let mut out = Vec::new();
-            while let Some(e) = s.next().await {
-                out.push(event_of(&e?));
-            }
-            Ok::<_, bollard::errors::Error>(out)
-        };
-        let mut events = self.call("events", &workload.to_string(), collect).await?;
+        let since = now - i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 2);
+        let mut events: Vec<PlatformEvent> = self
+            .recorded_events(workload, since, None)
+            .await?
+            .iter()
+            .map(event_of)
+            .collect();
         // exec_* events are our own probes and commands: noise in an incident timeline.
         events.retain(|e| !e.reason.starts_with("exec_") && (!opts.warnings_only || e.warning));
         if let Some(limit) = opts.limit {
@@ -174,6 +162,66 @@ impl ComposePlatform {
         }
         Ok(events)
     }
+
+    /// The image of the newest replaced (destroyed) container of the service that ran
+    /// another image than `current`, from the engine's in-memory event record; one-off
+    /// containers excluded. `None` when the record holds none.
+    pub(crate) async fn replaced_image(
+        &self,
+        workload: &WorkloadRef,
+        current: &str,
+    ) -> Result<Option<String>> {
+        // `since` only opens the engine's record (it keeps recent events, not a week's).
+        let since = jiff::Timestamp::now().as_second() - 7 * 24 * 3600;
+        let events = self
+            .recorded_events(workload, since, Some("destroy"))
+            .await?;
+        Ok(previous_image_of(&events, current))
+    }
+
+    /// The engine's recorded events about the service's containers from `since` (Unix
+    /// seconds) until now, oldest first; `action` keeps one kind (`destroy`).
+    async fn recorded_events(
+        &self,
+        workload: &WorkloadRef,
+        since: i64,
+        action: Option<&str>,
+    ) -> Result<Vec<EventMessage>> {
+        let (project, service) = labels::project_service(workload)?;
+        let docker = self.docker().await?;
+        let now = jiff::Timestamp::now().as_second();
+        let mut filters = labels::filters(project, Some(service));
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        if let Some(action) = action {
+            filters.insert("event".to_owned(), vec![action.to_owned()]);
+        }
+        let engine_opts = EventsOptionsBuilder::new()
+            .since(&since.max(0).to_string())
+            .until(&(now + 1).to_string())
+            .filters(&filters)
+            .build();
+        let collect = async {
+            let mut s = docker.events(Some(engine_opts));
+            let mut out = Vec::new();
+            while let Some(e) = s.next().await {
+                out.push(e?);
+            }
+            Ok::<_, bollard::errors::Error>(out)
+        };
+        self.call("events", &workload.to_string(), collect).await
+    }
+}
+
+/// The newest destroyed non-one-off container's image that differs from `current`.
+fn previous_image_of(events: &[EventMessage], current: &str) -> Option<String> {
+    events
+        .iter()
+        .rev()
+        .filter_map(|e| e.actor.as_ref()?.attributes.as_ref())
+        .filter(|a| !labels::is_oneoff(Some(a)))
+        .filter_map(|a| a.get("image"))
+        .find(|image| !image.is_empty() && image.as_str() != current)
+        .cloned()
 }
 
 /// A container's CPU limit in cores, as compose sets it (`cpus:` / `deploy.resources.limits.cpus`
@@ -247,6 +295,32 @@ mod tests {
         assert!(ev.warning);
         assert_eq!(ev.object, "shop-api-1");
         assert_eq!(ev.message, "die (exit code 3)");
+    }
+
+    #[test]
+    fn the_previous_image_is_the_newest_other_image_destroyed_one_offs_aside() {
+        let destroyed = |image: &str, oneoff: &str| EventMessage {
+            action: Some("destroy".into()),
+            actor: Some(EventActor {
+                attributes: Some(HashMap::from([
+                    ("image".to_owned(), image.to_owned()),
+                    (labels::ONEOFF.to_owned(), oneoff.to_owned()),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let events = [
+            destroyed("demo:1", "False"),
+            destroyed("demo:2", "False"),
+            destroyed("demo:9", "True"),
+            destroyed("demo:3", "False"),
+        ];
+        assert_eq!(
+            previous_image_of(&events, "demo:3").as_deref(),
+            Some("demo:2")
+        );
+        assert_eq!(previous_image_of(&events[2..], "demo:3"), None);
     }
 
     #[test]

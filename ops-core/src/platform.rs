@@ -42,7 +42,9 @@ pub struct PlatformCapabilities {
     pub scale: bool,
     /// Stop and start.
     pub stop_start: bool,
-    /// Rollback to a previous revision.
+    /// Rollback to a previous revision. Whether a given workload has one to go back to is
+    /// per workload: [`Platform::revisions`] says (Compose knows a previous image only for
+    /// some services and refuses the others with [`ErrorKind::Unsupported`]).
     pub rollback: bool,
     /// Deleting one instance.
     pub delete_instance: bool,
@@ -58,6 +60,13 @@ pub struct PlatformCapabilities {
     pub resource_usage: bool,
     /// Configuration updates.
     pub update_config: bool,
+    /// Configuration and image changes are kept in the platform's own desired state and
+    /// survive the platform's next reconciliation (Kubernetes: the Deployment, ConfigMap or
+    /// Secret). `false` where the service is defined outside the platform (Docker Compose:
+    /// the compose file and `.env`): a change made through the platform lasts only until the
+    /// next deploy from that definition, which must be changed too
+    /// ([`ConfigChange::persist_in`] says where).
+    pub durable_config: bool,
 }
 
 impl PlatformCapabilities {
@@ -76,6 +85,7 @@ impl PlatformCapabilities {
             copy: true,
             resource_usage: true,
             update_config: true,
+            durable_config: true,
         }
     }
 }
@@ -1293,6 +1303,10 @@ pub struct ConfigChange {
     pub keys_removed: Vec<String>,
     /// Whether a rollout was started.
     pub rolled_out: bool,
+    /// Where the change must also be made for it to last, when the platform does not keep
+    /// it ([`PlatformCapabilities::durable_config`] false), e.g. the compose files and
+    /// `.env` of a Compose project; `None` when the platform's own state now holds it.
+    pub persist_in: Option<String>,
 }
 
 /// Where workloads run: inspect them, restart them, wait for rollouts.

@@ -804,6 +804,48 @@ async fn secret_rotation_rolls_out_the_new_value_without_ever_showing_it() {
     assert!(!everything.contains("hunter2"), "the secret leaked");
 }
 
+#[tokio::test(start_paused = true)]
+async fn secret_rotation_on_a_platform_without_durable_config_says_first_to_change_the_definition()
+{
+    use ops_core::platform::{ConfigTarget, PlatformCapabilities};
+    use ops_core::runbooks::SecretRotation;
+    let mut caps = PlatformCapabilities::all();
+    caps.durable_config = false;
+    let platform = Arc::new(
+        FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(api(), 1))
+            .with_capabilities(caps),
+    );
+    let mut cfg =
+        RunbookConfig::default().with_verify(2, Duration::from_secs(1), Duration::from_secs(30));
+    cfg.rotation = Some(SecretRotation::new(ConfigTarget::Env, "API_TOKEN", "new"));
+    let probe = ScriptedProbe::tracking("api", Arc::clone(&platform), api());
+    let t = Targets::new(Arc::clone(&platform) as _, api())
+        .with_probe(Arc::new(probe))
+        .with_config(cfg);
+    for ctx in [dry(), execute()] {
+        let report = ops_core::runbooks::secret_rotation(&ctx, &t).await.unwrap();
+        assert!(
+            report
+                .summary
+                .starts_with("Do not revoke the old API_TOKEN yet: first set the new value in the definition of prod/deployment/api."),
+            "{}",
+            report.to_markdown()
+        );
+        assert!(
+            !report
+                .summary
+                .contains("revoke the old value at its issuer now")
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.title == "the new API_TOKEN will not last on its own")
+        );
+    }
+}
+
 fn latency_targets(platform: Arc<FakePlatform>, p95_s: f64) -> Targets {
     use ops_core::metrics::{MetricQuery, MetricWindow};
     let metrics = ops_core::testing::FakeMetrics::default().with_scalar(

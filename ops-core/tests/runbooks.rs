@@ -113,13 +113,8 @@ async fn restart_and_verify_recovers_a_workload_that_a_restart_heals() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn restart_and_verify_rolls_back_when_the_restart_does_not_help() {
-    let platform = FakePlatform::default()
-        .with_workload(WorkloadStatus::crash_looping(api(), 2))
-        .with_previous_revision(&api(), 0, vec!["api:1.4.1".to_owned()])
-        .restart_heals(Healing::StaysBroken);
-    let h = Harness::new(platform);
+/// `restart_and_verify` in execute mode with short deadlines; asserts it recovered.
+async fn restart_and_verify_recovers(h: &Harness) -> ops_core::run::Report {
     let targets = h.targets().with_config(
         RunbookConfig::default()
             .with_rollout_timeout(Duration::from_secs(30))
@@ -132,6 +127,17 @@ async fn restart_and_verify_rolls_back_when_the_restart_does_not_help() {
         "{}",
         report.to_markdown()
     );
+    report
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_and_verify_rolls_back_when_the_restart_does_not_help() {
+    let platform = FakePlatform::default()
+        .with_workload(WorkloadStatus::crash_looping(api(), 2))
+        .with_previous_revision(&api(), 0, vec!["api:1.4.1".to_owned()])
+        .restart_heals(Healing::StaysBroken);
+    let h = Harness::new(platform);
+    let report = restart_and_verify_recovers(&h).await;
     assert_eq!(
         h.platform.mutations(),
         [
@@ -151,6 +157,27 @@ async fn restart_and_verify_rolls_back_when_the_restart_does_not_help() {
             .findings
             .iter()
             .any(|f| f.title.contains("recovered by rolling back to revision 0"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_that_fails_because_the_instance_never_became_ready_is_followed_by_a_rollback() {
+    // Compose's rolling restart stops with a conflict at a container that crashes again.
+    let platform = FakePlatform::default()
+        .with_workload(WorkloadStatus::crash_looping(api(), 2))
+        .with_previous_revision(&api(), 0, vec!["api:1.4.1".to_owned()])
+        .fail_next("rollout_restart", ErrorKind::Conflict);
+    let h = Harness::new(platform);
+    let report = restart_and_verify_recovers(&h).await;
+    assert_eq!(
+        h.platform.mutations(),
+        ["rollback prod/deployment/api to 0"]
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.title == "the restart did not bring prod/deployment/api back")
     );
 }
 

@@ -296,6 +296,14 @@ impl Error {
                 _ => ErrorKind::Backend,
             },
             Self::PartialDelete { source, .. } | Self::Compensation { source, .. } => source.kind(),
+            // A migration the role may not run (no CREATE on the database for the schema).
+            Self::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(e),
+                ..
+            } => match sqlx_kind(e) {
+                ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Backend,
+            },
             Self::Codec { .. } | Self::Migrate { .. } | Self::RestoreVerification { .. } => {
                 ErrorKind::Backend
             }
@@ -332,6 +340,10 @@ impl Error {
             Self::Query {
                 operation, source, ..
             } if has_sqlstate(source, "42501") => Some(required_grant(operation).to_owned()),
+            Self::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(e),
+                ..
+            } if has_sqlstate(e, "42501") => Some(required_grant("journal_migrate").to_owned()),
             Self::ChecksumMismatch {
                 expected, actual, ..
             } => Some(format!(
@@ -343,6 +355,17 @@ impl Error {
                 "{deleted} rows were already deleted in {batches} committed batches"
             )),
             Self::Timeout { after, .. } => Some(format!("deadline {after:?}")),
+            // pg_dump / pg_restore refused by the server: name the grant, then what it said.
+            Self::Tool {
+                operation,
+                stderr,
+                status,
+                ..
+            } if tool_kind(stderr) == ErrorKind::PermissionDenied
+                && !stderr.contains("password authentication failed") =>
+            {
+                Some(format!("{}; {status}: {stderr}", required_grant(operation)))
+            }
             Self::Tool { stderr, status, .. } => Some(format!("{status}: {stderr}")),
             Self::Spawn { tool, .. } => Some(format!(
                 "{tool} could not be started; install the PostgreSQL client tools (postgresql-client) \

@@ -76,6 +76,25 @@ impl PgDatabase {
                     "ALTER SYSTEM SET {} = {literal}",
                     quote_setting_name(&canonical)
                 );
+                // Without the right to reload, ALTER SYSTEM would write postgresql.auto.conf
+                // and leave it unapplied until some later reload: refuse before writing.
+                // (Function privileges are per database: this is the one we are in.)
+                let may_reload: bool = sqlx::query_scalar(
+                    "SELECT has_function_privilege('pg_catalog.pg_reload_conf()', 'EXECUTE')",
+                )
+                .fetch_one(self.pool())
+                .await
+                .map_err(self.err(operation))?;
+                if !may_reload {
+                    return Err(Error::Privilege {
+                        operation,
+                        target: ops_core::text::quote(&canonical),
+                        grant: format!(
+                            "{}; pg_reload_conf() is granted per database: grant it in the database opsbook connects to (nothing was changed)",
+                            crate::error::required_grant(operation)
+                        ),
+                    });
+                }
                 // ALTER SYSTEM cannot run in a transaction block: simple protocol, autocommit.
                 let mut conn = self.dedicated(operation, None, Some(timeout)).await?;
                 let result = async {

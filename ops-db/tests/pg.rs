@@ -570,6 +570,89 @@ async fn backup_drop_restore_gives_identical_tables_and_tampering_is_refused() {
     assert_eq!(checksums(pg.url(), &tables).await, before);
 }
 
+/// Item 3 of issue 12: backup and restore as the operator role ops-db's README documents
+/// (`pg_read_all_data`; `CREATEDB` and ownership of the database it restores), not the
+/// superuser; without a grant each is `PermissionDenied` whose detail names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_as_the_documented_operator_role_and_missing_grants_are_named() {
+    let pg = require!(Stack::new().postgres().await);
+    let op_url = pg.role_url("bk", &["pg_read_all_data"]).await.unwrap();
+    let op = url::Url::parse(&op_url).unwrap().username().to_owned();
+    let name = Identifier::new(pg.database()).unwrap();
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(
+        &mut admin,
+        &format!(
+            "ALTER ROLE \"{op}\" CREATEDB; ALTER DATABASE {} OWNER TO \"{op}\"",
+            name.quoted()
+        ),
+    )
+    .await;
+    // The operator owns the database and what is in it (README: ownership of the restored
+    // database), so pg_restore can give every object back its owner.
+    let mut conn = connect(&op_url, "seed").await;
+    let tables = seed(&mut conn).await;
+    let _ = conn.close().await;
+    let before = checksums(pg.url(), &tables).await;
+    let on_maintenance_db = |url: &str| {
+        let mut u = url::Url::parse(url).unwrap();
+        u.set_path("/postgres");
+        PgDatabaseBuilder::new(u.as_str()).build().unwrap()
+    };
+    let operator = on_maintenance_db(&op_url);
+    let dir = tempfile::tempdir().unwrap();
+    let info = operator
+        .backup(&BackupOptions::new(name.clone(), dir.path()))
+        .await
+        .unwrap();
+    exec(
+        &mut admin,
+        &format!("DROP DATABASE {} WITH (FORCE)", name.quoted()),
+    )
+    .await;
+    let restored = operator
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(restored.database, pg.database());
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+    // Over the live database: the swap renames the operator's own database aside.
+    let swapped = operator
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap();
+    assert!(swapped.previous_renamed_to.is_some());
+    assert_eq!(checksums(pg.url(), &tables).await, before);
+
+    // A role without the grants: pg_dump is refused, and so is the restore's CREATE DATABASE.
+    let bare = on_maintenance_db(&pg.role_url("bare", &[]).await.unwrap());
+    let err = bare
+        .backup(&BackupOptions::new(name.clone(), dir.path()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail().unwrap().contains("GRANT pg_read_all_data TO"),
+        "{}",
+        err.chain()
+    );
+    let err = bare
+        .restore(&RestoreOptions::new(&info.path, name.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail().unwrap().contains("ALTER ROLE <role> CREATEDB"),
+        "{}",
+        err.chain()
+    );
+    assert_eq!(
+        checksums(pg.url(), &tables).await,
+        before,
+        "nothing touched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_operation_is_unavailable_or_timeout_and_leaves_no_partial_file() {
     let pg = require!(Stack::new().postgres().await);
@@ -879,6 +962,85 @@ async fn hostile_identifiers_are_rejected_or_quoted() {
             .await
             .unwrap();
     assert!(exists);
+}
+
+/// Item 3 of issue 12: settings and the journal as the operator role with exactly the
+/// grants ops-db's README lists (`ALTER SYSTEM ON PARAMETER` + `pg_reload_conf()`; `CREATE`
+/// on the database for the journal schema); without them the role is refused by name, and a
+/// setting it could write but not reload is not written at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_the_journal_as_the_documented_operator_role_and_missing_grants_are_named() {
+    let pg = require!(Stack::new().postgres().await);
+    let op_url = pg.role_url("cfg", &[]).await.unwrap();
+    let op = url::Url::parse(&op_url).unwrap().username().to_owned();
+    let mut admin = connect(pg.admin_url(), "admin").await;
+    exec(
+        &mut admin,
+        &format!(
+            "GRANT ALTER SYSTEM ON PARAMETER log_min_duration_statement TO \"{op}\"; \
+             GRANT CREATE ON DATABASE \"{}\" TO \"{op}\"",
+            pg.database()
+        ),
+    )
+    .await;
+    let bare = db_at(&pg.role_url("bare", &[]).await.unwrap());
+    let operator = db_at(&op_url);
+    let written = async |admin: &mut PgConnection, value: &str| -> bool {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_file_settings WHERE name = 'log_min_duration_statement' AND setting = $1)",
+        )
+        .bind(value)
+        .fetch_one(admin)
+        .await
+        .unwrap()
+    };
+
+    // Neither grant, or only ALTER SYSTEM (pg_reload_conf() not granted in this database):
+    // refused by name, nothing written.
+    for (db, value) in [(&bare, "4321"), (&operator, "4322")] {
+        let err = db
+            .set_setting("log_min_duration_statement", value)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+        let detail = err.detail().unwrap();
+        assert!(
+            detail.contains("GRANT ALTER SYSTEM ON PARAMETER <name> TO <role>")
+                && detail.contains("GRANT EXECUTE ON FUNCTION pg_reload_conf() TO <role>"),
+            "{}",
+            err.chain()
+        );
+        assert!(!written(&mut admin, value).await, "{value} was written");
+    }
+    let err = ops_core::OpsError::from(PgJournal::open(&bare).await.unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+    assert!(
+        err.detail()
+            .unwrap()
+            .contains("GRANT CREATE ON DATABASE <db> TO <role>"),
+        "{}",
+        err.chain()
+    );
+
+    // With every grant of the README (the function's in the database it connects to).
+    let mut in_db = connect(pg.url(), "grant").await;
+    exec(
+        &mut in_db,
+        &format!("GRANT EXECUTE ON FUNCTION pg_reload_conf() TO \"{op}\""),
+    )
+    .await;
+    let change = operator
+        .set_setting("log_min_duration_statement", "250")
+        .await
+        .unwrap();
+    assert_eq!((change.new.as_str(), change.needs_restart), ("250", false));
+    assert!(written(&mut admin, "250").await);
+    // A parameter it holds no grant on is refused, even for the operator.
+    let err = operator.set_setting("work_mem", "8MB").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", err.chain());
+
+    let journal = PgJournal::open(&operator).await.unwrap();
+    conformance::journal::run_all(&journal).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

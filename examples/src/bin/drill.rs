@@ -23,7 +23,7 @@
 //! | --- | --- | --- | --- |
 //! | `api-unhealthy` | `POST /admin/fault {"unhealthy":true}` | `api_down` | rolling restart |
 //! | `redis-down` | Redis stopped | `cache_failure` | restart Redis |
-//! | `crash-loop` | a release that crashes at start | `api_down` | roll back to the previous image |
+//! | `crash-loop` | a release that crashes at start, deployed with `docker-compose up -d` (the new tag in the service's compose file) | `api_down` | roll back to the image of the container compose replaced |
 //! | `db-connections-exhausted` | sessions idle in a transaction | `db_connections` | terminate them |
 //!
 //! Exit status 0 only when every scenario recovered; the last line then says "recovered".

@@ -187,6 +187,12 @@ fn needs_checks(t: &Targets, runbook: &str) -> Result<(), OpsError> {
 /// If the service does not come back, the report says so and that the previous value must be
 /// restored by a human (it is not known to opsbook, by design).
 ///
+/// Where the platform does not keep configuration ([`crate::platform::PlatformCapabilities::durable_config`]
+/// false: Docker Compose, whose compose file and `.env` define the service), the report's
+/// summary says first that the new value must be put there before the old one is revoked,
+/// and never that the rotation is done: the next `docker compose up` recreates the service
+/// from its definition and brings the old value back.
+///
 /// # Errors
 /// [`crate::ErrorKind::InvalidInput`] without `config.rotation` or a probe; errors of the update.
 ///
@@ -226,15 +232,44 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             .target(&t.workload)
             .change(format!("{}: new value for {} in {:?} (value not shown)", t.workload, rotation.key, rotation.target))
             .change(format!("{}: every instance replaced so the value applies", t.workload));
-        match run.act(step, || t.platform.update_config(&t.workload, update)).await? {
+        // Where the service is defined outside the platform (Compose: the compose file and
+        // `.env`), the change lasts only until the next deploy from that definition: said
+        // first, before anything changes, so nobody revokes the old value too early.
+        let durable = t.platform.capabilities().durable_config;
+        let keep_out = |place: &str| {
+            format!(
+                "Do not revoke the old {key} yet: first set the new value in {place}. The change made here lasts only until the next deploy from that definition (e.g. `docker compose up`), which brings the old value back.",
+                key = rotation.key
+            )
+        };
+        if !durable {
+            run.summary(keep_out(&format!("the definition of {}", t.workload)));
+            run.finding(
+                Finding::warning(format!("the new {} will not last on its own", rotation.key))
+                    .with_evidence(format!("{} is defined outside the platform; the platform keeps no configuration of its own", t.workload)),
+            );
+        }
+        let persist_in = match run.act(step, || t.platform.update_config(&t.workload, update)).await? {
             Acted::Done(change) => {
                 run.finding(Finding::info(format!("set {} (rolled out: {})", change.keys_set.join(", "), change.rolled_out)));
+                change.persist_in
             }
             Acted::Planned => return Ok(RunOutcome::Planned),
             Acted::Denied { .. } => return Ok(RunOutcome::Unresolved),
+        };
+        let not_durable = persist_in.or_else(|| (!durable).then(|| format!("the definition of {}", t.workload)));
+        if let Some(place) = &not_durable {
+            run.summary(keep_out(place));
         }
         if wait_rollout(&run, t, "wait_rolled_out").await? && verify_healthy(&run, t, "verify_health").await? {
-            run.summary(format!("{} rotated; revoke the old value at its issuer now.", rotation.key));
+            match &not_durable {
+                Some(place) => run.summary(format!(
+                    "{} The new value is live on {} now; revoke the old value at its issuer only once {place} holds the new one.",
+                    keep_out(place),
+                    t.workload
+                )),
+                None => run.summary(format!("{} rotated; revoke the old value at its issuer now.", rotation.key)),
+            }
             Ok(RunOutcome::Recovered)
         } else {
             run.set_severity(Severity::High);

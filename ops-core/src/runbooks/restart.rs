@@ -2,7 +2,7 @@
 
 use super::Targets;
 use super::verify::{rollback_and_verify, rollback_step, verify_healthy, wait_rollout};
-use crate::error::OpsError;
+use crate::error::{ErrorKind, OpsError};
 use crate::platform::{PlatformExt as _, RestartOptions, WorkloadStatus};
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
@@ -79,13 +79,26 @@ pub(crate) async fn restart_verify_rollback(
                 .iter()
                 .map(|i| format!("replace instance {}", i.name)),
         );
-    match run
+    let acted = run
         .act(restart, || {
             t.platform
                 .rollout_restart(&t.workload, RestartOptions::default())
         })
-        .await?
-    {
+        .await;
+    let acted = match (acted, &previous) {
+        // A restart whose new instance never became ready (Compose's rolling restart stops
+        // with a conflict at the first container that crashes; a deadline) is a restart
+        // that did not recover the workload: roll back, as when it rolled out unhealthy.
+        (Err(e), Some(prev)) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Timeout) => {
+            run.finding(
+                Finding::critical(format!("the restart did not bring {} back", t.workload))
+                    .with_evidence(e.chain()),
+            );
+            return rollback_and_verify(run, t, prev).await;
+        }
+        (acted, _) => acted?,
+    };
+    match acted {
         Acted::Done(()) => {}
         Acted::Planned => {
             if let Some(prev) = &previous {

@@ -136,7 +136,22 @@ pub(crate) async fn rollback_and_verify(
         .act(step, || t.platform.rollback(&t.workload, opts))
         .await?
     {
-        Acted::Done(_) => {}
+        Acted::Done(_) => {
+            if !t.platform.capabilities().durable_config {
+                // Compose: the compose file still names the release that was rolled back.
+                run.finding(
+                    Finding::warning(format!(
+                        "the rollback of {} lasts only until the next deploy from its definition",
+                        t.workload
+                    ))
+                    .with_evidence(format!(
+                        "put revision {}'s image{} in the service's definition (compose file or .env) before the next `docker compose up`, which otherwise deploys the bad release again",
+                        previous.number,
+                        if previous.images.is_empty() { String::new() } else { format!(" ({})", previous.images.join(", ")) }
+                    )),
+                );
+            }
+        }
         Acted::Planned => return Ok(RunOutcome::Planned),
         Acted::Denied { .. } => return Ok(RunOutcome::Unresolved),
     }

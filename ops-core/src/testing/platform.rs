@@ -49,6 +49,24 @@ struct State {
     ready_after: u32,
     restart: Healing,
     rollback: Healing,
+    capabilities: Capabilities,
+}
+
+/// The fake's capabilities: everything unless a test says otherwise.
+#[derive(Debug)]
+struct Capabilities(PlatformCapabilities);
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self(PlatformCapabilities::all())
+    }
+}
+
+impl std::ops::Deref for Capabilities {
+    type Target = PlatformCapabilities;
+    fn deref(&self) -> &PlatformCapabilities {
+        &self.0
+    }
 }
 
 /// An in-memory [`Platform`].
@@ -169,6 +187,13 @@ impl FakePlatform {
         self.with_state(|s| s.restart = healing)
     }
 
+    /// Report these capabilities (default: [`PlatformCapabilities::all`]), e.g. a platform
+    /// whose configuration changes do not last (`durable_config: false`, like Compose).
+    #[must_use]
+    pub fn with_capabilities(self, capabilities: PlatformCapabilities) -> Self {
+        self.with_state(|s| s.capabilities = Capabilities(capabilities))
+    }
+
     /// Whether a rollback heals a broken workload (default: heals).
     #[must_use]
     pub fn rollback_heals(self, healing: Healing) -> Self {
@@ -264,7 +289,7 @@ impl Platform for FakePlatform {
     }
 
     fn capabilities(&self) -> PlatformCapabilities {
-        PlatformCapabilities::all()
+        self.lock().capabilities.0
     }
 
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> {
@@ -659,10 +684,12 @@ impl Platform for FakePlatform {
             let healing = s.restart;
             Self::start_rollout(&mut s, workload, healing, None)?;
         }
+        let durable = self.lock().capabilities.durable_config;
         Ok(ConfigChange {
             keys_set,
             keys_removed,
             rolled_out,
+            persist_in: (!durable).then(|| format!("the definition of {workload}")),
         })
     }
 }

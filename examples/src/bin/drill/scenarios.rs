@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::CommitContainerOptionsBuilder;
-use ops_compose::RecreateOptions;
 use ops_core::platform::{ExecCommand, StopOptions};
 use ops_core::probe::Probe as _;
 use ops_core::run::{Report, RunContext};
@@ -23,7 +22,8 @@ pub(crate) enum Scenario {
     ApiUnhealthy,
     /// Redis is stopped: `cache_failure` restarts it.
     RedisDown,
-    /// A bad release crashes at start: `api_down` sees the crash loop and rolls back.
+    /// A bad release, deployed with `docker-compose up -d`, crashes at start: `api_down` sees
+    /// the crash loop and rolls back to the image of the container compose replaced.
     CrashLoop,
     /// Sessions left idle in a transaction take every ordinary connection slot of PostgreSQL:
     /// `db_connections`, as a non-superuser operator on its held connection, terminates them.
@@ -209,20 +209,14 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
     }
 }
 
-/// Deploy a release that crashes at start and wait until it crash-loops.
+/// Deploy a release that crashes at start as a compose user does — the new tag in the
+/// service's compose file, `docker-compose up -d` — and wait until it crash-loops. The
+/// container compose replaces carries no opsbook label: the runbook finds the previous image
+/// the way it would on any compose-deployed service.
 async fn deploy_bad_release(stack: &Stack, api: &WorkloadRef) -> anyhow::Result<()> {
     let image = bad_release(stack).await?;
-    eprintln!("  fault: deploying {image} (crashes at start)");
-    // The release is meant to crash: the recreate reports that the new container never
-    // became ready (and leaves it in place), which is the fault being injected.
-    match stack
-        .platform
-        .recreate_service(api, &RecreateOptions::default().with_image(&image))
-        .await
-    {
-        Ok(_) | Err(ops_compose::Error::Unready { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
+    eprintln!("  fault: deploying {image} (crashes at start) with docker-compose up -d");
+    stack.compose_up_api(&image)?;
     until(
         "the api is crash looping",
         Duration::from_secs(30),

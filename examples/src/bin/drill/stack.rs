@@ -156,6 +156,12 @@ pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
             }
         }
     };
+    if !program_on_path("docker-compose") {
+        // The crash-loop scenario deploys its release with the real Compose.
+        let plan = provision_plan()?;
+        announce("docker-compose is missing", &plan)?;
+        provision()?;
+    }
     let mut missing = Vec::new();
     for image in images.all() {
         if docker.inspect_image(image).await.is_err() {
@@ -357,6 +363,9 @@ impl Stack {
             (labels::SERVICE.to_owned(), spec.service.to_owned()),
             (labels::CONTAINER_NUMBER.to_owned(), "1".to_owned()),
             (labels::ONEOFF.to_owned(), "False".to_owned()),
+            // docker-compose 1.29 (which deploys the crash-loop scenario's release) reads
+            // this label on every container of the project and fails without it.
+            ("com.docker.compose.version".to_owned(), "1.29.2".to_owned()),
         ]);
         if let Some(d) = spec.depends_on {
             l.insert(labels::DEPENDS_ON.to_owned(), d.to_owned());
@@ -449,6 +458,40 @@ impl Stack {
         Ok(())
     }
 
+    /// The directory of the api's compose file (`docker-compose` reads it and `.env` there).
+    pub(crate) fn compose_dir(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("opsbook-{}", self.project))
+    }
+
+    /// Deploy `image` for the api as a compose user does: write the service into the
+    /// project's compose file and run `docker-compose -p PROJECT up -d --no-deps api`
+    /// (Debian's docker-compose 1.29, a real Compose). Compose finds the running api by its
+    /// labels and recreates it with the new image; the project's network is the drill's.
+    pub(crate) fn compose_up_api(&self, image: &str) -> anyhow::Result<()> {
+        let dir = self.compose_dir();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let file = format!(
+            "version: \"2.4\"\nservices:\n  api:\n    image: {image}\n    environment:\n      PORT: \"8080\"\n      DATABASE_URL: postgres://app@db:5432/app\n      REDIS_URL: redis://cache:6379\n    ports: [\"127.0.0.1:{port}:8080\"]\n    restart: always\nnetworks:\n  default:\n    external: true\n    name: {network}\n",
+            port = self.api_port,
+            network = self.network
+        );
+        std::fs::write(dir.join("docker-compose.yml"), file)
+            .with_context(|| format!("cannot write {}/docker-compose.yml", dir.display()))?;
+        let out = std::process::Command::new("docker-compose")
+            .current_dir(&dir)
+            .args(["-p", &self.project, "up", "-d", "--no-deps", "api"])
+            .output()
+            .context("cannot run docker-compose (scripts/provision installs it)")?;
+        if !out.status.success() {
+            bail!(
+                "docker-compose up failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.redis_port)
     }
@@ -480,6 +523,7 @@ impl Stack {
             }
         }
         let _ = self.docker.remove_network(&self.network).await;
+        let _ = std::fs::remove_dir_all(self.compose_dir());
         Ok(())
     }
 }
