@@ -344,6 +344,7 @@ async fn session(stack: &Stack) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opsbook_plans_cancels_is_denied_and_recovers_the_drill_stack() {
+    ops_probes::config::install_crypto_provider();
     let images = Images::from_env();
     let docker = match stack::ensure_images(&images).await {
         Ok(d) => d,
