@@ -51,6 +51,7 @@ fn run(system: &Path, args: &[&str], env: &[(&str, String)], at_prompt: AtPrompt
     for (k, v) in env {
         command.env(k, v);
     }
+    let started = Instant::now();
     let mut child = command.spawn().expect("run opsbook");
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
@@ -89,6 +90,12 @@ fn run(system: &Path, args: &[&str], env: &[(&str, String)], at_prompt: AtPrompt
         }
     }
     let status = child.wait().unwrap();
+    eprintln!(
+        "opsbook {}: exit {:?} in {:.1}s",
+        args.join(" "),
+        status.code(),
+        started.elapsed().as_secs_f64()
+    );
     Ran {
         code: status.code(),
         stdout: out.join().unwrap(),
@@ -124,8 +131,8 @@ service = "cache"
 [thresholds]
 verify_successes = 2
 verify_interval = "1s"
-verify_timeout = "60s"
-rollout_timeout = "90s"
+verify_timeout = "15s"
+rollout_timeout = "20s"
 rollout_poll = "500ms"
 
 [approval]

@@ -24,9 +24,12 @@ use crate::system::{ConfigErrors, SecretSource, System};
 /// [`Exit`] status. Errors end with one line on stderr (`opsbook: …`), never a backtrace.
 pub async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Errors only by default: the live view already shows every step, finding and denial
+    // (as warnings they would interleave with the prompts); RUST_LOG shows more.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
