@@ -57,83 +57,64 @@ pub(crate) struct RawPlatform {
 }
 
 /// `[services.NAME]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawService {
     /// Kubernetes: `deployment/api`; compose: the compose service (default: the table's name).
-    #[serde(default)]
     pub(crate) workload: Option<Text>,
     /// The health endpoint (HTTP or HTTPS URL, no credentials).
-    #[serde(default)]
     pub(crate) health: Option<Text>,
     /// Statuses that count as healthy (default 200-299).
-    #[serde(default)]
     pub(crate) expect_status: Option<Spanned<Vec<u16>>>,
     /// How long one health check may take (default 5s).
-    #[serde(default)]
     pub(crate) timeout: Option<Text>,
     /// Services that must be up before this one (`recover-all` order).
-    #[serde(default)]
     pub(crate) depends_on: Vec<Text>,
 }
 
 /// `[database]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawDatabase {
     /// The variable holding the URL (with its credentials).
-    #[serde(default)]
     pub(crate) url_env: Option<Text>,
     /// Or the file holding it.
-    #[serde(default)]
     pub(crate) url_file: Option<Text>,
     /// The service that runs it (restarted by the database runbooks, if they must).
-    #[serde(default)]
     pub(crate) service: Option<Text>,
     /// The database `backup` and `restore` act on.
-    #[serde(default)]
     pub(crate) name: Option<Text>,
     /// Where `backup` writes (default `./backups`).
-    #[serde(default)]
     pub(crate) backup_dir: Option<Text>,
 }
 
 /// `[cache]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawCache {
     /// The variable holding the URL (with its credentials).
-    #[serde(default)]
     pub(crate) url_env: Option<Text>,
     /// Or the file holding it.
-    #[serde(default)]
     pub(crate) url_file: Option<Text>,
     /// The service that runs it (`cache-failure` restarts it when unreachable).
-    #[serde(default)]
     pub(crate) service: Option<Text>,
     /// The session keys (`session-invalidation`), default `session:*`.
-    #[serde(default)]
     pub(crate) session_pattern: Option<Text>,
     /// Patterns `cache-failure` may purge under memory pressure.
-    #[serde(default)]
     pub(crate) purgeable: Vec<Text>,
 }
 
 /// `[metrics]`: a Prometheus server.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawMetrics {
     /// The server's URL when it holds no credentials.
-    #[serde(default)]
     pub(crate) url: Option<Text>,
     /// Or the variable that holds it.
-    #[serde(default)]
     pub(crate) url_env: Option<Text>,
     /// The `job` label of the service's metrics (default `api`).
-    #[serde(default)]
     pub(crate) job: Option<Text>,
     /// The rate window, e.g. `5m`.
-    #[serde(default)]
     pub(crate) window: Option<Text>,
 }
 
@@ -172,37 +153,22 @@ pub(crate) struct RawNotifier {
 
 /// `[thresholds]`: onto `RunbookConfig`; durations as `30s`, `5m`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawThresholds {
-    #[serde(default)]
     pub(crate) rollout_timeout: Option<Text>,
-    #[serde(default)]
     pub(crate) rollout_poll: Option<Text>,
-    #[serde(default)]
     pub(crate) verify_successes: Option<Spanned<u32>>,
-    #[serde(default)]
     pub(crate) verify_interval: Option<Text>,
-    #[serde(default)]
     pub(crate) verify_timeout: Option<Text>,
-    #[serde(default)]
     pub(crate) log_tail: Option<u32>,
-    #[serde(default)]
     pub(crate) log_since: Option<Text>,
-    #[serde(default)]
     pub(crate) recent_deploy: Option<Text>,
-    #[serde(default)]
     pub(crate) memory_warn: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) cpu_scale_out: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) max_replicas: Option<u32>,
-    #[serde(default)]
     pub(crate) error_rate: Option<RawLevels<f64>>,
-    #[serde(default)]
     pub(crate) p95: Option<RawLevels<String>>,
-    #[serde(default)]
     pub(crate) db: RawDbLimits,
-    #[serde(default)]
     pub(crate) cache: RawCacheLimits,
 }
 
@@ -217,53 +183,40 @@ pub(crate) struct RawLevels<T> {
 
 /// `[thresholds.db]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawDbLimits {
-    #[serde(default)]
     pub(crate) warn_utilisation: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) critical_utilisation: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) idle_limit: Option<Text>,
-    #[serde(default)]
     pub(crate) idle_in_transaction_limit: Option<Text>,
-    #[serde(default)]
     pub(crate) long_query: Option<Text>,
-    #[serde(default)]
     pub(crate) size_warn_bytes: Option<u64>,
 }
 
 /// `[thresholds.cache]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawCacheLimits {
-    #[serde(default)]
     pub(crate) memory_critical: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) min_hit_ratio: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) clients_critical: Option<Spanned<f64>>,
-    #[serde(default)]
     pub(crate) idle_client_limit: Option<Text>,
 }
 
 /// `[approval]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawApproval {
     /// How long a prompt waits before it counts as no (default 2m).
-    #[serde(default)]
     pub(crate) timeout: Option<Text>,
     /// Steps approved without asking, as `runbook:step@target` rules.
-    #[serde(default)]
     pub(crate) allow: Vec<Text>,
 }
 
 /// `[journal]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct RawJournal {
     /// The SQLite file (default `.opsbook/journal.db`).
-    #[serde(default)]
     pub(crate) path: Option<String>,
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Targets;
-use super::cache::purge_step;
+use super::cache::{purge_outcome, purge_step};
 use crate::database::BackupOptions;
 use crate::refs::{Identifier, KeyPattern};
 use crate::run::{Acted, Finding, Report, RunContext, RunFailure, RunOutcome, Step};
@@ -131,12 +131,7 @@ pub async fn cache_purge(
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
         t.cache()?;
-        Ok(match purge_step(&run, t, "purge", pattern).await? {
-            Acted::Done(0) => RunOutcome::Healthy,
-            Acted::Done(_) => RunOutcome::Recovered,
-            Acted::Planned => RunOutcome::Planned,
-            Acted::Denied { .. } => RunOutcome::Unresolved,
-        })
+        Ok(purge_outcome(&purge_step(&run, t, "purge", pattern).await?))
     })
     .await;
     run.conclude(body).await
