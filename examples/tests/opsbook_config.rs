@@ -184,3 +184,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn help_shows_examples_and_exit_statuses_and_completions_print() {
+    let help = opsbook(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text.starts_with("The on-call engineer's command"), "{text}");
+    assert!(text.contains("Exit status: 0 healthy"), "{text}");
+    let sub = opsbook(&["help", "cache-purge"]);
+    assert!(String::from_utf8_lossy(&sub.stdout).contains("opsbook cache-purge --pattern"));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = opsbook(&["completions", shell]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            script.contains("check-config") && script.contains("api-down"),
+            "{shell}: {script}"
+        );
+    }
+    let usage = opsbook(&["api-down", "--no-such-flag"]);
+    assert_eq!(usage.status.code(), Some(2));
+}

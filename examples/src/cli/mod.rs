@@ -35,7 +35,7 @@ Exit status: 0 healthy, recovered or planned; 1 error; 2 usage; 3 unresolved;
 /// The on-call engineer's command: run the runbooks against the system `opsbook.toml`
 /// describes. Plans (changes nothing) unless `--execute`.
 #[derive(Debug, Parser)]
-#[command(name = "opsbook", version, about, after_help = EXAMPLES)]
+#[command(name = "opsbook", version, after_help = EXAMPLES)]
 pub struct Cli {
     /// The system file.
     #[arg(
