@@ -2,8 +2,9 @@
 //! Docker engine), run as a user runs it: a system file, then `api-down` planned (nothing
 //! changes), planned with `--json` (parsed), executed and cancelled with Ctrl-C at the
 //! approval prompt (journaled as cancelled, nothing changed), executed and answered "n" on
-//! stdin (denied), executed and answered "y" (recovered), and `journal postmortem` on that
-//! run. One stack for the whole sequence: it takes ~10 s to start.
+//! stdin (denied), executed and answered "y" (recovered), `journal postmortem` on that run,
+//! and Ctrl-C while a restart approved with `--yes-to` runs (the restart is finished, nothing
+//! after it starts). One stack for the whole sequence: about 70 s in all.
 //!
 //! Without a Docker engine and images the drill's own provisioning runs; where that cannot
 //! help the test says why and returns, except with `CI=true`, where it fails.
@@ -34,6 +35,8 @@ struct Ran {
 enum AtPrompt {
     Answer(&'static str),
     Interrupt,
+    /// Send SIGINT once, when stderr shows this text (a step under way), and answer nothing.
+    InterruptOn(&'static str),
 }
 
 /// Run opsbook with `args`, reading its stderr as it comes and acting at every approval
@@ -70,15 +73,27 @@ fn run(system: &Path, args: &[&str], env: &[(&str, String)], at_prompt: AtPrompt
             break;
         }
         seen.extend_from_slice(&chunk[..n]);
+        if let AtPrompt::InterruptOn(marker) = at_prompt
+            && prompts == 0
+            && String::from_utf8_lossy(&seen).contains(marker)
+        {
+            prompts = usize::MAX;
+            let sent = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
         let asked = String::from_utf8_lossy(&seen)
             .matches("approve? [y/N]")
             .count();
-        while prompts < asked {
+        while prompts < asked && !matches!(at_prompt, AtPrompt::InterruptOn(_)) {
             prompts += 1;
             match at_prompt {
                 AtPrompt::Answer(a) => {
                     let _ = writeln!(stdin, "{a}");
                 }
+                AtPrompt::InterruptOn(_) => {}
                 AtPrompt::Interrupt => {
                     let sent = Command::new("kill")
                         .args(["-INT", &child.id().to_string()])
@@ -347,6 +362,50 @@ async fn session(stack: &Stack) {
         pm.stdout
     );
     assert!(pm.stdout.contains("Root cause"), "{}", pm.stdout);
+
+    // 7. Ctrl-C while the approved restart runs: the restart finishes (nothing half-done),
+    //    nothing after it starts, the run ends cancelled.
+    break_the_api(stack).await;
+    let before = api_started_at(stack).await;
+    let mid = blocking(
+        &[
+            "--json",
+            "api-down",
+            "--execute",
+            "--yes-to",
+            "restart",
+            "--yes-to",
+            "notify",
+        ],
+        AtPrompt::InterruptOn("▶ ⚠ api_down::restart"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mid.code, Some(130), "{}", mid.stderr);
+    let report: Value = serde_json::from_str(&mid.stdout).unwrap();
+    assert!(
+        report["error"].as_str().unwrap().contains("cancelled"),
+        "{report}"
+    );
+    assert!(
+        report["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["step"] == "restart" && a["status"] == "taken"),
+        "the restart under way was finished: {report}"
+    );
+    assert_ne!(
+        api_started_at(stack).await,
+        before,
+        "the restart was dropped half-way"
+    );
+    until(
+        "the restarted api answers",
+        Duration::from_secs(30),
+        async || health_status(stack).await == 200,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
