@@ -206,3 +206,22 @@ fn help_shows_examples_and_exit_statuses_and_completions_print() {
     let usage = opsbook(&["api-down", "--no-such-flag"]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn the_readme_system_file_validates() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("## Use it from a terminal")
+        .nth(1)
+        .expect("README has the section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section shows a system file");
+    let system = System::parse(toml, Path::new("README.md")).unwrap();
+    assert_eq!(system.name, "shop");
+    assert_eq!(system.primary, "api");
+}
