@@ -31,12 +31,8 @@
 //! With `--json` the reports go to stdout as one JSON document and the status lines to stderr.
 #![forbid(unsafe_code)]
 
-#[path = "drill/live.rs"]
-mod live;
 #[path = "drill/scenarios.rs"]
 mod scenarios;
-#[path = "drill/stack.rs"]
-mod stack;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +46,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::scenarios::{Backends, Outcome, Scenario};
-use crate::stack::{Images, Stack};
+use ops_examples::live;
+use ops_examples::stack::{self, Images, Stack};
 
 /// Run an incident drill on the local Docker engine.
 #[derive(Debug, Parser)]

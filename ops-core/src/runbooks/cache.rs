@@ -85,6 +85,16 @@ pub(crate) fn info_findings(run: &Run<'_>, t: &Targets, info: &CacheInfo) -> (bo
     (memory_critical, clients_critical)
 }
 
+/// The outcome of a run whose remedy is one purge: nothing matched is healthy.
+pub(crate) fn purge_outcome(acted: &Acted<u64>) -> RunOutcome {
+    match acted {
+        Acted::Done(0) => RunOutcome::Healthy,
+        Acted::Done(_) => RunOutcome::Recovered,
+        Acted::Planned => RunOutcome::Planned,
+        Acted::Denied { .. } => RunOutcome::Unresolved,
+    }
+}
+
 /// Purge `pattern` through the gate; the plan says how many keys and shows a sample.
 pub(crate) async fn purge_step(
     run: &Run<'_>,
@@ -283,14 +293,9 @@ pub async fn session_invalidation(ctx: &RunContext, t: &Targets) -> Result<Repor
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
         t.cache()?;
-        Ok(
-            match purge_step(&run, t, "purge_sessions", &pattern).await? {
-                Acted::Done(0) => RunOutcome::Healthy,
-                Acted::Done(_) => RunOutcome::Recovered,
-                Acted::Planned => RunOutcome::Planned,
-                Acted::Denied { .. } => RunOutcome::Unresolved,
-            },
-        )
+        Ok(purge_outcome(
+            &purge_step(&run, t, "purge_sessions", &pattern).await?,
+        ))
     })
     .await;
     run.conclude(body).await

@@ -13,7 +13,7 @@ use ops_core::run::{Report, RunContext};
 use ops_core::runbooks::{self, RunbookConfig, Targets};
 use ops_core::{Platform as _, WorkloadRef};
 
-use crate::stack::{APP_CLIENT, PG_MAX_CONNECTIONS, Stack};
+use ops_examples::stack::{APP_CLIENT, PG_MAX_CONNECTIONS, Stack};
 
 /// A fault the drill injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -19,14 +19,19 @@ use ops_compose::{ComposePlatform, labels};
 use ops_core::WorkloadRef;
 
 /// Image names, overridable like the test helpers' (`OPSBOOK_IMAGE_*`).
-pub(crate) struct Images {
-    pub(crate) api: String,
-    pub(crate) postgres: String,
-    pub(crate) redis: String,
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// demo-api (`OPSBOOK_IMAGE_DEMO_API`, default `opsbook/demo-api:local`).
+    pub api: String,
+    /// PostgreSQL (`OPSBOOK_IMAGE_POSTGRES`, default `opsbook/postgres:15`).
+    pub postgres: String,
+    /// Redis (`OPSBOOK_IMAGE_REDIS`, default `opsbook/redis:7`).
+    pub redis: String,
 }
 
 impl Images {
-    pub(crate) fn from_env() -> Self {
+    /// The image names from the environment, or the locally built defaults.
+    pub fn from_env() -> Self {
         let var = |k: &str, d: &str| {
             std::env::var(k)
                 .ok()
@@ -46,24 +51,33 @@ impl Images {
 }
 
 /// The running stack.
-pub(crate) struct Stack {
-    pub(crate) docker: Docker,
-    pub(crate) project: String,
-    pub(crate) network: String,
-    pub(crate) platform: Arc<ComposePlatform>,
-    pub(crate) images: Images,
-    pub(crate) api_port: u16,
-    pub(crate) pg_port: u16,
-    pub(crate) redis_port: u16,
+#[derive(Debug)]
+pub struct Stack {
+    /// The engine.
+    pub docker: Docker,
+    /// The compose project name (`drill-XXXX`).
+    pub project: String,
+    /// The project's network.
+    pub network: String,
+    /// The project as an opsbook platform.
+    pub platform: Arc<ComposePlatform>,
+    /// The images it runs.
+    pub images: Images,
+    /// demo-api's port on 127.0.0.1.
+    pub api_port: u16,
+    /// PostgreSQL's port on 127.0.0.1.
+    pub pg_port: u16,
+    /// Redis's port on 127.0.0.1.
+    pub redis_port: u16,
 }
 
 /// opsbook's role in the drill: `pg_monitor` and `pg_signal_backend`, not a superuser.
-pub(crate) const OPERATOR: &str = "opsbook_operator";
+pub const OPERATOR: &str = "opsbook_operator";
 /// The application role whose sessions exhaust the connections (not a superuser).
-pub(crate) const APP_CLIENT: &str = "app_client";
+pub const APP_CLIENT: &str = "app_client";
 
 /// PostgreSQL's connection limit in the drill (small, so exhausting it is quick).
-pub(crate) const PG_MAX_CONNECTIONS: u32 = 20;
+pub const PG_MAX_CONNECTIONS: u32 = 20;
 
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -120,7 +134,10 @@ fn engine_address() -> String {
 ///
 /// When provisioning cannot help — `DOCKER_HOST` names an engine that does not answer, an
 /// engine too old, not root, no `apt-get` — it fails with one sentence saying what to do.
-pub(crate) async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
+///
+/// # Errors
+/// That sentence, when no engine or image can be had.
+pub async fn ensure_images(images: &Images) -> anyhow::Result<Docker> {
     let docker = match engine_state().await {
         EngineState::Ready(d) => d,
         EngineState::TooOld(api) => bail!(
@@ -282,7 +299,10 @@ struct ServiceSpec<'a> {
 impl Stack {
     /// Create the network and the three containers, then start them in dependency order
     /// with health gates (db and cache, then api).
-    pub(crate) async fn start(docker: Docker, images: Images) -> anyhow::Result<Self> {
+    ///
+    /// # Errors
+    /// The engine's, when the network or a container cannot be created.
+    pub async fn start(docker: Docker, images: Images) -> anyhow::Result<Self> {
         let project = format!("drill-{:04x}", fastrand::u16(..));
         let network = format!("{project}_default");
         docker
@@ -413,24 +433,33 @@ impl Stack {
         Ok(())
     }
 
-    pub(crate) fn service(&self, service: &str) -> WorkloadRef {
+    /// The compose service `service` of the project.
+    ///
+    /// # Panics
+    /// When `service` is not a valid compose service name (the drill's are: `api`, `db`,
+    /// `cache`).
+    pub fn service(&self, service: &str) -> WorkloadRef {
         // The project and service names are ours and valid.
         WorkloadRef::compose_service(&self.project, service).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    pub(crate) fn api_url(&self, path: &str) -> String {
+    /// demo-api's URL for `path` (e.g. `/health`).
+    pub fn api_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.api_port)
     }
 
     /// The database as opsbook's operator role ([`OPERATOR`], not a superuser).
-    pub(crate) fn pg_url(&self) -> String {
+    pub fn pg_url(&self) -> String {
         format!("postgres://{OPERATOR}@127.0.0.1:{}/app", self.pg_port)
     }
 
     /// Create the roles of the drill once the database is healthy: opsbook's operator with the
     /// grants ops-db's README documents, and the application's client role (not a superuser,
     /// so the operator may end its sessions).
-    pub(crate) async fn create_roles(&self) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// When `psql` in the database container cannot be run or fails.
+    pub async fn create_roles(&self) -> anyhow::Result<()> {
         use ops_core::Platform as _;
         let instance =
             self.service("db")
@@ -459,7 +488,7 @@ impl Stack {
     }
 
     /// The directory of the api's compose file (`docker-compose` reads it and `.env` there).
-    pub(crate) fn compose_dir(&self) -> PathBuf {
+    pub fn compose_dir(&self) -> PathBuf {
         std::env::temp_dir().join(format!("opsbook-{}", self.project))
     }
 
@@ -467,7 +496,10 @@ impl Stack {
     /// project's compose file and run `docker-compose -p PROJECT up -d --no-deps api`
     /// (Debian's docker-compose 1.29, a real Compose). Compose finds the running api by its
     /// labels and recreates it with the new image; the project's network is the drill's.
-    pub(crate) fn compose_up_api(&self, image: &str) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// The compose file cannot be written, or `docker-compose` is missing or fails.
+    pub fn compose_up_api(&self, image: &str) -> anyhow::Result<()> {
         let dir = self.compose_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -492,12 +524,16 @@ impl Stack {
         Ok(())
     }
 
-    pub(crate) fn redis_url(&self) -> String {
+    /// Redis's URL on 127.0.0.1.
+    pub fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.redis_port)
     }
 
     /// Remove every container and the network of the project.
-    pub(crate) async fn teardown(&self) -> anyhow::Result<()> {
+    ///
+    /// # Errors
+    /// The engine's, when a container or the network cannot be removed.
+    pub async fn teardown(&self) -> anyhow::Result<()> {
         let filters = HashMap::from([(
             "label",
             vec![format!("{}={}", labels::PROJECT, self.project)],

@@ -9,7 +9,7 @@ use ops_core::run::{FindingLevel, RunEvent, RunId, RunObserver, StepKind, StepSt
 
 /// Prints `▶ runbook::step` / `✓ runbook::step (1.2s)` and findings, on stderr.
 #[derive(Debug, Default)]
-pub(crate) struct LiveView {
+pub struct LiveView {
     runbooks: Mutex<HashMap<RunId, &'static str>>,
     started: Mutex<HashMap<(RunId, String), Instant>>,
 }
@@ -29,6 +29,21 @@ impl LiveView {
             "·"
         };
         format!("{marker} {runbook}::{step}")
+    }
+}
+
+impl LiveView {
+    /// The steps running now, each with how long it has run (for a heartbeat on long waits).
+    pub fn running(&self) -> Vec<(String, std::time::Duration)> {
+        let mut steps: Vec<(String, std::time::Duration)> = self
+            .started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((_, step), at)| (step.clone(), at.elapsed()))
+            .collect();
+        steps.sort_by_key(|s| std::cmp::Reverse(s.1));
+        steps
     }
 }
 
