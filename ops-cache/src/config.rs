@@ -327,9 +327,10 @@ impl RedisCacheBuilder {
         if let Some(pem) = &ca_pem {
             check_ca_pem(pem)?;
         }
-        if tls {
-            install_crypto_provider();
-        }
+        // No process-wide provider is installed here: redis-rs builds its rustls configuration
+        // with `ClientConfig::builder()`, which takes the process default or, when none is
+        // installed, the one provider rustls is compiled with (ring; the workspace enables no
+        // other, STACK.md). redis 1.8 takes no rustls configuration of ours.
         let target = describe(&infos, self.config.cluster);
         let settings = Settings {
             timeout: Duration::from_millis(self.config.timeout_ms.max(1)),
@@ -415,11 +416,6 @@ fn config_error(err: &redis::RedisError) -> Error {
             err.kind()
         ),
     }
-}
-
-/// Install ring as the process-wide rustls provider, once; "already installed" is fine.
-pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// `host:port` of the first node, `(cluster)` appended in cluster mode.
