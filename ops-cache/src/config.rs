@@ -338,7 +338,11 @@ impl RedisCacheBuilder {
             key_prefix: self.config.key_prefix.clone().filter(|p| !p.is_empty()),
         };
         let client = if self.config.cluster {
+            // redis-rs retries a cluster request 16 times by default (redirects and lost
+            // connections) on top of the caller's retries; 3, as the standalone connection
+            // manager's reconnects (connection.rs), keeps a dead node's failure prompt.
             let mut builder = redis::cluster::ClusterClientBuilder::new(infos)
+                .retries(REDIS_RETRIES)
                 .connection_timeout(settings.connect_timeout)
                 .response_timeout(settings.timeout);
             if let Some(pem) = ca_pem {
@@ -417,6 +421,11 @@ fn config_error(err: &redis::RedisError) -> Error {
         ),
     }
 }
+
+/// How often redis-rs itself retries under our calls: reconnects of the standalone connection
+/// manager, retries of a cluster request. Our own retries are ops-core's `RetryPolicy` in the
+/// run engine's read steps.
+pub(crate) const REDIS_RETRIES: u32 = 3;
 
 /// `host:port` of the first node, `(cluster)` appended in cluster mode.
 fn describe(infos: &[ConnectionInfo], cluster: bool) -> String {

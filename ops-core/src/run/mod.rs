@@ -25,7 +25,7 @@ pub use context::{Acted, Run, RunContext, RunContextBuilder};
 pub use failure::RunFailure;
 pub use observer::{RunEvent, RunObserver};
 pub use report::{Action, Finding, Report, StepRecord};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, retry_after};
 pub use step::{ReadStep, Step};
 pub use terminal::TerminalApprover;
 
