@@ -54,9 +54,11 @@ pub struct RedisCacheConfig {
     pub cluster: bool,
     /// PEM file with the CA that signed the server certificate (`rediss://`).
     pub ca_cert: Option<PathBuf>,
-    /// Per-command deadline in milliseconds.
+    /// Per-command deadline in milliseconds (`"2s"` is read too).
+    #[serde(deserialize_with = "ops_core::duration::deserialize_millis")]
     pub timeout_ms: u64,
-    /// Connect deadline in milliseconds.
+    /// Connect deadline in milliseconds (`"2s"` is read too).
+    #[serde(deserialize_with = "ops_core::duration::deserialize_millis")]
     pub connect_timeout_ms: u64,
     /// Prefix prepended (glob-escaped) to every pattern, e.g. `app:`.
     pub key_prefix: Option<String>,

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod duration;
 mod error;
 pub mod incident;
 pub mod journal;

@@ -36,7 +36,11 @@ pub struct PrometheusConfig {
     pub url: Option<SecretString>,
     /// A bearer token.
     pub token: Option<SecretString>,
-    /// Per-request deadline in milliseconds.
+    /// Per-request deadline in milliseconds (`"10s"` is read too).
+    #[serde(
+        default,
+        deserialize_with = "ops_core::duration::deserialize_opt_millis"
+    )]
     pub timeout_ms: Option<u64>,
 }
 
