@@ -54,9 +54,11 @@ pub struct RedisCacheConfig {
     pub cluster: bool,
     /// PEM file with the CA that signed the server certificate (`rediss://`).
     pub ca_cert: Option<PathBuf>,
-    /// Per-command deadline in milliseconds.
+    /// Per-command deadline in milliseconds (`"2s"` is read too).
+    #[serde(deserialize_with = "ops_core::duration::deserialize_millis")]
     pub timeout_ms: u64,
-    /// Connect deadline in milliseconds.
+    /// Connect deadline in milliseconds (`"2s"` is read too).
+    #[serde(deserialize_with = "ops_core::duration::deserialize_millis")]
     pub connect_timeout_ms: u64,
     /// Prefix prepended (glob-escaped) to every pattern, e.g. `app:`.
     pub key_prefix: Option<String>,
@@ -327,9 +329,10 @@ impl RedisCacheBuilder {
         if let Some(pem) = &ca_pem {
             check_ca_pem(pem)?;
         }
-        if tls {
-            install_crypto_provider();
-        }
+        // No process-wide provider is installed here: redis-rs builds its rustls configuration
+        // with `ClientConfig::builder()`, which takes the process default or, when none is
+        // installed, the one provider rustls is compiled with (ring; the workspace enables no
+        // other, STACK.md). redis 1.8 takes no rustls configuration of ours.
         let target = describe(&infos, self.config.cluster);
         let settings = Settings {
             timeout: Duration::from_millis(self.config.timeout_ms.max(1)),
@@ -337,7 +340,11 @@ impl RedisCacheBuilder {
             key_prefix: self.config.key_prefix.clone().filter(|p| !p.is_empty()),
         };
         let client = if self.config.cluster {
+            // redis-rs retries a cluster request 16 times by default (redirects and lost
+            // connections) on top of the caller's retries; 3, as the standalone connection
+            // manager's reconnects (connection.rs), keeps a dead node's failure prompt.
             let mut builder = redis::cluster::ClusterClientBuilder::new(infos)
+                .retries(REDIS_RETRIES)
                 .connection_timeout(settings.connect_timeout)
                 .response_timeout(settings.timeout);
             if let Some(pem) = ca_pem {
@@ -417,10 +424,10 @@ fn config_error(err: &redis::RedisError) -> Error {
     }
 }
 
-/// Install ring as the process-wide rustls provider, once; "already installed" is fine.
-pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// How often redis-rs itself retries under our calls: reconnects of the standalone connection
+/// manager, retries of a cluster request. Our own retries are ops-core's `RetryPolicy` in the
+/// run engine's read steps.
+pub(crate) const REDIS_RETRIES: u32 = 3;
 
 /// `host:port` of the first node, `(cluster)` appended in cluster mode.
 fn describe(infos: &[ConnectionInfo], cluster: bool) -> String {

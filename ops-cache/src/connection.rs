@@ -35,7 +35,7 @@ impl Conn {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(timeout))
-            .set_number_of_retries(3)
+            .set_number_of_retries(crate::config::REDIS_RETRIES as usize)
             .set_max_delay(Duration::from_secs(2));
         Ok(Self::Single(
             ConnectionManager::new_with_config(client, config).await?,

@@ -19,14 +19,18 @@ use crate::platform::ComposePlatform;
 #[non_exhaustive]
 pub struct ComposeConfig {
     /// Deadline of one Engine API call (default 30 s; `OPSBOOK_COMPOSE_TIMEOUT_MS`).
+    #[serde(deserialize_with = "ops_core::duration::deserialize")]
     pub request_timeout: Duration,
     /// Grace period before a stopping container is killed, when the call does not say
     /// (default 10 s, compose's default; `OPSBOOK_COMPOSE_STOP_TIMEOUT_MS`).
+    #[serde(deserialize_with = "ops_core::duration::deserialize")]
     pub stop_timeout: Duration,
     /// How long a health gate waits for a service to be running and healthy
     /// (default 2 min; `OPSBOOK_COMPOSE_HEALTH_TIMEOUT_MS`).
+    #[serde(deserialize_with = "ops_core::duration::deserialize")]
     pub health_timeout: Duration,
     /// How often health gates poll (default 500 ms).
+    #[serde(deserialize_with = "ops_core::duration::deserialize")]
     pub poll_interval: Duration,
     /// The largest file [`ComposePlatform`] copies out of a container (default 64 MiB).
     pub max_copy_bytes: u64,

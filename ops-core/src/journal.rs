@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, OpsError};
-use crate::run::{Mode, RunId, StepKind};
+use crate::vocab::{Mode, RunId, StepKind};
 
 /// What happened at one point of a run.
 ///

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod duration;
 mod error;
 pub mod incident;
 pub mod journal;
@@ -21,6 +22,7 @@ mod serde_util;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod text;
+pub mod vocab;
 
 pub use cache::Cache;
 pub use database::Database;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OpsError;
-use crate::incident::{IncidentStatus, Severity};
+use crate::vocab::{IncidentStatus, Severity};
 
 /// A message to people: a page, a chat post, a log line.
 ///

@@ -4,14 +4,15 @@
 pub(crate) mod duration_ms {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
+    /// Milliseconds, or a human string (`"30s"`): [`crate::duration::deserialize`].
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
+        crate::duration::deserialize(d)
     }
 }
 
@@ -19,7 +20,7 @@ pub(crate) mod duration_ms {
 pub(crate) mod opt_duration_ms {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     #[allow(clippy::ref_option, reason = "serde's `with` passes &Option<T>")]
     pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -32,6 +33,6 @@ pub(crate) mod opt_duration_ms {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+        crate::duration::deserialize_opt(d)
     }
 }

@@ -89,10 +89,10 @@ impl fmt::Debug for PgDatabaseConfig {
 mod duration_ms {
     use std::time::Duration;
 
-    use serde::{Deserialize as _, Deserializer};
+    use serde::Deserializer;
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
+        ops_core::duration::deserialize(d)
     }
 }
 

@@ -25,8 +25,9 @@ pub fn default_timeout() -> Duration {
     })
 }
 
-/// Installs ring as the process-wide rustls crypto provider, once, before any client is
-/// built; a provider installed earlier is kept.
+/// Installs ring as the process-wide rustls crypto provider, once; a provider installed earlier
+/// is kept. For binaries that build TLS clients of their own: this crate no longer needs it,
+/// since its client is given ring explicitly (see [`tls_config`]).
 ///
 /// # Examples
 /// ```
@@ -40,6 +41,30 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// The rustls configuration of the notifiers' client: ring, the workspace's one provider
+/// (STACK.md), given to the client instead of installed process-wide; the platform's verifier
+/// and roots; ALPN `h2` then `http/1.1`, as reqwest's own configuration offers them.
+///
+/// # Errors
+/// When the platform verifier cannot be set up.
+///
+/// # Examples
+/// ```
+/// let config = ops_notify::config::tls_config()?;
+/// assert_eq!(config.alpn_protocols[0], b"h2");
+/// # Ok::<(), rustls::Error>(())
+/// ```
+pub fn tls_config() -> std::result::Result<rustls::ClientConfig, rustls::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// The HTTP client shared by the notifiers (one connection pool), or a new one when
 /// `client` is given.
 pub(crate) fn http_client(receiver: &str) -> Result<reqwest::Client> {
@@ -47,8 +72,11 @@ pub(crate) fn http_client(receiver: &str) -> Result<reqwest::Client> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    install_crypto_provider();
     let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config().map_err(|e| Error::Config {
+            receiver: receiver.to_owned(),
+            why: format!("TLS configuration: {e}"),
+        })?)
         .connect_timeout(default_timeout())
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -14,7 +14,7 @@ mod webhook;
 pub use console::ConsoleNotifier;
 pub use error::{Error, Result};
 pub use pagerduty::{EventAction, PagerDutyNotifier, PagerDutyNotifierBuilder, pagerduty_severity};
-pub use retry::{RetryPolicy, retry_after};
+pub use retry::{RetryPolicy, delivery_policy, retry_after};
 pub use router::{Delivery, Router};
 pub use slack::{SlackNotifier, SlackNotifierBuilder, slack_payload};
 pub use webhook::{

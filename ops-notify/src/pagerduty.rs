@@ -97,7 +97,7 @@ impl Default for PagerDutyNotifierBuilder {
             group: None,
             class: None,
             timeout: None,
-            retry: RetryPolicy::default(),
+            retry: crate::retry::delivery_policy(),
             client: None,
         }
     }
@@ -167,7 +167,7 @@ impl PagerDutyNotifierBuilder {
         self
     }
 
-    /// The retry policy.
+    /// The retry policy (default [`delivery_policy`](crate::delivery_policy)).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self

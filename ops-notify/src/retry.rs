@@ -1,5 +1,5 @@
-//! Delivery with retries: 429 and 5xx answers and transport failures are retried with
-//! exponential backoff, honouring `Retry-After` (seconds or an HTTP date).
+//! Delivery with retries: 429 and 5xx answers and transport failures are retried under
+//! ops-core's [`RetryPolicy`], honouring `Retry-After` (seconds or an HTTP date).
 
 use std::time::Duration;
 
@@ -11,87 +11,28 @@ use crate::error::{Error, Result};
 /// How much of a receiver's answer is read (the rest is dropped unread).
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// How a notifier retries one delivery.
+/// How a notifier retries one delivery: ops-core's policy, the workspace's one (exponential
+/// backoff with full jitter, attempts, deadline, the receiver's `Retry-After` honoured up to
+/// [`RetryPolicy::max_retry_after`]), re-exported here where it has always been named.
+pub use ops_core::run::RetryPolicy;
+/// The wait a `Retry-After` header asks for (ops-core's parser, re-exported).
+pub use ops_core::run::retry_after;
+
+/// The notifiers' default policy: 4 attempts, waits from 500 ms doubling up to 30 s with full
+/// jitter, a `Retry-After` of up to 60 s honoured.
 ///
 /// # Examples
 /// ```
-/// use std::time::Duration;
-/// let p = ops_notify::RetryPolicy::default().with_max_attempts(2).with_base_backoff(Duration::from_millis(100));
-/// assert_eq!(p.max_attempts, 2);
+/// let p = ops_notify::delivery_policy();
+/// assert_eq!(p.max_attempts, 4);
+/// assert_eq!(p.ceiling(1), std::time::Duration::from_millis(500));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RetryPolicy {
-    /// Attempts in total, at least 1 (default 4).
-    pub max_attempts: u32,
-    /// Wait after the first failure when the receiver gives no `Retry-After`; doubles each
-    /// time (default 500 ms).
-    pub base_backoff: Duration,
-    /// Longest computed backoff (default 30 s).
-    pub max_backoff: Duration,
-    /// Longest `Retry-After` honoured; a longer one gives up at once (default 60 s).
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries.
-    pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
-    }
-
-    /// Set the number of attempts.
-    #[must_use]
-    pub fn with_max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n.max(1);
-        self
-    }
-
-    /// Set the first backoff.
-    #[must_use]
-    pub fn with_base_backoff(mut self, d: Duration) -> Self {
-        self.base_backoff = d;
-        self
-    }
-
-    /// Set the longest honoured `Retry-After`.
-    #[must_use]
-    pub fn with_max_retry_after(mut self, d: Duration) -> Self {
-        self.max_retry_after = d;
-        self
-    }
-}
-
-/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date.
-///
-/// # Examples
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(ops_notify::retry_after("7"), Some(Duration::from_secs(7)));
-/// assert_eq!(ops_notify::retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-/// assert_eq!(ops_notify::retry_after("soon"), None);
-/// ```
-pub fn retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let left = at.duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+pub fn delivery_policy() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .with_max_retry_after(Duration::from_mins(1))
 }
 
 /// One outgoing request, rebuilt for every attempt.
@@ -132,9 +73,9 @@ pub(crate) async fn post(
     d: Delivery<'_>,
     policy: RetryPolicy,
 ) -> Result<(u16, Vec<u8>)> {
-    let mut backoff = policy.base_backoff;
-    let attempts = policy.max_attempts.max(1);
-    for attempt in 1..=attempts {
+    let start = tokio::time::Instant::now();
+    let mut attempt = 1;
+    loop {
         let sent = client
             .post(d.url.clone())
             .headers(d.headers.clone())
@@ -142,7 +83,7 @@ pub(crate) async fn post(
             .timeout(d.timeout)
             .send()
             .await;
-        let wait = match sent {
+        match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let asked = resp
@@ -155,8 +96,10 @@ pub(crate) async fn post(
                     return Ok((status, body));
                 }
                 let retryable = status == 429 || status >= 500;
-                let too_long = asked.is_some_and(|a| a > policy.max_retry_after);
-                if !retryable || attempt == attempts || too_long {
+                let wait = retryable
+                    .then(|| policy.next_wait(attempt, asked, start.elapsed()))
+                    .flatten();
+                let Some(wait) = wait else {
                     return Err(Error::Status {
                         receiver: d.receiver.to_owned(),
                         target: d.target.to_owned(),
@@ -164,36 +107,32 @@ pub(crate) async fn post(
                         attempts: attempt,
                         message: d.secrets.peer_text(&body, complete),
                     });
-                }
+                };
                 tracing::debug!(
                     receiver = d.receiver,
                     status,
                     attempt,
                     "delivery refused, retrying"
                 );
-                asked.unwrap_or(backoff)
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 let retryable = e.is_timeout() || e.is_connect() || e.is_request();
-                if !retryable || attempt == attempts {
+                let wait = retryable
+                    .then(|| policy.next_wait(attempt, None, start.elapsed()))
+                    .flatten();
+                let Some(wait) = wait else {
                     return Err(Error::Transport {
                         receiver: d.receiver.to_owned(),
                         target: d.target.to_owned(),
                         attempts: attempt,
                         source: e.without_url(),
                     });
-                }
+                };
                 tracing::debug!(receiver = d.receiver, attempt, "delivery failed, retrying");
-                backoff
+                tokio::time::sleep(wait).await;
             }
-        };
-        tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(policy.max_backoff);
+        }
+        attempt += 1;
     }
-    // The loop returns on its last attempt; this is only reached with zero attempts, which
-    // `max(1)` rules out.
-    Err(Error::Config {
-        receiver: d.receiver.to_owned(),
-        why: "no delivery attempt was made".to_owned(),
-    })
 }

@@ -32,7 +32,7 @@ pub struct SlackNotifierBuilder {
     url: Option<SecretString>,
     name: Option<String>,
     timeout: Option<Duration>,
-    retry: RetryPolicy,
+    retry: Option<RetryPolicy>,
     client: Option<reqwest::Client>,
 }
 
@@ -74,9 +74,9 @@ impl SlackNotifierBuilder {
         self
     }
 
-    /// The retry policy.
+    /// The retry policy (default [`delivery_policy`](crate::delivery_policy)).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.retry = Some(retry);
         self
     }
 
@@ -108,7 +108,7 @@ impl SlackNotifierBuilder {
             target: url.target,
             secrets: url.secrets,
             timeout: self.timeout.unwrap_or_else(default_timeout),
-            retry: self.retry,
+            retry: self.retry.unwrap_or_else(crate::retry::delivery_policy),
             client,
         })
     }

@@ -215,7 +215,7 @@ impl WebhookNotifierBuilder {
         self
     }
 
-    /// The retry policy.
+    /// The retry policy (default [`delivery_policy`](crate::delivery_policy)).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -309,7 +309,7 @@ impl WebhookNotifier {
             format: WebhookFormat::default(),
             secret: None,
             timeout: None,
-            retry: RetryPolicy::default(),
+            retry: crate::retry::delivery_policy(),
             client: None,
         }
     }

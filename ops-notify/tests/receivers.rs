@@ -258,7 +258,7 @@ fn incident() -> Notification {
 }
 
 fn fast_retry() -> RetryPolicy {
-    RetryPolicy::default().with_base_backoff(Duration::from_millis(10))
+    ops_notify::delivery_policy().with_initial_delay(Duration::from_millis(10))
 }
 
 /// A Slack receiver that accepts every valid payload, and a notifier posting to it.

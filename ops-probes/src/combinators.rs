@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ops_core::probe::{Observation, Outcome, ProbeResult};
+use ops_core::run::RetryPolicy;
 use ops_core::{OpsError, Probe};
 
-/// Retries a probe: down only when it fails `attempts` times in a row, with exponential
-/// backoff between attempts (doubling from `backoff`, capped at 30 s). Degraded counts as
-/// answered. A probe error that is not retryable is returned at once.
+/// Retries a probe: down only when it fails `attempts` times in a row, waiting between attempts
+/// as ops-core's [`RetryPolicy`] says (default: from 1 s doubling up to 30 s with full jitter;
+/// [`Retry::with_policy`] sets a deadline too). Degraded counts as answered. A probe error that
+/// is not retryable is returned at once.
 ///
 /// # Examples
 /// ```
@@ -30,24 +32,30 @@ use ops_core::{OpsError, Probe};
 #[derive(Debug, Clone)]
 pub struct Retry<P> {
     inner: P,
-    attempts: u32,
-    backoff: Duration,
+    policy: RetryPolicy,
 }
 
 impl<P: Probe> Retry<P> {
     /// Up to `attempts` tries (at least one), 1 s initial backoff.
     pub fn new(inner: P, attempts: u32) -> Self {
-        Self {
-            inner,
-            attempts: attempts.max(1),
-            backoff: Duration::from_secs(1),
-        }
+        let policy = RetryPolicy::default()
+            .with_max_attempts(attempts)
+            .with_initial_delay(Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(30));
+        Self { inner, policy }
     }
 
-    /// The wait after the first failure; doubles after each further one.
+    /// The ceiling of the wait after the first failure; doubles after each further one.
     #[must_use]
     pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
+        self.policy = self.policy.with_initial_delay(backoff);
+        self
+    }
+
+    /// The whole policy: attempts, backoff, jitter, deadline.
+    #[must_use]
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
         self
     }
 }
@@ -60,10 +68,10 @@ impl<P: Probe> Probe for Retry<P> {
     }
 
     async fn check(&self) -> Result<ProbeResult, OpsError> {
-        let mut wait = self.backoff;
-        let mut last = None;
-        for attempt in 1..=self.attempts {
-            match self.inner.check().await {
+        let start = tokio::time::Instant::now();
+        let mut attempt = 1;
+        let last = loop {
+            let detail = match self.inner.check().await {
                 Ok(r) if r.outcome != Outcome::Down => {
                     return Ok(r.with_observation(Observation::new(
                         "attempts",
@@ -71,20 +79,21 @@ impl<P: Probe> Probe for Retry<P> {
                         true,
                     )));
                 }
-                Ok(r) => last = Some(r.detail),
-                Err(e) if e.is_retryable() => last = Some(e.chain()),
+                Ok(r) => r.detail,
+                Err(e) if e.is_retryable() => e.chain(),
                 Err(e) => return Err(e),
+            };
+            match self.policy.next_wait(attempt, None, start.elapsed()) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break detail,
             }
-            if attempt < self.attempts {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
-            }
-        }
-        let n = self.attempts;
+            attempt += 1;
+        };
+        let n = attempt;
         Ok(ProbeResult::down(format!(
             "{}: failed {n} times in a row; last: {}",
             self.inner.name(),
-            last.unwrap_or_default()
+            last
         ))
         .with_observation(
             Observation::new("attempts", n.to_string(), false)

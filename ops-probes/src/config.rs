@@ -1,9 +1,13 @@
-//! Shared configuration: the process-wide crypto provider, defaults read from the environment,
+//! Shared configuration: the crypto provider and TLS settings of every client, defaults read from the environment,
 //! how URLs are shown without secrets, which redirects may carry credentials, and CA
 //! certificates checked when a client is built.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
 
 /// Default timeout of a network check: `OPSBOOK_HTTP_TIMEOUT_MS`, else 10 s.
 ///
@@ -22,9 +26,9 @@ pub fn default_timeout() -> Duration {
     })
 }
 
-/// Installs ring as the process-wide rustls crypto provider, once, before any client is
-/// built. A provider installed earlier by someone else is kept (the workspace uses ring
-/// everywhere, see STACK.md).
+/// Installs ring as the process-wide rustls crypto provider, once; a provider installed earlier
+/// is kept. For binaries that build TLS clients of their own: this crate no longer needs it,
+/// since every client it builds is given [`crypto_provider`] explicitly.
 ///
 /// # Examples
 /// ```
@@ -39,13 +43,98 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// The crypto provider used for TLS connections made by this crate.
-pub(crate) fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    install_crypto_provider();
-    rustls::crypto::CryptoProvider::get_default().map_or_else(
-        || std::sync::Arc::new(rustls::crypto::ring::default_provider()),
-        std::sync::Arc::clone,
-    )
+/// The crypto provider of every TLS connection this crate makes: ring, the workspace's one
+/// provider (STACK.md), handed to each client instead of installed process-wide, so a library
+/// never decides a binary's process default.
+///
+/// # Examples
+/// ```
+/// let provider = ops_probes::config::crypto_provider();
+/// assert!(!provider.cipher_suites.is_empty());
+/// ```
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+}
+
+/// Which servers a client built by this crate trusts.
+pub(crate) enum Trust {
+    /// The platform's verifier and roots, as reqwest's own default.
+    System,
+    /// Only these CA certificates.
+    Only(Vec<CertificateDer<'static>>),
+    /// Any certificate (a probe with TLS verification turned off); handshake signatures are
+    /// still checked.
+    Anything,
+}
+
+/// The rustls configuration of a reqwest client (`tls_backend_preconfigured`) with
+/// [`crypto_provider`]: TLS 1.2 and 1.3, ALPN `h2` then `http/1.1` as reqwest offers them.
+pub(crate) fn tls_config(trust: Trust, target: &str) -> crate::Result<rustls::ClientConfig> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let bad = |e: rustls::Error| crate::Error::Config {
+        target: target.to_owned(),
+        why: format!("TLS configuration: {e}"),
+    };
+    let provider = crypto_provider();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(bad)?;
+    let builder = match trust {
+        Trust::System => builder.with_platform_verifier().map_err(bad)?,
+        Trust::Only(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(certs);
+            builder.with_root_certificates(roots)
+        }
+        Trust::Anything => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider))),
+    };
+    let mut config = builder.with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts any server certificate, but checks that the server holds its key.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// `host:port` of a URL: what errors, logs and reports may show of it.

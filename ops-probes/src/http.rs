@@ -13,9 +13,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
 use crate::condition::{Condition, Facts, describe_failure};
-use crate::config::{
-    ca_certificates, default_timeout, install_crypto_provider, parse_http_url, redact,
-};
+use crate::config::{Trust, ca_certificates, default_timeout, parse_http_url, redact, tls_config};
 use crate::error::{Error, Result};
 use crate::redirect::{next_hop, refused};
 
@@ -360,30 +358,23 @@ impl HttpProbeBuilder {
         }
         let mut certs = Vec::new();
         for pem in &self.ca_pem {
-            for der in ca_certificates(pem, &name)? {
-                let cert =
-                    reqwest::Certificate::from_der(&der).map_err(|source| Error::Client {
-                        target: name.clone(),
-                        source: source.without_url(),
-                    })?;
-                certs.push(cert);
-            }
+            certs.extend(ca_certificates(pem, &name)?);
         }
         let client = match self.client {
             Some(c) => c,
             None if self.verify_tls && certs.is_empty() => shared_client(&name)?,
             None => {
-                let mut b = client_builder();
-                if !self.verify_tls {
-                    b = b.tls_danger_accept_invalid_certs(true);
-                }
-                if !certs.is_empty() {
-                    b = b.tls_certs_only(certs);
-                }
-                b.build().map_err(|source| Error::Client {
-                    target: name.clone(),
-                    source: source.without_url(),
-                })?
+                let trust = if self.verify_tls {
+                    Trust::Only(certs)
+                } else {
+                    Trust::Anything
+                };
+                client_builder(tls_config(trust, &name)?)
+                    .build()
+                    .map_err(|source| Error::Client {
+                        target: name.clone(),
+                        source: source.without_url(),
+                    })?
             }
         };
         let needs_json = conditions.iter().any(Condition::needs_json);
@@ -406,9 +397,9 @@ impl HttpProbeBuilder {
 
 /// A client for probes: it never follows redirects (the probe does, see [`Redirects`]) and
 /// never sends a `Referer`.
-fn client_builder() -> reqwest::ClientBuilder {
-    install_crypto_provider();
+fn client_builder(tls: rustls::ClientConfig) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .tls_info(true)
@@ -423,10 +414,12 @@ fn shared_client(name: &str) -> Result<reqwest::Client> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let client = client_builder().build().map_err(|source| Error::Client {
-        target: name.to_owned(),
-        source: source.without_url(),
-    })?;
+    let client = client_builder(tls_config(Trust::System, name)?)
+        .build()
+        .map_err(|source| Error::Client {
+            target: name.to_owned(),
+            source: source.without_url(),
+        })?;
     Ok(CLIENT.get_or_init(|| client).clone())
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{
-    default_timeout, install_crypto_provider, parse_http_url, redact, same_origin_redirects,
+    Trust, default_timeout, parse_http_url, redact, same_origin_redirects, tls_config,
 };
 use crate::error::{Error, Result};
 
@@ -36,7 +36,11 @@ pub struct PrometheusConfig {
     pub url: Option<SecretString>,
     /// A bearer token.
     pub token: Option<SecretString>,
-    /// Per-request deadline in milliseconds.
+    /// Per-request deadline in milliseconds (`"10s"` is read too).
+    #[serde(
+        default,
+        deserialize_with = "ops_core::duration::deserialize_opt_millis"
+    )]
     pub timeout_ms: Option<u64>,
 }
 
@@ -141,8 +145,8 @@ impl PrometheusMetricsBuilder {
         let client = if let Some(c) = self.client {
             c
         } else {
-            install_crypto_provider();
             reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config(Trust::System, &target)?)
                 .connect_timeout(self.timeout)
                 .redirect(same_origin_redirects(10))
                 .referer(false)

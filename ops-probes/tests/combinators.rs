@@ -94,6 +94,30 @@ async fn retry_is_down_only_after_n_failures_in_a_row() {
     assert!(r.detail.contains("(got 503)"), "{}", r.detail);
 }
 
+#[tokio::test(start_paused = true)]
+async fn retry_follows_the_core_policy_and_stops_at_its_deadline() {
+    let probe = Arc::new(ScriptedProbe::always("api", ProbeResult::down("503")));
+    let policy = ops_core::run::RetryPolicy::default()
+        .with_max_attempts(10)
+        .with_initial_delay(Duration::from_secs(1))
+        .with_jitter(false)
+        .with_deadline(Duration::from_secs(5));
+    let start = tokio::time::Instant::now();
+    let r = within(
+        Retry::new(Arc::clone(&probe), 10)
+            .with_policy(policy)
+            .check(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Waits of 1 s and 2 s fit in 5 s; the next (4 s) would end at 7 s.
+    assert_eq!(r.outcome, Outcome::Down);
+    assert!(r.detail.contains("failed 3 times in a row"), "{}", r.detail);
+    assert_eq!(probe.checks(), 3);
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+}
+
 #[tokio::test]
 async fn all_and_any_combine_outcomes() {
     let up: Arc<dyn Probe> = Arc::new(

@@ -7,51 +7,17 @@ mod postmortem;
 mod severity;
 mod status;
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::vocab::{IncidentStatus, Severity};
 pub use classifier::{Classification, Classifier, Signals, Thresholds};
 pub use escalation::{EscalationLevel, EscalationPolicy};
 pub use postmortem::{
     ChecklistItem, POSTMORTEM_WITHIN, PostIncidentChecklist, PostIncidentTask, PostMortem,
     PostMortemSection, TO_FILL_IN,
 };
-pub use severity::{Severity, SeverityLevel, SeverityScale};
+pub use severity::{SeverityLevel, SeverityScale};
 pub use status::{Incident, StatusChange, StatusUpdate, TimelineNote, UpdateCadence};
-
-/// Where an incident stands, as status updates say it.
-///
-/// # Examples
-/// ```
-/// use ops_core::incident::IncidentStatus;
-/// assert_eq!(IncidentStatus::Monitoring.to_string(), "Monitoring");
-/// assert!(IncidentStatus::Identified < IncidentStatus::Resolved);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentStatus {
-    /// Looking for the cause.
-    Investigating,
-    /// Cause known, fix under way.
-    Identified,
-    /// Fix applied, watching.
-    Monitoring,
-    /// Over.
-    Resolved,
-}
-
-impl fmt::Display for IncidentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Investigating => "Investigating",
-            Self::Identified => "Identified",
-            Self::Monitoring => "Monitoring",
-            Self::Resolved => "Resolved",
-        })
-    }
-}
 
 /// A duration the way people say it in an incident channel: `"45 s"`, `"15 min"`, `"1 h 30 min"`.
 fn human_duration(d: Duration) -> String {

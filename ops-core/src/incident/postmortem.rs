@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Incident, Severity, StatusChange, TimelineNote};
 use crate::journal::{JournalEntry, JournalEvent};
-use crate::run::Mode;
+use crate::vocab::Mode;
 
 /// The marker on every post-mortem section that still needs a human.
 ///

@@ -14,9 +14,9 @@ use super::{
     Step, StepKind, StepRecord, StepStatus, SystemClock,
 };
 use crate::error::{ErrorKind, OpsError};
-use crate::incident::Severity;
 use crate::journal::{Journal, JournalEntry, JournalEvent};
 use crate::notify::{LogNotifier, Notification, Notifier};
+use crate::vocab::Severity;
 
 /// How runs behave: mode, approval, journal, notifier, clock, timeouts, retries, cancellation.
 ///

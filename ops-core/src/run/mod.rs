@@ -9,7 +9,6 @@ mod approval;
 mod clock;
 mod context;
 mod failure;
-mod ids;
 mod observer;
 mod report;
 mod retry;
@@ -24,11 +23,11 @@ pub use approval::{
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use context::{Acted, Run, RunContext, RunContextBuilder};
 pub use failure::RunFailure;
-pub use ids::{Mode, RunId};
 pub use observer::{RunEvent, RunObserver};
-pub use report::{
-    Action, ActionStatus, Finding, FindingLevel, Report, RunOutcome, StepRecord, StepStatus,
-};
-pub use retry::RetryPolicy;
-pub use step::{ReadStep, Step, StepKind};
+pub use report::{Action, Finding, Report, StepRecord};
+pub use retry::{RetryPolicy, retry_after};
+pub use step::{ReadStep, Step};
 pub use terminal::TerminalApprover;
+
+/// The vocabulary of runs, defined in [`crate::vocab`] and re-exported here.
+pub use crate::vocab::{ActionStatus, FindingLevel, Mode, RunId, RunOutcome, StepKind, StepStatus};

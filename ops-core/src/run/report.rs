@@ -5,21 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Mode, RunId, StepKind};
-use crate::incident::Severity;
 use crate::text::{markdown_cell, markdown_code, markdown_inline as inline};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingLevel {
-    /// Context.
-    Info,
-    /// Worth attention.
-    Warning,
-    /// A cause or an outage.
-    Critical,
-}
+use crate::vocab::{
+    ActionStatus, FindingLevel, Mode, RunId, RunOutcome, Severity, StepKind, StepStatus,
+};
 
 /// Something the diagnosis established, with its evidence.
 ///
@@ -73,34 +62,6 @@ impl Finding {
     }
 }
 
-/// What became of a disruptive action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionStatus {
-    /// Carried out.
-    Taken,
-    /// Dry run: would have been carried out.
-    Planned,
-    /// Not needed according to the evidence.
-    Skipped,
-    /// The approver said no.
-    Denied,
-    /// Tried and failed (see the note).
-    Failed,
-}
-
-impl ActionStatus {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Taken => "taken",
-            Self::Planned => "planned",
-            Self::Skipped => "skipped",
-            Self::Denied => "denied",
-            Self::Failed => "failed",
-        }
-    }
-}
-
 /// A disruptive action: taken, planned, skipped, denied or failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -115,46 +76,6 @@ pub struct Action {
     pub status: ActionStatus,
     /// Why (denial reason, skip reason, error).
     pub note: Option<String>,
-}
-
-/// How a step ended, for the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Succeeded.
-    Succeeded,
-    /// Failed.
-    Failed,
-    /// Ran past its timeout.
-    TimedOut,
-    /// The run was cancelled.
-    Cancelled,
-    /// Dry run: planned only.
-    Planned,
-    /// Approval denied.
-    Denied,
-    /// Not needed.
-    Skipped,
-}
-
-impl StepStatus {
-    /// A short label (`ok`, `failed`, `timed out`, …), as the report prints it.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(ops_core::run::StepStatus::TimedOut.label(), "timed out");
-    /// ```
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Succeeded => "ok",
-            Self::Failed => "failed",
-            Self::TimedOut => "timed out",
-            Self::Cancelled => "cancelled",
-            Self::Planned => "planned",
-            Self::Denied => "denied",
-            Self::Skipped => "skipped",
-        }
-    }
 }
 
 /// One step in the timeline.
@@ -176,38 +97,6 @@ pub struct StepRecord {
     pub attempts: u32,
     /// The error chain, when it failed.
     pub error: Option<String>,
-}
-
-/// How a run ended overall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutcome {
-    /// Still running.
-    InProgress,
-    /// Nothing was wrong, nothing was done.
-    Healthy,
-    /// Something was wrong and it is fixed (verified).
-    Recovered,
-    /// Dry run: the plan is in the actions.
-    Planned,
-    /// Something is wrong and the run could not fix it (needs a human).
-    Unresolved,
-    /// The run itself failed.
-    Failed,
-}
-
-impl RunOutcome {
-    /// A short label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::InProgress => "in progress",
-            Self::Healthy => "healthy",
-            Self::Recovered => "recovered",
-            Self::Planned => "planned (dry run)",
-            Self::Unresolved => "unresolved",
-            Self::Failed => "failed",
-        }
-    }
 }
 
 /// What a run found, did or planned, and when.

@@ -1,4 +1,5 @@
-//! [`RetryPolicy`]: exponential backoff with full jitter, for retryable errors only.
+//! [`RetryPolicy`]: exponential backoff with full jitter, a total deadline and the server's
+//! `Retry-After`: the one retry policy of the workspace (ops-notify and ops-probes use it too).
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,7 +10,9 @@ use crate::error::OpsError;
 ///
 /// Only errors whose kind [`is_retryable`](crate::ErrorKind::is_retryable) (`Unavailable`,
 /// `Timeout`) are retried. The wait before attempt `n + 1` is a random duration in
-/// `[0, min(max_delay, initial_delay * multiplier^(n-1))]` ("full jitter").
+/// `[0, min(max_delay, initial_delay * multiplier^(n-1))]` ("full jitter"), unless the server
+/// asked for a wait (`Retry-After`, see [`RetryPolicy::next_wait`]). No retry starts when its
+/// wait would end past the [`deadline`](RetryPolicy::deadline).
 ///
 /// # Examples
 /// ```
@@ -34,6 +37,11 @@ pub struct RetryPolicy {
     pub multiplier: f64,
     /// Randomise waits (full jitter); off gives the ceiling exactly.
     pub jitter: bool,
+    /// Time budget of all attempts and waits together, from the first attempt; `None`: only
+    /// `max_attempts` bounds the retries.
+    pub deadline: Option<Duration>,
+    /// Longest `Retry-After` honoured; a server asking for more is not retried (default 60 s).
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -44,6 +52,8 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(10),
             multiplier: 2.0,
             jitter: true,
+            deadline: None,
+            max_retry_after: Duration::from_mins(1),
         }
     }
 }
@@ -68,6 +78,27 @@ impl RetryPolicy {
     #[must_use]
     pub fn with_initial_delay(mut self, d: Duration) -> Self {
         self.initial_delay = d;
+        self
+    }
+
+    /// Set the largest wait ceiling.
+    #[must_use]
+    pub fn with_max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Set the time budget of all attempts and waits.
+    #[must_use]
+    pub fn with_deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// Set the longest `Retry-After` honoured.
+    #[must_use]
+    pub fn with_max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
         self
     }
 
@@ -99,7 +130,46 @@ impl RetryPolicy {
         }
     }
 
-    /// Run `op` until it succeeds, fails with a non-retryable error, or attempts run out.
+    /// The wait before the attempt after failed attempt `attempt` (1-based), or `None` to give
+    /// up: the attempts are used up, the server asked (`retry_after`) for more than
+    /// [`max_retry_after`](Self::max_retry_after), or the wait would end past the deadline
+    /// (`elapsed` is the time since the first attempt started). A server's `Retry-After` is
+    /// honoured as given, in place of the backoff. Every retry loop of the workspace asks this.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ops_core::run::RetryPolicy;
+    /// let p = RetryPolicy::default().with_jitter(false).with_deadline(Duration::from_secs(1));
+    /// assert_eq!(p.next_wait(1, None, Duration::ZERO), Some(Duration::from_millis(200)));
+    /// let asked = Some(Duration::from_millis(500));
+    /// assert_eq!(p.next_wait(1, asked, Duration::ZERO), Some(Duration::from_millis(500)));
+    /// assert_eq!(p.next_wait(1, asked, Duration::from_millis(600)), None); // past the deadline
+    /// assert_eq!(p.next_wait(3, None, Duration::ZERO), None); // 3 attempts made
+    /// assert_eq!(p.next_wait(1, Some(Duration::from_mins(5)), Duration::ZERO), None);
+    /// ```
+    pub fn next_wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let wait = match retry_after {
+            Some(asked) if asked > self.max_retry_after => return None,
+            Some(asked) => asked,
+            None => self.delay(attempt),
+        };
+        match self.deadline {
+            Some(deadline) if elapsed.saturating_add(wait) >= deadline => None,
+            _ => Some(wait),
+        }
+    }
+
+    /// Run `op` until it succeeds, fails with a non-retryable error, or attempts or the
+    /// deadline run out.
     /// Returns the result and how many attempts were made.
     ///
     /// # Errors
@@ -127,19 +197,43 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
+        let start = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
-            match op().await {
-                Err(e) if e.is_retryable() && attempt < self.max_attempts => {
-                    let wait = self.delay(attempt);
-                    tracing::debug!(attempt, wait_ms = wait.as_millis(), error = %e, "retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                other => return (other, attempt),
-            }
+            let result = op().await;
+            let wait = match &result {
+                Err(e) if e.is_retryable() => self.next_wait(attempt, None, start.elapsed()),
+                _ => None,
+            };
+            let (Some(wait), Err(e)) = (wait, &result) else {
+                return (result, attempt);
+            };
+            tracing::debug!(attempt, wait_ms = wait.as_millis(), error = %e, "retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
+}
+
+/// The wait a `Retry-After` header value asks for: delay-seconds or an HTTP date (a date in
+/// the past asks for no wait); `None` when it is neither.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ops_core::run::retry_after;
+/// assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+/// assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+/// assert_eq!(retry_after("soon"), None);
+/// ```
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let left = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -190,5 +284,79 @@ mod tests {
         assert_eq!(attempts, 4);
         // 200 + 400 + 800 ms of paused time.
         assert_eq!(start.elapsed(), Duration::from_millis(1400));
+    }
+
+    #[test]
+    fn jittered_waits_stay_within_zero_and_the_ceiling_and_vary() {
+        let p = RetryPolicy::default().with_max_attempts(100);
+        for attempt in 1..8 {
+            let ceiling = p.ceiling(attempt);
+            let waits: Vec<_> = (0..200)
+                .map(|_| p.next_wait(attempt, None, Duration::ZERO).unwrap())
+                .collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "{attempt}: {waits:?}");
+            // Full jitter spreads over the whole range, not a band near the ceiling.
+            assert!(waits.iter().any(|w| *w < ceiling / 4), "{attempt}");
+            assert!(waits.iter().any(|w| *w > ceiling * 3 / 4), "{attempt}");
+        }
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff_up_to_its_limit() {
+        let p = RetryPolicy::default().with_max_retry_after(Duration::from_secs(30));
+        let asked = Duration::from_secs(20);
+        // Honoured exactly: no jitter on a server's request.
+        assert_eq!(p.next_wait(1, Some(asked), Duration::ZERO), Some(asked));
+        assert_eq!(
+            p.next_wait(1, Some(Duration::from_secs(31)), Duration::ZERO),
+            None
+        );
+        assert_eq!(
+            p.next_wait(1, Some(Duration::ZERO), Duration::ZERO),
+            Some(Duration::ZERO)
+        );
+        // Still bounded by the attempts and the deadline.
+        assert_eq!(p.next_wait(3, Some(asked), Duration::ZERO), None);
+        let p = p.with_deadline(Duration::from_secs(25));
+        assert_eq!(
+            p.next_wait(1, Some(asked), Duration::from_secs(4)),
+            Some(asked)
+        );
+        assert_eq!(p.next_wait(1, Some(asked), Duration::from_secs(5)), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
+        let header =
+            jiff::fmt::rfc2822::to_string(&soon.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+        let wait = retry_after(&header).unwrap();
+        assert!(
+            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after("-1"), None);
+        assert_eq!(retry_after(""), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_the_deadline() {
+        let start = tokio::time::Instant::now();
+        let p = RetryPolicy::default()
+            .with_max_attempts(10)
+            .with_jitter(false)
+            .with_deadline(Duration::from_secs(1));
+        let (r, attempts) = p
+            .retry(|| async { Err::<(), _>(OpsError::new(ErrorKind::Timeout, "pg", "ping", "db")) })
+            .await;
+        assert!(r.is_err());
+        // Waits of 200 and 400 ms fit; the third (800 ms) would end at 1.4 s.
+        assert_eq!(attempts, 3);
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
     }
 }

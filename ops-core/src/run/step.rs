@@ -4,28 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::RetryPolicy;
-
-/// Whether a step changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepKind {
-    /// Only reads: always runs, may be retried.
-    ReadOnly,
-    /// Changes something: planned in dry run, approved, journaled before and after.
-    Disruptive,
-}
-
-impl fmt::Display for StepKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ReadOnly => "read_only",
-            Self::Disruptive => "disruptive",
-        })
-    }
-}
+use crate::vocab::StepKind;
 
 /// A step declaration: name, kind, what it does and changes, and its limits.
 ///
