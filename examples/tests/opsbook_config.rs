@@ -91,7 +91,7 @@ depends_on = ["db"]
 url_env = "postgres://app:secret@db/app"
 
 [thresholds]
-rollout_timeout = "5 minutes"
+rollout_timeout = "5 fortnights"
 memory_warn = 80.0
 
 [approval]
@@ -111,7 +111,7 @@ fn check_config_names_the_line_and_key_of_every_error() {
         format!("{path}:8:10: services.api.health: credentials do not belong in the system file"),
         format!("{path}:9:15: services.api.depends_on: no service \"db\""),
         format!("{path}:12:11: database.url_env: this is a URL, not the name of a variable"),
-        format!("{path}:15:19: thresholds.rollout_timeout: \"5 minutes\" has"),
+        format!("{path}:15:19: thresholds.rollout_timeout: \"5 fortnights\" is not"),
         format!("{path}:16:15: thresholds.memory_warn: 80 is not a fraction"),
         format!("{path}:19:10: approval.allow: not a rule"),
     ] {
