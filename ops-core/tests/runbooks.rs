@@ -497,9 +497,16 @@ async fn api_down_denied_restart_changes_nothing_and_stays_unresolved() {
     let h = Harness::new(
         FakePlatform::default().with_workload(WorkloadStatus::crash_looping(api(), 1)),
     );
+    // Time is paused: `elapsed` is the time the runbook would have kept the engineer.
+    let started = tokio::time::Instant::now();
     let report = api_down(&h.ctx(Mode::Execute, ApprovalPolicy::DenyAll), &h.targets())
         .await
         .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a \"no\" must not wait out the rollout and verify windows: {:?}",
+        started.elapsed()
+    );
     assert_eq!(report.outcome, RunOutcome::Unresolved);
     assert!(h.platform.mutations().is_empty());
     // The restart and, under the same deny-all policy, both notifications.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::Targets;
 use super::restart::restart_verify_rollback;
-use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
+use super::verify::rollback_and_verify;
 use crate::error::OpsError;
 use crate::incident::{IncidentStatus, Severity};
 use crate::notify::Notification;
@@ -273,6 +273,32 @@ async fn decide(run: &Run<'_>, t: &Targets, ev: &Evidence) -> Result<Decision, O
     })
 }
 
+/// One last look, so the report says how the workload stands now: one status read and one
+/// probe, never a wait. Everything that could be waited for was waited for by the step that
+/// acted, and after a denied or refused restart there is nothing to wait for: a wait there
+/// kept the engineer who answered "no" for the rollout and verify windows (minutes).
+async fn final_look(run: &Run<'_>, t: &Targets) {
+    let status = run
+        .read(Step::read_only("final_status").target(&t.workload), || {
+            t.platform.workload(&t.workload)
+        })
+        .await;
+    if let Ok(s) = status {
+        run.finding(Finding::info(format!(
+            "{} now: {}/{} ready, {} available",
+            t.workload, s.ready, s.desired, s.available
+        )));
+    }
+    if let Ok(probe) = t.probe() {
+        let health = run
+            .read(Step::read_only("final_health").target(probe.name()), || {
+                probe.check()
+            })
+            .await;
+        report_health(run, &health);
+    }
+}
+
 fn report_health(run: &Run<'_>, health: &Result<ProbeResult, OpsError>) {
     match health {
         Ok(r) if r.outcome != Outcome::Up => {
@@ -382,9 +408,7 @@ async fn remediate(
         && outcome == RunOutcome::Unresolved
         && matches!(decision, Decision::Restart)
     {
-        // One last look, so the report says how it stands now.
-        let _ = wait_rollout(run, t, "final_rollout_status").await;
-        let _ = verify_healthy(run, t, "final_health").await;
+        final_look(run, t).await;
     }
 
     let (status, summary) = match outcome {
