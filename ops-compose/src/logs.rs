@@ -2,8 +2,6 @@
 //! merged in time order, and follow as a stream. Lines are split as they arrive: memory is
 //! bounded by the lines kept, never by the size of the log.
 
-use std::time::Duration;
-
 use bollard::container::LogOutput;
 use bollard::query_parameters::{LogsOptions, LogsOptionsBuilder};
 use futures::stream::{self, BoxStream, StreamExt as _};
@@ -352,60 +350,6 @@ impl ComposePlatform {
             streams.push(s);
         }
         Ok(stream::select_all(streams).boxed())
-    }
-
-    /// Count the lines of one container matching `filter`, streaming: nothing but the
-    /// current line is held in memory, whatever the log's size.
-    ///
-    /// # Errors
-    /// `NotFound` when the container is not part of the service; engine errors.
-    pub async fn count_matching(
-        &self,
-        instance: &ops_core::InstanceRef,
-        filter: &LogFilter,
-    ) -> Result<u64> {
-        let inspect = self.resolve_instance(instance, "count_matching").await?;
-        let id = inspect.id.unwrap_or_default();
-        let docker = self.docker().await?;
-        let engine_opts = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-        let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
-        let mut count = 0_u64;
-        let mut check = |line: &[u8]| {
-            let matched = match std::str::from_utf8(line) {
-                Ok(text) => filter.is_match(text),
-                Err(_) => filter.is_match(&String::from_utf8_lossy(line)),
-            };
-            count += u64::from(matched);
-        };
-        let name = instance.name().as_str();
-        let raw = self
-            .raw_frames(&id, name, &engine_opts, |stream, bytes| {
-                if stream == 2 {
-                    err.push(bytes, &mut check);
-                } else {
-                    out.push(bytes, &mut check);
-                }
-            })
-            .await?;
-        if !raw {
-            let idle: Duration = self.config().request_timeout;
-            let mut s = docker.logs(&id, Some(engine_opts));
-            while let Some(chunk) = self
-                .call_within(idle, "logs", name, async { s.next().await.transpose() })
-                .await?
-            {
-                match &chunk {
-                    LogOutput::StdErr { message } => err.push(message, &mut check),
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        out.push(message, &mut check);
-                    }
-                    LogOutput::StdIn { .. } => {}
-                }
-            }
-        }
-        out.finish(&mut check);
-        err.finish(&mut check);
-        Ok(count)
     }
 }
 
