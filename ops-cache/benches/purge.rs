@@ -1,17 +1,31 @@
+#![allow(
+    clippy::cast_precision_loss,
+    reason = "microseconds and key counts printed as floats"
+)]
 //! Purge benchmark: opsbook's SCAN + pipelined UNLINK against the two shell recipes.
 //!
-//! `cargo bench -p ops-cache --bench purge` starts its own `redis-server` on a free port,
-//! and for each method reloads the same fresh dataset (1 M `session:*` keys, 200 k `other:*`
-//! keys, 16-byte values, via `DEBUG POPULATE`) and deletes `session:*` with:
+//! ```sh
+//! cargo bench -p ops-cache --bench purge      # or scripts/bench purge
+//! ```
+//!
+//! Starts its own `redis-server` on a free port. Before every run the same fresh dataset is
+//! loaded (`OPSBOOK_BENCH_KEYS` `session:*` keys, default 1 000 000, 20 000 with
+//! `OPSBOOK_BENCH_QUICK=1`, and a fifth as many `other:*` keys, 16-byte values, via
+//! `DEBUG POPULATE`) and `session:*` is deleted with, per round (`OPSBOOK_BENCH_ROUNDS`,
+//! default 3, order rotated each round):
 //!
 //! 1. opsbook: `RedisCache::purge_keys` with default options;
 //! 2. `redis-cli KEYS 'session:*' | xargs redis-cli DEL`;
 //! 3. `redis-cli --scan --pattern 'session:*' | xargs redis-cli UNLINK`.
 //!
 //! Meanwhile a separate client sends `PING` every millisecond and records the worst latency.
-//! The last line is
-//! `RESULT speedup_vs_keys=X speedup_vs_scan=Y max_ping_ms_opsbook=Z max_ping_ms_keys=W remaining_other_keys=N`.
-//! Environment: `REDIS_SERVER` / `REDIS_CLI` override the binaries.
+//! After each run every `session:*` key must be gone and every `other:*` key left (checked
+//! with SCAN after the run). For opsbook's run the server's own time is the `usec` of the
+//! commands it served (`INFO commandstats`, reset just before the run; PING, INFO and CONFIG
+//! left out): the floor the server sets. Last line: `RESULT keys=… others=… opsbook_s=…
+//! keys_s=… scan_s=… server_s=… ping_ms=… ping_keys_ms=… ping_scan_ms=…` (per-round lists).
+//! Environment: `REDIS_SERVER` / `REDIS_CLI` override the binaries, `OPSBOOK_BENCH_BATCH`
+//! the purge's batch size.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -26,11 +40,23 @@ use anyhow::{Context as _, bail, ensure};
 use ops_cache::RedisCacheBuilder;
 use ops_core::KeyPattern;
 use ops_core::cache::PurgeOptions;
+use ops_tests::bench::{ResultLine, Samples, order, rounds, size};
 
-const SESSIONS: u64 = 1_000_000;
-const OTHERS: u64 = 200_000;
+/// How many keys of each kind a run starts with.
+#[derive(Debug, Clone, Copy)]
+struct Dataset {
+    sessions: u64,
+    others: u64,
+}
 
+#[allow(clippy::too_many_lines, reason = "a benchmark reads top to bottom")]
 fn main() -> anyhow::Result<()> {
+    let sessions = size("OPSBOOK_BENCH_KEYS", 1_000_000, 20_000) as u64;
+    let data = Dataset {
+        sessions,
+        others: sessions / 5,
+    };
+    let rounds = rounds();
     let server_bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
     let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());
     let dir = tempfile::tempdir()?;
@@ -42,13 +68,11 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-
-    // 1. opsbook.
     let cache = RedisCacheBuilder::new()
         .with_url(format!("redis://127.0.0.1:{port}"))
         .with_timeout(Duration::from_secs(30))
         .build()?;
-    let sessions = KeyPattern::new("session:*")?;
+    let pattern = KeyPattern::new("session:*")?;
     let mut opts = PurgeOptions::default();
     if let Some(n) = std::env::var("OPSBOOK_BENCH_BATCH")
         .ok()
@@ -56,71 +80,80 @@ fn main() -> anyhow::Result<()> {
     {
         opts = opts.with_batch_size(n);
     }
-    load(port)?;
-    let pinger = Pinger::start(port)?;
-    let started = Instant::now();
-    let outcome = runtime.block_on(cache.purge_keys(&sessions, &opts))?;
-    let t_ops = started.elapsed();
-    let ping_ops = pinger.stop()?;
-    let (left_sessions, remaining_other) = counts(port)?;
-    ensure!(
-        outcome.deleted == SESSIONS && left_sessions == 0,
-        "opsbook purge left {left_sessions} sessions ({outcome:?})"
-    );
-    report(
-        &format!("opsbook purge (batch {})", opts.batch_size),
-        t_ops,
-        ping_ops,
-    );
-    server_time(port)?;
-    println!(
-        "  scanned={} matched={} deleted={}",
-        outcome.scanned, outcome.matched, outcome.deleted
-    );
 
-    // 2. KEYS | xargs DEL.
-    load(port)?;
-    let pinger = Pinger::start(port)?;
-    let started = Instant::now();
-    pipeline(&cli, port, &["KEYS", "session:*"], "DEL")?;
-    let t_keys = started.elapsed();
-    let ping_keys = pinger.stop()?;
-    check_left(port, "KEYS | xargs DEL")?;
-    report("KEYS | xargs DEL", t_keys, ping_keys);
-    server_time(port)?;
-
-    // 3. --scan | xargs UNLINK.
-    load(port)?;
-    let pinger = Pinger::start(port)?;
-    let started = Instant::now();
-    pipeline(&cli, port, &["--scan", "--pattern", "session:*"], "UNLINK")?;
-    let t_scan = started.elapsed();
-    let ping_scan = pinger.stop()?;
-    check_left(port, "--scan | xargs UNLINK")?;
-    report("--scan | xargs UNLINK", t_scan, ping_scan);
-    server_time(port)?;
-
+    let (mut t_ops, mut t_keys, mut t_scan, mut t_server) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
+    let (mut p_ops, mut p_keys, mut p_scan) =
+        (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..rounds {
+        for method in order(round, 3) {
+            load(port, data)?;
+            command(port, &["CONFIG", "RESETSTAT"])?;
+            let pinger = Pinger::start(port)?;
+            let started = Instant::now();
+            let name = match method {
+                0 => {
+                    let outcome = runtime.block_on(cache.purge_keys(&pattern, &opts))?;
+                    let took = started.elapsed();
+                    ensure!(
+                        outcome.deleted == data.sessions,
+                        "opsbook purge deleted {} of {} ({outcome:?})",
+                        outcome.deleted,
+                        data.sessions
+                    );
+                    t_ops.push_secs(took);
+                    p_ops.push(ms(pinger.stop()?));
+                    t_server.push(server_time(port)?);
+                    "opsbook purge_keys"
+                }
+                1 => {
+                    pipeline(&cli, port, &["KEYS", "session:*"], "DEL")?;
+                    t_keys.push_secs(started.elapsed());
+                    p_keys.push(ms(pinger.stop()?));
+                    "KEYS | xargs DEL"
+                }
+                _ => {
+                    pipeline(&cli, port, &["--scan", "--pattern", "session:*"], "UNLINK")?;
+                    t_scan.push_secs(started.elapsed());
+                    p_scan.push(ms(pinger.stop()?));
+                    "--scan | xargs UNLINK"
+                }
+            };
+            check_left(port, name, data)?;
+        }
+        println!(
+            "round {round}: opsbook {:.3} s (server {:.3} s, worst PING {:.2} ms), KEYS | xargs DEL {:.3} s (worst PING {:.2} ms), --scan | xargs UNLINK {:.3} s (worst PING {:.2} ms)",
+            t_ops.last(),
+            t_server.last(),
+            p_ops.last(),
+            t_keys.last(),
+            p_keys.last(),
+            t_scan.last(),
+            p_scan.last()
+        );
+    }
     drop(server);
-    println!(
-        "RESULT speedup_vs_keys={:.2} speedup_vs_scan={:.2} max_ping_ms_opsbook={:.2} max_ping_ms_keys={:.2} remaining_other_keys={remaining_other}",
-        t_keys.as_secs_f64() / t_ops.as_secs_f64(),
-        t_scan.as_secs_f64() / t_ops.as_secs_f64(),
-        ms(ping_ops),
-        ms(ping_keys),
-    );
+    ResultLine::new()
+        .value("keys", data.sessions)
+        .value("others", data.others)
+        .value("batch", opts.batch_size)
+        .samples("opsbook_s", &t_ops, 3)
+        .samples("keys_s", &t_keys, 3)
+        .samples("scan_s", &t_scan, 3)
+        .samples("server_s", &t_server, 3)
+        .samples("ping_ms", &p_ops, 2)
+        .samples("ping_keys_ms", &p_keys, 2)
+        .samples("ping_scan_ms", &p_scan, 2)
+        .print();
     Ok(())
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn report(name: &str, took: Duration, ping: Duration) {
-    println!(
-        "{name:<24} {:>8.0} ms   worst PING {:>7.2} ms",
-        ms(took),
-        ms(ping)
-    );
 }
 
 /// A `redis-server` child, shut down on drop.
@@ -157,40 +190,58 @@ impl Drop for Server {
     }
 }
 
-/// A fresh dataset: `FLUSHALL`, then 1 M `session:N` and 200 k `other:N`, 16-byte values.
-fn load(port: u16) -> anyhow::Result<()> {
+/// A fresh dataset: `FLUSHALL`, then `session:N` and `other:N` keys with 16-byte values.
+fn load(port: u16, data: Dataset) -> anyhow::Result<()> {
     command(port, &["FLUSHALL"])?;
-    command(port, &["CONFIG", "RESETSTAT"])?;
     command(
         port,
-        &["DEBUG", "POPULATE", &SESSIONS.to_string(), "session", "16"],
+        &[
+            "DEBUG",
+            "POPULATE",
+            &data.sessions.to_string(),
+            "session",
+            "16",
+        ],
     )?;
     command(
         port,
-        &["DEBUG", "POPULATE", &OTHERS.to_string(), "other", "16"],
+        &["DEBUG", "POPULATE", &data.others.to_string(), "other", "16"],
     )?;
     let size = command(port, &["DBSIZE"])?;
     ensure!(
-        size == format!(":{}", SESSIONS + OTHERS),
+        size == format!(":{}", data.sessions + data.others),
         "dataset has {size} keys"
     );
     Ok(())
 }
 
-/// Print the server-side time of the commands that did the work (`INFO commandstats`).
-fn server_time(port: u16) -> anyhow::Result<()> {
+/// The server's own time, in seconds, for the commands it served since the last
+/// `CONFIG RESETSTAT` (`INFO commandstats`), leaving out the pinger's PING and the
+/// benchmark's INFO and CONFIG; each command's share is printed.
+fn server_time(port: u16) -> anyhow::Result<f64> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
     let mut conn = client.get_connection()?;
     let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut conn)?;
+    let mut total_usec = 0_u64;
     for line in stats.lines() {
-        for name in ["scan", "unlink", "del", "keys"] {
-            if let Some(rest) = line.strip_prefix(&format!("cmdstat_{name}:")) {
-                println!("  server {name}: {rest}");
-            }
+        let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        if matches!(name, "ping" | "info" | "config" | "config|resetstat") {
+            continue;
         }
+        let used: u64 = rest
+            .split(',')
+            .find_map(|f| f.strip_prefix("usec="))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no usec in {line}"))?;
+        println!("  server {name}: {rest}");
+        total_usec += used;
     }
-    let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut conn)?;
-    Ok(())
+    Ok(total_usec as f64 / 1e6)
 }
 
 /// `(session:* left, other:* left)`, counted with SCAN on a plain connection.
@@ -200,10 +251,10 @@ fn counts(port: u16) -> anyhow::Result<(u64, u64)> {
     Ok((sessions, others))
 }
 
-fn check_left(port: u16, name: &str) -> anyhow::Result<()> {
+fn check_left(port: u16, name: &str, data: Dataset) -> anyhow::Result<()> {
     let (sessions, others) = counts(port)?;
     ensure!(
-        sessions == 0 && others == OTHERS,
+        sessions == 0 && others == data.others,
         "{name} left {sessions} sessions and {others} others"
     );
     Ok(())

@@ -127,7 +127,57 @@ fn unix_secs(t: jiff::Timestamp) -> i32 {
     i32::try_from(t.as_second()).unwrap_or(i32::MAX)
 }
 
+/// The error of a fast-path read that failed (`Unsupported` is the caller's to handle: it
+/// falls back to bollard before anything was delivered).
+fn raw_error(err: RawError, operation: &'static str, name: &str, idle: Duration) -> Error {
+    match err {
+        RawError::Timeout => Error::Timeout {
+            operation,
+            target: name.to_owned(),
+            after: idle,
+        },
+        RawError::Io(err) => Error::engine(operation, name, err.into()),
+        RawError::Status(status_code, message) => Error::engine(
+            operation,
+            name,
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            },
+        ),
+        RawError::Unsupported => Error::engine(
+            operation,
+            name,
+            std::io::Error::other("the engine answered in a form the log reader cannot read")
+                .into(),
+        ),
+    }
+}
+
+fn stream_of(code: u8) -> LogStream {
+    if code == 2 {
+        LogStream::Stderr
+    } else {
+        LogStream::Stdout
+    }
+}
+
 impl ComposePlatform {
+    /// The engine path of a log request, as the fast path sends it.
+    async fn raw_path(&self, id: &str, opts: &LogsOptions) -> Result<String> {
+        let v = self.docker().await?.client_version();
+        Ok(format!(
+            "/v{}.{}/containers/{id}/logs?stdout=1&stderr=1&timestamps={}&follow={}&tail={}&since={}&until={}",
+            v.major_version,
+            v.minor_version,
+            u8::from(opts.timestamps),
+            u8::from(opts.follow),
+            opts.tail,
+            opts.since,
+            opts.until
+        ))
+    }
+
     /// Read a container's log through the fast path; `Ok(false)` when it does not apply
     /// (no plain endpoint, TTY, chunked) and nothing was delivered.
     async fn raw_frames(
@@ -140,34 +190,12 @@ impl ComposePlatform {
         let Some(endpoint) = self.raw_endpoint() else {
             return Ok(false);
         };
-        let v = self.docker().await?.client_version();
-        let path = format!(
-            "/v{}.{}/containers/{id}/logs?stdout=1&stderr=1&timestamps={}&tail={}&since={}&until={}",
-            v.major_version,
-            v.minor_version,
-            u8::from(opts.timestamps),
-            opts.tail,
-            opts.since,
-            opts.until
-        );
+        let path = self.raw_path(id, opts).await?;
         let idle = self.config().request_timeout;
         match crate::raw::read_frames(endpoint, &path, idle, on_frame).await {
             Ok(()) => Ok(true),
             Err(RawError::Unsupported) => Ok(false),
-            Err(RawError::Timeout) => Err(Error::Timeout {
-                operation: "logs",
-                target: name.to_owned(),
-                after: idle,
-            }),
-            Err(RawError::Io(err)) => Err(Error::engine("logs", name, err.into())),
-            Err(RawError::Status(status_code, message)) => Err(Error::engine(
-                "logs",
-                name,
-                bollard::errors::Error::DockerResponseServerError {
-                    status_code,
-                    message,
-                },
-            )),
+            Err(err) => Err(raw_error(err, "logs", name, idle)),
         }
     }
 
@@ -243,26 +271,11 @@ impl ComposePlatform {
     async fn container_logs(&self, member: &Member, opts: &LogOptions) -> Result<Vec<LogLine>> {
         let docker = self.docker().await?;
         let engine_opts = self.log_options(member, opts, false, true).await?;
-        let instance = ResourceName::new(&member.name).map_err(|_| Error::InvalidName {
-            what: "container",
-            value: member.name.clone(),
-            reason: "not a valid instance name",
-        })?;
-        let mut demux = Demux {
-            instance,
-            filter: opts.filter.clone(),
-            stdout: LineSplitter::default(),
-            stderr: LineSplitter::default(),
-        };
+        let mut demux = Self::demux(member, opts)?;
         let mut out = Vec::new();
         let raw = self
             .raw_frames(&member.id, &member.name, &engine_opts, |stream, bytes| {
-                let stream = if stream == 2 {
-                    LogStream::Stderr
-                } else {
-                    LogStream::Stdout
-                };
-                demux.frame(stream, bytes, &mut out);
+                demux.frame(stream_of(stream), bytes, &mut out);
             })
             .await?;
         if raw {
@@ -302,8 +315,84 @@ impl ComposePlatform {
         Ok(merge_logs(per))
     }
 
+    /// A line splitter and filter for one member's log.
+    fn demux(member: &Member, opts: &LogOptions) -> Result<Demux> {
+        let instance = ResourceName::new(&member.name).map_err(|_| Error::InvalidName {
+            what: "container",
+            value: member.name.clone(),
+            reason: "not a valid instance name",
+        })?;
+        Ok(Demux {
+            instance,
+            filter: opts.filter.clone(),
+            stdout: LineSplitter::default(),
+            stderr: LineSplitter::default(),
+        })
+    }
+
+    /// Follow one container through the fast path, a block of frames at a time as the
+    /// consumer asks (memory: one block and the lines it held); `None` when the fast path
+    /// does not apply (no plain endpoint, a TTY container, an answer it cannot read).
+    async fn raw_follow(
+        &self,
+        member: &Member,
+        opts: &LogsOptions,
+        demux: Demux,
+    ) -> Result<Option<BoxStream<'static, Result<LogLine, OpsError>>>> {
+        let Some(endpoint) = self.raw_endpoint() else {
+            return Ok(None);
+        };
+        let inspect = self.inspect(&member.id).await?;
+        if inspect.config.and_then(|c| c.tty).unwrap_or(false) {
+            return Ok(None);
+        }
+        let path = self.raw_path(&member.id, opts).await?;
+        let idle = self.config().request_timeout;
+        let reader = match crate::raw::FrameReader::open(endpoint, &path, idle).await {
+            Ok(reader) => reader,
+            Err(RawError::Unsupported) => return Ok(None),
+            Err(err) => return Err(raw_error(err, "follow_logs", &member.name, idle)),
+        };
+        let name = member.name.clone();
+        let lines = stream::unfold(Some((reader, demux)), move |state| {
+            let name = name.clone();
+            async move {
+                let (mut reader, mut demux) = state?;
+                let mut lines = Vec::new();
+                // A follower waits as long as the log is quiet: no idle deadline.
+                let more = loop {
+                    match reader
+                        .next_frames(None, |code, bytes| {
+                            demux.frame(stream_of(code), bytes, &mut lines);
+                        })
+                        .await
+                    {
+                        Ok(true) if lines.is_empty() => {}
+                        Ok(true) => break Ok(true),
+                        Ok(false) => {
+                            demux.finish(&mut lines);
+                            break Ok(false);
+                        }
+                        Err(err) => break Err(err),
+                    }
+                };
+                let mut batch: Vec<Result<LogLine, OpsError>> = lines.into_iter().map(Ok).collect();
+                match more {
+                    Ok(true) => Some((batch, Some((reader, demux)))),
+                    Ok(false) => Some((batch, None)),
+                    Err(err) => {
+                        batch.push(Err(raw_error(err, "follow_logs", &name, idle).into()));
+                        Some((batch, None))
+                    }
+                }
+            }
+        });
+        Ok(Some(lines.flat_map(stream::iter).boxed()))
+    }
+
     /// Follow the service's logs (every container, or `opts.instance`) as one stream, lines
-    /// in arrival order. Starts with `tail` lines per container when set.
+    /// in arrival order. Starts with `tail` lines per container when set. Plain engine
+    /// endpoints go through the fast path, others through bollard.
     ///
     /// # Errors
     /// `NotFound`; engine errors.
@@ -318,17 +407,14 @@ impl ComposePlatform {
         let mut streams = Vec::with_capacity(members.len());
         for m in members {
             let engine_opts = self.log_options(&m, opts, true, true).await?;
-            let instance = ResourceName::new(&m.name).map_err(|_| Error::InvalidName {
-                what: "container",
-                value: m.name.clone(),
-                reason: "not a valid instance name",
-            })?;
-            let demux = Demux {
-                instance,
-                filter: opts.filter.clone(),
-                stdout: LineSplitter::default(),
-                stderr: LineSplitter::default(),
-            };
+            if let Some(s) = self
+                .raw_follow(&m, &engine_opts, Self::demux(&m, opts)?)
+                .await?
+            {
+                streams.push(s);
+                continue;
+            }
+            let demux = Self::demux(&m, opts)?;
             let name = m.name.clone();
             let s = docker
                 .logs(&m.id, Some(engine_opts))
@@ -352,60 +438,6 @@ impl ComposePlatform {
             streams.push(s);
         }
         Ok(stream::select_all(streams).boxed())
-    }
-
-    /// Count the lines of one container matching `filter`, streaming: nothing but the
-    /// current line is held in memory, whatever the log's size.
-    ///
-    /// # Errors
-    /// `NotFound` when the container is not part of the service; engine errors.
-    pub async fn count_matching(
-        &self,
-        instance: &ops_core::InstanceRef,
-        filter: &LogFilter,
-    ) -> Result<u64> {
-        let inspect = self.resolve_instance(instance, "count_matching").await?;
-        let id = inspect.id.unwrap_or_default();
-        let docker = self.docker().await?;
-        let engine_opts = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-        let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
-        let mut count = 0_u64;
-        let mut check = |line: &[u8]| {
-            let matched = match std::str::from_utf8(line) {
-                Ok(text) => filter.is_match(text),
-                Err(_) => filter.is_match(&String::from_utf8_lossy(line)),
-            };
-            count += u64::from(matched);
-        };
-        let name = instance.name().as_str();
-        let raw = self
-            .raw_frames(&id, name, &engine_opts, |stream, bytes| {
-                if stream == 2 {
-                    err.push(bytes, &mut check);
-                } else {
-                    out.push(bytes, &mut check);
-                }
-            })
-            .await?;
-        if !raw {
-            let idle: Duration = self.config().request_timeout;
-            let mut s = docker.logs(&id, Some(engine_opts));
-            while let Some(chunk) = self
-                .call_within(idle, "logs", name, async { s.next().await.transpose() })
-                .await?
-            {
-                match &chunk {
-                    LogOutput::StdErr { message } => err.push(message, &mut check),
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        out.push(message, &mut check);
-                    }
-                    LogOutput::StdIn { .. } => {}
-                }
-            }
-        }
-        out.finish(&mut check);
-        err.finish(&mut check);
-        Ok(count)
     }
 }
 

@@ -336,15 +336,17 @@ async fn logs_of_two_instances_are_merged_in_time_order() {
         .await
         .unwrap();
     assert_eq!(recent.len(), 15);
-    let count = p
+    let one_errors = p
         .platform
-        .count_matching(
-            &w.instance(&format!("{}-writer-1", p.name)).unwrap(),
-            &LogFilter::new("^error").unwrap(),
+        .logs(
+            &w,
+            LogOptions::default()
+                .with_instance(format!("{}-writer-1", p.name).parse().unwrap())
+                .with_filter(LogFilter::new("^error").unwrap()),
         )
         .await
         .unwrap();
-    assert_eq!(count, 5);
+    assert_eq!(one_errors.len(), 5);
     // follow: the tail first, then new lines as they are written
     let mut s = p
         .platform

@@ -1,7 +1,7 @@
 //! `cargo bench -p ops-k8s --bench logs`: the error lines of every pod of a Deployment.
 //!
-//! One Deployment with `PODS` pods (default 10), each with `LINES` log lines (default 20 000),
-//! one in ten an error, on the API server double (in this process; kubectl reaches it over the
+//! One Deployment with `PODS` pods (default 10; 3 with `OPSBOOK_BENCH_QUICK=1`), each with
+//! `LINES` log lines (default 20 000; 2 000 quick), one in ten an error, on the API server double (in this process; kubectl reaches it over the
 //! same loopback HTTP as opsbook). Per round, in alternating order:
 //! - **opsbook**: `Platform::logs` with the filter `ERROR`, returning the matching lines of
 //!   every pod, merged by time (what runbooks call);
@@ -9,8 +9,9 @@
 //!   --max-log-requests=PODS | grep ERROR` (lines out; kubectl's selector default would read
 //!   only 10 lines per pod).
 //!
-//! Medians over `ROUNDS` (default 5). Last line: `RESULT pods=… lines=… opsbook_s=…
-//! kubectl_grep_s=… speedup=… matched=…`.
+//! Both must return every error line (checked before timing and in every round).
+//! `OPSBOOK_BENCH_ROUNDS` rounds (default 3). Last line: `RESULT pods=… lines=… matched=…
+//! opsbook_s=… kubectl_grep_s=…` (per-round lists).
 #![forbid(unsafe_code)]
 #![allow(
     clippy::expect_used,
@@ -25,21 +26,10 @@ use std::time::{Duration, Instant};
 
 use ops_core::Platform as _;
 use ops_core::platform::{LogFilter, LogOptions};
+use ops_tests::bench::{ResultLine, Samples, order, rounds, size};
 use serde_json::json;
 
 const NS: &str = "bench";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// `kubectl logs … | grep ERROR`, as a shell pipeline of two processes; returns the lines.
 fn kubectl_grep(kubeconfig: &std::path::Path, cache: &std::path::Path, pods: usize) -> usize {
@@ -83,9 +73,9 @@ fn main() {
 }
 
 async fn bench() {
-    let pods = env_usize("PODS", 10);
-    let lines = env_usize("LINES", 20_000);
-    let rounds = env_usize("ROUNDS", 5).max(1);
+    let pods = size("PODS", 10, 3);
+    let lines = size("LINES", 20_000, 2_000);
+    let rounds = rounds();
 
     let server = k8s_double::ApiServer::new()
         .tick(Duration::from_millis(20))
@@ -135,18 +125,28 @@ async fn bench() {
     let api =
         ops_core::WorkloadRef::new(NS, ops_core::WorkloadKind::Deployment, "api").expect("ref");
     let opts = LogOptions::default().with_filter(LogFilter::new("ERROR").expect("filter"));
-    // Warm kubectl's discovery cache, as a user's is.
-    let _ = kubectl_grep(&kubeconfig, &cache, pods);
+    let matched = pods * lines.div_ceil(10);
+    // Correctness first, and kubectl's discovery cache warm, as a user's is.
+    assert_eq!(kubectl_grep(&kubeconfig, &cache, pods), matched);
+    let got = k8s.logs(&api, opts.clone()).await.expect("logs");
+    assert_eq!(got.len(), matched, "opsbook sees every error line");
+    assert!(
+        got.iter()
+            .all(|l| l.text.starts_with("ERROR") && l.timestamp.is_some())
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp),
+        "merged by time"
+    );
 
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut matched = 0;
+    let (mut ours, mut theirs) = (Samples::default(), Samples::default());
     for round in 0..rounds {
-        for method in [round % 2, (round + 1) % 2] {
+        for method in order(round, 2) {
             if method == 0 {
                 let t = Instant::now();
                 let got = k8s.logs(&api, opts.clone()).await.expect("logs");
-                ours.push(t.elapsed().as_secs_f64());
-                matched = got.len();
+                ours.push_secs(t.elapsed());
+                assert_eq!(got.len(), matched);
             } else {
                 let kubeconfig = kubeconfig.clone();
                 let cache = cache.clone();
@@ -155,25 +155,21 @@ async fn bench() {
                     tokio::task::spawn_blocking(move || kubectl_grep(&kubeconfig, &cache, pods))
                         .await
                         .expect("kubectl task");
-                theirs.push(t.elapsed().as_secs_f64());
-                assert_eq!(
-                    got,
-                    pods * lines.div_ceil(10),
-                    "kubectl sees every error line"
-                );
+                theirs.push_secs(t.elapsed());
+                assert_eq!(got, matched, "kubectl sees every error line");
             }
         }
         println!(
             "round {round}: opsbook {:.3}s, kubectl | grep {:.3}s",
-            ours.last().copied().unwrap_or_default(),
-            theirs.last().copied().unwrap_or_default()
+            ours.last(),
+            theirs.last()
         );
     }
-    assert_eq!(matched, pods * lines.div_ceil(10));
-    let (o, k) = (median(ours), median(theirs));
-    println!(
-        "RESULT pods={pods} lines={} opsbook_s={o:.3} kubectl_grep_s={k:.3} speedup={:.2} matched={matched}",
-        pods * lines,
-        k / o
-    );
+    ResultLine::new()
+        .value("pods", pods)
+        .value("lines", pods * lines)
+        .value("matched", matched)
+        .samples("opsbook_s", &ours, 3)
+        .samples("kubectl_grep_s", &theirs, 3)
+        .print();
 }

@@ -13,9 +13,9 @@
 //! methods every Deployment is rolled out again and at least one second passes (kubectl and
 //! opsbook both refuse a second restart within the same second). Then the wait for all to
 //! roll out is timed for opsbook (`wait_namespace_rolled_out`) and for `kubectl wait
-//! --for=condition=available --all`. Medians over `ROUNDS` (default 3). Last line:
-//! `RESULT deployments=… opsbook_s=… kubectl_all_s=… kubectl_loop_s=… speedup_vs_all=…
-//! speedup_vs_loop=… opsbook_wait_s=… kubectl_wait_s=…`.
+//! --for=condition=available --all`. `OPSBOOK_BENCH_ROUNDS` rounds (default 3); 10
+//! Deployments with `OPSBOOK_BENCH_QUICK=1`. Last line: `RESULT deployments=… opsbook_s=…
+//! kubectl_all_s=… kubectl_loop_s=… opsbook_wait_s=… kubectl_wait_s=…` (per-round lists).
 #![forbid(unsafe_code)]
 #![allow(
     clippy::expect_used,
@@ -33,22 +33,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use ops_core::Namespace;
+use ops_tests::bench::{ResultLine, Samples, env_usize, order, rounds, size};
 use serde_json::json;
 
 const SERVE: &str = "OPSBOOK_K8S_DOUBLE_SERVE";
 const NS: &str = "bench";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) {
     let out = Command::new("kubectl")
@@ -98,8 +87,8 @@ fn main() {
     reason = "one measured sequence, read top to bottom"
 )]
 async fn bench() {
-    let deployments = env_usize("DEPLOYMENTS", 100);
-    let rounds = env_usize("ROUNDS", 3).max(1);
+    let deployments = size("DEPLOYMENTS", 100, 10);
+    let rounds = rounds();
     let concurrency = env_usize("OPSBOOK_K8S_CONCURRENCY", 16);
 
     // The double in its own process.
@@ -162,15 +151,20 @@ async fn bench() {
     quiesce(&k8s, &ns).await;
 
     let names: Vec<String> = (0..deployments).map(|i| format!("svc-{i:03}")).collect();
-    let (mut ours, mut all, mut each, mut our_wait, mut their_wait) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut all, mut each, mut our_wait, mut their_wait) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
     for round in 0..rounds {
-        for method in (0..3).map(|m| (m + round) % 3) {
+        for method in order(round, 3) {
             match method {
                 0 => {
                     let t = Instant::now();
                     let outcome = k8s.restart_namespace(&ns, false).await.expect("restart");
-                    ours.push(t.elapsed().as_secs_f64());
+                    ours.push_secs(t.elapsed());
                     assert_eq!(outcome.restarted.len(), deployments);
                     // The same annotation on every object.
                     for d in api
@@ -194,7 +188,7 @@ async fn bench() {
                     )
                     .await
                     .expect("rolled out");
-                    our_wait.push(t.elapsed().as_secs_f64());
+                    our_wait.push_secs(t.elapsed());
                 }
                 1 => {
                     let t = Instant::now();
@@ -203,7 +197,7 @@ async fn bench() {
                         &cache,
                         &["rollout", "restart", "deployment", "-n", NS],
                     );
-                    all.push(t.elapsed().as_secs_f64());
+                    all.push_secs(t.elapsed());
                     let t = Instant::now();
                     kubectl(
                         &kubeconfig,
@@ -218,7 +212,7 @@ async fn bench() {
                             "--timeout=300s",
                         ],
                     );
-                    their_wait.push(t.elapsed().as_secs_f64());
+                    their_wait.push_secs(t.elapsed());
                 }
                 _ => {
                     let t = Instant::now();
@@ -230,27 +224,27 @@ async fn bench() {
                             &["rollout", "restart", &target, "-n", NS],
                         );
                     }
-                    each.push(t.elapsed().as_secs_f64());
+                    each.push_secs(t.elapsed());
                 }
             }
             quiesce(&k8s, &ns).await;
         }
         println!(
             "round {round}: opsbook {:.3}s, kubectl all {:.3}s, kubectl loop {:.3}s",
-            ours.last().copied().unwrap_or_default(),
-            all.last().copied().unwrap_or_default(),
-            each.last().copied().unwrap_or_default()
+            ours.last(),
+            all.last(),
+            each.last()
         );
     }
     drop(child.stdin.take());
     let _ = child.wait();
 
-    let (o, a, l) = (median(ours), median(all), median(each));
-    println!(
-        "RESULT deployments={deployments} opsbook_s={o:.3} kubectl_all_s={a:.3} kubectl_loop_s={l:.3} speedup_vs_all={:.1} speedup_vs_loop={:.1} opsbook_wait_s={:.3} kubectl_wait_s={:.3}",
-        a / o,
-        l / o,
-        median(our_wait),
-        median(their_wait)
-    );
+    ResultLine::new()
+        .value("deployments", deployments)
+        .samples("opsbook_s", &ours, 3)
+        .samples("kubectl_all_s", &all, 3)
+        .samples("kubectl_loop_s", &each, 3)
+        .samples("opsbook_wait_s", &our_wait, 3)
+        .samples("kubectl_wait_s", &their_wait, 3)
+        .print();
 }

@@ -27,6 +27,7 @@
 //! `OPSBOOK_TEST_REDIS_URL` point the helpers at running servers instead of containers.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 mod container;
 mod engine;
 mod error;

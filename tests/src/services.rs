@@ -112,6 +112,7 @@ impl Stack {
         container_port: u16,
         env: &[(String, String)],
         copy: Option<(&str, Vec<u8>)>,
+        cmd: &[String],
     ) -> Result<Service, ServiceError> {
         ensure_image(image).await?;
         let name = format!("opsbook-{role}-{}", random_suffix());
@@ -129,6 +130,9 @@ impl Stack {
         if let Some((target, bytes)) = copy {
             request = request.with_copy_to(target.to_owned(), bytes);
         }
+        if !cmd.is_empty() {
+            request = request.with_cmd(cmd.to_vec());
+        }
         let container = request
             .start()
             .await
@@ -144,6 +148,20 @@ impl Stack {
     /// [`ServiceError::Unavailable`] without an engine or image; [`ServiceError::Failed`]
     /// when the server does not become ready within [`READY_TIMEOUT`].
     pub async fn postgres(&self) -> Result<Postgres, ServiceError> {
+        self.postgres_with_settings(&[]).await
+    }
+
+    /// [`Stack::postgres`] with server settings passed as `-c name=value` (they override
+    /// the image's `postgresql.conf`, e.g. `("fsync", "on")` where the image trades
+    /// durability for speed). Settings are ignored with `OPSBOOK_TEST_PG_URL`: the caller
+    /// checks what it needs with `SHOW`.
+    ///
+    /// # Errors
+    /// As [`Stack::postgres`].
+    pub async fn postgres_with_settings(
+        &self,
+        settings: &[(&str, &str)],
+    ) -> Result<Postgres, ServiceError> {
         let database = format!("t_{}", random_suffix());
         if let Some(admin_url) = env_url("OPSBOOK_TEST_PG_URL") {
             let admin = url::Url::parse(&admin_url)
@@ -157,7 +175,17 @@ impl Stack {
             ("POSTGRES_DB".to_owned(), "postgres".to_owned()),
         ];
         let service = self
-            .run(&self.images.postgres, "postgres", 5432, &env, None)
+            .run(
+                &self.images.postgres,
+                "postgres",
+                5432,
+                &env,
+                None,
+                &settings
+                    .iter()
+                    .flat_map(|(k, v)| ["-c".to_owned(), format!("{k}={v}")])
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         let admin = url::Url::parse(&format!(
             "postgres://postgres:{PG_PASSWORD}@127.0.0.1:{}/postgres",
@@ -179,7 +207,7 @@ impl Stack {
             (url, None)
         } else {
             let service = self
-                .run(&self.images.redis, "redis", 6379, &[], None)
+                .run(&self.images.redis, "redis", 6379, &[], None, &[])
                 .await?;
             (
                 format!("redis://127.0.0.1:{}", service.host_port()),
@@ -237,7 +265,7 @@ impl Stack {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let service = self
-            .run(&self.images.demo_api, "demo-api", 8080, &env, None)
+            .run(&self.images.demo_api, "demo-api", 8080, &env, None, &[])
             .await?;
         let api = DemoApi {
             base_url: format!("http://127.0.0.1:{}", service.host_port()),
@@ -268,6 +296,7 @@ impl Stack {
                 9090,
                 &[],
                 Some(("/etc/prometheus/prometheus.yml", config.into_bytes())),
+                &[],
             )
             .await?;
         let prometheus = Prometheus {
