@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,12 +18,9 @@ use ops_core::platform::{
     ConfigTarget, ConfigUpdate, RestartOptions, RolloutOptions, ScaleOptions,
 };
 use ops_core::{Platform, PlatformExt as _, WorkloadRef};
+use support::{StatusProbe, demo_image};
 
 const WAIT: Duration = Duration::from_secs(180);
-
-fn demo_image() -> String {
-    std::env::var("OPSBOOK_IMAGE_DEMO_API").unwrap_or_else(|_| "opsbook/demo-api:local".to_owned())
-}
 
 fn rollout() -> RolloutOptions {
     RolloutOptions::default()
@@ -316,7 +315,7 @@ async fn docker_compose_secret_rotation_lasts_until_the_next_up_as_the_report_sa
         "API_TOKEN",
         "new-token",
     ));
-    let probe = HealthcheckProbe {
+    let probe = StatusProbe {
         platform: Arc::clone(&p.platform),
         workload: api.clone(),
     };
@@ -554,31 +553,6 @@ fn execute() -> ops_core::run::RunContext {
         .build()
 }
 
-/// The health a HEALTHCHECK gives the service's containers, as a probe (the demo image checks
-/// its own `/health/ready`): up when every container runs and is healthy.
-#[derive(Debug)]
-struct HealthcheckProbe {
-    platform: Arc<ComposePlatform>,
-    workload: WorkloadRef,
-}
-
-#[async_trait::async_trait]
-impl ops_core::Probe for HealthcheckProbe {
-    fn name(&self) -> &'static str {
-        "healthcheck"
-    }
-
-    async fn check(&self) -> Result<ops_core::probe::ProbeResult, ops_core::OpsError> {
-        use ops_core::probe::ProbeResult;
-        let status = self.platform.workload(&self.workload).await?;
-        Ok(if status.is_healthy() {
-            ProbeResult::up()
-        } else {
-            ProbeResult::down(format!("{}/{} ready", status.ready, status.desired))
-        })
-    }
-}
-
 /// Item 10 end to end: a release that crashes at start, deployed as a compose user does (the
 /// new tag in the compose file, `docker-compose up -d`), crash-loops; `api_down` finds the
 /// previous image from the container compose replaced, rolls back and verifies, and its
@@ -619,7 +593,7 @@ async fn api_down_rolls_back_a_crash_looping_release_deployed_with_docker_compos
     })
     .await;
 
-    let probe = HealthcheckProbe {
+    let probe = StatusProbe {
         platform: Arc::clone(&p.platform),
         workload: api.clone(),
     };
