@@ -296,6 +296,34 @@ struct ServiceSpec<'a> {
     restart_always: bool,
 }
 
+/// Polls `check` every 300 ms until it holds, failing after `timeout` with a message that
+/// names `what`.
+///
+/// # Errors
+/// `check` did not hold within `timeout`.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// use std::time::Duration;
+/// ops_examples::stack::until("one is one", Duration::from_secs(1), async || 1 == 1).await
+/// # }
+/// ```
+pub async fn until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
 impl Stack {
     /// Create the network and the three containers, then start them in dependency order
     /// with health gates (db and cache, then api).
@@ -441,6 +469,32 @@ impl Stack {
     pub fn service(&self, service: &str) -> WorkloadRef {
         // The project and service names are ours and valid.
         WorkloadRef::compose_service(&self.project, service).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Makes the api fail its HEALTHCHECK (`POST /admin/fault {"unhealthy":true}` through
+    /// `http`) and waits, up to 30 s, until the platform reports the service unhealthy.
+    ///
+    /// # Errors
+    /// The api refused the request, or the platform did not see it unhealthy in time.
+    pub async fn make_api_unhealthy(&self, http: &reqwest::Client) -> anyhow::Result<()> {
+        use ops_core::Platform as _;
+        http.post(self.api_url("/admin/fault"))
+            .json(&serde_json::json!({"unhealthy": true}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let api = self.service("api");
+        until(
+            "the api is unhealthy",
+            Duration::from_secs(30),
+            async || {
+                self.platform
+                    .workload(&api)
+                    .await
+                    .is_ok_and(|s| !s.is_healthy())
+            },
+        )
+        .await
     }
 
     /// demo-api's URL for `path` (e.g. `/health`).

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use ops_compose::labels;
-use ops_core::Platform as _;
 use ops_examples::stack::{self, Images, Stack};
 use serde_json::Value;
 
@@ -186,27 +185,10 @@ async fn health_status(stack: &Stack) -> u16 {
 }
 
 async fn break_the_api(stack: &Stack) {
-    reqwest::Client::new()
-        .post(stack.api_url("/admin/fault"))
-        .json(&serde_json::json!({"unhealthy": true}))
-        .send()
+    stack
+        .make_api_unhealthy(&reqwest::Client::new())
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap();
-    let api = stack.service("api");
-    until(
-        "the api is unhealthy",
-        Duration::from_secs(30),
-        async || {
-            stack
-                .platform
-                .workload(&api)
-                .await
-                .is_ok_and(|s| !s.is_healthy())
-        },
-    )
-    .await;
 }
 
 #[allow(clippy::too_many_lines, reason = "one user session, top to bottom")]

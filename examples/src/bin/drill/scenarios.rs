@@ -13,7 +13,7 @@ use ops_core::run::{Report, RunContext};
 use ops_core::runbooks::{self, RunbookConfig, Targets};
 use ops_core::{Platform as _, WorkloadRef};
 
-use ops_examples::stack::{APP_CLIENT, PG_MAX_CONNECTIONS, Stack};
+use ops_examples::stack::{APP_CLIENT, PG_MAX_CONNECTIONS, Stack, until};
 
 /// A fault the drill injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,21 +87,6 @@ pub(crate) fn drill_config() -> RunbookConfig {
     cfg
 }
 
-async fn until(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> bool,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    Ok(())
-}
-
 async fn is_up(probe: &ops_probes::HttpProbe) -> bool {
     probe.check().await.is_ok_and(|r| r.outcome.is_up())
 }
@@ -126,27 +111,10 @@ async fn inject(stack: &Stack, b: &Backends, scenario: Scenario) -> anyhow::Resu
     let api = stack.service("api");
     match scenario {
         Scenario::ApiUnhealthy => {
-            b.http
-                .post(stack.api_url("/admin/fault"))
-                .json(&serde_json::json!({"unhealthy": true}))
-                .send()
-                .await?
-                .error_for_status()?;
             eprintln!(
                 "  fault: POST /admin/fault {{\"unhealthy\":true}}; waiting for the HEALTHCHECK to notice"
             );
-            until(
-                "the api is unhealthy",
-                Duration::from_secs(30),
-                async || {
-                    stack
-                        .platform
-                        .workload(&api)
-                        .await
-                        .is_ok_and(|s| !s.is_healthy())
-                },
-            )
-            .await
+            stack.make_api_unhealthy(&b.http).await
         }
         Scenario::RedisDown => {
             let cache = stack.service("cache");
