@@ -467,4 +467,11 @@ impl Platform for ComposePlatform {
         refuse_dry_run(update.dry_run, "update_config", workload)?;
         Ok(Box::pin(self.update_env(workload, &update)).await?)
     }
+    // §resources (issue 14): methods of this section go here, kept together.
+    // §autoscaling (issue 14): methods of this section go here, kept together.
+    // §releases (issue 14): methods of this section go here, kept together.
+    // §lockdown (issue 14): methods of this section go here, kept together.
+    // §evidence (issue 14): methods of this section go here, kept together.
+    // §inspection (issue 14): methods of this section go here, kept together.
+    // §secrets (issue 14): methods of this section go here, kept together.
 }

@@ -67,6 +67,14 @@ pub struct PlatformCapabilities {
     /// next deploy from that definition, which must be changed too
     /// ([`ConfigChange::persist_in`] says where).
     pub durable_config: bool,
+
+    // §resources (issue 14): methods of this section go here, kept together.
+    // §autoscaling (issue 14): methods of this section go here, kept together.
+    // §releases (issue 14): methods of this section go here, kept together.
+    // §lockdown (issue 14): methods of this section go here, kept together.
+    // §evidence (issue 14): methods of this section go here, kept together.
+    // §inspection (issue 14): methods of this section go here, kept together.
+    // §secrets (issue 14): methods of this section go here, kept together.
 }
 
 impl PlatformCapabilities {
@@ -86,6 +94,13 @@ impl PlatformCapabilities {
             resource_usage: true,
             update_config: true,
             durable_config: true,
+            // §resources (issue 14)
+            // §autoscaling (issue 14)
+            // §releases (issue 14)
+            // §lockdown (issue 14)
+            // §evidence (issue 14)
+            // §inspection (issue 14)
+            // §secrets (issue 14)
         }
     }
 }
@@ -1475,6 +1490,14 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         workload: &WorkloadRef,
         update: ConfigUpdate,
     ) -> Result<ConfigChange, OpsError>;
+
+    // §resources (issue 14): methods of this section go here, kept together.
+    // §autoscaling (issue 14): methods of this section go here, kept together.
+    // §releases (issue 14): methods of this section go here, kept together.
+    // §lockdown (issue 14): methods of this section go here, kept together.
+    // §evidence (issue 14): methods of this section go here, kept together.
+    // §inspection (issue 14): methods of this section go here, kept together.
+    // §secrets (issue 14): methods of this section go here, kept together.
 }
 
 /// Conveniences built on [`Platform`]; nobody implements this by hand.
@@ -1566,6 +1589,13 @@ macro_rules! forward_platform {
             async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { (**self).copy_to(instance, path, contents).await }
             async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }
             async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { (**self).update_config(workload, update).await }
+            // §resources (issue 14): methods of this section go here, kept together.
+            // §autoscaling (issue 14): methods of this section go here, kept together.
+            // §releases (issue 14): methods of this section go here, kept together.
+            // §lockdown (issue 14): methods of this section go here, kept together.
+            // §evidence (issue 14): methods of this section go here, kept together.
+            // §inspection (issue 14): methods of this section go here, kept together.
+            // §secrets (issue 14): methods of this section go here, kept together.
         }
     )*};
 }

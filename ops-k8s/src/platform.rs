@@ -298,4 +298,11 @@ impl Platform for KubePlatform {
     ) -> Result<ConfigChange, OpsError> {
         Ok(self.apply_config(workload, update).await?)
     }
+    // §resources (issue 14): methods of this section go here, kept together.
+    // §autoscaling (issue 14): methods of this section go here, kept together.
+    // §releases (issue 14): methods of this section go here, kept together.
+    // §lockdown (issue 14): methods of this section go here, kept together.
+    // §evidence (issue 14): methods of this section go here, kept together.
+    // §inspection (issue 14): methods of this section go here, kept together.
+    // §secrets (issue 14): methods of this section go here, kept together.
 }

@@ -19,6 +19,13 @@ mod restart;
 mod targets;
 mod traffic;
 mod verify;
+// §resources (issue 14): runbook modules of this section go here.
+// §autoscaling (issue 14): runbook modules of this section go here.
+// §releases (issue 14): runbook modules of this section go here.
+// §lockdown (issue 14): runbook modules of this section go here.
+// §evidence (issue 14): runbook modules of this section go here.
+// §inspection (issue 14): runbook modules of this section go here.
+// §secrets (issue 14): runbook modules of this section go here.
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};

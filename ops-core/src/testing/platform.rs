@@ -692,4 +692,11 @@ impl Platform for FakePlatform {
             persist_in: (!durable).then(|| format!("the definition of {workload}")),
         })
     }
+    // §resources (issue 14): methods of this section go here, kept together.
+    // §autoscaling (issue 14): methods of this section go here, kept together.
+    // §releases (issue 14): methods of this section go here, kept together.
+    // §lockdown (issue 14): methods of this section go here, kept together.
+    // §evidence (issue 14): methods of this section go here, kept together.
+    // §inspection (issue 14): methods of this section go here, kept together.
+    // §secrets (issue 14): methods of this section go here, kept together.
 }
