@@ -3,7 +3,8 @@
 //! changes), planned with `--json` (parsed), executed and cancelled with Ctrl-C at the
 //! approval prompt (journaled as cancelled, nothing changed), executed and answered "n" on
 //! stdin (denied), executed and answered "y" (recovered), `journal postmortem` on that run,
-//! and Ctrl-C while a restart approved with `--yes-to` runs (the restart is finished, nothing
+//! `cache-backup` of the real Redis (planned, then executed and checked with `sha256sum -c` and
+//! `redis-check-rdb`), and Ctrl-C while a restart approved with `--yes-to` runs (the restart is finished, nothing
 //! after it starts). One stack for the whole sequence: about 70 s in all.
 //!
 //! Without a Docker engine and images the drill's own provisioning runs; where that cannot
@@ -345,7 +346,13 @@ async fn session(stack: &Stack) {
     );
     assert!(pm.stdout.contains("Root cause"), "{}", pm.stdout);
 
-    // 7. Ctrl-C while the approved restart runs: the restart finishes (nothing half-done),
+    // 7. cache-backup: a plan writes nothing; approved, the real Redis's RDB file is copied out
+    //    of its container with a sidecar that the real `sha256sum -c` and `redis-check-rdb`
+    //    accept.
+    cache_backup(stack, &system, &env, dir.path()).await;
+    dir_backup(stack, &system, &env, &dir.path().join("backups")).await;
+
+    // 8. Ctrl-C while the approved restart runs: the restart finishes (nothing half-done),
     //    nothing after it starts, the run ends cancelled.
     break_the_api(stack).await;
     let before = api_started_at(stack).await;
@@ -410,4 +417,141 @@ async fn opsbook_plans_cancels_is_denied_and_recovers_the_drill_stack() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// `opsbook cache-backup` planned, then executed, against the stack's Redis.
+async fn cache_backup(stack: &Stack, system: &Path, env: &[(&'static str, String)], dir: &Path) {
+    let backups = dir.join("backups");
+    let redis_cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .arg("-u")
+            .arg(stack.redis_url())
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    redis_cli(&["SET", "backup:probe", "kept"]);
+    let before: i64 = redis_cli(&["LASTSAVE"]).parse().unwrap();
+    let dir_arg = backups.display().to_string();
+    let plan = answered_no(system, env, &["cache-backup", "--dir", &dir_arg]).await;
+    assert_eq!(plan.code, Some(0), "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("planned"), "{}", plan.stdout);
+    assert!(!backups.exists(), "a plan wrote a backup");
+    // A second apart, so LASTSAVE (seconds) must move.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let args = [
+        "cache-backup",
+        "--dir",
+        &dir_arg,
+        "--execute",
+        "--yes-to",
+        "snapshot_and_copy",
+    ];
+    let done = answered_no(system, env, &args).await;
+    assert_eq!(done.code, Some(0), "{}{}", done.stdout, done.stderr);
+    let after: i64 = redis_cli(&["LASTSAVE"]).parse().unwrap();
+    assert!(after > before, "BGSAVE ran: LASTSAVE {before} → {after}");
+    let rdb = files_ending(&backups, "rdb");
+    assert_eq!(rdb.len(), 1, "{rdb:?}");
+    let sidecar = format!("{}.sha256", rdb[0].file_name().unwrap().to_string_lossy());
+    let check = Command::new("sha256sum")
+        .args(["-c", &sidecar])
+        .current_dir(&backups)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let rdb_check = Command::new("redis-check-rdb")
+        .arg(&rdb[0])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&rdb_check.stdout);
+    assert!(
+        rdb_check.status.success() && said.contains("RDB looks OK"),
+        "{said}"
+    );
+}
+
+/// `opsbook dir-backup` of the cache's `/data` (holding the dump `cache-backup` made): a tar
+/// holding the same `dump.rdb` that `docker cp` gives.
+async fn dir_backup(stack: &Stack, system: &Path, env: &[(&'static str, String)], backups: &Path) {
+    let dir_arg = backups.display().to_string();
+    let args = [
+        "dir-backup",
+        "--service",
+        "cache",
+        "--path",
+        "/data",
+        "--dir",
+        &dir_arg,
+        "--execute",
+        "--yes-to",
+        "archive_directory",
+    ];
+    let archived = answered_no(system, env, &args).await;
+    assert_eq!(
+        archived.code,
+        Some(0),
+        "{}{}",
+        archived.stdout,
+        archived.stderr
+    );
+    let tars = files_ending(backups, "tar");
+    assert_eq!(tars.len(), 1, "{tars:?}");
+    let ours = tar_file(&std::fs::read(&tars[0]).unwrap(), "data/dump.rdb");
+    let container = labels::container_name(&stack.project, "cache", 1);
+    let theirs = Command::new("docker")
+        .args(["cp", &format!("{container}:/data/dump.rdb"), "-"])
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        ours,
+        tar_file(&theirs.stdout, "dump.rdb"),
+        "the archived dump.rdb is not the one in the container"
+    );
+}
+
+/// The files in `dir` whose extension is `ext`.
+fn files_ending(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect()
+}
+
+/// `opsbook ARGS`, answering "n" at any prompt, off the async runtime.
+async fn answered_no(system: &Path, env: &[(&'static str, String)], args: &[&str]) -> Ran {
+    let (system, env) = (system.to_owned(), env.to_vec());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&system, &args, &env, AtPrompt::Answer("n"))
+    })
+    .await
+    .unwrap()
+}
+
+/// The contents of the member `name` of a tar archive.
+fn tar_file(archive: &[u8], name: &str) -> Vec<u8> {
+    let mut tar = tar::Archive::new(archive);
+    let mut entry = tar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in the archive"));
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+    data
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use ops_core::cache::{FlushScope, SnapshotOutcome};
+use ops_core::cache::{FlushScope, SnapshotFile, SnapshotOutcome};
 use tracing::instrument;
 
 use crate::cache::RedisCache;
@@ -59,17 +59,19 @@ impl RedisCache {
         let started = Instant::now();
         let mut previous: Option<jiff::Timestamp> = None;
         let mut saved_at: Option<jiff::Timestamp> = None;
+        let mut files = Vec::new();
         for node in self.nodes().await? {
             let (before, at) = self.bgsave_node(&node, started, timeout).await?;
             previous = min_opt(previous, before);
             saved_at = Some(saved_at.map_or(at, |s| s.min(at)));
+            files.push(self.snapshot_file(&node).await?);
         }
         let saved_at = saved_at.ok_or_else(|| Error::Protocol {
             command: "LASTSAVE",
             target: self.target().to_owned(),
             detail: "no node to snapshot".to_owned(),
         })?;
-        Ok(SnapshotOutcome::new(previous, saved_at, started.elapsed()))
+        Ok(SnapshotOutcome::new(previous, saved_at, started.elapsed()).with_files(files))
     }
 
     async fn bgsave_node(
@@ -119,6 +121,44 @@ impl RedisCache {
                 });
             }
             tokio::time::sleep(SNAPSHOT_POLL).await;
+        }
+    }
+
+    /// Where `node` keeps its RDB file (`CONFIG GET dir` + `dbfilename`) and whether it loads
+    /// its AOF instead. A server that refuses `CONFIG` (renamed or disabled, or an ACL without
+    /// `+config|get`) gives `rdb_path: None` rather than an error: the snapshot itself landed.
+    async fn snapshot_file(&self, node: &Node) -> Result<SnapshotFile> {
+        let aof_enabled = parse_info(&self.info_persistence(node).await?)
+            .persistence
+            .aof_enabled;
+        let dir = self.config_value(node, "dir").await;
+        let file = self.config_value(node, "dbfilename").await;
+        let rdb_path = match (dir, file) {
+            (Some(dir), Some(file)) if dir.starts_with('/') && !file.contains('/') => {
+                Some(format!("{}/{file}", dir.trim_end_matches('/')))
+            }
+            _ => None,
+        };
+        Ok(SnapshotFile::new(
+            self.node_target(node),
+            rdb_path,
+            aof_enabled,
+        ))
+    }
+
+    /// One `CONFIG GET` value; `None` when the server refuses or does not know it.
+    async fn config_value(&self, node: &Node, name: &'static str) -> Option<String> {
+        let reply: Vec<String> = self
+            .run(
+                "CONFIG GET",
+                node,
+                &redis::cmd("CONFIG").arg("GET").arg(name).clone(),
+            )
+            .await
+            .ok()?;
+        match reply.as_slice() {
+            [key, value] if key == name && !value.is_empty() => Some(value.clone()),
+            _ => None,
         }
     }
 

@@ -627,6 +627,25 @@ async fn snapshot_waits_for_lastsave_and_flush_empties_the_db() {
         .await
         .expect("second snapshot in the same second");
     assert!(second.saved_at >= first.saved_at);
+    // The snapshot names the file the server wrote, as CONFIG GET says.
+    let dir: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query_async(&mut conn)
+        .await
+        .expect("config get dir");
+    let file: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dbfilename")
+        .query_async(&mut conn)
+        .await
+        .expect("config get dbfilename");
+    assert_eq!(first.files.len(), 1, "{first:?}");
+    assert_eq!(
+        first.files[0].rdb_path.as_deref(),
+        Some(format!("{}/{}", dir[1].trim_end_matches('/'), file[1]).as_str())
+    );
+    assert!(!first.files[0].aof_enabled);
     cache.flush(FlushScope::Database).await.expect("flush");
     let size: u64 = redis::cmd("DBSIZE")
         .query_async(&mut conn)
@@ -644,6 +663,10 @@ async fn snapshot_waits_for_lastsave_and_flush_empties_the_db() {
     let _ = tokio::time::timeout(LIMIT, cache.rewrite_aof())
         .await
         .expect("bounded");
+    // With appendonly on, the snapshot says the server loads its AOF, not this RDB.
+    let with_aof = cache.snapshot(LIMIT).await.expect("snapshot with AOF on");
+    assert!(with_aof.files[0].aof_enabled, "{with_aof:?}");
+    assert!(with_aof.files[0].caveat().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]

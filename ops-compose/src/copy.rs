@@ -44,34 +44,9 @@ impl ComposePlatform {
     /// path or a directory; `Timeout`.
     pub async fn copy_file_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>> {
         split_path(instance, "copy_from", path)?;
-        let inspect = self.resolve_instance(instance, "copy_from").await?;
-        let id = inspect.id.unwrap_or_default();
-        let docker = self.docker().await?;
-        let opts = DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
         let max = self.config().max_copy_bytes;
         let target = format!("{instance}:{path}");
-        let download = async {
-            let mut s = docker.download_from_container(&id, Some(opts));
-            let mut tar = Vec::new();
-            while let Some(chunk) = s.next().await {
-                tar.extend_from_slice(&chunk?);
-                if tar.len() as u64 > max + 64 * 1024 {
-                    break;
-                }
-            }
-            Ok::<_, bollard::errors::Error>(tar)
-        };
-        let tar = match self.call("copy_from", &target, download).await {
-            Err(e) if e.status_code() == Some(404) => {
-                return Err(Error::NotFound {
-                    operation: "copy_from",
-                    target,
-                });
-            }
-            other => other?,
-        };
+        let tar = self.download(instance, path, "copy_from").await?;
         let archive_err = |source| Error::Archive {
             operation: "copy_from",
             target: target.clone(),
@@ -103,6 +78,58 @@ impl ComposePlatform {
         let mut contents = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
         entry.read_to_end(&mut contents).map_err(archive_err)?;
         Ok(contents)
+    }
+
+    /// The engine's tar archive of `path` in the container (what `docker cp CONTAINER:PATH -`
+    /// writes): members named after the last component of `path`. Bounded by
+    /// [`crate::ComposeConfig::max_copy_bytes`] (plus room for the tar headers).
+    ///
+    /// # Errors
+    /// `NotFound` when the container or path does not exist; `InvalidInput` for an archive
+    /// over the limit; `Timeout`.
+    pub async fn copy_dir_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>> {
+        let tar = self.download(instance, path, "archive_from").await?;
+        let max = self.config().max_copy_bytes;
+        if tar.len() as u64 > max + 64 * 1024 {
+            return Err(Error::InvalidArgument {
+                operation: "archive_from",
+                target: format!("{instance}:{path}"),
+                reason: format!("the archive is larger than the {max}-byte copy limit"),
+            });
+        }
+        Ok(tar)
+    }
+
+    /// Downloads the engine's archive of `path`, reading at most the copy limit plus 64 KiB.
+    async fn download(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        operation: &'static str,
+    ) -> Result<Vec<u8>> {
+        let inspect = self.resolve_instance(instance, operation).await?;
+        let id = inspect.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        let opts = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let max = self.config().max_copy_bytes;
+        let target = format!("{instance}:{path}");
+        let download = async {
+            let mut s = docker.download_from_container(&id, Some(opts));
+            let mut tar = Vec::new();
+            while let Some(chunk) = s.next().await {
+                tar.extend_from_slice(&chunk?);
+                if tar.len() as u64 > max + 64 * 1024 {
+                    break;
+                }
+            }
+            Ok::<_, bollard::errors::Error>(tar)
+        };
+        match self.call(operation, &target, download).await {
+            Err(e) if e.status_code() == Some(404) => Err(Error::NotFound { operation, target }),
+            other => other,
+        }
     }
 
     /// Write `contents` to `path` in the container (mode 0644), replacing an existing file.

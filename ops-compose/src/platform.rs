@@ -444,6 +444,15 @@ impl Platform for ComposePlatform {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %instance))]
+    async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        let (parent, base) = ops_core::archive::split_dir(path)?;
+        let full = format!("{}/{base}", parent.trim_end_matches('/'));
+        let archive = self.copy_dir_from(instance, &full).await?;
+        ops_core::archive::check_archive(&archive, base)?;
+        Ok(archive)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %instance))]
     async fn copy_to(
         &self,
         instance: &InstanceRef,

@@ -420,6 +420,8 @@ async fn events_exec_copy_and_usage() {
         ErrorKind::InvalidInput
     );
 
+    archive_is_what_docker_cp_writes(&p.platform, &one).await;
+
     let usage = p.platform.resource_usage(&api).await.unwrap();
     assert_eq!(usage.len(), 1);
     assert!(usage[0].memory_bytes > 0 && usage[0].memory_limit_bytes.is_none());
@@ -767,4 +769,61 @@ async fn a_scale_up_that_fails_part_way_removes_what_it_made() {
     let containers = p.snapshot().await;
     assert_eq!(containers.len(), 1, "{containers:#?}");
     assert_eq!(p.platform.workload(&api).await.unwrap().instances.len(), 1);
+}
+
+/// The regular files of a tar archive: name → contents.
+fn tar_files(archive: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for entry in tar::Archive::new(archive).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let name = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            files.insert(name, data);
+        }
+    }
+    files
+}
+
+/// A directory comes out as the same tar `docker cp CONTAINER:DIR -` writes.
+async fn archive_is_what_docker_cp_writes(
+    platform: &ops_compose::ComposePlatform,
+    one: &ops_core::InstanceRef,
+) {
+    let mkdir = ExecCommand::new(["mkdir", "-p", "/tmp/arch/sub"]).unwrap();
+    assert_eq!(platform.exec(one, &mkdir).await.unwrap().exit_code, Some(0));
+    for (path, data) in [
+        ("/tmp/arch/a.txt", &b"alpha"[..]),
+        ("/tmp/arch/sub/b.bin", &[0u8, 1, 2][..]),
+    ] {
+        platform.copy_to(one, path, data.to_vec()).await.unwrap();
+    }
+    let ours = platform.archive_from(one, "/tmp/arch").await.unwrap();
+    let theirs = std::process::Command::new("docker")
+        .args(["cp", &format!("{}:/tmp/arch", one.name()), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        theirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert_eq!(tar_files(&ours), tar_files(&theirs.stdout));
+    assert_eq!(
+        tar_files(&ours).keys().cloned().collect::<Vec<_>>(),
+        ["arch/a.txt", "arch/sub/b.bin"]
+    );
+    assert_eq!(
+        platform
+            .archive_from(one, "/tmp/none")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        platform.archive_from(one, "/").await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 }

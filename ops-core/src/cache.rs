@@ -240,6 +240,91 @@ pub struct PurgeOutcome {
     pub duration: Duration,
 }
 
+/// What a snapshot did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SnapshotOutcome {
+    /// `LASTSAVE` before.
+    pub previous: Option<jiff::Timestamp>,
+    /// `LASTSAVE` after.
+    pub saved_at: jiff::Timestamp,
+    /// Time taken.
+    #[serde(with = "crate::serde_util::duration_ms")]
+    pub duration: Duration,
+    /// The file each node wrote, when the server says where (`CONFIG GET dir` and
+    /// `dbfilename`; empty when the backend cannot tell).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SnapshotFile>,
+}
+
+impl SnapshotOutcome {
+    /// An outcome (backends outside this crate cannot use a struct literal).
+    pub fn new(
+        previous: Option<jiff::Timestamp>,
+        saved_at: jiff::Timestamp,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            previous,
+            saved_at,
+            duration,
+            files: Vec::new(),
+        }
+    }
+
+    /// The same outcome, naming the files the nodes wrote.
+    #[must_use]
+    pub fn with_files(mut self, files: Vec<SnapshotFile>) -> Self {
+        self.files = files;
+        self
+    }
+}
+
+/// Where one node keeps the RDB file a snapshot wrote, and whether that file is what the node
+/// loads when it starts.
+///
+/// # Examples
+/// ```
+/// use ops_core::cache::SnapshotFile;
+/// let f = SnapshotFile::new("redis:6379", Some("/data/dump.rdb".into()), true);
+/// assert!(f.caveat().unwrap().contains("appendonly"));
+/// assert!(SnapshotFile::new("redis:6379", None, false).caveat().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SnapshotFile {
+    /// The node (`host:port`, or the cache's target on a single server).
+    pub node: String,
+    /// Absolute path of the RDB file on the node's host or container; `None` when the server
+    /// refuses `CONFIG GET` (a renamed or disabled `CONFIG` command).
+    pub rdb_path: Option<String>,
+    /// `appendonly yes`: the node loads its AOF at start, not the RDB.
+    pub aof_enabled: bool,
+}
+
+impl SnapshotFile {
+    /// A node's file.
+    pub fn new(node: impl Into<String>, rdb_path: Option<String>, aof_enabled: bool) -> Self {
+        Self {
+            node: node.into(),
+            rdb_path,
+            aof_enabled,
+        }
+    }
+
+    /// What a restore from this file must know, when the RDB alone is not what the node loads.
+    pub fn caveat(&self) -> Option<String> {
+        self.aof_enabled.then(|| {
+            format!(
+                "{} has appendonly on: it loads its AOF at start, not this RDB. To restore from \
+                 the RDB, start it with appendonly off, then run BGREWRITEAOF and turn appendonly \
+                 back on",
+                self.node
+            )
+        })
+    }
+}
+
 impl PurgeOutcome {
     /// An outcome.
     pub fn new(scanned: u64, matched: u64, deleted: u64, duration: Duration) -> Self {
@@ -260,34 +345,6 @@ pub enum FlushScope {
     Database,
     /// Every database (`FLUSHALL`).
     All,
-}
-
-/// What a snapshot did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct SnapshotOutcome {
-    /// `LASTSAVE` before.
-    pub previous: Option<jiff::Timestamp>,
-    /// `LASTSAVE` after.
-    pub saved_at: jiff::Timestamp,
-    /// Time taken.
-    #[serde(with = "crate::serde_util::duration_ms")]
-    pub duration: Duration,
-}
-
-impl SnapshotOutcome {
-    /// An outcome (backends outside this crate cannot use a struct literal).
-    pub fn new(
-        previous: Option<jiff::Timestamp>,
-        saved_at: jiff::Timestamp,
-        duration: Duration,
-    ) -> Self {
-        Self {
-            previous,
-            saved_at,
-            duration,
-        }
-    }
 }
 
 /// Which clients [`Cache::clients`] and [`Cache::kill_clients`] apply to.

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod archive;
+pub mod artifact;
 pub mod cache;
 pub mod database;
 pub mod duration;

@@ -67,7 +67,6 @@ pub struct PlatformCapabilities {
     /// next deploy from that definition, which must be changed too
     /// ([`ConfigChange::persist_in`] says where).
     pub durable_config: bool,
-
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
@@ -1464,6 +1463,17 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     /// [`ErrorKind::NotFound`] when the instance or path does not exist.
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError>;
 
+    /// Copy the directory `path` out of an instance as a tar archive whose members are named
+    /// after the directory (`data/`, `data/a.bin`: what `tar cf - -C /var/lib data` writes),
+    /// bounded by the backend's copy limit. Reads only.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the instance or directory does not exist;
+    /// [`ErrorKind::InvalidInput`] for a path that is not absolute, is `/` or holds `..`;
+    /// [`ErrorKind::Backend`] for an archive over the limit or with a member outside the
+    /// directory.
+    async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError>;
+
     /// Write a file into an instance.
     ///
     /// # Errors
@@ -1586,6 +1596,7 @@ macro_rules! forward_platform {
             async fn events(&self, workload: &WorkloadRef, opts: EventOptions) -> Result<Vec<PlatformEvent>, OpsError> { (**self).events(workload, opts).await }
             async fn exec(&self, instance: &InstanceRef, command: &ExecCommand) -> Result<ExecOutput, OpsError> { (**self).exec(instance, command).await }
             async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { (**self).copy_from(instance, path).await }
+            async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { (**self).archive_from(instance, path).await }
             async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { (**self).copy_to(instance, path, contents).await }
             async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }
             async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { (**self).update_config(workload, update).await }

@@ -159,6 +159,9 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.0.copy_from(instance, path).await
     }
+    async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        self.0.archive_from(instance, path).await
+    }
     async fn copy_to(&self, instance: &InstanceRef, _: &str, _: Vec<u8>) -> Result<(), OpsError> {
         Err(refused(self.0.backend(), "copy_to", instance.to_string()))
     }

@@ -1,7 +1,8 @@
 //! Copying one file out of or into a workload's pod the way `kubectl cp` does it: `tar` over
 //! exec. `copy_from` runs `tar cf - PATH` and takes the single regular file out of the archive
 //! (links, directories, other members and names that do not match are refused);
-//! `copy_to` builds a one-file archive in memory and runs `tar xmf - -C DIR` with it on stdin.
+//! `copy_to` builds a one-file archive in memory and runs `tar xmf - -C DIR` with it on stdin;
+//! `archive_from` runs `tar cf - -C PARENT BASE` and returns the archive once checked.
 //! Paths are absolute, without `.` or `..`; sizes are bounded by
 //! [`crate::KubeConfig::exec_output_limit`].
 
@@ -168,6 +169,32 @@ impl KubePlatform {
             operation,
             &target,
         )
+    }
+
+    /// [`ops_core::Platform::archive_from`]: `tar cf - -C PARENT BASE` in the instance, so the
+    /// members are named `BASE/…` (checked by the caller).
+    pub(crate) async fn archive_out(
+        &self,
+        instance: &InstanceRef,
+        parent: &str,
+        base: &str,
+    ) -> Result<Vec<u8>> {
+        let operation = "archive_from";
+        let run = Run {
+            operation,
+            argv: ["tar", "cf", "-", "-C", parent, base]
+                .map(str::to_owned)
+                .to_vec(),
+            container: None,
+            stdin: None,
+            timeout: None,
+        };
+        let output = self.run_in(instance, run).await?;
+        if !output.success() {
+            let full = format!("{}/{base}", parent.trim_end_matches('/'));
+            return Err(tar_failed(operation, &instance.to_string(), &full, &output));
+        }
+        Ok(output.stdout)
     }
 
     /// [`ops_core::Platform::copy_to`]: `contents` written as the regular file `path`, whose

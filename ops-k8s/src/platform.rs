@@ -278,6 +278,13 @@ impl Platform for KubePlatform {
         Ok(self.copy_out(instance, path).await?)
     }
 
+    async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        let (parent, base) = ops_core::archive::split_dir(path)?;
+        let archive = self.archive_out(instance, parent, base).await?;
+        ops_core::archive::check_archive(&archive, base)?;
+        Ok(archive)
+    }
+
     async fn copy_to(
         &self,
         instance: &InstanceRef,

@@ -178,6 +178,65 @@ async fn copy_from_gives_the_bytes_kubectl_cp_gives() {
 }
 
 #[tokio::test]
+async fn archive_from_holds_the_files_kubectl_cp_copies_of_a_directory() {
+    let Some((env, pod)) = with_kubectl().await else {
+        return;
+    };
+    let big: Vec<u8> = (0..251u8).cycle().take(100_000).collect();
+    for (path, data) in [
+        ("/srv/data/schema.json", b"{}".to_vec()),
+        ("/srv/data/shards/a.db", big.clone()),
+    ] {
+        env.cluster.write_file(NS, &pod, "app", path, data).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("data");
+    let source = format!("{NS}/{pod}:/srv/data");
+    let run = env.kubectl(&["cp", &source, local.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let ours = env
+        .platform
+        .archive_from(&instance(&pod), "/srv/data/")
+        .await
+        .expect("archive_from");
+    let mut files = std::collections::BTreeMap::new();
+    for entry in tar::Archive::new(ours.as_slice()).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        assert!(name.starts_with("data/"), "{name}");
+        if entry.header().entry_type().is_file() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            files.insert(name, data);
+        }
+    }
+    let mut theirs = std::collections::BTreeMap::new();
+    for rel in ["schema.json", "shards/a.db"] {
+        theirs.insert(
+            format!("data/{rel}"),
+            std::fs::read(local.join(rel)).unwrap(),
+        );
+    }
+    assert_eq!(files, theirs);
+    assert_eq!(files["data/shards/a.db"], big);
+
+    let missing = env
+        .platform
+        .archive_from(&instance(&pod), "/srv/nothing")
+        .await
+        .expect_err("missing directory");
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing:#}");
+    for bad in ["/", "srv/data", "/srv/../etc", "/srv/-rf"] {
+        let err = env
+            .platform
+            .archive_from(&instance(&pod), bad)
+            .await
+            .expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err:#}");
+    }
+}
+
+#[tokio::test]
 async fn copy_to_leaves_the_file_kubectl_cp_leaves() {
     let Some((env, pod)) = with_kubectl().await else {
         return;

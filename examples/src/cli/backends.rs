@@ -37,7 +37,7 @@ impl Needs {
             ),
             cache: matches!(
                 runbook,
-                "cache_failure" | "session_invalidation" | "cache_purge"
+                "cache_failure" | "session_invalidation" | "cache_purge" | "cache_backup"
             ),
             metrics: matches!(runbook, "high_error_rate" | "high_latency"),
         }

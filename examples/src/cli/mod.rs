@@ -1,5 +1,5 @@
 //! `opsbook`'s command line: one subcommand per runbook of [`ops_core::runbooks`], plus
-//! `backup`, `restore`, `cache-purge`, `journal`, `check-config` and `completions`.
+//! `backup`, `restore`, `cache-backup`, `dir-backup`, `cache-purge`, `journal`, `check-config` and `completions`.
 //!
 //! Every runbook subcommand plans (dry run) unless `--execute`; in execute mode each change
 //! shows its plan and asks `y/N` on the terminal unless `--yes-to STEP` or the system file's
@@ -87,6 +87,31 @@ pub struct BackupArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// `cache-backup`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct CacheBackupArgs {
+    /// How to run (`--service` defaults to the system file's `[cache] service`).
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// The folder (default: `backups`).
+    #[arg(long, default_value = "backups")]
+    pub dir: PathBuf,
+}
+
+/// `dir-backup`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DirBackupArgs {
+    /// How to run.
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// The directory to copy, absolute, inside the service's instances.
+    #[arg(long)]
+    pub path: String,
+    /// The local folder (default: `backups`).
+    #[arg(long, default_value = "backups")]
+    pub dir: PathBuf,
+}
+
 /// `restore`'s options.
 #[derive(Debug, Clone, Args)]
 pub struct RestoreArgs {
@@ -164,6 +189,16 @@ pub enum Command {
     /// Back up the database (`pg_dump -Fc`, fsynced, with a `.sha256`), then verify it.
     #[command(after_help = "Example:\n  opsbook backup --execute --yes-to backup")]
     Backup(BackupArgs),
+    /// Back up the cache: BGSAVE, copy its RDB file out of the cache's instance, with a
+    /// `.sha256` beside it (says when the server loads its AOF instead).
+    #[command(after_help = "Example:\n  opsbook cache-backup --dir backups --execute")]
+    CacheBackup(CacheBackupArgs),
+    /// Copy a directory out of every instance of a service as checked tar archives, each with
+    /// a `.sha256` beside it (seed 004's vector-database backup).
+    #[command(
+        after_help = "Example:\n  opsbook dir-backup --service weaviate --path /var/lib/weaviate --dir backups --execute"
+    )]
+    DirBackup(DirBackupArgs),
     /// Cache unreachable or under memory pressure: restart it, purge disposable keys.
     #[command(after_help = "Example:\n  opsbook cache-failure --execute")]
     CacheFailure(RunOpts),
@@ -261,6 +296,8 @@ impl Command {
             Self::CacheFailure(o) => ("cache_failure", o),
             Self::SessionInvalidation(o) => ("session_invalidation", o),
             Self::CachePurge(a) => ("cache_purge", &a.run),
+            Self::CacheBackup(a) => ("cache_backup", &a.run),
+            Self::DirBackup(a) => ("directory_backup", &a.run),
             Self::MorningChecks(o) => ("morning_checks", o),
             Self::CertCheck(o) => ("certificate_expiry", o),
             Self::NetworkCheck(o) => ("network_connectivity", o),

@@ -88,7 +88,9 @@ async fn run_runbook(
     opts: &RunOpts,
 ) -> anyhow::Result<Exit> {
     let default_service = match &cli.command {
-        Command::CacheFailure(_) => system.cache.as_ref().and_then(|c| c.service.as_deref()),
+        Command::CacheFailure(_) | Command::CacheBackup(_) => {
+            system.cache.as_ref().and_then(|c| c.service.as_deref())
+        }
         _ => None,
     };
     let service = system
@@ -272,6 +274,8 @@ async fn run(
             runbooks::database_backup(ctx, t, &database, &dir).await
         }
         Command::CacheFailure(_) => runbooks::cache_failure(ctx, t).await,
+        Command::CacheBackup(a) => runbooks::cache_backup(ctx, t, &a.dir).await,
+        Command::DirBackup(a) => runbooks::directory_backup(ctx, t, &a.path, &a.dir).await,
         Command::SessionInvalidation(_) => runbooks::session_invalidation(ctx, t).await,
         Command::CachePurge(a) => {
             let pattern: KeyPattern = a.pattern.parse().map_err(|e: ops_core::OpsError| {

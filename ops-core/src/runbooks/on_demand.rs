@@ -1,14 +1,19 @@
 //! Operations an on-call engineer runs on demand rather than in answer to a symptom: a
-//! database backup and a cache purge by pattern. Each is a run like any runbook: journaled,
+//! database backup, a cache backup and a cache purge by pattern. Each is a run like any runbook: journaled,
 //! planned in a dry run, approved in execute mode.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::Targets;
 use super::cache::{purge_outcome, purge_step};
-use crate::database::BackupOptions;
+use crate::cache::SnapshotFile;
+use crate::database::{BackupInfo, BackupOptions};
+use crate::error::{ErrorKind, OpsError};
+use crate::platform::WorkloadStatus;
 use crate::refs::{Identifier, KeyPattern};
-use crate::run::{Acted, Finding, Report, RunContext, RunFailure, RunOutcome, Step};
+use crate::refs::{InstanceRef, WorkloadRef};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// Back up `database` into `dir` (`pg_dump -Fc` to a temp file, fsynced, renamed, with a
 /// `.sha256` sidecar, in `ops-db`), then verify the file against its checksum.
@@ -62,26 +67,12 @@ pub async fn database_backup(
             ))
             .timeout(std::time::Duration::from_hours(2));
         let opts = BackupOptions::new(database.clone(), dir);
-        let info = match run.act(step, || db.backup(&opts)).await? {
-            Acted::Done(info) => info,
-            Acted::Planned => return Ok(RunOutcome::Planned),
-            Acted::Denied { reason } => {
-                run.summary(format!("No backup was made: {reason}."));
-                return Ok(RunOutcome::Unresolved);
-            }
+        let info = match made(&run, run.act(step, || db.backup(&opts)).await?, "No backup") {
+            Ok(info) => info,
+            Err(outcome) => return Ok(outcome),
         };
-        let verified = run
-            .read(
-                Step::read_only("verify_backup").target(info.path.display()),
-                || db.verify_backup(&info.path),
-            )
-            .await?;
-        run.finding(Finding::info(format!(
-            "backup {} verified ({} bytes, sha256 {})",
-            verified.path.display(),
-            verified.bytes,
-            verified.sha256
-        )));
+        let verified =
+            verified(&run, "backup", &info.path, || db.verify_backup(&info.path)).await?;
         run.summary(format!(
             "Database {database} backed up to {}.",
             verified.path.display()
@@ -135,6 +126,215 @@ pub async fn cache_purge(
     })
     .await;
     run.conclude(body).await
+}
+
+/// Back up the cache's data: `BGSAVE` (waiting until `LASTSAVE` moves), copy the RDB file the
+/// server wrote out of the cache's instance (`targets.workload`), check it is an RDB file and
+/// write it into `dir` with a `.sha256` sidecar (fsynced; an existing file is never replaced),
+/// then verify the written file against its checksum.
+///
+/// The snapshot and copy are one disruptive step (the server forks and writes its file), so a
+/// dry run plans it and execute mode asks first. When the server has `appendonly` on, the
+/// report says so: the server loads its AOF at start, not the RDB, and the summary gives the
+/// restore steps. Cluster mode and caches with several instances are refused with the steps to
+/// take by hand (which node's file is in which instance is not known here). Outcome:
+/// [`RunOutcome::Recovered`] when the verified file exists, [`RunOutcome::Planned`] in a dry
+/// run, [`RunOutcome::Unresolved`] when denied.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] without a cache; [`crate::ErrorKind::Unsupported`] when
+/// the server does not say where its file is (`CONFIG` disabled) or the cache has several
+/// nodes or instances; errors of the snapshot, of the copy (the platform's `copy_from`), of
+/// the write and of the verification.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ops_core::platform::WorkloadStatus;
+/// use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+/// use ops_core::runbooks::{cache_backup, Targets};
+/// use ops_core::testing::{FakeCache, FakePlatform};
+/// let redis: ops_core::WorkloadRef = "prod/statefulset/redis".parse()?;
+/// let platform = FakePlatform::default()
+///     .with_workload(WorkloadStatus::healthy(redis.clone(), 1))
+///     .with_file(&redis.instance("redis-0")?, "/data/dump.rdb", b"REDIS0011 data");
+/// let t = Targets::new(Arc::new(platform), redis).with_cache(Arc::new(FakeCache::default()));
+/// let dir = std::env::temp_dir().join(format!("opsbook-doc-cache-backup-{}", std::process::id()));
+/// let ctx = RunContext::builder().mode(Mode::Execute).allow_volatile_journal().approver(ApprovalPolicy::approve_all("oncall")).build();
+/// let report = cache_backup(&ctx, &t, &dir).await?;
+/// assert_eq!(report.outcome, RunOutcome::Recovered);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[tracing::instrument(skip_all, fields(runbook = "cache_backup", target = %t.workload, mode = %ctx.mode()))]
+pub async fn cache_backup(ctx: &RunContext, t: &Targets, dir: &Path) -> Result<Report, RunFailure> {
+    let run = ctx.begin("cache_backup", &t.workload).await;
+    // In a dry run the targets are read-only views: nothing can change them.
+    let t = &t.for_mode(ctx.mode());
+    // Boxed: a runbook body holds many steps; callers get a small future.
+    let body = Box::pin(async {
+        let cache = t.cache()?;
+        let status = run
+            .read(
+                Step::read_only("cache_instances").target(&t.workload),
+                || t.platform.workload(&t.workload),
+            )
+            .await?;
+        let instance = only_instance(t, &status)?;
+        let step = Step::disruptive("snapshot_and_copy")
+            .describe(format!(
+                "BGSAVE on the cache (it forks and writes its RDB file; no key changes), then copy \
+                 the file out of {instance} into {}",
+                dir.display()
+            ))
+            .target(&instance)
+            .change(format!(
+                "new file {}/{}-<time>.rdb and its .sha256",
+                dir.display(),
+                t.workload.name()
+            ))
+            .timeout(Duration::from_mins(30));
+        let copy = || async {
+            let snapshot = cache.snapshot(Duration::from_mins(10)).await?;
+            let file = single_file(&t.workload, &snapshot.files)?;
+            let path = file.rdb_path.clone().ok_or_else(|| {
+                unsupported(
+                    &t.workload,
+                    "the server refuses CONFIG GET dir/dbfilename: copy its RDB file by hand",
+                )
+            })?;
+            let bytes = t.platform.copy_from(&instance, &path).await?;
+            if !bytes.starts_with(b"REDIS") {
+                return Err(OpsError::new(
+                    ErrorKind::Backend,
+                    t.platform.backend(),
+                    "cache_backup",
+                    format!("{instance}:{path}"),
+                )
+                .with_detail("the copied file is not an RDB file (no REDIS header)"));
+            }
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
+            let name = format!("{}-{stamp}.rdb", t.workload.name());
+            let info = crate::artifact::write_verified(dir, &name, bytes).await?;
+            Ok((info, file.clone()))
+        };
+        let (info, file) = match made(&run, run.act(step, copy).await?, "No cache backup") {
+            Ok(done) => done,
+            Err(outcome) => return Ok(outcome),
+        };
+        let verified = verified(&run, "cache backup", &info.path, || {
+            crate::artifact::verify(&info.path)
+        })
+        .await?;
+        let mut summary = format!(
+            "Cache {} backed up to {}.",
+            t.workload,
+            verified.path.display()
+        );
+        if let Some(caveat) = file.caveat() {
+            run.finding(Finding::warning(caveat.clone()));
+            summary = format!("{summary} Note: {caveat}.");
+        }
+        run.summary(summary);
+        Ok(RunOutcome::Recovered)
+    })
+    .await;
+    run.conclude(body).await
+}
+
+/// What an approved backup step made, or the run's outcome when it was only planned
+/// ([`RunOutcome::Planned`]) or denied ([`RunOutcome::Unresolved`], the summary saying
+/// "`nothing` was made" and why).
+pub(super) fn made<T>(run: &Run<'_>, acted: Acted<T>, nothing: &str) -> Result<T, RunOutcome> {
+    match acted {
+        Acted::Done(done) => Ok(done),
+        Acted::Planned => Err(RunOutcome::Planned),
+        Acted::Denied { reason } => {
+            run.summary(format!("{nothing} was made: {reason}."));
+            Err(RunOutcome::Unresolved)
+        }
+    }
+}
+
+/// The read step that checks a written backup against its checksum, and the finding saying so.
+pub(super) async fn verified<F, Fut>(
+    run: &Run<'_>,
+    what: &str,
+    path: &Path,
+    verify: F,
+) -> Result<BackupInfo, OpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<BackupInfo, OpsError>>,
+{
+    let verified = run
+        .read(
+            Step::read_only("verify_backup").target(path.display()),
+            verify,
+        )
+        .await?;
+    run.finding(Finding::info(format!(
+        "{what} {} verified ({} bytes, sha256 {})",
+        verified.path.display(),
+        verified.bytes,
+        verified.sha256
+    )));
+    Ok(verified)
+}
+
+/// The one instance the cache runs in; several are refused (which one holds the primary's file
+/// is not known here).
+fn only_instance(t: &Targets, status: &WorkloadStatus) -> Result<InstanceRef, OpsError> {
+    match status.instances.as_slice() {
+        [one] => t.workload.instance(one.name.as_str()),
+        [] => Err(OpsError::new(
+            ErrorKind::Unavailable,
+            t.platform.backend(),
+            "cache_backup",
+            t.workload.to_string(),
+        )
+        .with_detail("the cache has no instance to copy its file from")),
+        many => Err(unsupported(
+            &t.workload,
+            &format!(
+                "the cache runs in {} instances; back up the primary's file by hand (BGSAVE on \
+                 it, then copy its dir/dbfilename)",
+                many.len()
+            ),
+        )),
+    }
+}
+
+/// The snapshot's one file; cluster mode (a file per node) is refused.
+fn single_file<'a>(
+    workload: &WorkloadRef,
+    files: &'a [SnapshotFile],
+) -> Result<&'a SnapshotFile, OpsError> {
+    match files {
+        [one] => Ok(one),
+        [] => Err(unsupported(
+            workload,
+            "the cache backend does not say which file its snapshot wrote",
+        )),
+        many => Err(unsupported(
+            workload,
+            &format!(
+                "cluster mode: {} nodes each wrote their own file; copy each node's file by hand",
+                many.len()
+            ),
+        )),
+    }
+}
+
+fn unsupported(workload: &WorkloadRef, why: &str) -> OpsError {
+    OpsError::new(
+        ErrorKind::Unsupported,
+        "runbook",
+        "cache_backup",
+        workload.to_string(),
+    )
+    .with_detail(why)
 }
 
 #[cfg(test)]
@@ -266,5 +466,121 @@ mod tests {
             .unwrap_err();
         assert_eq!(all.error().kind(), ErrorKind::InvalidInput);
         assert_eq!(cache.len(), 2);
+    }
+
+    fn redis_targets(replicas: u32, cache: Arc<FakeCache>) -> (Targets, Arc<FakePlatform>) {
+        let redis: WorkloadRef = "prod/statefulset/redis".parse().unwrap();
+        let platform = Arc::new(
+            FakePlatform::default()
+                .with_workload(WorkloadStatus::healthy(redis.clone(), replicas))
+                .with_file(
+                    &redis.instance("redis-0").unwrap(),
+                    "/data/dump.rdb",
+                    b"REDIS0011 the dump",
+                ),
+        );
+        let t = Targets::new(Arc::clone(&platform) as _, redis).with_cache(cache as _);
+        (t, platform)
+    }
+
+    #[tokio::test]
+    async fn cache_backup_copies_the_snapshot_and_a_dry_run_changes_nothing() {
+        let cache = Arc::new(FakeCache::default());
+        let (t, _) = redis_targets(1, Arc::clone(&cache));
+        let dir = tempfile::tempdir().unwrap();
+        let planned = cache_backup(&RunContext::builder().build(), &t, dir.path())
+            .await
+            .unwrap();
+        assert_eq!(planned.outcome, RunOutcome::Planned);
+        assert!(cache.mutations().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let report = cache_backup(
+            &execute(ApprovalPolicy::approve_all("oncall")),
+            &t,
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.outcome, RunOutcome::Recovered, "{report:?}");
+        assert_eq!(cache.mutations(), vec!["snapshot"]);
+        let rdb: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
+            .collect();
+        assert_eq!(rdb.len(), 1);
+        assert_eq!(std::fs::read(&rdb[0]).unwrap(), b"REDIS0011 the dump");
+        assert!(crate::artifact::sidecar_path(&rdb[0]).exists());
+        assert!(!report.summary.contains("appendonly"));
+    }
+
+    #[tokio::test]
+    async fn cache_backup_says_when_the_server_loads_its_aof_instead() {
+        let mut info = crate::cache::CacheInfo::default();
+        info.persistence.aof_enabled = true;
+        info.persistence.last_bgsave_ok = true;
+        let (t, _) = redis_targets(1, Arc::new(FakeCache::default().with_info(info)));
+        let dir = tempfile::tempdir().unwrap();
+        let report = cache_backup(
+            &execute(ApprovalPolicy::approve_all("oncall")),
+            &t,
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.outcome, RunOutcome::Recovered);
+        assert!(
+            report.summary.contains("appendonly on"),
+            "{}",
+            report.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn cache_backup_refuses_several_instances_and_denied_makes_nothing() {
+        let cache = Arc::new(FakeCache::default());
+        let (t, _) = redis_targets(3, Arc::clone(&cache));
+        let dir = tempfile::tempdir().unwrap();
+        let err = cache_backup(
+            &execute(ApprovalPolicy::approve_all("oncall")),
+            &t,
+            dir.path(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error().kind(), ErrorKind::Unsupported);
+        assert!(cache.mutations().is_empty());
+
+        let (t, _) = redis_targets(1, Arc::clone(&cache));
+        let denied = cache_backup(&execute(ApprovalPolicy::DenyAll), &t, dir.path())
+            .await
+            .unwrap();
+        assert_eq!(denied.outcome, RunOutcome::Unresolved);
+        assert!(cache.mutations().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn cache_backup_refuses_a_file_that_is_not_an_rdb() {
+        let redis: WorkloadRef = "prod/statefulset/redis".parse().unwrap();
+        let platform = FakePlatform::default()
+            .with_workload(WorkloadStatus::healthy(redis.clone(), 1))
+            .with_file(
+                &redis.instance("redis-0").unwrap(),
+                "/data/dump.rdb",
+                b"<html>",
+            );
+        let t = Targets::new(Arc::new(platform), redis).with_cache(Arc::new(FakeCache::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let err = cache_backup(
+            &execute(ApprovalPolicy::approve_all("oncall")),
+            &t,
+            dir.path(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error().kind(), ErrorKind::Backend);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::Faults;
 use crate::cache::{
     Cache, CacheCapabilities, CacheInfo, ClientFilter, ClientInfo, FlushScope, KeyCount,
-    KeyspaceInfo, PurgeOptions, PurgeOutcome, SlowlogEntry, SnapshotOutcome,
+    KeyspaceInfo, PurgeOptions, PurgeOutcome, SlowlogEntry, SnapshotFile, SnapshotOutcome,
 };
 use crate::error::OpsError;
 use crate::refs::KeyPattern;
@@ -180,13 +180,14 @@ impl Cache for FakeCache {
             p + jiff::SignedDuration::from_secs(1)
         });
         s.last_save = Some(saved_at);
+        let aof_enabled = s.info.persistence.aof_enabled;
         drop(s);
         self.faults.mutate("snapshot");
-        Ok(SnapshotOutcome {
-            previous,
-            saved_at,
-            duration: Duration::from_millis(1),
-        })
+        Ok(
+            SnapshotOutcome::new(previous, saved_at, Duration::from_millis(1)).with_files(vec![
+                SnapshotFile::new("cache", Some("/data/dump.rdb".to_owned()), aof_enabled),
+            ]),
+        )
     }
 
     async fn rewrite_aof(&self) -> Result<(), OpsError> {

@@ -46,6 +46,9 @@ struct FakeWorkload {
 #[derive(Debug, Default)]
 struct State {
     workloads: BTreeMap<WorkloadRef, FakeWorkload>,
+    /// Files in instances, by instance and absolute path ([`FakePlatform::with_file`],
+    /// `copy_to`).
+    files: BTreeMap<(InstanceRef, String), Vec<u8>>,
     ready_after: u32,
     restart: Healing,
     rollback: Healing,
@@ -83,6 +86,25 @@ pub struct FakePlatform {
 super::faults::fake_common!(FakePlatform, "Platform");
 
 impl FakePlatform {
+    /// Put a file at `path` in `instance` (what `copy_from` reads and `copy_to` writes).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::Platform as _;
+    /// let pod: ops_core::InstanceRef = "prod/statefulset/redis/redis-0".parse()?;
+    /// let fake = ops_core::testing::FakePlatform::default().with_file(&pod, "/data/dump.rdb", b"REDIS0011");
+    /// assert_eq!(fake.copy_from(&pod, "/data/dump.rdb").await?, b"REDIS0011");
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_file(self, instance: &InstanceRef, path: &str, contents: &[u8]) -> Self {
+        self.with_state(|s| {
+            s.files
+                .insert((instance.clone(), path.to_owned()), contents.to_vec());
+        })
+    }
+
     /// Seed a workload with its status (revision 1 unless the status says otherwise).
     #[must_use]
     pub fn with_workload(self, status: WorkloadStatus) -> Self {
@@ -613,12 +635,60 @@ impl Platform for FakePlatform {
 
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.call("copy_from", instance)?;
-        Err(OpsError::new(
-            ErrorKind::NotFound,
-            "fake",
-            "copy_from",
-            format!("{instance}:{path}"),
-        ))
+        self.lock()
+            .files
+            .get(&(instance.clone(), path.to_owned()))
+            .cloned()
+            .ok_or_else(|| {
+                OpsError::new(
+                    ErrorKind::NotFound,
+                    "fake",
+                    "copy_from",
+                    format!("{instance}:{path}"),
+                )
+            })
+    }
+
+    async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
+        self.call("archive_from", instance)?;
+        let (parent, base) = crate::archive::split_dir(path)?;
+        let top = format!("{}/{base}/", parent.trim_end_matches('/'));
+        let files: Vec<(String, Vec<u8>)> = self
+            .lock()
+            .files
+            .iter()
+            .filter(|((i, p), _)| i == instance && p.starts_with(&top))
+            .map(|((_, p), data)| (format!("{base}/{}", &p[top.len()..]), data.clone()))
+            .collect();
+        if files.is_empty() {
+            return Err(OpsError::new(
+                ErrorKind::NotFound,
+                "fake",
+                "archive_from",
+                format!("{instance}:{path}"),
+            ));
+        }
+        let mut builder = tar::Builder::new(Vec::new());
+        let io = |e: std::io::Error| {
+            OpsError::new(ErrorKind::Backend, "fake", "archive_from", path)
+                .with_detail(e.to_string())
+        };
+        let mut dir = tar::Header::new_ustar();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        builder
+            .append_data(&mut dir, format!("{base}/"), std::io::empty())
+            .map_err(io)?;
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            builder
+                .append_data(&mut h, name, data.as_slice())
+                .map_err(io)?;
+        }
+        builder.into_inner().map_err(io)
     }
 
     async fn copy_to(
@@ -632,6 +702,9 @@ impl Platform for FakePlatform {
             "copy_to {instance}:{path} ({} bytes)",
             contents.len()
         ));
+        self.lock()
+            .files
+            .insert((instance.clone(), path.to_owned()), contents);
         Ok(())
     }
 
