@@ -316,6 +316,10 @@ impl Platform for ComposePlatform {
         // The compose file and `.env` define the service: the next `docker compose up`
         // recreates it from them (recreate drops the config hash so it does).
         caps.durable_config = false;
+        // §lockdown (issue 14)
+        caps.lockdown = false;
+        // §evidence (issue 14)
+        caps.export = false;
         caps
     }
 

@@ -181,7 +181,12 @@ impl Platform for KubePlatform {
     }
 
     fn capabilities(&self) -> PlatformCapabilities {
-        PlatformCapabilities::all()
+        let mut caps = PlatformCapabilities::all();
+        // §lockdown (issue 14)
+        caps.lockdown = false;
+        // §evidence (issue 14)
+        caps.export = false;
+        caps
     }
 
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> {
