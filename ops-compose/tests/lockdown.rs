@@ -273,3 +273,87 @@ async fn a_project_lockdown_survives_a_restart_and_the_export_has_env_keys_witho
     })
     .await;
 }
+
+#[tokio::test]
+async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
+    use std::sync::Arc;
+
+    use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+    use ops_core::runbooks::{LockdownPlan, Targets, emergency_lockdown, lift_lockdown};
+    use ops_core::testing::RecordingNotifier;
+
+    bounded(async {
+        let p = project_or_skip!("lockrb");
+        let api = p.service("api");
+        let peer = p.service("peer");
+        p.add(
+            "api",
+            1,
+            &Spec {
+                publish: true,
+                ..Spec::default()
+            },
+        )
+        .await;
+        p.add("peer", 1, &Spec::default()).await;
+        healthy(&p, &api).await;
+        healthy(&p, &peer).await;
+        let api_c = format!("{}-api-1", p.name);
+        let peer_c = format!("{}-peer-1", p.name);
+        let notifier = Arc::new(RecordingNotifier::default());
+        let ctx = RunContext::builder()
+            .mode(Mode::Execute)
+            .allow_volatile_journal()
+            .approver(ApprovalPolicy::approve_all("oncall"))
+            .notifier(Arc::clone(&notifier) as _)
+            .build();
+        let dir = tempfile::tempdir().unwrap();
+        let plan = LockdownPlan::new(
+            LockdownScope::workloads(vec![api.clone()]).unwrap(),
+            dir.path(),
+        );
+        let t = Targets::new(Arc::clone(&p.platform) as _, api.clone());
+        let report = emergency_lockdown(&ctx, &t, &plan).await.unwrap();
+        assert_eq!(
+            report.outcome,
+            RunOutcome::Recovered,
+            "{}",
+            report.to_markdown()
+        );
+        assert!(!reaches(&p, &peer, &peer_c, "api").await);
+        assert_eq!(host_port(&p, &api_c).await, None);
+
+        let ns: Namespace = p.name.parse().unwrap();
+        let later = Arc::new(ops_compose::ComposePlatform::builder().build().unwrap());
+        let active = later.lockdowns(&ns).await.unwrap();
+        assert_eq!(active.len(), 1);
+        let id = active[0].id.clone();
+        // The evidence: the locked container's log, checked by the real sha256sum.
+        let bundle = dir.path().join(id.as_str());
+        assert!(bundle.join(format!("logs/api/{api_c}.log")).is_file());
+        let check = std::process::Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        assert_eq!(notifier.sent().len(), 1);
+
+        let t = Targets::new(later as _, api.clone());
+        let lifted = lift_lockdown(&ctx, &t, &ns, &id).await.unwrap();
+        assert_eq!(
+            lifted.outcome,
+            RunOutcome::Recovered,
+            "{}",
+            lifted.to_markdown()
+        );
+        assert!(reaches(&p, &peer, &peer_c, "api").await);
+        let port = host_port(&p, &api_c).await.expect("published again");
+        assert!(answers(&port).await);
+    })
+    .await;
+}
