@@ -18,7 +18,7 @@
 //! compose up`) comes back on its networks by itself: the lift skips containers that are gone
 //! and says so. An ephemeral host port may change across the lockdown, as across a restart.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use bollard::models::{
     EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
@@ -436,13 +436,13 @@ impl ComposePlatform {
                 }
                 Err(e) => return Err(e),
             };
-            let on: BTreeMap<String, ()> = current
+            let on: BTreeSet<String> = current
                 .network_settings
                 .and_then(|n| n.networks)
-                .map(|n| n.into_keys().map(|k| (k, ())).collect())
+                .map(|n| n.into_keys().collect())
                 .unwrap_or_default();
             for a in &c.networks {
-                if !on.contains_key(&a.network) {
+                if !on.contains(&a.network) {
                     self.reconnect(c, a).await?;
                 }
             }

@@ -81,8 +81,12 @@ async fn healthy(p: &Project, w: &WorkloadRef) {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario: before, during and after"
+)]
 async fn a_locked_service_reaches_nothing_answers_nothing_and_a_later_process_puts_it_back() {
-    bounded(async {
+    bounded(Box::pin(async {
         let p = project_or_skip!("lock");
         let api = p.service("api");
         let peer = p.service("peer");
@@ -201,13 +205,13 @@ async fn a_locked_service_reaches_nothing_answers_nothing_and_a_later_process_pu
             .expect("the project's network stays");
         let again = later.lift_lockdown(&ns, &id).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::NotFound);
-    })
+    }))
     .await;
 }
 
 #[tokio::test]
 async fn a_project_lockdown_survives_a_restart_and_the_export_has_env_keys_without_values() {
-    bounded(async {
+    bounded(Box::pin(async {
         let p = project_or_skip!("lockns");
         let api = p.service("api");
         p.add(
@@ -270,7 +274,7 @@ async fn a_project_lockdown_survives_a_restart_and_the_export_has_env_keys_witho
         assert!(!reaches(&p, &peer, &format!("{}-peer-1", p.name), "api").await);
         p.platform.lift_lockdown(&ns, &lockdown.id).await.unwrap();
         assert!(reaches(&p, &peer, &format!("{}-peer-1", p.name), "api").await);
-    })
+    }))
     .await;
 }
 
@@ -282,7 +286,7 @@ async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
     use ops_core::runbooks::{LockdownPlan, Targets, emergency_lockdown, lift_lockdown};
     use ops_core::testing::RecordingNotifier;
 
-    bounded(async {
+    bounded(Box::pin(async {
         let p = project_or_skip!("lockrb");
         let api = p.service("api");
         let peer = p.service("peer");
@@ -354,6 +358,22 @@ async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
         assert!(reaches(&p, &peer, &peer_c, "api").await);
         let port = host_port(&p, &api_c).await.expect("published again");
         assert!(answers(&port).await);
-    })
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn the_engine_passes_the_lockdown_conformance_checks() {
+    bounded(Box::pin(async {
+        let p = project_or_skip!("lockconf");
+        p.add("api", 1, &Spec::default()).await;
+        let id: LockdownId = format!("ld-{}", p.name).parse().unwrap();
+        ops_core::testing::conformance::lockdown::isolate_list_lift(
+            &*p.platform,
+            &p.service("api"),
+            &id,
+        )
+        .await;
+    }))
     .await;
 }

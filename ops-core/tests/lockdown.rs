@@ -60,7 +60,7 @@ async fn a_dry_run_plans_isolation_evidence_and_the_page_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let report = emergency_lockdown(
         &ctx(Mode::DryRun, ApprovalPolicy::DenyAll, &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         &plan(dir.path()),
     )
     .await
@@ -98,7 +98,7 @@ async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo(
     let dir = tempfile::tempdir().unwrap();
     let report = emergency_lockdown(
         &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         &plan(dir.path()),
     )
     .await
@@ -145,7 +145,7 @@ async fn a_denied_isolation_changes_nothing_captures_nothing_and_pages_nobody() 
     let dir = tempfile::tempdir().unwrap();
     let report = emergency_lockdown(
         &ctx(Mode::Execute, ApprovalPolicy::DenyAll, &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         &plan(dir.path()),
     )
     .await
@@ -165,7 +165,7 @@ async fn a_failed_evidence_capture_keeps_the_lockdown_pages_anyway_and_is_unreso
     let dir = tempfile::tempdir().unwrap();
     let report = emergency_lockdown(
         &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         &plan(dir.path()),
     )
     .await
@@ -201,7 +201,7 @@ async fn a_failed_isolation_fails_the_run_with_its_report_and_pages_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let failure = emergency_lockdown(
         &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         &plan(dir.path()),
     )
     .await
@@ -222,7 +222,7 @@ async fn lift_lifts_only_an_active_lockdown_and_verifies_health() {
         .await
         .unwrap();
     let ns = api().namespace().clone();
-    let t = Targets::new(p.clone(), api());
+    let t = Targets::new(Arc::clone(&p) as _, api());
 
     // Dry run: planned, still isolated.
     let dry = lift_lockdown(
@@ -276,7 +276,7 @@ async fn a_workload_unhealthy_after_the_lift_leaves_the_run_unresolved() {
     p.set_status(WorkloadStatus::crash_looping(api(), 2));
     let report = lift_lockdown(
         &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(p.clone(), api()),
+        &Targets::new(Arc::clone(&p) as _, api()),
         api().namespace(),
         &l.id,
     )
@@ -291,4 +291,15 @@ async fn a_workload_unhealthy_after_the_lift_leaves_the_run_unresolved() {
             .any(|f| f.title.contains("not healthy"))
     );
     assert_eq!(n.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_passes_the_lockdown_conformance_checks() {
+    let p = platform();
+    ops_core::testing::conformance::lockdown::isolate_list_lift(
+        &*p,
+        &api(),
+        &"ld-conformance".parse().unwrap(),
+    )
+    .await;
 }

@@ -1,6 +1,6 @@
 //! Export of a namespace's objects for the record (issue 14 §evidence): Deployments,
 //! StatefulSets, DaemonSets, Pods, Services, ConfigMaps, Secrets (key names only), Events,
-//! NetworkPolicies and HorizontalPodAutoscalers, each without what the server manages (uid,
+//! network policies and horizontal pod autoscalers, each without what the server manages (uid,
 //! resourceVersion, generation, creationTimestamp, managedFields, selfLink, ownerReferences,
 //! status, a Service's cluster IPs) so it can be applied again. Read-only.
 

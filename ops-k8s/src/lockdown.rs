@@ -4,7 +4,7 @@
 //! label and the lift deletes exactly those policies. Nothing of the user's is changed or
 //! deleted.
 //!
-//! NetworkPolicies add up: a pod selected by a policy of the user's that allows some traffic
+//! Network policies add up: a pod selected by a policy of the user's that allows some traffic
 //! still gets that traffic. The lockdown therefore lists the other policies of the namespace
 //! that allow anything in its record, so the report says so; and policies are only enforced
 //! by a network plugin that implements them.
@@ -23,7 +23,7 @@ use crate::platform::{KubePlatform, Retry};
 
 /// The label every object opsbook manages carries (`app.kubernetes.io/managed-by: opsbook`).
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// The label holding a lockdown's id on its NetworkPolicies.
+/// The label holding a lockdown's id on its network policies.
 pub const LOCKDOWN_LABEL: &str = "opsbook.dev/lockdown";
 /// The annotation naming the workload a lockdown policy isolates (absent: the namespace).
 pub const LOCKDOWN_WORKLOAD: &str = "opsbook.dev/lockdown-workload";
@@ -181,6 +181,60 @@ impl KubePlatform {
         Ok(list.items)
     }
 
+    /// The deny-all policies of a lockdown: one for the namespace, or one per workload with
+    /// its pod selector (never an empty one: that would isolate more than asked).
+    async fn policies_for(
+        &self,
+        scope: &LockdownScope,
+        id: &LockdownId,
+        reason: Option<&str>,
+        created: jiff::Timestamp,
+    ) -> Result<Vec<NetworkPolicy>> {
+        let Some(workloads) = scope.chosen() else {
+            return Ok(vec![deny_all(
+                &policy_name(id, None),
+                id,
+                &LabelSelector::default(),
+                None,
+                reason,
+                created,
+            )?]);
+        };
+        let mut policies = Vec::new();
+        for (i, w) in workloads.iter().enumerate() {
+            let object = self.object("lockdown", w).await?;
+            let selector = object.selector().cloned().ok_or_else(|| Error::Malformed {
+                operation: "lockdown",
+                target: w.to_string(),
+                reason: "the workload has no pod selector".to_owned(),
+            })?;
+            if selector
+                .match_labels
+                .as_ref()
+                .is_none_or(BTreeMap::is_empty)
+                && selector
+                    .match_expressions
+                    .as_ref()
+                    .is_none_or(Vec::is_empty)
+            {
+                return Err(Error::Refused {
+                    operation: "lockdown",
+                    target: w.to_string(),
+                    reason: "its pod selector is empty; lock the namespace down instead".to_owned(),
+                });
+            }
+            policies.push(deny_all(
+                &policy_name(id, Some(i)),
+                id,
+                &selector,
+                Some(w),
+                reason,
+                created,
+            )?);
+        }
+        Ok(policies)
+    }
+
     /// Create the deny-all policies of a lockdown; on a failure part-way, delete the ones
     /// made (and say so when that fails too).
     pub(crate) async fn isolate(
@@ -207,53 +261,9 @@ impl KubePlatform {
             });
         }
         let created = jiff::Timestamp::now();
-        let reason = opts.reason.as_deref();
-        let mut policies = Vec::new();
-        match scope.chosen() {
-            None => policies.push(deny_all(
-                &policy_name(&id, None),
-                &id,
-                &LabelSelector::default(),
-                None,
-                reason,
-                created,
-            )?),
-            Some(workloads) => {
-                for (i, w) in workloads.iter().enumerate() {
-                    let object = self.object("lockdown", w).await?;
-                    let selector = object.selector().cloned().ok_or_else(|| Error::Malformed {
-                        operation: "lockdown",
-                        target: w.to_string(),
-                        reason: "the workload has no pod selector".to_owned(),
-                    })?;
-                    if selector
-                        .match_labels
-                        .as_ref()
-                        .is_none_or(BTreeMap::is_empty)
-                        && selector
-                            .match_expressions
-                            .as_ref()
-                            .is_none_or(Vec::is_empty)
-                    {
-                        // An empty selector would isolate every pod: never more than asked.
-                        return Err(Error::Refused {
-                            operation: "lockdown",
-                            target: w.to_string(),
-                            reason: "its pod selector is empty; lock the namespace down instead"
-                                .to_owned(),
-                        });
-                    }
-                    policies.push(deny_all(
-                        &policy_name(&id, Some(i)),
-                        &id,
-                        &selector,
-                        Some(w),
-                        reason,
-                        created,
-                    )?);
-                }
-            }
-        }
+        let policies = self
+            .policies_for(scope, &id, opts.reason.as_deref(), created)
+            .await?;
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), ns);
         let pp = PostParams {
             dry_run: opts.dry_run,

@@ -122,8 +122,8 @@ async fn a_workload_lockdown_is_a_labelled_deny_all_policy_kubectl_sees_and_a_la
     assert_eq!(listed[0].id, id);
     assert_eq!(listed[0].scope, scope);
     assert_eq!(listed[0].reason.as_deref(), Some("credential leak"));
-    let lifted = later.lift_lockdown(&ns, &id).await.unwrap();
-    assert_eq!(lifted.id, id);
+    let undone = later.lift_lockdown(&ns, &id).await.unwrap();
+    assert_eq!(undone.id, id);
 
     // Only opsbook's policy went; the user's policy and the workloads are untouched.
     let left = json_of(
@@ -259,6 +259,10 @@ async fn a_failed_policy_creation_removes_the_policies_already_made_and_nothing_
 }
 
 #[tokio::test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario: export, compare, apply again"
+)]
 async fn the_export_is_kubectls_object_minus_server_fields_with_secret_key_names_only_and_applies_again()
  {
     if !kubectl_available() {
@@ -401,4 +405,16 @@ async fn the_export_is_kubectls_object_minus_server_fields_with_secret_key_names
         ));
         assert_eq!(original, restored, "{kind} {name}");
     }
+}
+
+#[tokio::test]
+async fn the_double_passes_the_lockdown_conformance_checks() {
+    let env = Env::start().await;
+    env.create(deployment(NS, "api", 1, "shop/api:1")).await;
+    ops_core::testing::conformance::lockdown::isolate_list_lift(
+        &env.platform,
+        &workload(NS, "deployment", "api"),
+        &"ld-conformance".parse().unwrap(),
+    )
+    .await;
 }

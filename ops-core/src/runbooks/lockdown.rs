@@ -215,28 +215,7 @@ async fn lockdown_body(
         run.finding(finding);
     }
     let evidence = capture_evidence(run, t, plan, &lockdown).await;
-    let mut body = format!(
-        "Lockdown {id} isolates {scope}{}.\n\n",
-        plan.reason
-            .as_deref()
-            .map(|r| format!(" ({})", crate::text::bounded(r, 200)))
-            .unwrap_or_default()
-    );
-    for line in &lockdown.isolated {
-        body.push_str(&format!("- {line}\n"));
-    }
-    match &evidence {
-        Some(b) => body.push_str(&format!(
-            "\nEvidence: `{}` ({} files, SHA256SUMS sha256 {}).\n",
-            b.dir.display(),
-            b.files.len(),
-            b.manifest_sha256().unwrap_or("?")
-        )),
-        None => {
-            body.push_str("\nEvidence capture FAILED: capture by hand before anything restarts.\n")
-        }
-    }
-    body.push_str(&format!("\nUndo after verification: `{undo}`\n"));
+    let body = page_body(plan, &lockdown, evidence.as_ref(), &undo);
     run.notify(page(
         scope,
         &id,
@@ -259,6 +238,44 @@ async fn lockdown_body(
     } else {
         RunOutcome::Unresolved
     })
+}
+
+/// The page's Markdown: what is isolated, where the evidence is, the undo.
+fn page_body(
+    plan: &LockdownPlan,
+    lockdown: &Lockdown,
+    evidence: Option<&EvidenceBundle>,
+    undo: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let mut body = format!(
+        "Lockdown {} isolates {}{}.\n\n",
+        lockdown.id,
+        plan.scope,
+        plan.reason
+            .as_deref()
+            .map(|r| format!(" ({})", crate::text::bounded(r, 200)))
+            .unwrap_or_default()
+    );
+    for line in &lockdown.isolated {
+        let _ = writeln!(body, "- {line}");
+    }
+    match evidence {
+        Some(b) => {
+            let _ = writeln!(
+                body,
+                "\nEvidence: `{}` ({} files, SHA256SUMS sha256 {}).",
+                b.dir.display(),
+                b.files.len(),
+                b.manifest_sha256().unwrap_or("?")
+            );
+        }
+        None => {
+            body.push_str("\nEvidence capture FAILED: capture by hand before anything restarts.\n");
+        }
+    }
+    let _ = writeln!(body, "\nUndo after verification: `{undo}`");
+    body
 }
 
 fn evidence_step(plan: &LockdownPlan, id: &LockdownId) -> Step {
