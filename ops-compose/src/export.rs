@@ -63,12 +63,7 @@ impl ComposePlatform {
                 continue;
             };
             let inspect = self.inspect(&id).await?;
-            let name = inspect
-                .name
-                .clone()
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_owned();
+            let name = crate::lockdown::inspected_name(&inspect);
             let mut value = to_json(&inspect, &name)?;
             let keys = redact_env(&mut value);
             if !keys.is_empty() {

@@ -93,6 +93,16 @@ impl Record {
     }
 }
 
+/// A container's name as inspect gives it, without the engine's leading `/`.
+pub(crate) fn inspected_name(inspect: &bollard::models::ContainerInspectResponse) -> String {
+    inspect
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_owned()
+}
+
 fn record_network(id: &LockdownId) -> String {
     format!("opsbook-lockdown-{id}")
 }
@@ -185,12 +195,7 @@ impl ComposePlatform {
         for s in summaries {
             let Some(id) = s.id.clone() else { continue };
             let inspect = self.inspect(&id).await?;
-            let name = inspect
-                .name
-                .clone()
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_owned();
+            let name = inspected_name(&inspect);
             let mode = inspect
                 .host_config
                 .as_ref()

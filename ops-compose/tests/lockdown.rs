@@ -80,6 +80,28 @@ async fn healthy(p: &Project, w: &WorkloadRef) {
         .unwrap();
 }
 
+/// `api` (port 8080 published) and `peer`, both healthy: their workloads and container names.
+async fn api_and_peer(p: &Project) -> (WorkloadRef, WorkloadRef, String, String, String) {
+    let api = p.service("api");
+    let peer = p.service("peer");
+    let api_id = p
+        .add(
+            "api",
+            1,
+            &Spec {
+                publish: true,
+                ..Spec::default()
+            },
+        )
+        .await;
+    p.add("peer", 1, &Spec::default()).await;
+    healthy(p, &api).await;
+    healthy(p, &peer).await;
+    let api_c = format!("{}-api-1", p.name);
+    let peer_c = format!("{}-peer-1", p.name);
+    (api, peer, api_id, api_c, peer_c)
+}
+
 #[tokio::test]
 #[allow(
     clippy::too_many_lines,
@@ -88,23 +110,7 @@ async fn healthy(p: &Project, w: &WorkloadRef) {
 async fn a_locked_service_reaches_nothing_answers_nothing_and_a_later_process_puts_it_back() {
     bounded(Box::pin(async {
         let p = project_or_skip!("lock");
-        let api = p.service("api");
-        let peer = p.service("peer");
-        let api_id = p
-            .add(
-                "api",
-                1,
-                &Spec {
-                    publish: true,
-                    ..Spec::default()
-                },
-            )
-            .await;
-        p.add("peer", 1, &Spec::default()).await;
-        healthy(&p, &api).await;
-        healthy(&p, &peer).await;
-        let api_c = format!("{}-api-1", p.name);
-        let peer_c = format!("{}-peer-1", p.name);
+        let (api, peer, api_id, api_c, peer_c) = api_and_peer(&p).await;
         let port = host_port(&p, &api_c).await.expect("published");
         assert!(answers(&port).await, "published port answers before");
         assert!(
@@ -288,22 +294,7 @@ async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
 
     bounded(Box::pin(async {
         let p = project_or_skip!("lockrb");
-        let api = p.service("api");
-        let peer = p.service("peer");
-        p.add(
-            "api",
-            1,
-            &Spec {
-                publish: true,
-                ..Spec::default()
-            },
-        )
-        .await;
-        p.add("peer", 1, &Spec::default()).await;
-        healthy(&p, &api).await;
-        healthy(&p, &peer).await;
-        let api_c = format!("{}-api-1", p.name);
-        let peer_c = format!("{}-peer-1", p.name);
+        let (api, peer, _, api_c, peer_c) = api_and_peer(&p).await;
         let notifier = Arc::new(RecordingNotifier::default());
         let ctx = RunContext::builder()
             .mode(Mode::Execute)

@@ -61,6 +61,15 @@ async fn seeded() -> FakePlatform {
     p
 }
 
+/// Everything of `api`'s namespace into `dest`.
+async fn capture_all(
+    p: &FakePlatform,
+    dest: &Path,
+    opts: &EvidenceOptions,
+) -> Result<ops_core::evidence::EvidenceBundle, ops_core::OpsError> {
+    capture(p, api().namespace(), &[], dest, opts).await
+}
+
 fn every_file(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_owned()];
@@ -92,15 +101,9 @@ async fn a_bundle_holds_logs_of_every_instance_events_and_the_export_and_sha256s
     let before = p.mutations().len();
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("evidence-1");
-    let bundle = capture(
-        &p,
-        api().namespace(),
-        &[],
-        &dest,
-        &EvidenceOptions::default(),
-    )
-    .await
-    .unwrap();
+    let bundle = capture_all(&p, &dest, &EvidenceOptions::default())
+        .await
+        .unwrap();
 
     let paths: Vec<&str> = bundle.files.iter().map(|f| f.path.as_str()).collect();
     for expected in [
@@ -173,15 +176,9 @@ async fn no_secret_value_reaches_the_bundle_or_the_tarball() {
     let p = seeded().await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("b");
-    let bundle = capture(
-        &p,
-        api().namespace(),
-        &[],
-        &dest,
-        &EvidenceOptions::default().with_tarball(true),
-    )
-    .await
-    .unwrap();
+    let bundle = capture_all(&p, &dest, &EvidenceOptions::default().with_tarball(true))
+        .await
+        .unwrap();
     let (tar, sha) = bundle.tarball.clone().expect("a tarball");
     let mut files = every_file(tmp.path());
     files.sort();
@@ -240,30 +237,18 @@ async fn an_existing_bundle_is_never_overwritten_and_a_failed_capture_leaves_not
     let dest = tmp.path().join("b");
     std::fs::create_dir(&dest).unwrap();
     std::fs::write(dest.join("keep"), "x").unwrap();
-    let err = capture(
-        &p,
-        api().namespace(),
-        &[],
-        &dest,
-        &EvidenceOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = capture_all(&p, &dest, &EvidenceOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert_eq!(std::fs::read_to_string(dest.join("keep")).unwrap(), "x");
 
     // The platform fails while logs are read: nothing at the destination, nothing beside it.
     let other = tmp.path().join("c");
     p.faults().fail_always("logs", ErrorKind::Unavailable);
-    let err = capture(
-        &p,
-        api().namespace(),
-        &[],
-        &other,
-        &EvidenceOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = capture_all(&p, &other, &EvidenceOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     let names: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -298,6 +283,57 @@ async fn chosen_workloads_only_and_never_outside_the_namespace() {
     .await
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+mod runbook {
+    use std::sync::Arc;
+
+    use ops_core::evidence::EvidenceOptions;
+    use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+    use ops_core::runbooks::{Targets, evidence_capture};
+
+    use super::{api, seeded};
+
+    async fn run(mode: Mode, approver: ApprovalPolicy) -> (RunOutcome, usize, usize) {
+        let p = Arc::new(seeded().await);
+        let before = p.mutations().len();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = RunContext::builder()
+            .mode(mode)
+            .allow_volatile_journal()
+            .approver(approver)
+            .build();
+        let t = Targets::new(Arc::clone(&p) as _, api());
+        let report = evidence_capture(
+            &ctx,
+            &t,
+            api().namespace(),
+            &[],
+            dir.path(),
+            &EvidenceOptions::default(),
+        )
+        .await
+        .unwrap();
+        let written = std::fs::read_dir(dir.path()).unwrap().count();
+        (report.outcome, written, p.mutations().len() - before)
+    }
+
+    #[tokio::test]
+    async fn evidence_capture_plans_in_a_dry_run_writes_when_approved_and_never_changes_the_platform()
+     {
+        assert_eq!(
+            run(Mode::DryRun, ApprovalPolicy::DenyAll).await,
+            (RunOutcome::Planned, 0, 0)
+        );
+        assert_eq!(
+            run(Mode::Execute, ApprovalPolicy::DenyAll).await,
+            (RunOutcome::Unresolved, 0, 0)
+        );
+        assert_eq!(
+            run(Mode::Execute, ApprovalPolicy::approve_all("oncall")).await,
+            (RunOutcome::Recovered, 1, 0)
+        );
+    }
 }
 
 mod ids {

@@ -53,21 +53,35 @@ fn plan(dir: &std::path::Path) -> LockdownPlan {
         .with_reason("leaked admin token")
 }
 
+/// One `emergency_lockdown` of `api` on `p`: its result, what was paged, the evidence folder.
+async fn lock(
+    p: &Arc<FakePlatform>,
+    mode: Mode,
+    approver: ApprovalPolicy,
+) -> (
+    Result<ops_core::run::Report, ops_core::run::RunFailure>,
+    Vec<ops_core::notify::Notification>,
+    tempfile::TempDir,
+) {
+    let n = Arc::new(RecordingNotifier::default());
+    let dir = tempfile::tempdir().unwrap();
+    let result = emergency_lockdown(
+        &ctx(mode, approver, &n),
+        &Targets::new(Arc::clone(p) as _, api()),
+        &plan(dir.path()),
+    )
+    .await;
+    (result, n.sent(), dir)
+}
+
 #[tokio::test]
 async fn a_dry_run_plans_isolation_evidence_and_the_page_and_changes_nothing() {
     let p = platform();
-    let n = Arc::new(RecordingNotifier::default());
-    let dir = tempfile::tempdir().unwrap();
-    let report = emergency_lockdown(
-        &ctx(Mode::DryRun, ApprovalPolicy::DenyAll, &n),
-        &Targets::new(Arc::clone(&p) as _, api()),
-        &plan(dir.path()),
-    )
-    .await
-    .unwrap();
+    let (result, sent, dir) = lock(&p, Mode::DryRun, ApprovalPolicy::DenyAll).await;
+    let report = result.unwrap();
     assert_eq!(report.outcome, RunOutcome::Planned);
     assert!(p.mutations().is_empty(), "{:?}", p.mutations());
-    assert!(n.sent().is_empty(), "a dry run pages nobody");
+    assert!(sent.is_empty(), "a dry run pages nobody");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -94,15 +108,8 @@ async fn a_dry_run_plans_isolation_evidence_and_the_page_and_changes_nothing() {
 #[tokio::test]
 async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo() {
     let p = platform();
-    let n = Arc::new(RecordingNotifier::default());
-    let dir = tempfile::tempdir().unwrap();
-    let report = emergency_lockdown(
-        &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(Arc::clone(&p) as _, api()),
-        &plan(dir.path()),
-    )
-    .await
-    .unwrap();
+    let (result, sent, dir) = lock(&p, Mode::Execute, ApprovalPolicy::approve_all("oncall")).await;
+    let report = result.unwrap();
     assert_eq!(
         report.outcome,
         RunOutcome::Recovered,
@@ -123,7 +130,6 @@ async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo(
     assert!(!bundle.join("workloads/web.json").exists());
 
     // One page, P0, on the security route, with the undo command.
-    let sent = n.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].severity, Severity::Critical);
     assert!(
@@ -141,18 +147,11 @@ async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo(
 #[tokio::test]
 async fn a_denied_isolation_changes_nothing_captures_nothing_and_pages_nobody() {
     let p = platform();
-    let n = Arc::new(RecordingNotifier::default());
-    let dir = tempfile::tempdir().unwrap();
-    let report = emergency_lockdown(
-        &ctx(Mode::Execute, ApprovalPolicy::DenyAll, &n),
-        &Targets::new(Arc::clone(&p) as _, api()),
-        &plan(dir.path()),
-    )
-    .await
-    .unwrap();
+    let (result, sent, dir) = lock(&p, Mode::Execute, ApprovalPolicy::DenyAll).await;
+    let report = result.unwrap();
     assert_eq!(report.outcome, RunOutcome::Unresolved);
     assert!(p.mutations().is_empty());
-    assert!(n.sent().is_empty());
+    assert!(sent.is_empty());
     assert_eq!(report.actions[0].status, ActionStatus::Denied);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -161,15 +160,8 @@ async fn a_denied_isolation_changes_nothing_captures_nothing_and_pages_nobody() 
 async fn a_failed_evidence_capture_keeps_the_lockdown_pages_anyway_and_is_unresolved() {
     let p = platform();
     p.faults().fail_always("logs", ErrorKind::Unavailable);
-    let n = Arc::new(RecordingNotifier::default());
-    let dir = tempfile::tempdir().unwrap();
-    let report = emergency_lockdown(
-        &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(Arc::clone(&p) as _, api()),
-        &plan(dir.path()),
-    )
-    .await
-    .unwrap();
+    let (result, sent, dir) = lock(&p, Mode::Execute, ApprovalPolicy::approve_all("oncall")).await;
+    let report = result.unwrap();
     assert_eq!(report.outcome, RunOutcome::Unresolved);
     assert!(p.is_isolated(&api()), "the lockdown stays");
     assert!(
@@ -180,7 +172,6 @@ async fn a_failed_evidence_capture_keeps_the_lockdown_pages_anyway_and_is_unreso
         "{:?}",
         report.findings
     );
-    let sent = n.sent();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].body.contains("Evidence capture FAILED"));
     assert_eq!(
@@ -197,19 +188,12 @@ async fn a_failed_isolation_fails_the_run_with_its_report_and_pages_nobody() {
             .with_workload(WorkloadStatus::healthy(api(), 1))
             .fail_next("lockdown", ErrorKind::Unavailable),
     );
-    let n = Arc::new(RecordingNotifier::default());
-    let dir = tempfile::tempdir().unwrap();
-    let failure = emergency_lockdown(
-        &ctx(Mode::Execute, ApprovalPolicy::approve_all("oncall"), &n),
-        &Targets::new(Arc::clone(&p) as _, api()),
-        &plan(dir.path()),
-    )
-    .await
-    .unwrap_err();
+    let (result, sent, _dir) = lock(&p, Mode::Execute, ApprovalPolicy::approve_all("oncall")).await;
+    let failure = result.unwrap_err();
     assert_eq!(failure.error().kind(), ErrorKind::Unavailable);
     assert_eq!(failure.report().outcome, RunOutcome::Failed);
     assert!(!p.is_isolated(&api()));
-    assert!(n.sent().is_empty());
+    assert!(sent.is_empty());
 }
 
 #[tokio::test]
