@@ -11,6 +11,10 @@ mod support;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one user session: plan, lock down, lift as printed, capture"
+)]
 async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
     let support::CrashLoop {
         server: _server,
@@ -111,7 +115,7 @@ async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
     assert!(bundle.join("workloads/api.json").is_file());
 
     // The undo, as printed (the api still crash-loops, so the run ends unresolved: exit 3).
-    let mut lift: Vec<String> = undo.split(' ').skip(1).map(ToString::to_string).collect();
+    let mut lift: Vec<String> = undo.split(' ').skip(1).map(str::to_owned).collect();
     lift.extend(["--execute", "--yes-to", "lift", "--yes-to", "notify"].map(String::from));
     let (code, lifted) = opsbook(lift).await.unwrap();
     assert_eq!(lifted["runbook"], json!("lift_lockdown"), "{lifted}");
