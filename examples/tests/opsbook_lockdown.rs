@@ -10,30 +10,29 @@ mod support;
 
 use serde_json::{Value, json};
 
+/// The real `sha256sum -c --strict` accepts the bundle's manifest.
+fn sha256sum_checks(bundle: &std::path::Path) {
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(bundle)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(
     clippy::too_many_lines,
     reason = "one user session: plan, lock down, lift as printed, capture"
 )]
 async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
-    let support::CrashLoop {
-        server: _server,
-        cluster,
-        dir,
-        kubeconfig,
-        health,
-    } = support::crash_looping_api().await;
-    let system = dir.path().join("opsbook.toml");
-    std::fs::write(
-        &system,
-        format!(
-            "name = \"shop\"\n\n[platform]\nkind = \"kubernetes\"\nnamespace = \"shop\"\nkubeconfig = \"{}\"\n\n\
-             [services.api]\nworkload = \"deployment/api\"\nhealth = \"{health}\"\n\n[journal]\npath = \"{}\"\n",
-            kubeconfig.display(),
-            dir.path().join("journal.db").display()
-        ),
-    )
-    .unwrap();
+    let env = support::crash_looping_api().await;
+    let system = env.system_file();
+    let (cluster, dir) = (&env.cluster, &env.dir);
     let evidence = dir.path().join("evidence");
     std::fs::create_dir(&evidence).unwrap();
     let opsbook = |args: Vec<String>| {
@@ -67,7 +66,7 @@ async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
     let (code, plan) = opsbook(args(&[])).await.unwrap();
     assert_eq!(code, Some(0), "{plan}");
     assert_eq!(plan["outcome"], json!("planned"));
-    assert!(support::writes(&cluster).is_empty());
+    assert!(support::writes(cluster).is_empty());
     assert_eq!(std::fs::read_dir(&evidence).unwrap().count(), 0);
 
     // Executed with every step approved.
@@ -102,16 +101,7 @@ async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
     );
     let id = undo.rsplit(' ').next().unwrap();
     let bundle = evidence.join(id);
-    let check = std::process::Command::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .current_dir(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    sha256sum_checks(&bundle);
     assert!(bundle.join("workloads/api.json").is_file());
 
     // The undo, as printed (the api still crash-loops, so the run ends unresolved: exit 3).
@@ -148,21 +138,12 @@ async fn opsbook_locks_down_captures_evidence_and_its_printed_undo_lifts_it() {
     .await
     .unwrap();
     assert_eq!(code, Some(0), "{captured}");
-    assert!(support::writes(&cluster).is_empty());
+    assert!(support::writes(cluster).is_empty());
     let bundle = std::fs::read_dir(&on_demand)
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let check = std::process::Command::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .current_dir(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    sha256sum_checks(&bundle);
 }
