@@ -287,3 +287,42 @@ async fn the_fake_passes_the_lockdown_conformance_checks() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_read_only_view_refuses_lockdown_and_lift_and_passes_reads_through() {
+    use ops_core::platform::ExportOptions;
+    use ops_core::read_only::ReadOnly;
+
+    let p = platform();
+    let made = p
+        .lockdown(
+            &LockdownScope::workloads(vec![api()]).unwrap(),
+            LockdownOptions::default(),
+        )
+        .await
+        .unwrap();
+    let before = p.mutations();
+    let view = ReadOnly::new(Arc::clone(&p));
+    let ns = api().namespace().clone();
+    let refused = view
+        .lockdown(
+            &LockdownScope::namespace_wide(ns.clone()),
+            LockdownOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied);
+    let refused = view.lift_lockdown(&ns, &made.id).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(view.lockdowns(&ns).await.unwrap().len(), 1);
+    assert!(
+        !view
+            .export(&ns, ExportOptions::default())
+            .await
+            .unwrap()
+            .objects
+            .is_empty()
+    );
+    assert_eq!(p.mutations(), before);
+    assert!(p.is_isolated(&api()));
+}
