@@ -11,24 +11,9 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opsbook_plans_on_kubernetes_from_a_system_file_and_writes_nothing() {
-    let support::CrashLoop {
-        server: _server,
-        cluster,
-        dir,
-        kubeconfig,
-        health,
-    } = support::crash_looping_api().await;
-    let system = dir.path().join("opsbook.toml");
-    std::fs::write(
-        &system,
-        format!(
-            "name = \"shop\"\n\n[platform]\nkind = \"kubernetes\"\nnamespace = \"shop\"\nkubeconfig = \"{}\"\n\n\
-             [services.api]\nworkload = \"deployment/api\"\nhealth = \"{health}\"\n\n[journal]\npath = \"{}\"\n",
-            kubeconfig.display(),
-            dir.path().join("journal.db").display()
-        ),
-    )
-    .unwrap();
+    let env = support::crash_looping_api().await;
+    let system = env.system_file();
+    let cluster = &env.cluster;
     let opsbook = |args: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
         command
@@ -64,6 +49,6 @@ async fn opsbook_plans_on_kubernetes_from_a_system_file_and_writes_nothing() {
     );
     assert!(stdout.contains("restart"), "{stdout}");
 
-    let writes = support::writes(&cluster);
+    let writes = support::writes(cluster);
     assert!(writes.is_empty(), "a plan wrote {writes:?}");
 }

@@ -7,8 +7,12 @@ mod config;
 mod copy;
 mod error;
 mod exec;
+// §evidence (issue 14)
+mod export;
 pub mod labels;
 mod lifecycle;
+// §lockdown (issue 14)
+mod lockdown;
 mod logs;
 mod platform;
 mod prune;
@@ -20,7 +24,11 @@ mod usage;
 
 pub use config::{ComposeConfig, ComposePlatformBuilder};
 pub use error::{Error, Result};
+// §evidence (issue 14)
+pub use export::{REDACTED, redact_env};
 pub use lifecycle::StartedService;
+// §lockdown (issue 14)
+pub use lockdown::{LOCKDOWN, LOCKDOWN_PROJECT, LOCKDOWN_RECORD, MANAGED_BY};
 pub use platform::ComposePlatform;
 pub use prune::{DiskUsage, PruneImagesOptions, PruneReport};
 pub use recreate::{RecreateOptions, RecreatePoint};

@@ -10,8 +10,9 @@ use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use futures::stream::BoxStream;
 use ops_core::platform::{
-    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput, LogLine,
-    LogOptions, Platform, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions,
+    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
+    ExportOptions, Lockdown, LockdownId, LockdownOptions, LockdownScope, LogLine, LogOptions,
+    NamespaceExport, Platform, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions,
     Revision, RollbackChange, RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions,
     StopOptions, WorkloadStatus,
 };
@@ -480,7 +481,38 @@ impl Platform for ComposePlatform {
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %scope))]
+    async fn lockdown(
+        &self,
+        scope: &LockdownScope,
+        opts: LockdownOptions,
+    ) -> Result<Lockdown, OpsError> {
+        Ok(self.isolate(scope, opts).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
+    async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
+        Ok(self.active_lockdowns(namespace).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
+    async fn lift_lockdown(
+        &self,
+        namespace: &Namespace,
+        id: &LockdownId,
+    ) -> Result<Lockdown, OpsError> {
+        Ok(self.lift(namespace, id).await?)
+    }
     // §evidence (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
+    async fn export(
+        &self,
+        namespace: &Namespace,
+        _: ExportOptions,
+    ) -> Result<NamespaceExport, OpsError> {
+        // Compose has no namespace events to export; the engine's events are per container.
+        Ok(self.export_project(namespace).await?)
+    }
     // §inspection (issue 14): methods of this section go here, kept together.
     // §secrets (issue 14): methods of this section go here, kept together.
 }

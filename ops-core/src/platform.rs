@@ -19,6 +19,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorKind, OpsError};
 use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
 
+// §lockdown (issue 14)
+mod lockdown;
+pub use lockdown::*;
+// §evidence (issue 14)
+mod export;
+pub use export::*;
+
 /// What a [`Platform`] backend supports; callers check before calling.
 ///
 /// # Examples
@@ -71,7 +78,12 @@ pub struct PlatformCapabilities {
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.
+    /// Network isolation of a namespace or workloads, listed and lifted
+    /// ([`Platform::lockdown`]).
+    pub lockdown: bool,
     // §evidence (issue 14): methods of this section go here, kept together.
+    /// Export of a namespace's objects for the record ([`Platform::export`]).
+    pub export: bool,
     // §inspection (issue 14): methods of this section go here, kept together.
     // §secrets (issue 14): methods of this section go here, kept together.
 }
@@ -97,7 +109,9 @@ impl PlatformCapabilities {
             // §autoscaling (issue 14)
             // §releases (issue 14)
             // §lockdown (issue 14)
+            lockdown: true,
             // §evidence (issue 14)
+            export: true,
             // §inspection (issue 14)
             // §secrets (issue 14)
         }
@@ -1505,9 +1519,71 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.
+    /// Isolate `scope` from the network (no traffic in or out) without deleting anything,
+    /// recorded on the platform so [`Platform::lockdowns`] in a later process finds it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when a chosen workload does not exist;
+    /// [`ErrorKind::Conflict`] when a lockdown with the id exists; [`ErrorKind::Unsupported`]
+    /// without [`PlatformCapabilities::lockdown`]. A failure part-way undoes what was done
+    /// (or says in its detail what remains).
+    async fn lockdown(
+        &self,
+        scope: &LockdownScope,
+        opts: LockdownOptions,
+    ) -> Result<Lockdown, OpsError> {
+        let _ = opts;
+        Err(unsupported(self.backend(), "lockdown", scope.namespace()))
+    }
+
+    /// The active lockdowns of `namespace`, read from the platform itself.
+    ///
+    /// # Errors
+    /// Transport errors; [`ErrorKind::Unsupported`] without [`PlatformCapabilities::lockdown`].
+    async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
+        Err(unsupported(self.backend(), "lockdowns", namespace))
+    }
+
+    /// Undo lockdown `id` of `namespace`: remove only what the lockdown added and put back
+    /// what it changed. Returns the lockdown as it was.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when no such lockdown is active; [`ErrorKind::Unsupported`].
+    async fn lift_lockdown(
+        &self,
+        namespace: &Namespace,
+        id: &LockdownId,
+    ) -> Result<Lockdown, OpsError> {
+        let _ = id;
+        Err(unsupported(self.backend(), "lift_lockdown", namespace))
+    }
     // §evidence (issue 14): methods of this section go here, kept together.
+    /// Export `namespace`'s objects for the record: secrets as key names only, server-managed
+    /// fields dropped. Read-only.
+    ///
+    /// # Errors
+    /// Transport errors; [`ErrorKind::Unsupported`] without [`PlatformCapabilities::export`].
+    async fn export(
+        &self,
+        namespace: &Namespace,
+        opts: ExportOptions,
+    ) -> Result<NamespaceExport, OpsError> {
+        let _ = opts;
+        Err(unsupported(self.backend(), "export", namespace))
+    }
     // §inspection (issue 14): methods of this section go here, kept together.
     // §secrets (issue 14): methods of this section go here, kept together.
+}
+
+/// The error of a default trait method a backend does not implement.
+fn unsupported(backend: &'static str, operation: &'static str, target: &Namespace) -> OpsError {
+    OpsError::new(
+        ErrorKind::Unsupported,
+        backend,
+        operation,
+        target.to_string(),
+    )
+    .with_detail("this platform cannot do it")
 }
 
 /// Conveniences built on [`Platform`]; nobody implements this by hand.
@@ -1604,7 +1680,11 @@ macro_rules! forward_platform {
             // §autoscaling (issue 14): methods of this section go here, kept together.
             // §releases (issue 14): methods of this section go here, kept together.
             // §lockdown (issue 14): methods of this section go here, kept together.
+            async fn lockdown(&self, scope: &LockdownScope, opts: LockdownOptions) -> Result<Lockdown, OpsError> { (**self).lockdown(scope, opts).await }
+            async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> { (**self).lockdowns(namespace).await }
+            async fn lift_lockdown(&self, namespace: &Namespace, id: &LockdownId) -> Result<Lockdown, OpsError> { (**self).lift_lockdown(namespace, id).await }
             // §evidence (issue 14): methods of this section go here, kept together.
+            async fn export(&self, namespace: &Namespace, opts: ExportOptions) -> Result<NamespaceExport, OpsError> { (**self).export(namespace, opts).await }
             // §inspection (issue 14): methods of this section go here, kept together.
             // §secrets (issue 14): methods of this section go here, kept together.
         }

@@ -23,8 +23,9 @@ use crate::database::{
 };
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
-    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput, LogLine,
-    LogOptions, Platform, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions,
+    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
+    ExportOptions, Lockdown, LockdownId, LockdownOptions, LockdownScope, LogLine, LogOptions,
+    NamespaceExport, Platform, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions,
     Revision, RollbackChange, RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions,
     StopOptions, WorkloadStatus,
 };
@@ -178,6 +179,36 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             "update_config",
             workload.to_string(),
         ))
+    }
+    // §lockdown (issue 14)
+    async fn lockdown(
+        &self,
+        scope: &LockdownScope,
+        _: LockdownOptions,
+    ) -> Result<Lockdown, OpsError> {
+        Err(refused(self.0.backend(), "lockdown", scope.to_string()))
+    }
+    async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
+        self.0.lockdowns(namespace).await
+    }
+    async fn lift_lockdown(
+        &self,
+        namespace: &Namespace,
+        id: &LockdownId,
+    ) -> Result<Lockdown, OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "lift_lockdown",
+            format!("{namespace}/{id}"),
+        ))
+    }
+    // §evidence (issue 14)
+    async fn export(
+        &self,
+        namespace: &Namespace,
+        opts: ExportOptions,
+    ) -> Result<NamespaceExport, OpsError> {
+        self.0.export(namespace, opts).await
     }
 }
 

@@ -74,6 +74,10 @@ mod copy;
 mod error;
 mod events;
 mod exec;
+// §evidence (issue 14)
+mod export;
+// §lockdown (issue 14)
+mod lockdown;
 mod logs;
 mod platform;
 mod restart;
@@ -85,6 +89,10 @@ mod workload;
 
 pub use config::{KubeConfig, KubePlatformBuilder};
 pub use error::{Error, Request, Result};
+// §evidence (issue 14)
+pub use export::{REDACTED_KEYS, strip_server_fields};
+// §lockdown (issue 14)
+pub use lockdown::{LOCKDOWN_LABEL, LOCKDOWN_WORKLOAD, MANAGED_BY};
 pub use platform::KubePlatform;
 pub use restart::{NamespaceRestart, RESTARTED_AT};
 pub use rollback::CHANGE_CAUSE;

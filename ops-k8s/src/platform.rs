@@ -7,8 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use ops_core::platform::{
-    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput, LogLine,
-    LogOptions, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions, Revision,
+    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
+    ExportOptions, Lockdown, LockdownId, LockdownOptions, LockdownScope, LogLine, LogOptions,
+    NamespaceExport, PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions, Revision,
     RollbackChange, RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions, StopOptions,
     WorkloadStatus,
 };
@@ -309,7 +310,37 @@ impl Platform for KubePlatform {
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %scope))]
+    async fn lockdown(
+        &self,
+        scope: &LockdownScope,
+        opts: LockdownOptions,
+    ) -> Result<Lockdown, OpsError> {
+        Ok(self.isolate(scope, opts).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %namespace))]
+    async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
+        Ok(self.active_lockdowns(namespace).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %namespace))]
+    async fn lift_lockdown(
+        &self,
+        namespace: &Namespace,
+        id: &LockdownId,
+    ) -> Result<Lockdown, OpsError> {
+        Ok(self.lift(namespace, id).await?)
+    }
     // §evidence (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %namespace))]
+    async fn export(
+        &self,
+        namespace: &Namespace,
+        opts: ExportOptions,
+    ) -> Result<NamespaceExport, OpsError> {
+        Ok(self.export_namespace(namespace, &opts).await?)
+    }
     // §inspection (issue 14): methods of this section go here, kept together.
     // §secrets (issue 14): methods of this section go here, kept together.
 }

@@ -158,6 +158,52 @@ pub struct RotationArgs {
     pub configmap: Option<String>,
 }
 
+/// `lockdown`'s options (issue 14 §lockdown).
+#[derive(Debug, Clone, Args)]
+pub struct LockdownArgs {
+    /// How to run (`--service`: the service to isolate).
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Isolate every workload of the service's namespace (Compose: project), not only the
+    /// service.
+    #[arg(long)]
+    pub namespace_wide: bool,
+    /// Where the evidence bundle goes (as `DIR/<lockdown id>/`).
+    #[arg(long, value_name = "DIR", default_value = "evidence")]
+    pub evidence_dir: PathBuf,
+    /// Why, recorded with the lockdown and in the page (never a secret).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `lift-lockdown`'s options (issue 14 §lockdown).
+#[derive(Debug, Clone, Args)]
+pub struct LiftLockdownArgs {
+    /// How to run (`--service`: whose health is verified after the lift).
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// The lockdown's id (the `lockdown` report and page name it).
+    #[arg(long)]
+    pub id: String,
+    /// The namespace (Compose: project) it is in (default: the service's).
+    #[arg(long)]
+    pub namespace: Option<String>,
+}
+
+/// `evidence`'s options (issue 14 §evidence).
+#[derive(Debug, Clone, Args)]
+pub struct EvidenceArgs {
+    /// How to run (`--service`: whose evidence).
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Every workload of the service's namespace (Compose: project), not only the service.
+    #[arg(long)]
+    pub namespace_wide: bool,
+    /// Where the bundle goes (as `DIR/<namespace>-<time>/`).
+    #[arg(long, value_name = "DIR", default_value = "evidence")]
+    pub dir: PathBuf,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -231,6 +277,23 @@ pub enum Command {
     /// Rolling restart of a service, then verify its health.
     #[command(after_help = "Example:\n  opsbook restart --service api --execute --yes-to restart")]
     Restart(RunOpts),
+    /// Security incident: isolate the service (or its namespace) from the network, capture
+    /// evidence with a SHA256SUMS manifest, page the P0 security route, report the undo.
+    #[command(
+        after_help = "Example:\n  opsbook lockdown --service api --reason 'leaked key' --execute --yes-to isolate"
+    )]
+    Lockdown(LockdownArgs),
+    /// Undo a lockdown after verification: lift it, verify health, report.
+    #[command(
+        after_help = "Example:\n  opsbook lift-lockdown --namespace prod --id ld-20261202t031500z-9f2c4a1b --execute"
+    )]
+    LiftLockdown(LiftLockdownArgs),
+    /// Capture evidence (logs of every container, previous ones too, events, the objects with
+    /// secrets as key names) into a bundle with a SHA256SUMS manifest; reads only.
+    #[command(
+        after_help = "Example:\n  opsbook evidence --service api --dir /var/evidence --execute"
+    )]
+    Evidence(EvidenceArgs),
     /// Read the journal: the runs, one run's entries, its post-mortem skeleton.
     #[command(
         after_help = "Example:\n  opsbook journal list\n  opsbook journal postmortem 20261201T031500Z-1a2b > postmortem.md"
@@ -305,6 +368,9 @@ impl Command {
             Self::RecoverAll(o) => ("complete_service_recovery", o),
             Self::Oom(o) => ("oom", o),
             Self::Restart(o) => ("restart_and_verify", o),
+            Self::Lockdown(a) => ("emergency_lockdown", &a.run),
+            Self::LiftLockdown(a) => ("lift_lockdown", &a.run),
+            Self::Evidence(a) => ("evidence_capture", &a.run),
             Self::Journal { .. } | Self::CheckConfig | Self::Completions { .. } => return None,
         })
     }
@@ -342,5 +408,19 @@ mod tests {
         assert_eq!(cli.command.run_opts().unwrap().0, "database_recovery");
         let cli = Cli::try_parse_from(["opsbook", "journal", "list"]).unwrap();
         assert!(cli.command.run_opts().is_none());
+        let cli = Cli::try_parse_from(["opsbook", "lockdown", "--namespace-wide"]).unwrap();
+        assert_eq!(cli.command.run_opts().unwrap().0, "emergency_lockdown");
+    }
+
+    #[test]
+    fn the_undo_a_lockdown_reports_is_a_command_that_parses() {
+        let id = ops_core::platform::LockdownId::generate(jiff::Timestamp::UNIX_EPOCH);
+        let undo = ops_core::platform::lift_command(&"prod".parse().unwrap(), &id);
+        let cli = Cli::try_parse_from(undo.split(' ')).unwrap();
+        let Command::LiftLockdown(a) = &cli.command else {
+            panic!("{undo} is not lift-lockdown");
+        };
+        assert_eq!(a.id, id.as_str());
+        assert_eq!(a.namespace.as_deref(), Some("prod"));
     }
 }

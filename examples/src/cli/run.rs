@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
-use ops_core::KeyPattern;
-use ops_core::platform::ConfigTarget;
+use ops_core::platform::{ConfigTarget, LockdownId, LockdownScope};
 use ops_core::run::{Mode, Report, RunContext, RunFailure, TerminalApprover};
 use ops_core::runbooks::{self, RecoveryPlan, SecretRotation, Targets};
+use ops_core::{KeyPattern, Namespace};
 use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
@@ -292,6 +292,40 @@ async fn run(
         }
         Command::Oom(_) => runbooks::oom(ctx, t).await,
         Command::Restart(_) => runbooks::restart_and_verify(ctx, t).await,
+        Command::Lockdown(a) => {
+            let scope = if a.namespace_wide {
+                LockdownScope::namespace_wide(t.workload.namespace().clone())
+            } else {
+                LockdownScope::workloads(vec![t.workload.clone()])?
+            };
+            let mut plan = runbooks::LockdownPlan::new(scope, &a.evidence_dir);
+            if let Some(reason) = &a.reason {
+                plan = plan.with_reason(reason);
+            }
+            runbooks::emergency_lockdown(ctx, t, &plan).await
+        }
+        Command::LiftLockdown(a) => {
+            let id: LockdownId = a.id.parse().map_err(|e: ops_core::OpsError| {
+                ConfigProblem(format!("--id {:?}: {}", a.id, e.chain()))
+            })?;
+            let namespace: Namespace = match &a.namespace {
+                Some(ns) => ns.parse().map_err(|e: ops_core::OpsError| {
+                    ConfigProblem(format!("--namespace {ns:?}: {}", e.chain()))
+                })?,
+                None => t.workload.namespace().clone(),
+            };
+            runbooks::lift_lockdown(ctx, t, &namespace, &id).await
+        }
+        Command::Evidence(a) => {
+            let workloads = if a.namespace_wide {
+                Vec::new()
+            } else {
+                vec![t.workload.clone()]
+            };
+            let opts = ops_core::evidence::EvidenceOptions::default();
+            runbooks::evidence_capture(ctx, t, t.workload.namespace(), &workloads, &a.dir, &opts)
+                .await
+        }
         Command::Journal { .. } | Command::CheckConfig | Command::Completions { .. } => {
             anyhow::bail!("this subcommand runs no runbook")
         }

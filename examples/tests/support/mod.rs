@@ -11,7 +11,8 @@ use serde_json::json;
 
 /// The double, its cluster, a kubeconfig for it, and the dead health endpoint.
 pub(crate) struct CrashLoop {
-    /// Keeps the double serving.
+    /// Keeps the double serving (held, not read, by the tests that take the whole struct).
+    #[allow(dead_code, reason = "held so the double keeps serving")]
     pub(crate) server: RunningServer,
     /// Its objects and recorded requests.
     pub(crate) cluster: Cluster,
@@ -63,6 +64,27 @@ pub(crate) async fn crash_looping_api() -> CrashLoop {
         dir,
         kubeconfig,
         health,
+    }
+}
+
+impl CrashLoop {
+    /// A system file for `shop` on this double (the `api` service, its dead health URL, a
+    /// journal in the test's folder), written into the test's folder.
+    #[allow(dead_code, reason = "not every test binary runs the opsbook command")]
+    pub(crate) fn system_file(&self) -> PathBuf {
+        let system = self.dir.path().join("opsbook.toml");
+        std::fs::write(
+            &system,
+            format!(
+                "name = \"shop\"\n\n[platform]\nkind = \"kubernetes\"\nnamespace = \"shop\"\nkubeconfig = \"{}\"\n\n\
+                 [services.api]\nworkload = \"deployment/api\"\nhealth = \"{}\"\n\n[journal]\npath = \"{}\"\n",
+                self.kubeconfig.display(),
+                self.health,
+                self.dir.path().join("journal.db").display()
+            ),
+        )
+        .unwrap();
+        system
     }
 }
 

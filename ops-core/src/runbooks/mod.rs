@@ -24,7 +24,11 @@ mod verify;
 // §autoscaling (issue 14): runbook modules of this section go here.
 // §releases (issue 14): runbook modules of this section go here.
 // §lockdown (issue 14): runbook modules of this section go here.
+mod lockdown;
+pub use lockdown::{LockdownPlan, emergency_lockdown, lift_lockdown};
 // §evidence (issue 14): runbook modules of this section go here.
+mod evidence;
+pub use evidence::evidence_capture;
 // §inspection (issue 14): runbook modules of this section go here.
 // §secrets (issue 14): runbook modules of this section go here.
 

@@ -10,9 +10,10 @@ use super::Faults;
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
     ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
-    InstanceStatus, LogLine, LogOptions, Platform, PlatformCapabilities, PlatformEvent,
-    ResourceUsage, RestartOptions, Revision, RollbackChange, RollbackOptions, RolloutStatus,
-    ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
+    ExportOptions, ExportedObject, InstanceStatus, Lockdown, LockdownId, LockdownOptions,
+    LockdownScope, LogLine, LogOptions, NamespaceExport, Platform, PlatformCapabilities,
+    PlatformEvent, ResourceUsage, RestartOptions, Revision, RollbackChange, RollbackOptions,
+    RolloutStatus, ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
 };
 use crate::refs::{InstanceRef, Namespace, WorkloadRef};
 
@@ -53,6 +54,8 @@ struct State {
     restart: Healing,
     rollback: Healing,
     capabilities: Capabilities,
+    /// §lockdown (issue 14): active lockdowns, as a platform would record them.
+    lockdowns: Vec<Lockdown>,
 }
 
 /// The fake's capabilities: everything unless a test says otherwise.
@@ -228,6 +231,28 @@ impl FakePlatform {
             .workloads
             .get(workload)
             .map(|w| w.status.clone())
+    }
+
+    /// Whether an active lockdown isolates `workload` (§lockdown, issue 14).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{LockdownOptions, LockdownScope, Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let p = FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 1));
+    /// let l = p.lockdown(&LockdownScope::workloads(vec![api.clone()])?, LockdownOptions::default()).await?;
+    /// assert!(p.is_isolated(&api));
+    /// p.lift_lockdown(api.namespace(), &l.id).await?;
+    /// assert!(!p.is_isolated(&api));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    pub fn is_isolated(&self, workload: &WorkloadRef) -> bool {
+        self.lock()
+            .lockdowns
+            .iter()
+            .any(|l| l.scope.covers(workload))
     }
 
     /// Replace the status of a seeded workload (e.g. to break it mid-test).
@@ -769,7 +794,138 @@ impl Platform for FakePlatform {
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.
+    async fn lockdown(
+        &self,
+        scope: &LockdownScope,
+        opts: LockdownOptions,
+    ) -> Result<Lockdown, OpsError> {
+        self.call("lockdown", scope)?;
+        let mut s = self.lock();
+        let isolated: Vec<String> = match scope.chosen() {
+            Some(chosen) => {
+                if let Some(missing) = chosen.iter().find(|w| !s.workloads.contains_key(*w)) {
+                    return Err(Self::not_found("lockdown", missing));
+                }
+                chosen.iter().map(|w| format!("{w} isolated")).collect()
+            }
+            None => vec![format!(
+                "every workload of namespace {} isolated",
+                scope.namespace()
+            )],
+        };
+        let id = opts
+            .id
+            .unwrap_or_else(|| LockdownId::generate(jiff::Timestamp::now()));
+        if s.lockdowns
+            .iter()
+            .any(|l| l.id == id && l.namespace() == scope.namespace())
+        {
+            return Err(OpsError::new(
+                ErrorKind::Conflict,
+                "fake",
+                "lockdown",
+                format!("{}/{id}", scope.namespace()),
+            )
+            .with_detail("a lockdown with this id is active"));
+        }
+        let mut lockdown = Lockdown::new(id, scope.clone());
+        lockdown.created_at = Some(jiff::Timestamp::now());
+        lockdown.reason = opts.reason;
+        lockdown.isolated = isolated;
+        if !opts.dry_run {
+            s.lockdowns.push(lockdown.clone());
+            drop(s);
+            self.faults
+                .mutate(format!("lockdown {scope} as {}", lockdown.id));
+        }
+        Ok(lockdown)
+    }
+
+    async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
+        self.call("lockdowns", namespace)?;
+        Ok(self
+            .lock()
+            .lockdowns
+            .iter()
+            .filter(|l| l.namespace() == namespace)
+            .cloned()
+            .collect())
+    }
+
+    async fn lift_lockdown(
+        &self,
+        namespace: &Namespace,
+        id: &LockdownId,
+    ) -> Result<Lockdown, OpsError> {
+        let target = format!("{namespace}/{id}");
+        self.call("lift_lockdown", &target)?;
+        let mut s = self.lock();
+        let at = s
+            .lockdowns
+            .iter()
+            .position(|l| &l.id == id && l.namespace() == namespace)
+            .ok_or_else(|| Self::not_found("lift_lockdown", &target))?;
+        let lifted = s.lockdowns.remove(at);
+        drop(s);
+        self.faults.mutate(format!("lift_lockdown {target}"));
+        Ok(lifted)
+    }
     // §evidence (issue 14): methods of this section go here, kept together.
+    async fn export(
+        &self,
+        namespace: &Namespace,
+        opts: ExportOptions,
+    ) -> Result<NamespaceExport, OpsError> {
+        self.call("export", namespace)?;
+        let s = self.lock();
+        let mut out = NamespaceExport::new(namespace.clone());
+        for (w, fake) in s
+            .workloads
+            .iter()
+            .filter(|(w, _)| w.namespace() == namespace)
+        {
+            let name = w.name().to_string();
+            let mut status = fake.status.clone();
+            let instances = std::mem::take(&mut status.instances);
+            out = out.with_object(ExportedObject::new(
+                w.kind().to_string(),
+                &name,
+                serde_json::to_value(&status).unwrap_or_default(),
+            ));
+            for i in instances {
+                out = out.with_object(ExportedObject::new(
+                    "Instance",
+                    i.name.to_string(),
+                    serde_json::to_value(&i).unwrap_or_default(),
+                ));
+            }
+            if opts.events {
+                for (n, e) in fake.events.iter().enumerate() {
+                    out = out.with_object(ExportedObject::new(
+                        "Event",
+                        format!("{name}.{n}"),
+                        serde_json::to_value(e).unwrap_or_default(),
+                    ));
+                }
+            }
+            // The fake's configuration stands for a Secret: key names only.
+            if !fake.config.is_empty() {
+                let keys: Vec<&String> = fake.config.keys().collect();
+                out = out
+                    .with_object(ExportedObject::new(
+                        "Secret",
+                        format!("{name}-config"),
+                        serde_json::json!({ "keys": keys }),
+                    ))
+                    .noting(format!(
+                        "Secret {name}-config: {} keys, values left out",
+                        keys.len()
+                    ));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
     // §inspection (issue 14): methods of this section go here, kept together.
     // §secrets (issue 14): methods of this section go here, kept together.
 }

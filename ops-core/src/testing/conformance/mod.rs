@@ -13,6 +13,8 @@
 pub mod cache;
 pub mod database;
 pub mod journal;
+// §lockdown (issue 14)
+pub mod lockdown;
 pub mod metrics;
 pub mod notifier;
 pub mod platform;
