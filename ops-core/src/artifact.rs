@@ -221,7 +221,8 @@ fn write_blocking(dir: &Path, name: &str, contents: &[u8]) -> Result<BackupInfo,
     Ok(info)
 }
 
-fn write_synced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Write `contents` to the new file `path` (never an existing one) and fsync it.
+pub(crate) fn write_synced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

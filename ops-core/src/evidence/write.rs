@@ -5,10 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest as _, Sha256};
 
 use super::EvidenceFile;
 use crate::error::{ErrorKind, OpsError};
@@ -72,14 +69,8 @@ fn parent_of(dest: &Path) -> PathBuf {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
-    let mut f = File::create_new(path).map_err(|e| io_error("write", path, e))?;
-    f.write_all(bytes).map_err(|e| io_error("write", path, e))?;
-    f.sync_all().map_err(|e| io_error("fsync", path, e))
+    crate::artifact::write_synced(path, bytes).map_err(|e| io_error("write", path, e))
 }
 
 fn sync_dir(path: &Path) -> Result<(), OpsError> {
@@ -138,7 +129,7 @@ fn fill(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<EvidenceFil
             dirs.push(sub.to_owned());
         }
         write_synced(&full, bytes)?;
-        let sha256 = sha256_hex(bytes);
+        let sha256 = crate::artifact::sha256_hex(bytes);
         manifest.push_str(&sha256);
         manifest.push_str("  ");
         manifest.push_str(path);
@@ -153,7 +144,7 @@ fn fill(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<EvidenceFil
     entries.push(EvidenceFile {
         path: MANIFEST.to_owned(),
         bytes: manifest.len() as u64,
-        sha256: sha256_hex(manifest.as_bytes()),
+        sha256: crate::artifact::sha256_hex(manifest.as_bytes()),
     });
     for d in dirs.iter().rev() {
         sync_dir(d)?;
@@ -181,11 +172,14 @@ fn write_tarball(dest: &Path, parent: &Path) -> Result<(PathBuf, String), OpsErr
         let file = builder.into_inner().map_err(|e| io_error("tar", &tmp, e))?;
         file.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
         let bytes = fs::read(&tmp).map_err(|e| io_error("read", &tmp, e))?;
-        let sha256 = sha256_hex(&bytes);
+        let sha256 = crate::artifact::sha256_hex(&bytes);
         let tar_name = final_path.file_name().unwrap_or_default().to_string_lossy();
-        let sidecar = parent.join(format!("{tar_name}.sha256"));
+        let sidecar = crate::artifact::sidecar_path(&final_path);
         fs::rename(&tmp, &final_path).map_err(|e| io_error("rename", &final_path, e))?;
-        write_synced(&sidecar, format!("{sha256}  {tar_name}\n").as_bytes())?;
+        write_synced(
+            &sidecar,
+            crate::artifact::sidecar_line(&sha256, &tar_name).as_bytes(),
+        )?;
         sync_dir(parent)?;
         Ok((final_path.clone(), sha256))
     })();
