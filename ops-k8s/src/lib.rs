@@ -76,6 +76,7 @@ mod events;
 mod exec;
 mod logs;
 mod platform;
+mod release;
 mod restart;
 mod rollback;
 mod scale;

@@ -301,6 +301,13 @@ impl Platform for KubePlatform {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ImageUpdate,
+    ) -> Result<ops_core::platform::ImageChange, OpsError> {
+        self.set_container_image(workload, &update).await
+    }
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
