@@ -22,6 +22,8 @@ mod verify;
 // §resources (issue 14): runbook modules of this section go here.
 // §autoscaling (issue 14): runbook modules of this section go here.
 // §releases (issue 14): runbook modules of this section go here.
+mod release;
+pub use release::{MaintenancePlan, deploy_release, deployment_failure, planned_maintenance};
 // §lockdown (issue 14): runbook modules of this section go here.
 // §evidence (issue 14): runbook modules of this section go here.
 // §inspection (issue 14): runbook modules of this section go here.

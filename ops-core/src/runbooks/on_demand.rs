@@ -6,9 +6,10 @@ use std::path::Path;
 
 use super::Targets;
 use super::cache::{purge_outcome, purge_step};
-use crate::database::BackupOptions;
+use crate::database::{BackupInfo, BackupOptions};
+use crate::error::OpsError;
 use crate::refs::{Identifier, KeyPattern};
-use crate::run::{Acted, Finding, Report, RunContext, RunFailure, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// Back up `database` into `dir` (`pg_dump -Fc` to a temp file, fsynced, renamed, with a
 /// `.sha256` sidecar, in `ops-db`), then verify the file against its checksum.
@@ -49,39 +50,13 @@ pub async fn database_backup(
     let t = &t.for_mode(ctx.mode());
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
-        let db = t.database()?;
-        let step = Step::disruptive("backup")
-            .describe(format!(
-                "dump database {database} with pg_dump -Fc into {} (with a .sha256 sidecar)",
-                dir.display()
-            ))
-            .target(database)
-            .change(format!(
-                "new file {}/{database}-<time>.dump and its .sha256",
-                dir.display()
-            ))
-            .timeout(std::time::Duration::from_hours(2));
-        let opts = BackupOptions::new(database.clone(), dir);
-        let info = match run.act(step, || db.backup(&opts)).await? {
-            Acted::Done(info) => info,
-            Acted::Planned => return Ok(RunOutcome::Planned),
-            Acted::Denied { reason } => {
-                run.summary(format!("No backup was made: {reason}."));
-                return Ok(RunOutcome::Unresolved);
-            }
+        let Some(verified) = backup_and_verify(&run, t, database, dir).await? else {
+            return Ok(if run.mode() == crate::run::Mode::DryRun {
+                RunOutcome::Planned
+            } else {
+                RunOutcome::Unresolved
+            });
         };
-        let verified = run
-            .read(
-                Step::read_only("verify_backup").target(info.path.display()),
-                || db.verify_backup(&info.path),
-            )
-            .await?;
-        run.finding(Finding::info(format!(
-            "backup {} verified ({} bytes, sha256 {})",
-            verified.path.display(),
-            verified.bytes,
-            verified.sha256
-        )));
         run.summary(format!(
             "Database {database} backed up to {}.",
             verified.path.display()
@@ -90,6 +65,51 @@ pub async fn database_backup(
     })
     .await;
     run.conclude(body).await
+}
+
+/// The backup step and the check of its file, shared by `database_backup` and
+/// `planned_maintenance`: `Some(verified file)` when the backup was made and verified,
+/// `None` when it was planned (dry run) or denied (the denial is in the summary).
+pub(crate) async fn backup_and_verify(
+    run: &Run<'_>,
+    t: &Targets,
+    database: &Identifier,
+    dir: &Path,
+) -> Result<Option<BackupInfo>, OpsError> {
+    let db = t.database()?;
+    let step = Step::disruptive("backup")
+        .describe(format!(
+            "dump database {database} with pg_dump -Fc into {} (with a .sha256 sidecar)",
+            dir.display()
+        ))
+        .target(database)
+        .change(format!(
+            "new file {}/{database}-<time>.dump and its .sha256",
+            dir.display()
+        ))
+        .timeout(std::time::Duration::from_hours(2));
+    let opts = BackupOptions::new(database.clone(), dir);
+    let info = match run.act(step, || db.backup(&opts)).await? {
+        Acted::Done(info) => info,
+        Acted::Planned => return Ok(None),
+        Acted::Denied { reason } => {
+            run.summary(format!("No backup was made: {reason}."));
+            return Ok(None);
+        }
+    };
+    let verified = run
+        .read(
+            Step::read_only("verify_backup").target(info.path.display()),
+            || db.verify_backup(&info.path),
+        )
+        .await?;
+    run.finding(Finding::info(format!(
+        "backup {} verified ({} bytes, sha256 {})",
+        verified.path.display(),
+        verified.bytes,
+        verified.sha256
+    )));
+    Ok(Some(verified))
 }
 
 /// Purge the keys matching `pattern` from the cache: count and sample them (read-only), then
