@@ -14,6 +14,7 @@ mod platform;
 mod prune;
 mod raw;
 mod recreate;
+mod release;
 mod scale;
 mod status;
 mod usage;
