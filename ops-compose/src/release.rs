@@ -19,6 +19,13 @@ impl ComposePlatform {
     /// # Errors
     /// The pull's failure (an unknown tag, an unreachable registry) as an engine error of
     /// operation `pull_image`; `Timeout`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(compose: ops_compose::ComposePlatform) -> Result<(), ops_compose::Error> {
+    /// compose.ensure_image("registry.example.com/shop/api:1.5").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn ensure_image(&self, image: &str) -> Result<()> {
         let docker = self.docker().await?;
         match self
@@ -49,6 +56,16 @@ impl ComposePlatform {
     /// other than the service; the pull's error (nothing changed); as
     /// [`ComposePlatform::recreate_service`] (`Unready` names the container that did not
     /// become ready: it and those before it run the new image, those after it the old one).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(compose: ops_compose::ComposePlatform) -> Result<(), ops_core::OpsError> {
+    /// use ops_core::platform::ImageUpdate;
+    /// let api = ops_core::WorkloadRef::compose_service("shop", "api")?;
+    /// let change = compose.release_image(&api, &ImageUpdate::new("shop/api:1.5".parse()?)).await?;
+    /// println!("write it in {}", change.persist_in.unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
     pub async fn release_image(
         &self,
         workload: &WorkloadRef,

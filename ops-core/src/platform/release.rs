@@ -101,6 +101,15 @@ impl ImageRef {
     ///
     /// # Errors
     /// The [`ImageRefError`] saying which part is wrong.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::platform::{ImageRef, ImageRefError};
+    /// let r = ImageRef::parse("api@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")?;
+    /// assert!(r.digest().is_some_and(|d| d.starts_with("sha256:")));
+    /// assert_eq!(ImageRef::parse("api:-1"), Err(ImageRefError::InvalidTag));
+    /// # Ok::<(), ImageRefError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self, ImageRefError> {
         if text.is_empty() {
             return Err(ImageRefError::Empty);

@@ -28,6 +28,13 @@ pub enum Healing {
 }
 
 /// How an image fails once rolled out in the fake ([`FakePlatform::image_fails`]).
+///
+/// # Examples
+/// ```
+/// use ops_core::testing::{FakePlatform, ImageFault};
+/// let p = FakePlatform::default().image_fails("shop/api:bad", ImageFault::CannotBePulled);
+/// assert!(p.mutations().is_empty());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ImageFault {
@@ -247,6 +254,22 @@ impl FakePlatform {
 
     /// Name the workload's containers, in the order of its status's images (default: one
     /// container named as the workload).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::platform::{ImageUpdate, Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let p = FakePlatform::default()
+    ///     .with_workload(WorkloadStatus::healthy(api.clone(), 1))
+    ///     .with_containers(&api, &["api", "proxy"]);
+    /// // Two containers: the update must name one.
+    /// assert!(p.set_image(&api, ImageUpdate::new("envoy:2".parse()?)).await.is_err());
+    /// let update = ImageUpdate::new("envoy:2".parse()?).in_container("proxy")?;
+    /// assert_eq!(p.set_image(&api, update).await?.container, "proxy");
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
     #[must_use]
     pub fn with_containers(self, workload: &WorkloadRef, names: &[&str]) -> Self {
         self.seed(workload, |w| {
