@@ -18,6 +18,7 @@ mod platform;
 mod prune;
 mod raw;
 mod recreate;
+mod release;
 mod scale;
 mod status;
 mod usage;

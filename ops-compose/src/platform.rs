@@ -480,6 +480,14 @@ impl Platform for ComposePlatform {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ImageUpdate,
+    ) -> Result<ops_core::platform::ImageChange, OpsError> {
+        Box::pin(self.release_image(workload, &update)).await
+    }
     // §lockdown (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %scope))]
     async fn lockdown(

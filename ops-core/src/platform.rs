@@ -77,6 +77,9 @@ pub struct PlatformCapabilities {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    /// Setting a workload's image ([`Platform::set_image`]): Kubernetes patches the pod
+    /// template; Compose recreates the service's containers with the image.
+    pub set_image: bool,
     // §lockdown (issue 14): methods of this section go here, kept together.
     /// Network isolation of a namespace or workloads, listed and lifted
     /// ([`Platform::lockdown`]).
@@ -108,6 +111,7 @@ impl PlatformCapabilities {
             // §resources (issue 14)
             // §autoscaling (issue 14)
             // §releases (issue 14)
+            set_image: true,
             // §lockdown (issue 14)
             lockdown: true,
             // §evidence (issue 14)
@@ -1518,6 +1522,31 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    /// Run another image in one container of the workload (default: its only container)
+    /// and start its rollout, recording `update`'s change cause where the platform keeps one
+    /// (Kubernetes: `kubernetes.io/change-cause`, shown by `kubectl rollout history` and
+    /// [`Revision::change_cause`]). Returns once the platform accepted the change; wait with
+    /// [`PlatformExt::wait_rolled_out`]; [`Platform::rollback`] returns to the previous image.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown workload or container;
+    /// [`ErrorKind::InvalidInput`] when no container is named and the workload has several;
+    /// [`ErrorKind::Unsupported`] where the backend cannot set images
+    /// ([`PlatformCapabilities::set_image`]); errors of the rollout's start (Compose: an
+    /// image that cannot be found or pulled, before any container is touched).
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        update: ImageUpdate,
+    ) -> Result<ImageChange, OpsError> {
+        let _ = update;
+        Err(OpsError::unsupported(
+            self.backend(),
+            "set_image",
+            workload.to_string(),
+            "this platform cannot set images",
+        ))
+    }
     // §lockdown (issue 14): methods of this section go here, kept together.
     /// Isolate `scope` from the network (no traffic in or out) without deleting anything,
     /// recorded on the platform so [`Platform::lockdowns`] in a later process finds it.
@@ -1679,6 +1708,7 @@ macro_rules! forward_platform {
             // §resources (issue 14): methods of this section go here, kept together.
             // §autoscaling (issue 14): methods of this section go here, kept together.
             // §releases (issue 14): methods of this section go here, kept together.
+            async fn set_image(&self, workload: &WorkloadRef, update: ImageUpdate) -> Result<ImageChange, OpsError> { (**self).set_image(workload, update).await }
             // §lockdown (issue 14): methods of this section go here, kept together.
             async fn lockdown(&self, scope: &LockdownScope, opts: LockdownOptions) -> Result<Lockdown, OpsError> { (**self).lockdown(scope, opts).await }
             async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> { (**self).lockdowns(namespace).await }
@@ -1691,3 +1721,7 @@ macro_rules! forward_platform {
     )*};
 }
 forward_platform!(Arc, Box);
+
+// §releases (issue 14): the types of this section.
+mod release;
+pub use release::*;

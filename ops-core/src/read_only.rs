@@ -179,6 +179,13 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             "update_config",
             workload.to_string(),
         ))
+    } // §releases (issue 14)
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        _: crate::platform::ImageUpdate,
+    ) -> Result<crate::platform::ImageChange, OpsError> {
+        Err(refused(self.0.backend(), "set_image", workload.to_string()))
     }
     // §lockdown (issue 14)
     async fn lockdown(

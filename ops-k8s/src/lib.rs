@@ -80,6 +80,7 @@ mod export;
 mod lockdown;
 mod logs;
 mod platform;
+mod release;
 mod restart;
 mod rollback;
 mod scale;

@@ -309,6 +309,13 @@ impl Platform for KubePlatform {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ImageUpdate,
+    ) -> Result<ops_core::platform::ImageChange, OpsError> {
+        self.set_container_image(workload, &update).await
+    }
     // §lockdown (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %scope))]
     async fn lockdown(

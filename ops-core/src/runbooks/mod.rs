@@ -23,6 +23,8 @@ mod verify;
 // §resources (issue 14): runbook modules of this section go here.
 // §autoscaling (issue 14): runbook modules of this section go here.
 // §releases (issue 14): runbook modules of this section go here.
+mod release;
+pub use release::{MaintenancePlan, deploy_release, deployment_failure, planned_maintenance};
 // §lockdown (issue 14): runbook modules of this section go here.
 mod lockdown;
 pub use lockdown::{LockdownPlan, emergency_lockdown, lift_lockdown};

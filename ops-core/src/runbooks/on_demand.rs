@@ -54,25 +54,13 @@ pub async fn database_backup(
     let t = &t.for_mode(ctx.mode());
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
-        let db = t.database()?;
-        let step = Step::disruptive("backup")
-            .describe(format!(
-                "dump database {database} with pg_dump -Fc into {} (with a .sha256 sidecar)",
-                dir.display()
-            ))
-            .target(database)
-            .change(format!(
-                "new file {}/{database}-<time>.dump and its .sha256",
-                dir.display()
-            ))
-            .timeout(std::time::Duration::from_hours(2));
-        let opts = BackupOptions::new(database.clone(), dir);
-        let info = match made(&run, run.act(step, || db.backup(&opts)).await?, "No backup") {
-            Ok(info) => info,
-            Err(outcome) => return Ok(outcome),
+        let Some(verified) = backup_and_verify(&run, t, database, dir).await? else {
+            return Ok(if run.mode() == crate::run::Mode::DryRun {
+                RunOutcome::Planned
+            } else {
+                RunOutcome::Unresolved
+            });
         };
-        let verified =
-            verified(&run, "backup", &info.path, || db.verify_backup(&info.path)).await?;
         run.summary(format!(
             "Database {database} backed up to {}.",
             verified.path.display()
@@ -81,6 +69,36 @@ pub async fn database_backup(
     })
     .await;
     run.conclude(body).await
+}
+
+/// The backup step and the check of its file, shared by `database_backup` and
+/// `planned_maintenance`: `Some(verified file)` when the backup was made and verified,
+/// `None` when it was planned (dry run) or denied (the denial is in the summary).
+pub(crate) async fn backup_and_verify(
+    run: &Run<'_>,
+    t: &Targets,
+    database: &Identifier,
+    dir: &Path,
+) -> Result<Option<BackupInfo>, OpsError> {
+    let db = t.database()?;
+    let step = Step::disruptive("backup")
+        .describe(format!(
+            "dump database {database} with pg_dump -Fc into {} (with a .sha256 sidecar)",
+            dir.display()
+        ))
+        .target(database)
+        .change(format!(
+            "new file {}/{database}-<time>.dump and its .sha256",
+            dir.display()
+        ))
+        .timeout(std::time::Duration::from_hours(2));
+    let opts = BackupOptions::new(database.clone(), dir);
+    let Ok(info) = made(run, run.act(step, || db.backup(&opts)).await?, "No backup") else {
+        return Ok(None);
+    };
+    Ok(Some(
+        verified(run, "backup", &info.path, || db.verify_backup(&info.path)).await?,
+    ))
 }
 
 /// Purge the keys matching `pattern` from the cache: count and sample them (read-only), then

@@ -38,7 +38,7 @@ pub use faults::Faults;
 pub use hostile::{MESSAGE_MAX, assert_safe_error, assert_safe_message};
 pub use metrics::FakeMetrics;
 pub use notifier::RecordingNotifier;
-pub use platform::{FakePlatform, Healing};
+pub use platform::{FakePlatform, Healing, ImageFault};
 pub use probe::ScriptedProbe;
 
 pub use crate::journal::MemoryJournal;

@@ -10,10 +10,11 @@ use super::Faults;
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
     ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
-    ExportOptions, ExportedObject, InstanceStatus, Lockdown, LockdownId, LockdownOptions,
-    LockdownScope, LogLine, LogOptions, NamespaceExport, Platform, PlatformCapabilities,
-    PlatformEvent, ResourceUsage, RestartOptions, Revision, RollbackChange, RollbackOptions,
-    RolloutStatus, ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
+    ExportOptions, ExportedObject, ImageChange, ImageUpdate, InstanceStatus, Lockdown, LockdownId,
+    LockdownOptions, LockdownScope, LogLine, LogOptions, NamespaceExport, Platform,
+    PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions, Revision, RollbackChange,
+    RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions, StopOptions, Termination,
+    WaitingReason, WorkloadStatus,
 };
 use crate::refs::{InstanceRef, Namespace, WorkloadRef};
 
@@ -25,6 +26,23 @@ pub enum Healing {
     Heals,
     /// It stays broken: the rollout never completes.
     StaysBroken,
+}
+
+/// How an image fails once rolled out in the fake ([`FakePlatform::image_fails`]).
+///
+/// # Examples
+/// ```
+/// use ops_core::testing::{FakePlatform, ImageFault};
+/// let p = FakePlatform::default().image_fails("shop/api:bad", ImageFault::CannotBePulled);
+/// assert!(p.mutations().is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageFault {
+    /// Its containers start and crash: `CrashLoopBackOff`, last exit code 1.
+    CrashLoops,
+    /// It cannot be pulled: `ErrImagePull` / `ImagePullBackOff`.
+    CannotBePulled,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +60,10 @@ struct FakeWorkload {
     cpu_cores: f64,
     /// CPU limit per instance that `resource_usage` reports, in cores (`None`: no limit).
     cpu_limit: Option<f64>,
+    /// Container names, in the order of `status.images` (empty: one, named as the workload).
+    containers: Vec<String>,
+    /// Why the current rollout will fail once its progress reads are used up.
+    rollout_failure: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +78,8 @@ struct State {
     capabilities: Capabilities,
     /// §lockdown (issue 14): active lockdowns, as a platform would record them.
     lockdowns: Vec<Lockdown>,
+    /// Images that fail once rolled out.
+    bad_images: BTreeMap<String, ImageFault>,
 }
 
 /// The fake's capabilities: everything unless a test says otherwise.
@@ -126,6 +150,8 @@ impl FakePlatform {
                     stopped_replicas: None,
                     cpu_cores: 0.1,
                     cpu_limit: None,
+                    containers: Vec::new(),
+                    rollout_failure: None,
                 },
             );
         })
@@ -223,6 +249,57 @@ impl FakePlatform {
     #[must_use]
     pub fn rollback_heals(self, healing: Healing) -> Self {
         self.with_state(|s| s.rollback = healing)
+    }
+
+    /// Rolling `image` out makes the workload fail as `fault` says: its instances crash loop
+    /// or cannot pull, warning events are recorded, and its rollout reports failure
+    /// (`ProgressDeadlineExceeded`) after the [`FakePlatform::ready_after`] reads. A rollback
+    /// or release to another image heals it.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::platform::{ImageUpdate, Platform, WorkloadStatus};
+    /// use ops_core::testing::{FakePlatform, ImageFault};
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let mut seed = WorkloadStatus::healthy(api.clone(), 2);
+    /// seed.images = vec!["shop/api:1".into()];
+    /// let p = FakePlatform::default().with_workload(seed).image_fails("shop/api:2", ImageFault::CrashLoops);
+    /// p.set_image(&api, ImageUpdate::new("shop/api:2".parse()?)).await?;
+    /// assert!(p.rollout_status(&api).await?.failed);
+    /// assert_eq!(p.workload(&api).await?.crash_looping_instances().count(), 2);
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn image_fails(self, image: &str, fault: ImageFault) -> Self {
+        self.with_state(|s| {
+            s.bad_images.insert(image.to_owned(), fault);
+        })
+    }
+
+    /// Name the workload's containers, in the order of its status's images (default: one
+    /// container named as the workload).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::platform::{ImageUpdate, Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let p = FakePlatform::default()
+    ///     .with_workload(WorkloadStatus::healthy(api.clone(), 1))
+    ///     .with_containers(&api, &["api", "proxy"]);
+    /// // Two containers: the update must name one.
+    /// assert!(p.set_image(&api, ImageUpdate::new("envoy:2".parse()?)).await.is_err());
+    /// let update = ImageUpdate::new("envoy:2".parse()?).in_container("proxy")?;
+    /// assert_eq!(p.set_image(&api, update).await?.container, "proxy");
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_containers(self, workload: &WorkloadRef, names: &[&str]) -> Self {
+        self.seed(workload, |w| {
+            w.containers = names.iter().map(|n| (*n).to_owned()).collect();
+        })
     }
 
     /// The current status of a seeded workload.
@@ -325,7 +402,66 @@ impl FakePlatform {
             w.status.ready = 0;
             w.status.available = 0;
         }
+        w.rollout_failure = None;
+        let fault = w
+            .status
+            .images
+            .iter()
+            .find_map(|i| state.bad_images.get(i).map(|f| (i.clone(), *f)));
+        if let Some((image, fault)) = fault {
+            Self::break_with(w, workload, &image, fault);
+        }
         Ok(())
+    }
+
+    /// The workload's instances fail as `fault` says for `image`; its rollout will fail.
+    fn break_with(w: &mut FakeWorkload, workload: &WorkloadRef, image: &str, fault: ImageFault) {
+        let name = workload.name();
+        let mut broken = WorkloadStatus::new(workload.clone(), w.status.desired);
+        for (i, mut instance) in w.status.instances.clone().into_iter().enumerate() {
+            instance = match fault {
+                ImageFault::CrashLoops => instance
+                    .with_restarts(5)
+                    .waiting(WaitingReason::CrashLoopBackOff)
+                    .terminated(Termination::new("Error", 1)),
+                ImageFault::CannotBePulled => instance.waiting(if i % 2 == 0 {
+                    WaitingReason::ImagePullBackOff
+                } else {
+                    WaitingReason::ErrImagePull
+                }),
+            };
+            instance.image = Some(image.to_owned());
+            broken = broken.with_instance(instance);
+        }
+        broken.updated = 0;
+        broken.revision = w.status.revision;
+        broken.images.clone_from(&w.status.images);
+        w.status = broken;
+        let (reason, message) = match fault {
+            ImageFault::CrashLoops => {
+                ("BackOff", "Back-off restarting failed container".to_owned())
+            }
+            ImageFault::CannotBePulled => (
+                "Failed",
+                format!("Failed to pull image \"{image}\": manifest unknown"),
+            ),
+        };
+        let mut event = PlatformEvent::new(reason, message, format!("pod/{name}"));
+        event.warning = true;
+        w.events.push(event);
+        w.rollout_failure = Some(format!(
+            "{} \"{name}\" exceeded its progress deadline",
+            workload.kind()
+        ));
+    }
+
+    /// The container names of a workload, in the order of its images.
+    fn container_names(w: &FakeWorkload, workload: &WorkloadRef) -> Vec<String> {
+        if w.containers.is_empty() {
+            vec![workload.name().to_string()]
+        } else {
+            w.containers.clone()
+        }
     }
 }
 
@@ -388,6 +524,10 @@ impl Platform for FakePlatform {
                 done.revision = w.status.revision;
                 Ok(done)
             }
+            Some(0) | None if w.rollout_failure.is_some() => {
+                let message = w.rollout_failure.clone().unwrap_or_default();
+                Ok(RolloutStatus::failed(message))
+            }
             Some(n) if n > 0 => {
                 w.rollout_reads_left = Some(n - 1);
                 Ok(RolloutStatus::progressing(
@@ -442,6 +582,16 @@ impl Platform for FakePlatform {
             next.revision = w.status.revision;
             next.images.clone_from(&w.status.images);
             w.status = next;
+            // New instances of a failing image fail as the old ones did.
+            let images = w.status.images.clone();
+            let fault = images
+                .iter()
+                .find_map(|i| s.bad_images.get(i).map(|f| (i.clone(), *f)));
+            if let Some((image, fault)) = fault
+                && let Some(w) = s.workloads.get_mut(workload)
+            {
+                Self::break_with(w, workload, &image, fault);
+            }
             drop(s);
             self.faults
                 .mutate(format!("scale {workload} {from}->{replicas}"));
@@ -531,14 +681,21 @@ impl Platform for FakePlatform {
         let next_number = s.workloads.get(workload).map_or(1, |w| {
             w.revisions.iter().map(|r| r.number).max().unwrap_or(0) + 1
         });
+        if let Some(w) = s.workloads.get_mut(workload)
+            && !target.images.is_empty()
+        {
+            // The rollout starts from the old template: its images (and their faults).
+            w.status.images.clone_from(&target.images);
+        }
         Self::start_rollout(&mut s, workload, healing, Some(next_number))?;
         if let Some(w) = s.workloads.get_mut(workload) {
             w.revisions.retain(|r| r.number != target.number);
             for r in &mut w.revisions {
                 r.current = false;
             }
-            w.revisions
-                .push(Revision::new(next_number, target.images.clone(), true));
+            let mut revision = Revision::new(next_number, target.images.clone(), true);
+            revision.change_cause.clone_from(&target.change_cause);
+            w.revisions.push(revision);
             w.status.images.clone_from(&target.images);
         }
         drop(s);
@@ -793,6 +950,52 @@ impl Platform for FakePlatform {
     // §resources (issue 14): methods of this section go here, kept together.
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
+    async fn set_image(
+        &self,
+        workload: &WorkloadRef,
+        update: ImageUpdate,
+    ) -> Result<ImageChange, OpsError> {
+        self.call("set_image", workload)?;
+        let mut s = self.lock();
+        let durable = s.capabilities.durable_config;
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("set_image", workload))?;
+        let names = Self::container_names(w, workload);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let target = workload.to_string();
+        let container = update.select_container(&refs, "fake", &target)?.to_owned();
+        let index = names.iter().position(|n| *n == container).unwrap_or(0);
+        let from = w.status.images.get(index).cloned();
+        let to = update.image.to_string();
+        let mut change = ImageChange::new(&container, from.clone(), update.image.clone(), false);
+        change.persist_in =
+            (!durable).then(|| format!("the image of {container} in the definition of {workload}"));
+        if update.dry_run || from.as_deref() == Some(to.as_str()) {
+            // Nothing changes: a dry run, or the template already runs that image.
+            return Ok(change);
+        }
+        let mut images = w.status.images.clone();
+        if images.len() <= index {
+            images.resize(index + 1, String::new());
+        }
+        images[index].clone_from(&to);
+        w.status.images.clone_from(&images);
+        let next = w.revisions.iter().map(|r| r.number).max().unwrap_or(0) + 1;
+        for r in &mut w.revisions {
+            r.current = false;
+        }
+        let mut revision = Revision::new(next, images, true);
+        revision.change_cause = update.change_cause().map(str::to_owned);
+        w.revisions.push(revision);
+        Self::start_rollout(&mut s, workload, Healing::Heals, Some(next))?;
+        drop(s);
+        self.faults
+            .mutate(format!("set_image {workload} {container}={to}"));
+        change.rollout_started = true;
+        Ok(change)
+    }
     // §lockdown (issue 14): methods of this section go here, kept together.
     async fn lockdown(
         &self,
