@@ -7,6 +7,7 @@ mod config;
 mod copy;
 mod error;
 mod exec;
+mod inspect; // §inspection (issue 14)
 pub mod labels;
 mod lifecycle;
 mod logs;

@@ -473,5 +473,13 @@ impl Platform for ComposePlatform {
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: ops_core::platform::InspectOptions,
+    ) -> Result<ops_core::platform::Inspection, OpsError> {
+        Ok(Box::pin(self.inspect_project(namespace, &opts)).await?)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
 }

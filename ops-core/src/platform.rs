@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorKind, OpsError};
 use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
 
+// §inspection (issue 14)
+mod inspection;
+pub use inspection::*;
+
 /// What a [`Platform`] backend supports; callers check before calling.
 ///
 /// # Examples
@@ -74,6 +78,9 @@ pub struct PlatformCapabilities {
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
+    /// Inspection beyond workloads ([`Platform::inspect`]); which parts a backend has is
+    /// per section ([`Section::Unsupported`]).
+    pub inspect: bool,
     // §secrets (issue 14): methods of this section go here, kept together.
 }
 
@@ -100,6 +107,7 @@ impl PlatformCapabilities {
             // §lockdown (issue 14)
             // §evidence (issue 14)
             // §inspection (issue 14)
+            inspect: true,
             // §secrets (issue 14)
         }
     }
@@ -1497,6 +1505,28 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
+    /// The namespace (Compose: the project) beyond its workloads: services and their
+    /// endpoints, nodes, quotas, network policies, events newest last and disk space. Read
+    /// only. Each part the backend lacks is [`Section::Unsupported`]; a part it could not
+    /// read (no rights to list nodes) is [`Section::Unreadable`] and the others are still
+    /// read.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the backend cannot inspect at all
+    /// ([`PlatformCapabilities::inspect`]).
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: InspectOptions,
+    ) -> Result<Inspection, OpsError> {
+        let _ = opts;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "inspect",
+            namespace.to_string(),
+        ))
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
 }
 
@@ -1595,6 +1625,7 @@ macro_rules! forward_platform {
             // §lockdown (issue 14): methods of this section go here, kept together.
             // §evidence (issue 14): methods of this section go here, kept together.
             // §inspection (issue 14): methods of this section go here, kept together.
+            async fn inspect(&self, namespace: &Namespace, opts: InspectOptions) -> Result<Inspection, OpsError> { (**self).inspect(namespace, opts).await }
             // §secrets (issue 14): methods of this section go here, kept together.
         }
     )*};

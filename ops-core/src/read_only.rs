@@ -176,6 +176,14 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             workload.to_string(),
         ))
     }
+    // §inspection (issue 14): a read, passed through.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: crate::platform::InspectOptions,
+    ) -> Result<crate::platform::Inspection, OpsError> {
+        self.0.inspect(namespace, opts).await
+    }
 }
 
 #[async_trait]

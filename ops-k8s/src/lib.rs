@@ -74,6 +74,7 @@ mod copy;
 mod error;
 mod events;
 mod exec;
+mod inspect; // §inspection (issue 14)
 mod logs;
 mod platform;
 mod restart;

@@ -304,5 +304,12 @@ impl Platform for KubePlatform {
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: ops_core::platform::InspectOptions,
+    ) -> Result<ops_core::platform::Inspection, OpsError> {
+        Ok(self.inspect_namespace(namespace, &opts).await)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
 }

@@ -60,6 +60,8 @@ pub struct Spec {
     pub restart: Option<&'static str>,
     /// A `CMD-SHELL` HEALTHCHECK run every second, unhealthy after one failure.
     pub health_cmd: Option<String>,
+    /// Publish the container's port 8080 on an ephemeral port of 127.0.0.1.
+    pub publish: bool,
 }
 
 impl Spec {
@@ -156,7 +158,17 @@ impl Project {
                     ..HealthConfig::default()
                 }),
             },
+            exposed_ports: spec.publish.then(|| vec!["8080/tcp".to_owned()]),
             host_config: Some(HostConfig {
+                port_bindings: spec.publish.then(|| {
+                    HashMap::from([(
+                        "8080/tcp".to_owned(),
+                        Some(vec![bollard::models::PortBinding {
+                            host_ip: Some("127.0.0.1".to_owned()),
+                            host_port: Some(String::new()),
+                        }]),
+                    )])
+                }),
                 network_mode: Some(self.network.clone()),
                 restart_policy: spec.restart.map(|r| bollard::models::RestartPolicy {
                     name: Some(match r {

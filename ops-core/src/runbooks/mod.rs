@@ -25,6 +25,8 @@ mod verify;
 // §lockdown (issue 14): runbook modules of this section go here.
 // §evidence (issue 14): runbook modules of this section go here.
 // §inspection (issue 14): runbook modules of this section go here.
+mod inspection;
+pub use inspection::InspectionLimits;
 // §secrets (issue 14): runbook modules of this section go here.
 
 pub use api_down::api_down;

@@ -14,6 +14,7 @@ use crate::platform::{
     ResourceUsage, RestartOptions, Revision, RollbackChange, RollbackOptions, RolloutStatus,
     ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
 };
+use crate::platform::{InspectOptions, Inspection, Section};
 use crate::refs::{InstanceRef, Namespace, WorkloadRef};
 
 /// What a restart or rollback does to a broken workload in the fake.
@@ -50,6 +51,8 @@ struct State {
     restart: Healing,
     rollback: Healing,
     capabilities: Capabilities,
+    // §inspection (issue 14): what `inspect` reports, by namespace.
+    inspections: BTreeMap<Namespace, Inspection>,
 }
 
 /// The fake's capabilities: everything unless a test says otherwise.
@@ -213,6 +216,30 @@ impl FakePlatform {
         if let Some(w) = self.lock().workloads.get_mut(&status.workload) {
             w.status = status;
         }
+    }
+
+    // §inspection (issue 14)
+    /// Seed what [`Platform::inspect`] reports for `namespace` (its events section, when not
+    /// seeded, is the events of the namespace's workloads, newest last).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{InspectOptions, Inspection, NodeStatus, Platform, Section};
+    /// use ops_core::testing::FakePlatform;
+    /// let mut seen = Inspection::default();
+    /// seen.nodes = Section::Read(vec![NodeStatus::new("node-1")]);
+    /// let ns: ops_core::Namespace = "prod".parse()?;
+    /// let p = FakePlatform::default().with_inspection(&ns, seen);
+    /// let got = p.inspect(&ns, InspectOptions::default()).await?;
+    /// assert_eq!(got.nodes.read().map(Vec::len), Some(1));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_inspection(self, namespace: &Namespace, inspection: Inspection) -> Self {
+        self.with_state(|s| {
+            s.inspections.insert(namespace.clone(), inspection);
+        })
     }
 
     /// Change a seeded workload (no-op for an unknown one).
@@ -698,5 +725,41 @@ impl Platform for FakePlatform {
     // §lockdown (issue 14): methods of this section go here, kept together.
     // §evidence (issue 14): methods of this section go here, kept together.
     // §inspection (issue 14): methods of this section go here, kept together.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: InspectOptions,
+    ) -> Result<Inspection, OpsError> {
+        if !self.capabilities().inspect {
+            return Err(OpsError::new(
+                ErrorKind::Unsupported,
+                "fake",
+                "inspect",
+                namespace.to_string(),
+            ));
+        }
+        self.call("inspect", namespace)?;
+        let state = self.lock();
+        let mut out = state
+            .inspections
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default();
+        if matches!(out.events, Section::Unsupported(_)) {
+            let mut events: Vec<PlatformEvent> = state
+                .workloads
+                .iter()
+                .filter(|(w, _)| w.namespace() == namespace)
+                .flat_map(|(_, w)| w.events.iter().cloned())
+                .collect();
+            events.sort_by_key(|e| e.at);
+            if let Some(limit) = opts.events_limit {
+                let excess = events.len().saturating_sub(limit);
+                events.drain(..excess);
+            }
+            out.events = Section::Read(events);
+        }
+        Ok(out)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
 }
