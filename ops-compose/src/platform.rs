@@ -316,6 +316,8 @@ impl Platform for ComposePlatform {
         // The compose file and `.env` define the service: the next `docker compose up`
         // recreates it from them (recreate drops the config hash so it does).
         caps.durable_config = false;
+        // §secrets (issue 14): the engine keeps no Secrets of its own.
+        caps.secret_versions = false;
         caps
     }
 

@@ -22,6 +22,9 @@ use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
 // §inspection (issue 14)
 mod inspection;
 pub use inspection::*;
+// §secrets (issue 14)
+mod secrets;
+pub use secrets::*;
 
 /// What a [`Platform`] backend supports; callers check before calling.
 ///
@@ -82,6 +85,9 @@ pub struct PlatformCapabilities {
     /// per section ([`Section::Unsupported`]).
     pub inspect: bool,
     // §secrets (issue 14): methods of this section go here, kept together.
+    /// Secret rotation by a new Secret ([`Platform::copy_secret`],
+    /// [`Platform::repoint_secret`], [`Platform::delete_secret`]): Kubernetes.
+    pub secret_versions: bool,
 }
 
 impl PlatformCapabilities {
@@ -109,6 +115,7 @@ impl PlatformCapabilities {
             // §inspection (issue 14)
             inspect: true,
             // §secrets (issue 14)
+            secret_versions: true,
         }
     }
 }
@@ -1528,6 +1535,85 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         ))
     }
     // §secrets (issue 14): methods of this section go here, kept together.
+    /// Workloads in `namespace` whose instances use the Secret `name` (env `secretKeyRef`,
+    /// `envFrom`, secret volumes). Read only.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] without [`PlatformCapabilities::secret_versions`].
+    async fn secret_users(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<Vec<WorkloadRef>, OpsError> {
+        let _ = name;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "secret_users",
+            namespace.to_string(),
+        ))
+    }
+
+    /// Create the Secret `copy.to` holding every key of `copy.from`, with `copy.set`'s values
+    /// replacing (or adding) some. The old Secret is not touched.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] without `copy.from`; [`ErrorKind::Conflict`] when `copy.to`
+    /// exists; [`ErrorKind::InvalidInput`] for a key the platform refuses;
+    /// [`ErrorKind::Unsupported`].
+    async fn copy_secret(
+        &self,
+        namespace: &Namespace,
+        copy: SecretCopy,
+    ) -> Result<SecretCreated, OpsError> {
+        let _ = copy;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "copy_secret",
+            namespace.to_string(),
+        ))
+    }
+
+    /// Point every reference of `workload` to the Secret `from` at `to` (a change of its
+    /// instances' template: it rolls out). No reference: nothing changes, `references` 0.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Conflict`] when the workload changed meanwhile;
+    /// [`ErrorKind::Unsupported`].
+    async fn repoint_secret(
+        &self,
+        workload: &WorkloadRef,
+        from: &ResourceName,
+        to: &ResourceName,
+    ) -> Result<SecretRepoint, OpsError> {
+        let _ = (from, to);
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "repoint_secret",
+            workload.to_string(),
+        ))
+    }
+
+    /// Delete the Secret `name`; refused while a workload still uses it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] while in use; [`ErrorKind::NotFound`];
+    /// [`ErrorKind::Unsupported`].
+    async fn delete_secret(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<(), OpsError> {
+        let _ = name;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "delete_secret",
+            namespace.to_string(),
+        ))
+    }
 }
 
 /// Conveniences built on [`Platform`]; nobody implements this by hand.
@@ -1627,6 +1713,10 @@ macro_rules! forward_platform {
             // §inspection (issue 14): methods of this section go here, kept together.
             async fn inspect(&self, namespace: &Namespace, opts: InspectOptions) -> Result<Inspection, OpsError> { (**self).inspect(namespace, opts).await }
             // §secrets (issue 14): methods of this section go here, kept together.
+            async fn secret_users(&self, namespace: &Namespace, name: &ResourceName) -> Result<Vec<WorkloadRef>, OpsError> { (**self).secret_users(namespace, name).await }
+            async fn copy_secret(&self, namespace: &Namespace, copy: SecretCopy) -> Result<SecretCreated, OpsError> { (**self).copy_secret(namespace, copy).await }
+            async fn repoint_secret(&self, workload: &WorkloadRef, from: &ResourceName, to: &ResourceName) -> Result<SecretRepoint, OpsError> { (**self).repoint_secret(workload, from, to).await }
+            async fn delete_secret(&self, namespace: &Namespace, name: &ResourceName) -> Result<(), OpsError> { (**self).delete_secret(namespace, name).await }
         }
     )*};
 }

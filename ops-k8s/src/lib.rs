@@ -80,6 +80,7 @@ mod platform;
 mod restart;
 mod rollback;
 mod scale;
+mod secrets; // §secrets (issue 14)
 mod status;
 mod usage;
 mod workload;
@@ -90,4 +91,5 @@ pub use platform::KubePlatform;
 pub use restart::{NamespaceRestart, RESTARTED_AT};
 pub use rollback::CHANGE_CAUSE;
 pub use scale::STOPPED_REPLICAS;
+pub use secrets::ROTATED_FROM;
 pub use usage::{QuantityError, parse_quantity};

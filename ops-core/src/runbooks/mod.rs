@@ -28,6 +28,7 @@ mod verify;
 mod inspection;
 pub use inspection::InspectionLimits;
 // §secrets (issue 14): runbook modules of this section go here.
+mod secrets;
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};
