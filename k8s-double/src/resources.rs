@@ -132,6 +132,16 @@ pub(crate) static RESOURCES: &[Resource] = &[
         status_subresource: true,
         ..res("Service", "services", "service", "", "v1")
     },
+    // §inspection (issue 14): what `kubectl get endpoints` and `describe quota` read.
+    Resource {
+        short_names: &["ep"],
+        ..res("Endpoints", "endpoints", "endpoints", "", "v1")
+    },
+    Resource {
+        short_names: &["quota"],
+        status_subresource: true,
+        ..res("ResourceQuota", "resourcequotas", "resourcequota", "", "v1")
+    },
     workload("Deployment", "deployments", "deployment", &["deploy"], true),
     workload("StatefulSet", "statefulsets", "statefulset", &["sts"], true),
     workload("DaemonSet", "daemonsets", "daemonset", &["ds"], false),

@@ -9,6 +9,7 @@ mod error;
 mod exec;
 // §evidence (issue 14)
 mod export;
+mod inspect; // §inspection (issue 14)
 pub mod labels;
 mod lifecycle;
 // §lockdown (issue 14)

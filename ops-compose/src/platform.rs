@@ -317,6 +317,8 @@ impl Platform for ComposePlatform {
         // The compose file and `.env` define the service: the next `docker compose up`
         // recreates it from them (recreate drops the config hash so it does).
         caps.durable_config = false;
+        // §secrets (issue 14): the engine keeps no Secrets of its own.
+        caps.secret_versions = false;
         caps
     }
 
@@ -522,5 +524,13 @@ impl Platform for ComposePlatform {
         Ok(self.export_project(namespace).await?)
     }
     // §inspection (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: ops_core::platform::InspectOptions,
+    ) -> Result<ops_core::platform::Inspection, OpsError> {
+        Ok(Box::pin(self.inspect_project(namespace, &opts)).await?)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
 }

@@ -127,6 +127,24 @@ impl FrameReader {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// The whole (non-multiplexed) body, each read within `idle`, at most `limit` bytes.
+    ///
+    /// # Errors
+    /// [`RawError::Unsupported`] past `limit`; [`RawError::Timeout`]; [`RawError::Io`].
+    // §inspection (issue 14): `docker system df` as the engine writes it, whatever its API version.
+    pub(crate) async fn read_to_end(
+        mut self,
+        idle: Duration,
+        limit: usize,
+    ) -> Result<Vec<u8>, RawError> {
+        while self.fill(Some(idle)).await? > 0 {
+            if self.buf.len() > limit {
+                return Err(RawError::Unsupported);
+            }
+        }
+        Ok(self.buf)
+    }
+
     /// Read the status line and headers from `conn`, each read within `idle`.
     async fn start(conn: R, idle: Duration) -> Result<Self, RawError> {
         let mut reader = Self {

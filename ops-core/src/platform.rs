@@ -25,6 +25,12 @@ pub use lockdown::*;
 // §evidence (issue 14)
 mod export;
 pub use export::*;
+// §inspection (issue 14)
+mod inspection;
+pub use inspection::*;
+// §secrets (issue 14)
+mod secrets;
+pub use secrets::*;
 
 /// What a [`Platform`] backend supports; callers check before calling.
 ///
@@ -88,7 +94,13 @@ pub struct PlatformCapabilities {
     /// Export of a namespace's objects for the record ([`Platform::export`]).
     pub export: bool,
     // §inspection (issue 14): methods of this section go here, kept together.
+    /// Inspection beyond workloads ([`Platform::inspect`]); which parts a backend has is
+    /// per section ([`Section::Unsupported`]).
+    pub inspect: bool,
     // §secrets (issue 14): methods of this section go here, kept together.
+    /// Secret rotation by a new Secret ([`Platform::copy_secret`],
+    /// [`Platform::repoint_secret`], [`Platform::delete_secret`]): Kubernetes.
+    pub secret_versions: bool,
 }
 
 impl PlatformCapabilities {
@@ -117,7 +129,9 @@ impl PlatformCapabilities {
             // §evidence (issue 14)
             export: true,
             // §inspection (issue 14)
+            inspect: true,
             // §secrets (issue 14)
+            secret_versions: true,
         }
     }
 }
@@ -1601,7 +1615,108 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         Err(unsupported(self.backend(), "export", namespace))
     }
     // §inspection (issue 14): methods of this section go here, kept together.
+    /// The namespace (Compose: the project) beyond its workloads: services and their
+    /// endpoints, nodes, quotas, network policies, events newest last and disk space. Read
+    /// only. Each part the backend lacks is [`Section::Unsupported`]; a part it could not
+    /// read (no rights to list nodes) is [`Section::Unreadable`] and the others are still
+    /// read.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] when the backend cannot inspect at all
+    /// ([`PlatformCapabilities::inspect`]).
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: InspectOptions,
+    ) -> Result<Inspection, OpsError> {
+        let _ = opts;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "inspect",
+            namespace.to_string(),
+        ))
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
+    /// Workloads in `namespace` whose instances use the Secret `name` (env `secretKeyRef`,
+    /// `envFrom`, secret volumes). Read only.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`] without [`PlatformCapabilities::secret_versions`].
+    async fn secret_users(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<Vec<WorkloadRef>, OpsError> {
+        let _ = name;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "secret_users",
+            namespace.to_string(),
+        ))
+    }
+
+    /// Create the Secret `copy.to` holding every key of `copy.from`, with `copy.set`'s values
+    /// replacing (or adding) some. The old Secret is not touched.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] without `copy.from`; [`ErrorKind::Conflict`] when `copy.to`
+    /// exists; [`ErrorKind::InvalidInput`] for a key the platform refuses;
+    /// [`ErrorKind::Unsupported`].
+    async fn copy_secret(
+        &self,
+        namespace: &Namespace,
+        copy: SecretCopy,
+    ) -> Result<SecretCreated, OpsError> {
+        let _ = copy;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "copy_secret",
+            namespace.to_string(),
+        ))
+    }
+
+    /// Point every reference of `workload` to the Secret `from` at `to` (a change of its
+    /// instances' template: it rolls out). No reference: nothing changes, `references` 0.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Conflict`] when the workload changed meanwhile;
+    /// [`ErrorKind::Unsupported`].
+    async fn repoint_secret(
+        &self,
+        workload: &WorkloadRef,
+        from: &ResourceName,
+        to: &ResourceName,
+    ) -> Result<SecretRepoint, OpsError> {
+        let _ = (from, to);
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "repoint_secret",
+            workload.to_string(),
+        ))
+    }
+
+    /// Delete the Secret `name`; refused while a workload still uses it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] while in use; [`ErrorKind::NotFound`];
+    /// [`ErrorKind::Unsupported`].
+    async fn delete_secret(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<(), OpsError> {
+        let _ = name;
+        Err(OpsError::new(
+            ErrorKind::Unsupported,
+            self.backend(),
+            "delete_secret",
+            namespace.to_string(),
+        ))
+    }
 }
 
 /// The error of a default trait method a backend does not implement.
@@ -1716,7 +1831,12 @@ macro_rules! forward_platform {
             // §evidence (issue 14): methods of this section go here, kept together.
             async fn export(&self, namespace: &Namespace, opts: ExportOptions) -> Result<NamespaceExport, OpsError> { (**self).export(namespace, opts).await }
             // §inspection (issue 14): methods of this section go here, kept together.
+            async fn inspect(&self, namespace: &Namespace, opts: InspectOptions) -> Result<Inspection, OpsError> { (**self).inspect(namespace, opts).await }
             // §secrets (issue 14): methods of this section go here, kept together.
+            async fn secret_users(&self, namespace: &Namespace, name: &ResourceName) -> Result<Vec<WorkloadRef>, OpsError> { (**self).secret_users(namespace, name).await }
+            async fn copy_secret(&self, namespace: &Namespace, copy: SecretCopy) -> Result<SecretCreated, OpsError> { (**self).copy_secret(namespace, copy).await }
+            async fn repoint_secret(&self, workload: &WorkloadRef, from: &ResourceName, to: &ResourceName) -> Result<SecretRepoint, OpsError> { (**self).repoint_secret(workload, from, to).await }
+            async fn delete_secret(&self, namespace: &Namespace, name: &ResourceName) -> Result<(), OpsError> { (**self).delete_secret(namespace, name).await }
         }
     )*};
 }

@@ -217,6 +217,56 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     ) -> Result<NamespaceExport, OpsError> {
         self.0.export(namespace, opts).await
     }
+    // §inspection (issue 14): a read, passed through.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: crate::platform::InspectOptions,
+    ) -> Result<crate::platform::Inspection, OpsError> {
+        self.0.inspect(namespace, opts).await
+    }
+    // §secrets (issue 14): the read passes, the changes are refused.
+    async fn secret_users(
+        &self,
+        namespace: &Namespace,
+        name: &crate::refs::ResourceName,
+    ) -> Result<Vec<WorkloadRef>, OpsError> {
+        self.0.secret_users(namespace, name).await
+    }
+    async fn copy_secret(
+        &self,
+        namespace: &Namespace,
+        _: crate::platform::SecretCopy,
+    ) -> Result<crate::platform::SecretCreated, OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "copy_secret",
+            namespace.to_string(),
+        ))
+    }
+    async fn repoint_secret(
+        &self,
+        workload: &WorkloadRef,
+        _: &crate::refs::ResourceName,
+        _: &crate::refs::ResourceName,
+    ) -> Result<crate::platform::SecretRepoint, OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "repoint_secret",
+            workload.to_string(),
+        ))
+    }
+    async fn delete_secret(
+        &self,
+        namespace: &Namespace,
+        _: &crate::refs::ResourceName,
+    ) -> Result<(), OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "delete_secret",
+            namespace.to_string(),
+        ))
+    }
 }
 
 #[async_trait]

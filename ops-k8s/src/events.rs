@@ -23,7 +23,7 @@ fn when(e: &Event) -> Option<jiff::Timestamp> {
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
 }
 
-fn to_event(e: &Event) -> PlatformEvent {
+pub(crate) fn to_event(e: &Event) -> PlatformEvent {
     let object = format!(
         "{}/{}",
         e.involved_object
@@ -49,7 +49,7 @@ fn to_event(e: &Event) -> PlatformEvent {
 }
 
 /// Keep the events `opts` asks for, oldest first, at most `limit` (the newest ones).
-fn select(
+pub(crate) fn select(
     mut events: Vec<PlatformEvent>,
     opts: &EventOptions,
     now: jiff::Timestamp,

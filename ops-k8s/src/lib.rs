@@ -77,6 +77,7 @@ mod exec;
 // §evidence (issue 14)
 mod export;
 // §lockdown (issue 14)
+mod inspect; // §inspection (issue 14)
 mod lockdown;
 mod logs;
 mod platform;
@@ -84,6 +85,7 @@ mod release;
 mod restart;
 mod rollback;
 mod scale;
+mod secrets; // §secrets (issue 14)
 mod status;
 mod usage;
 mod workload;
@@ -98,4 +100,5 @@ pub use platform::KubePlatform;
 pub use restart::{NamespaceRestart, RESTARTED_AT};
 pub use rollback::CHANGE_CAUSE;
 pub use scale::STOPPED_REPLICAS;
+pub use secrets::ROTATED_FROM;
 pub use usage::{QuantityError, parse_quantity};

@@ -349,5 +349,44 @@ impl Platform for KubePlatform {
         Ok(self.export_namespace(namespace, &opts).await?)
     }
     // §inspection (issue 14): methods of this section go here, kept together.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: ops_core::platform::InspectOptions,
+    ) -> Result<ops_core::platform::Inspection, OpsError> {
+        Ok(self.inspect_namespace(namespace, &opts).await)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
+    async fn secret_users(
+        &self,
+        namespace: &Namespace,
+        name: &ops_core::ResourceName,
+    ) -> Result<Vec<WorkloadRef>, OpsError> {
+        Ok(self.workloads_using_secret(namespace, name).await?)
+    }
+
+    async fn copy_secret(
+        &self,
+        namespace: &Namespace,
+        copy: ops_core::platform::SecretCopy,
+    ) -> Result<ops_core::platform::SecretCreated, OpsError> {
+        Ok(self.copy_secret_to(namespace, &copy).await?)
+    }
+
+    async fn repoint_secret(
+        &self,
+        workload: &WorkloadRef,
+        from: &ops_core::ResourceName,
+        to: &ops_core::ResourceName,
+    ) -> Result<ops_core::platform::SecretRepoint, OpsError> {
+        Ok(self.repoint_secret_refs(workload, from, to).await?)
+    }
+
+    async fn delete_secret(
+        &self,
+        namespace: &Namespace,
+        name: &ops_core::ResourceName,
+    ) -> Result<(), OpsError> {
+        Ok(self.delete_unused_secret(namespace, name).await?)
+    }
 }

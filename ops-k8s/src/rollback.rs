@@ -375,6 +375,19 @@ impl KubePlatform {
         patch: &Value,
         dry_run: bool,
     ) -> Result<()> {
+        self.send_json_patch_as("rollback", workload, resource, patch, dry_run)
+            .await
+    }
+
+    /// [`Self::send_json_patch`] for `operation` (errors name it).
+    pub(crate) async fn send_json_patch_as(
+        &self,
+        operation: &'static str,
+        workload: &WorkloadRef,
+        resource: &'static str,
+        patch: &Value,
+        dry_run: bool,
+    ) -> Result<()> {
         let ns = workload.namespace().as_str();
         let name = workload.name().as_str();
         let target = workload.to_string();
@@ -386,13 +399,13 @@ impl KubePlatform {
             uri.push_str("&dryRun=All");
         }
         let body = serde_json::to_vec(patch).map_err(|e| Error::Malformed {
-            operation: "rollback",
+            operation,
             target: target.clone(),
             reason: e.to_string(),
         })?;
         let req = Request::new("patch", resource, ns);
         // The patch replaces whole fields: sending it twice gives the same object.
-        self.call("rollback", &target, &req, Retry::Transient, || {
+        self.call(operation, &target, &req, Retry::Transient, || {
             let request = http::Request::patch(uri.as_str())
                 .header(http::header::CONTENT_TYPE, "application/json-patch+json")
                 .header(http::header::ACCEPT, "application/json")

@@ -3,9 +3,11 @@
 
 mod daemonset;
 mod deployment;
+mod endpoints; // §inspection (issue 14)
 mod gc;
 mod kubelet;
 mod pods;
+mod quota; // §inspection (issue 14)
 mod replicaset;
 mod revision;
 mod statefulset;
@@ -109,7 +111,12 @@ pub(crate) fn create_nodes(state: &mut State) {
             "status": {
                 "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
                 "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+                "conditions": [
+                    {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available"},
+                    {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure"},
+                    {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available"},
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"},
+                ],
                 "nodeInfo": {"kubeletVersion": crate::discovery::GIT_VERSION, "operatingSystem": "linux", "architecture": "amd64"},
             },
         });
@@ -126,6 +133,9 @@ pub(crate) fn step(state: &mut State) -> bool {
     statefulset::step(state);
     daemonset::step(state);
     kubelet::step(state);
+    // §inspection (issue 14)
+    endpoints::step(state);
+    quota::step(state);
     state.resource_version() != before
 }
 

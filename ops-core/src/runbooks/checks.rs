@@ -2,17 +2,22 @@
 
 use super::Targets;
 use super::cache::info_findings;
+use super::inspection::inspection_findings;
 use crate::cache::CacheInfo;
 use crate::database::{ConnectionStats, DatabaseSize};
 use crate::error::OpsError;
+use crate::platform::InspectOptions;
 use crate::platform::WorkloadStatus;
 use crate::probe::Outcome;
 use crate::probe::ProbeResult;
 use crate::run::{Finding, FindingLevel, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
 /// The daily check (seed: "morning checks"): the service's probe and workload, the
-/// database (reachable, connections against `max_connections`, sizes) and the cache
-/// (reachable, memory against `maxmemory`, evictions, hit ratio, persistence). Read-only: it
+/// database (reachable, connections against `max_connections`, sizes), the cache
+/// (reachable, memory against `maxmemory`, evictions, hit ratio, persistence) and, where the
+/// platform can inspect its namespace, services without ready endpoints, nodes under
+/// pressure or crowded, quotas near their limit, recent warning events and disk space
+/// against [`InspectionLimits`](super::InspectionLimits)' 80 / 85 / 90 % lines (seed 004). Read-only: it
 /// never changes anything, in any mode. The outcome is [`RunOutcome::Healthy`] when no
 /// finding is a warning or worse, otherwise [`RunOutcome::Unresolved`] (someone should look).
 ///
@@ -43,7 +48,7 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Run
     let t = &t.for_mode(ctx.mode());
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
-        let (probe, status, db, cache) = tokio::join!(
+        let (probe, status, db, cache, inspection) = tokio::join!(
             async {
                 match &t.probe {
                     Some(p) => Some(
@@ -75,9 +80,29 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Run
                     None => None,
                 }
             },
+            // §inspection (issue 14): services, nodes, quotas, events and disk (seed 004).
+            async {
+                if !t.platform.capabilities().inspect {
+                    return None;
+                }
+                let opts = InspectOptions::default().with_events_limit(t.config.inspection.events);
+                let ns = t.workload.namespace();
+                Some(
+                    run.read(Step::read_only("inspect"), || {
+                        t.platform.inspect(ns, opts.clone())
+                    })
+                    .await,
+                )
+            },
         );
         report_probe_and_workload(&run, t, probe, status);
         report_dependencies(&run, t, db, cache);
+        match inspection {
+            Some(Ok(i)) => inspection_findings(&run, &t.config.inspection, &i),
+            Some(Err(e)) => run
+                .finding(Finding::warning("namespace inspection failed").with_evidence(e.chain())),
+            None => {}
+        }
         let worst = run.snapshot().findings.iter().map(|f| f.level).max();
         Ok(if worst.is_some_and(|l| l >= FindingLevel::Warning) {
             RunOutcome::Unresolved

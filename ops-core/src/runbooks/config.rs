@@ -6,7 +6,7 @@ use super::Targets;
 use super::verify::{verify_healthy, wait_rollout};
 use crate::error::OpsError;
 use crate::incident::Severity;
-use crate::platform::ConfigUpdate;
+use crate::platform::{ConfigTarget, ConfigUpdate};
 use crate::probe::{Outcome, ProbeResult};
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 
@@ -225,6 +225,13 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
         let rotation = t.config.rotation.as_ref().ok_or_else(|| {
             OpsError::invalid("targets", t.workload.to_string(), "secret_rotation needs config.rotation (key and new value)")
         })?;
+        // §secrets (issue 14): where the platform keeps Secrets of its own, a new Secret
+        // replaces the old one, which goes only once nothing uses it.
+        if let ConfigTarget::Secret(old) = &rotation.target
+            && t.platform.capabilities().secret_versions
+        {
+            return super::secrets::rotate_by_new_secret(&run, t, rotation, old).await;
+        }
         let mut update = ConfigUpdate::new(rotation.target.clone());
         update.set.insert(rotation.key.clone(), rotation.value.clone());
         let step = Step::disruptive("rotate_secret")

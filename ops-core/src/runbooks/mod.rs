@@ -32,7 +32,10 @@ pub use lockdown::{LockdownPlan, emergency_lockdown, lift_lockdown};
 mod evidence;
 pub use evidence::evidence_capture;
 // §inspection (issue 14): runbook modules of this section go here.
+mod inspection;
+pub use inspection::InspectionLimits;
 // §secrets (issue 14): runbook modules of this section go here.
+mod secrets;
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};

@@ -84,6 +84,10 @@ pub struct RunbookConfig {
     /// The new secret `secret_rotation` rolls out.
     #[serde(skip)]
     pub rotation: Option<SecretRotation>,
+    // §inspection (issue 14)
+    /// What morning checks call too full in an inspection: disk 80 / 85 / 90 %, quotas and
+    /// node requests 80 %.
+    pub inspection: super::InspectionLimits,
 }
 
 /// A secret to rotate: where it lives, its key, and the new value (never printed).
@@ -265,6 +269,8 @@ impl Default for RunbookConfig {
             cpu_scale_out: 0.8,
             max_replicas: 10,
             rotation: None,
+            // §inspection (issue 14)
+            inspection: super::InspectionLimits::default(),
         }
     }
 }

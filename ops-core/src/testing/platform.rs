@@ -1,6 +1,6 @@
 //! [`FakePlatform`]: an in-memory platform with rollouts, revisions, logs and events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,7 +16,9 @@ use crate::platform::{
     RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions, StopOptions, Termination,
     WaitingReason, WorkloadStatus,
 };
-use crate::refs::{InstanceRef, Namespace, WorkloadRef};
+use crate::platform::{InspectOptions, Inspection, Section};
+use crate::platform::{SecretCopy, SecretCreated, SecretRepoint};
+use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
 
 /// What a restart or rollback does to a broken workload in the fake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,6 +82,11 @@ struct State {
     lockdowns: Vec<Lockdown>,
     /// Images that fail once rolled out.
     bad_images: BTreeMap<String, ImageFault>,
+    // §inspection (issue 14): what `inspect` reports, by namespace.
+    inspections: BTreeMap<Namespace, Inspection>,
+    // §secrets (issue 14): Secrets by namespace and name, and which workloads use which.
+    secrets: BTreeMap<(Namespace, ResourceName), BTreeMap<String, String>>,
+    secret_refs: BTreeMap<WorkloadRef, BTreeSet<ResourceName>>,
 }
 
 /// The fake's capabilities: everything unless a test says otherwise.
@@ -339,6 +346,90 @@ impl FakePlatform {
         }
     }
 
+    // §inspection (issue 14)
+    /// Seed what [`Platform::inspect`] reports for `namespace` (its events section, when not
+    /// seeded, is the events of the namespace's workloads, newest last).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{InspectOptions, Inspection, NodeStatus, Platform, Section};
+    /// use ops_core::testing::FakePlatform;
+    /// let mut seen = Inspection::default();
+    /// seen.nodes = Section::Read(vec![NodeStatus::new("node-1")]);
+    /// let ns: ops_core::Namespace = "prod".parse()?;
+    /// let p = FakePlatform::default().with_inspection(&ns, seen);
+    /// let got = p.inspect(&ns, InspectOptions::default()).await?;
+    /// assert_eq!(got.nodes.read().map(Vec::len), Some(1));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_inspection(self, namespace: &Namespace, inspection: Inspection) -> Self {
+        self.with_state(|s| {
+            s.inspections.insert(namespace.clone(), inspection);
+        })
+    }
+
+    // §secrets (issue 14)
+    /// Seed a Secret with its keys and values.
+    #[must_use]
+    pub fn with_secret(
+        self,
+        namespace: &Namespace,
+        name: &ResourceName,
+        data: &[(&str, &str)],
+    ) -> Self {
+        self.with_state(|s| {
+            s.secrets.insert(
+                (namespace.clone(), name.clone()),
+                data.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            );
+        })
+    }
+
+    /// Seed that `workload`'s instances use the Secret `secret`.
+    #[must_use]
+    pub fn with_secret_user(self, workload: &WorkloadRef, secret: &ResourceName) -> Self {
+        self.with_state(|s| {
+            s.secret_refs
+                .entry(workload.clone())
+                .or_default()
+                .insert(secret.clone());
+        })
+    }
+
+    /// The keys and values of a Secret, for tests to check what a rotation made.
+    pub fn secret(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Option<BTreeMap<String, String>> {
+        self.lock()
+            .secrets
+            .get(&(namespace.clone(), name.clone()))
+            .cloned()
+    }
+
+    /// The Secrets `workload` uses now.
+    pub fn secrets_used_by(&self, workload: &WorkloadRef) -> BTreeSet<ResourceName> {
+        self.lock()
+            .secret_refs
+            .get(workload)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn users_of(state: &State, namespace: &Namespace, name: &ResourceName) -> Vec<WorkloadRef> {
+        state
+            .secret_refs
+            .iter()
+            .filter(|(w, used)| w.namespace() == namespace && used.contains(name))
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
     /// Change a seeded workload (no-op for an unknown one).
     fn seed(self, workload: &WorkloadRef, f: impl FnOnce(&mut FakeWorkload)) -> Self {
         self.with_state(|s| {
@@ -365,6 +456,19 @@ impl FakePlatform {
 
     fn call(&self, op: &'static str, target: &dyn std::fmt::Display) -> Result<(), OpsError> {
         self.faults.call("fake", op, &target.to_string())
+    }
+
+    fn secrets_supported(&self, op: &'static str, namespace: &Namespace) -> Result<(), OpsError> {
+        if self.lock().capabilities.secret_versions {
+            Ok(())
+        } else {
+            Err(OpsError::new(
+                ErrorKind::Unsupported,
+                "fake",
+                op,
+                namespace.to_string(),
+            ))
+        }
     }
 
     fn not_found(op: &'static str, target: &dyn std::fmt::Display) -> OpsError {
@@ -1130,5 +1234,137 @@ impl Platform for FakePlatform {
         Ok(out)
     }
     // §inspection (issue 14): methods of this section go here, kept together.
+    async fn inspect(
+        &self,
+        namespace: &Namespace,
+        opts: InspectOptions,
+    ) -> Result<Inspection, OpsError> {
+        if !self.capabilities().inspect {
+            return Err(OpsError::new(
+                ErrorKind::Unsupported,
+                "fake",
+                "inspect",
+                namespace.to_string(),
+            ));
+        }
+        self.call("inspect", namespace)?;
+        let state = self.lock();
+        let mut out = state
+            .inspections
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default();
+        if matches!(out.events, Section::Unsupported(_)) {
+            let mut events: Vec<PlatformEvent> = state
+                .workloads
+                .iter()
+                .filter(|(w, _)| w.namespace() == namespace)
+                .flat_map(|(_, w)| w.events.iter().cloned())
+                .collect();
+            events.sort_by_key(|e| e.at);
+            if let Some(limit) = opts.events_limit {
+                let excess = events.len().saturating_sub(limit);
+                events.drain(..excess);
+            }
+            out.events = Section::Read(events);
+        }
+        Ok(out)
+    }
     // §secrets (issue 14): methods of this section go here, kept together.
+    async fn secret_users(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<Vec<WorkloadRef>, OpsError> {
+        self.secrets_supported("secret_users", namespace)?;
+        self.call("secret_users", &format!("{namespace}/{name}"))?;
+        Ok(Self::users_of(&self.lock(), namespace, name))
+    }
+
+    async fn copy_secret(
+        &self,
+        namespace: &Namespace,
+        copy: SecretCopy,
+    ) -> Result<SecretCreated, OpsError> {
+        use secrecy::ExposeSecret as _;
+        self.secrets_supported("copy_secret", namespace)?;
+        let target = format!("{namespace}/{}", copy.to);
+        self.call("copy_secret", &target)?;
+        let mut s = self.lock();
+        let mut data = s
+            .secrets
+            .get(&(namespace.clone(), copy.from.clone()))
+            .cloned()
+            .ok_or_else(|| Self::not_found("copy_secret", &format!("{namespace}/{}", copy.from)))?;
+        if s.secrets
+            .contains_key(&(namespace.clone(), copy.to.clone()))
+        {
+            return Err(
+                OpsError::new(ErrorKind::Conflict, "fake", "copy_secret", target)
+                    .with_detail("the secret exists"),
+            );
+        }
+        for (k, v) in &copy.set {
+            data.insert(k.clone(), v.expose_secret().to_owned());
+        }
+        let keys = data.keys().cloned().collect();
+        s.secrets.insert((namespace.clone(), copy.to.clone()), data);
+        drop(s);
+        self.faults.mutate(format!(
+            "copy_secret {namespace}/{} -> {} set={:?}",
+            copy.from,
+            copy.to,
+            copy.keys_set()
+        ));
+        Ok(SecretCreated::new(copy.to, keys))
+    }
+
+    async fn repoint_secret(
+        &self,
+        workload: &WorkloadRef,
+        from: &ResourceName,
+        to: &ResourceName,
+    ) -> Result<SecretRepoint, OpsError> {
+        self.secrets_supported("repoint_secret", workload.namespace())?;
+        self.call("repoint_secret", workload)?;
+        let mut s = self.lock();
+        if !s.workloads.contains_key(workload) {
+            return Err(Self::not_found("repoint_secret", workload));
+        }
+        let used = s.secret_refs.entry(workload.clone()).or_default();
+        if !used.remove(from) {
+            return Ok(SecretRepoint::new(workload.clone(), 0));
+        }
+        used.insert(to.clone());
+        let healing = s.restart;
+        Self::start_rollout(&mut s, workload, healing, None)?;
+        drop(s);
+        self.faults
+            .mutate(format!("repoint_secret {workload} {from} -> {to}"));
+        Ok(SecretRepoint::new(workload.clone(), 1))
+    }
+
+    async fn delete_secret(
+        &self,
+        namespace: &Namespace,
+        name: &ResourceName,
+    ) -> Result<(), OpsError> {
+        self.secrets_supported("delete_secret", namespace)?;
+        let target = format!("{namespace}/{name}");
+        self.call("delete_secret", &target)?;
+        let mut s = self.lock();
+        let users = Self::users_of(&s, namespace, name);
+        if !users.is_empty() {
+            return Err(
+                OpsError::new(ErrorKind::Conflict, "fake", "delete_secret", target)
+                    .with_detail(format!("still used by {} workloads", users.len())),
+            );
+        }
+        s.secrets
+            .remove(&(namespace.clone(), name.clone()))
+            .ok_or_else(|| Self::not_found("delete_secret", &target))?;
+        drop(s);
+        self.faults.mutate(format!("delete_secret {target}"));
+        Ok(())
+    }
 }
