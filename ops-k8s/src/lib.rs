@@ -68,6 +68,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// §autoscaling (issue 14)
+mod autoscaling;
 mod config;
 mod config_update;
 mod copy;
@@ -76,6 +78,8 @@ mod events;
 mod exec;
 mod logs;
 mod platform;
+// §resources (issue 14)
+mod resources;
 mod restart;
 mod rollback;
 mod scale;
