@@ -14,6 +14,8 @@ mod platform;
 mod prune;
 mod raw;
 mod recreate;
+// §resources (issue 14)
+mod resources;
 mod scale;
 mod status;
 mod usage;

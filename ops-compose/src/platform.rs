@@ -316,6 +316,8 @@ impl Platform for ComposePlatform {
         // The compose file and `.env` define the service: the next `docker compose up`
         // recreates it from them (recreate drops the config hash so it does).
         caps.durable_config = false;
+        // §autoscaling (issue 14): Compose has no horizontal autoscaler.
+        caps.autoscaling = false;
         caps
     }
 
@@ -468,6 +470,23 @@ impl Platform for ComposePlatform {
         Ok(Box::pin(self.update_env(workload, &update)).await?)
     }
     // §resources (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
+    async fn resources(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Vec<ops_core::platform::ContainerResources>, OpsError> {
+        Ok(self.service_resources(workload).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ResourceUpdate,
+    ) -> Result<ops_core::platform::ResourceChange, OpsError> {
+        refuse_dry_run(update.dry_run, "set_resources", workload)?;
+        Ok(Box::pin(self.set_service_resources(workload, &update)).await?)
+    }
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     // §lockdown (issue 14): methods of this section go here, kept together.

@@ -523,7 +523,7 @@ impl ComposePlatform {
     /// Where the service is defined, in words: the compose files and the `.env` of the
     /// directory compose ran in, from the labels docker compose writes (a project made
     /// without them is named only).
-    async fn definition(&self, workload: &WorkloadRef) -> Result<String> {
+    pub(crate) async fn definition(&self, workload: &WorkloadRef) -> Result<String> {
         let (project, service) = labels::project_service(workload)?;
         let inspected = self.inspect_members(workload, "update_config").await?;
         let l = inspected

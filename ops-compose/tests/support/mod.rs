@@ -60,6 +60,10 @@ pub struct Spec {
     pub restart: Option<&'static str>,
     /// A `CMD-SHELL` HEALTHCHECK run every second, unhealthy after one failure.
     pub health_cmd: Option<String>,
+    /// `HostConfig.Memory`, bytes (Docker then sets `MemorySwap` to twice it).
+    pub memory: Option<i64>,
+    /// More labels (e.g. the compose file labels docker compose writes).
+    pub labels: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -137,6 +141,7 @@ impl Project {
         if let Some(d) = &spec.depends_on {
             l.insert(labels::DEPENDS_ON.to_owned(), d.clone());
         }
+        l.extend(spec.labels.iter().cloned());
         let body = ContainerCreateBody {
             image: Some(demo_image()),
             entrypoint: spec.entrypoint.clone(),
@@ -158,6 +163,7 @@ impl Project {
             },
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
+                memory: spec.memory,
                 restart_policy: spec.restart.map(|r| bollard::models::RestartPolicy {
                     name: Some(match r {
                         "always" => bollard::models::RestartPolicyNameEnum::ALWAYS,
