@@ -20,7 +20,10 @@ mod targets;
 mod traffic;
 mod verify;
 // §resources (issue 14): runbook modules of this section go here.
+mod limits;
+pub use limits::{MemoryStep, OomLimits};
 // §autoscaling (issue 14): runbook modules of this section go here.
+mod autoscale;
 // §releases (issue 14): runbook modules of this section go here.
 // §lockdown (issue 14): runbook modules of this section go here.
 // §evidence (issue 14): runbook modules of this section go here.
