@@ -13,8 +13,8 @@ use crate::error::OpsError;
 use crate::incident::{IncidentStatus, Severity};
 use crate::notify::Notification;
 use crate::platform::{
-    ContainerResources, ContainerSelector, MemoryQuantity, ResourceUpdate, ResourceUsage,
-    RestartOptions, change_lines,
+    ContainerResources, ContainerSelector, InstancePhase, MemoryQuantity, ResourceUpdate,
+    ResourceUsage, RestartOptions, WorkloadStatus, change_lines,
 };
 use crate::run::{Acted, Finding, Run, RunOutcome, Step};
 
@@ -133,7 +133,8 @@ pub struct OomLimits {
     pub ceiling: Option<MemoryQuantity>,
     /// Instances still running well below their limit mean the OOM kills came from elsewhere
     /// (the node's memory pressure), which a higher limit does not fix: below this fraction of
-    /// the limit on every instance with a known usage, no raise (default 0.5).
+    /// the limit on every running instance with a known usage (crash-looping ones report next
+    /// to nothing and are not counted), no raise (default 0.5).
     pub far_below: f64,
 }
 
@@ -225,9 +226,15 @@ fn decide(
 pub(crate) async fn raise_memory_limit(
     run: &Run<'_>,
     t: &Targets,
+    status: &WorkloadStatus,
     usage: &[ResourceUsage],
-    instances: &[String],
 ) -> Result<Option<RunOutcome>, OpsError> {
+    let instances: Vec<String> = status
+        .oom_killed_instances()
+        .map(|i| i.name.to_string())
+        .collect();
+    let instances = instances.as_slice();
+    let running = running_usage(status, usage);
     let resources = run
         .read(Step::read_only("resources"), || async {
             match t.platform.resources(&t.workload).await {
@@ -236,7 +243,7 @@ pub(crate) async fn raise_memory_limit(
             }
         })
         .await?;
-    let (before, after) = match decide(&t.config.oom, resources.as_deref(), usage) {
+    let (before, after) = match decide(&t.config.oom, resources.as_deref(), &running) {
         Decision::Raise(before, after) => (before, after),
         Decision::Keep { why, escalate } => {
             run.finding(why);
@@ -316,6 +323,20 @@ pub(crate) async fn raise_memory_limit(
             RunOutcome::Unresolved
         },
     ))
+}
+
+/// The usage of the instances running now: only they say what the workload uses (a
+/// crash-looping one reports next to nothing).
+fn running_usage(status: &WorkloadStatus, usage: &[ResourceUsage]) -> Vec<ResourceUsage> {
+    usage
+        .iter()
+        .filter(|u| {
+            status.instances.iter().any(|i| {
+                i.name == u.instance && i.phase == InstancePhase::Running && i.waiting.is_none()
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// P0 and a notification: only a human can go past the ceiling.

@@ -182,11 +182,10 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
             "a restart only buys time: raise the memory limit or find the leak (heap profile, metrics over days)",
         ));
         // §resources (issue 14): OOM-killed at the limit → raise it (up to the ceiling).
-        if !killed.is_empty() {
-            let names: Vec<String> = status.oom_killed_instances().map(|i| i.name.to_string()).collect();
-            if let Some(outcome) = super::limits::raise_memory_limit(&run, t, &usage, &names).await? {
-                return Ok(outcome);
-            }
+        if !killed.is_empty()
+            && let Some(outcome) = super::limits::raise_memory_limit(&run, t, &status, &usage).await?
+        {
+            return Ok(outcome);
         }
         let restart = Step::disruptive("restart")
             .describe(format!("rolling restart of {} to free memory", t.workload))
