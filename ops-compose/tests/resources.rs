@@ -7,13 +7,18 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use bollard::models::ContainerUpdateBody;
 use ops_compose::labels;
 use ops_core::platform::{AutoscalerSpec, ContainerSelector, ResourceUpdate};
+use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::runbooks::{RunbookConfig, Targets, oom};
 use ops_core::testing::conformance;
 use ops_core::{ErrorKind, Platform};
 use serde_json::Value;
-use support::Spec;
+use support::{Spec, StatusProbe};
 
 const MIB: i64 = 1 << 20;
 
@@ -142,4 +147,92 @@ async fn a_memory_raise_past_the_old_swap_works_and_names_the_compose_key() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
+
+/// The oom runbook on the real engine: a process that needs about 60 MB under a 32Mi limit is
+/// OOM-killed by the kernel (the container exits with `OOMKilled`); `oom` raises the limit
+/// (x4, ceiling 256Mi) with `docker update`, restarts the container, and it stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_raises_a_real_memory_limit_and_the_restarted_container_stays_up() {
+    let p = project_or_skip!("oom");
+    let api = p.service("api");
+    // `tail` keeps the newline-free 60 MB "line" in memory.
+    let spec = Spec {
+        memory: Some(32 * MIB),
+        ..Spec::script(
+            "set -o pipefail; head -c 60000000 /dev/zero | tail > /dev/null || exit 1; exec sleep 600",
+        )
+    };
+    p.add("api", 1, &spec).await;
+    let killed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = p.platform.workload(&api).await.unwrap();
+            if status.oom_killed_instances().count() == 1 {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await
+    .expect("the kernel OOM-kills the container within a minute");
+    assert!(!killed.is_healthy());
+
+    let mut config = RunbookConfig::default()
+        .with_rollout_timeout(Duration::from_secs(60))
+        .with_rollout_poll(Duration::from_millis(500))
+        .with_verify(2, Duration::from_millis(500), Duration::from_secs(30));
+    config.oom.step = "x4".parse().unwrap();
+    config.oom.ceiling = Some("256Mi".parse().unwrap());
+    let targets = Targets::new(Arc::clone(&p.platform) as _, api.clone())
+        .with_probe(Arc::new(StatusProbe {
+            platform: Arc::clone(&p.platform),
+            workload: api.clone(),
+        }))
+        .with_config(config);
+    let ctx = RunContext::builder()
+        .allow_volatile_journal()
+        .mode(Mode::Execute)
+        .approver(ApprovalPolicy::approve_all("test"))
+        .build();
+    let report = tokio::time::timeout(Duration::from_secs(120), oom(&ctx, &targets))
+        .await
+        .expect("bounded")
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    let raise = report
+        .actions
+        .iter()
+        .find(|a| a.step == "raise_memory_limit")
+        .expect("the limit was raised");
+    assert!(
+        raise
+            .changes
+            .iter()
+            .any(|c| c.contains("memory 32Mi -> 128Mi")),
+        "{:?}",
+        raise.changes
+    );
+    assert!(report.actions.iter().any(|a| a.step == "restart"));
+    assert!(
+        report.summary.contains("lasts only until the next deploy"),
+        "{}",
+        report.summary
+    );
+    let host = docker_inspect_host_config(&labels::container_name(&p.name, "api", 1));
+    assert_eq!(host["Memory"], 128 * MIB);
+    assert_eq!(host["MemorySwap"], 256 * MIB);
+    // Up, and still up a moment later: the new limit holds what the process needs.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = p.platform.workload(&api).await.unwrap();
+    assert!(status.is_healthy(), "{status:?}");
+    // (The engine keeps State.OOMKilled from the run that was killed: "how it last ended".)
+    assert_eq!(
+        status.instances[0].phase,
+        ops_core::platform::InstancePhase::Running
+    );
 }
