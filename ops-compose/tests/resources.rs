@@ -13,9 +13,9 @@ use std::time::Duration;
 use bollard::models::ContainerUpdateBody;
 use ops_compose::labels;
 use ops_core::platform::{AutoscalerSpec, ContainerSelector, ResourceUpdate};
-use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::run::{Mode, RunOutcome};
 use ops_core::runbooks::{RunbookConfig, Targets, oom};
-use ops_core::testing::conformance;
+use ops_core::testing::{approving_context, conformance};
 use ops_core::{ErrorKind, Platform};
 use serde_json::Value;
 use support::{Spec, StatusProbe};
@@ -189,11 +189,7 @@ async fn oom_raises_a_real_memory_limit_and_the_restarted_container_stays_up() {
             workload: api.clone(),
         }))
         .with_config(config);
-    let ctx = RunContext::builder()
-        .allow_volatile_journal()
-        .mode(Mode::Execute)
-        .approver(ApprovalPolicy::approve_all("test"))
-        .build();
+    let ctx = approving_context(Mode::Execute);
     let report = tokio::time::timeout(Duration::from_secs(120), oom(&ctx, &targets))
         .await
         .expect("bounded")

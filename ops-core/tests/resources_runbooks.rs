@@ -16,7 +16,9 @@ use ops_core::platform::{
 };
 use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, Report, RunContext, RunOutcome};
 use ops_core::runbooks::{OomLimits, RunbookConfig, Targets, high_latency, oom};
-use ops_core::testing::{FakeMetrics, FakePlatform, RecordingNotifier, ScriptedProbe};
+use ops_core::testing::{
+    FakeMetrics, FakePlatform, RecordingNotifier, ScriptedProbe, approving_context,
+};
 use ops_core::{Platform as _, WorkloadRef};
 
 fn api() -> WorkloadRef {
@@ -24,15 +26,11 @@ fn api() -> WorkloadRef {
 }
 
 fn execute() -> RunContext {
-    RunContext::builder()
-        .allow_volatile_journal()
-        .mode(Mode::Execute)
-        .approver(ApprovalPolicy::approve_all("test"))
-        .build()
+    approving_context(Mode::Execute)
 }
 
 fn dry() -> RunContext {
-    RunContext::builder().allow_volatile_journal().build()
+    approving_context(Mode::DryRun)
 }
 
 fn app(limit: Option<&str>) -> ContainerResources {

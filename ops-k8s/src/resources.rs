@@ -180,7 +180,8 @@ impl KubePlatform {
                 return Ok(change);
             };
             self.patch_template(workload, body, update.dry_run).await?;
-            change.rolled_out = !update.dry_run;
+            // A paused Deployment takes the new template but rolls it out only when resumed.
+            change.rolled_out = !update.dry_run && !object.paused();
             Ok(change)
         })
         .await

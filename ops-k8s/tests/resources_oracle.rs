@@ -12,7 +12,8 @@
 mod support;
 
 use ops_core::platform::{
-    AutoscalerSpec, ContainerSelector, CpuQuantity, MemoryQuantity, ResourceUpdate, ScaleOptions,
+    AutoscalerSpec, ContainerSelector, CpuQuantity, MemoryQuantity, ResourceChange, ResourceUpdate,
+    ScaleOptions,
 };
 use ops_core::testing::conformance;
 use ops_core::{ErrorKind, Platform as _};
@@ -82,10 +83,30 @@ fn pod_resources(env: &Env, ns: &str) -> Vec<Value> {
     out
 }
 
-fn assert_same_writes(env: &Env) -> Vec<(String, String, String, Value)> {
+/// `kubectl set resources deployment/web ARGS` in one namespace, `update` by opsbook in the
+/// other: the same writes and the same Deployment after the rollout; opsbook's change.
+async fn set_by_both(env: &Env, args: &[&str], update: ResourceUpdate) -> ResourceChange {
+    twins(env, "web").await;
+    env.cluster.clear_requests();
+    let mut command = vec!["set", "resources", "deployment/web", "-n", K];
+    command.extend_from_slice(args);
+    let run = env.kubectl(&command).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let change = env
+        .platform
+        .set_resources(&workload(O, "deployment", "web"), update)
+        .await
+        .expect("opsbook set_resources");
+    env.settle().await;
     let (k, o) = (writes(&env.cluster, K), writes(&env.cluster, O));
     assert_eq!(o, k, "same method, path, patch type and body as kubectl");
-    o
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].2, "application/strategic-merge-patch+json");
+    assert_eq!(
+        deployment_state(env, O, "web"),
+        deployment_state(env, K, "web")
+    );
+    change
 }
 
 #[tokio::test]
@@ -94,44 +115,17 @@ async fn set_resources_on_one_container_sends_kubectls_patch_and_ends_in_the_sam
         return;
     }
     let env = Env::start().await;
-    twins(&env, "web").await;
-    env.cluster.clear_requests();
-
-    let run = env
-        .kubectl(&[
-            "set",
-            "resources",
-            "deployment/web",
-            "-c=app",
-            "--limits=cpu=200m,memory=512Mi",
-            "--requests=cpu=100m,memory=256Mi",
-            "-n",
-            K,
-        ])
-        .await;
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let web = workload(O, "deployment", "web");
-    let change = env
-        .platform
-        .set_resources(
-            &web,
-            ResourceUpdate::new(ContainerSelector::named("app"))
-                .limit_cpu(cpu("200m"))
-                .limit_memory(mem("512Mi"))
-                .request_cpu(cpu("100m"))
-                .request_memory(mem("256Mi")),
-        )
-        .await
-        .expect("opsbook set_resources");
-    env.settle().await;
-
-    let sent = assert_same_writes(&env);
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0].2, "application/strategic-merge-patch+json");
-    assert_eq!(
-        deployment_state(&env, O, "web"),
-        deployment_state(&env, K, "web")
-    );
+    let update = ResourceUpdate::new(ContainerSelector::named("app"))
+        .limit_cpu(cpu("200m"))
+        .limit_memory(mem("512Mi"))
+        .request_cpu(cpu("100m"))
+        .request_memory(mem("256Mi"));
+    let args = [
+        "-c=app",
+        "--limits=cpu=200m,memory=512Mi",
+        "--requests=cpu=100m,memory=256Mi",
+    ];
+    let change = set_by_both(&env, &args, update).await;
     assert_eq!(
         pod_resources(&env, O),
         pod_resources(&env, K),
@@ -149,6 +143,7 @@ async fn set_resources_on_one_container_sends_kubectls_patch_and_ends_in_the_sam
         .resources(&workload(K, "deployment", "web"))
         .await
         .unwrap();
+    let web = workload(O, "deployment", "web");
     assert_eq!(env.platform.resources(&web).await.unwrap(), by_kubectl);
     let app = &env.get("Deployment", O, "web")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
@@ -163,33 +158,8 @@ async fn set_resources_on_every_container_matches_kubectl_without_c() {
         return;
     }
     let env = Env::start().await;
-    twins(&env, "web").await;
-    env.cluster.clear_requests();
-    let run = env
-        .kubectl(&[
-            "set",
-            "resources",
-            "deployment/web",
-            "--limits=memory=1.5Gi",
-            "-n",
-            K,
-        ])
-        .await;
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let change = env
-        .platform
-        .set_resources(
-            &workload(O, "deployment", "web"),
-            ResourceUpdate::new(ContainerSelector::All).limit_memory(mem("1.5Gi")),
-        )
-        .await
-        .expect("opsbook set_resources");
-    env.settle().await;
-    assert_same_writes(&env);
-    assert_eq!(
-        deployment_state(&env, O, "web"),
-        deployment_state(&env, K, "web")
-    );
+    let update = ResourceUpdate::new(ContainerSelector::All).limit_memory(mem("1.5Gi"));
+    let change = set_by_both(&env, &["--limits=memory=1.5Gi"], update).await;
     assert_eq!(change.after.len(), 2);
     // The side container keeps its CPU limit; both get 1536Mi, kubectl's canonical form.
     let side = &env.get("Deployment", O, "web")["spec"]["template"]["spec"]["containers"][1];

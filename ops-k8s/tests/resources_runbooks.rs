@@ -10,47 +10,14 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use ops_core::probe::{Probe, ProbeResult};
-use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::run::{Mode, RunOutcome};
 use ops_core::runbooks::{RunbookConfig, Targets, oom};
-use ops_core::testing::MemoryJournal;
-use ops_core::{OpsError, Platform, WorkloadRef};
+use ops_core::testing::approving_context;
+use ops_core::{Platform, WorkloadRef};
 use serde_json::json;
-use support::{Env, deployment, workload};
+use support::{Env, PodsReady, deployment, workload};
 
 const NS: &str = "shop";
-
-#[derive(Debug)]
-struct PodsReady {
-    platform: ops_k8s::KubePlatform,
-    workload: WorkloadRef,
-}
-
-#[async_trait]
-impl Probe for PodsReady {
-    fn name(&self) -> &'static str {
-        "pods-ready"
-    }
-
-    async fn check(&self) -> Result<ProbeResult, OpsError> {
-        let status = self.platform.workload(&self.workload).await?;
-        Ok(if status.is_healthy() && !status.instances.is_empty() {
-            ProbeResult::up()
-        } else {
-            ProbeResult::down(format!("{}/{} ready", status.ready, status.desired))
-        })
-    }
-}
-
-fn ctx(mode: Mode) -> RunContext {
-    RunContext::builder()
-        .allow_volatile_journal()
-        .mode(mode)
-        .approver(ApprovalPolicy::approve_all("test"))
-        .journal(Arc::new(MemoryJournal::default()))
-        .build()
-}
 
 fn targets(env: &Env, w: &WorkloadRef, ceiling: &str) -> Targets {
     let mut cfg = RunbookConfig::default();
@@ -92,7 +59,7 @@ async fn oom_raises_the_limit_in_the_pod_template_and_the_new_pods_stay_up() {
     let env = Env::start().await;
     let w = starved_worker(&env).await;
 
-    let plan = oom(&ctx(Mode::DryRun), &targets(&env, &w, "1Gi"))
+    let plan = oom(&approving_context(Mode::DryRun), &targets(&env, &w, "1Gi"))
         .await
         .unwrap();
     assert_eq!(plan.outcome, RunOutcome::Planned);
@@ -115,7 +82,7 @@ async fn oom_raises_the_limit_in_the_pod_template_and_the_new_pods_stay_up() {
         "a dry run changes nothing"
     );
 
-    let report = oom(&ctx(Mode::Execute), &targets(&env, &w, "1Gi"))
+    let report = oom(&approving_context(Mode::Execute), &targets(&env, &w, "1Gi"))
         .await
         .unwrap();
     assert_eq!(
@@ -149,9 +116,12 @@ async fn oom_raises_the_limit_in_the_pod_template_and_the_new_pods_stay_up() {
 async fn oom_at_the_ceiling_keeps_the_limit_and_escalates() {
     let env = Env::start().await;
     let w = starved_worker(&env).await;
-    let report = oom(&ctx(Mode::Execute), &targets(&env, &w, "128Mi"))
-        .await
-        .unwrap();
+    let report = oom(
+        &approving_context(Mode::Execute),
+        &targets(&env, &w, "128Mi"),
+    )
+    .await
+    .unwrap();
     assert_eq!(template_memory_limit(&env), json!("128Mi"));
     assert_eq!(
         report.severity,

@@ -38,6 +38,24 @@ pub use faults::Faults;
 pub use hostile::{MESSAGE_MAX, assert_safe_error, assert_safe_message};
 pub use metrics::FakeMetrics;
 pub use notifier::RecordingNotifier;
+
+// §resources (issue 14)
+/// A run context for tests in `mode` that approves every step (`ApprovalPolicy::approve_all`)
+/// and journals into memory (volatile, allowed).
+///
+/// # Examples
+/// ```
+/// use ops_core::run::Mode;
+/// let ctx = ops_core::testing::approving_context(Mode::Execute);
+/// assert_eq!(ctx.mode(), Mode::Execute);
+/// ```
+pub fn approving_context(mode: crate::run::Mode) -> crate::run::RunContext {
+    crate::run::RunContext::builder()
+        .allow_volatile_journal()
+        .mode(mode)
+        .approver(crate::run::ApprovalPolicy::approve_all("test"))
+        .build()
+}
 pub use platform::{FakePlatform, Healing};
 pub use probe::ScriptedProbe;
 
