@@ -372,3 +372,28 @@ async fn the_seeds_hpa_with_a_memory_target_conforms_and_other_metrics_survive_a
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
 }
+
+#[tokio::test]
+async fn a_paused_deployment_takes_the_new_limits_without_a_rollout() {
+    let env = Env::start().await;
+    env.create(two_container_deployment(O, "web")).await;
+    env.cluster
+        .modify("Deployment", O, "web", |d| {
+            d["spec"]["paused"] = json!(true);
+        })
+        .unwrap();
+    let change = env
+        .platform
+        .set_resources(
+            &workload(O, "deployment", "web"),
+            ResourceUpdate::new(ContainerSelector::named("app")).limit_memory(mem("1Gi")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !change.rolled_out,
+        "paused: nothing rolls out until resumed"
+    );
+    let app = &env.get("Deployment", O, "web")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(app["resources"]["limits"]["memory"], json!("1Gi"));
+}
