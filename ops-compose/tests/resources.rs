@@ -15,7 +15,7 @@ use ops_compose::labels;
 use ops_core::platform::{AutoscalerSpec, ContainerSelector, ResourceUpdate};
 use ops_core::run::{Mode, RunOutcome};
 use ops_core::runbooks::{RunbookConfig, Targets, oom};
-use ops_core::testing::{approving_context, conformance};
+use ops_core::testing::{approving_context, assert_outcome, conformance};
 use ops_core::{ErrorKind, Platform};
 use serde_json::Value;
 use support::{Spec, StatusProbe};
@@ -194,12 +194,7 @@ async fn oom_raises_a_real_memory_limit_and_the_restarted_container_stays_up() {
         .await
         .expect("bounded")
         .unwrap();
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
+    assert_outcome(&report, RunOutcome::Recovered);
     let raise = report
         .actions
         .iter()

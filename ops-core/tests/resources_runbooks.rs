@@ -17,7 +17,7 @@ use ops_core::platform::{
 use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, Report, RunContext, RunOutcome};
 use ops_core::runbooks::{OomLimits, RunbookConfig, Targets, high_latency, oom};
 use ops_core::testing::{
-    FakeMetrics, FakePlatform, RecordingNotifier, ScriptedProbe, approving_context,
+    FakeMetrics, FakePlatform, RecordingNotifier, ScriptedProbe, approving_context, has_change,
 };
 use ops_core::{Platform as _, WorkloadRef};
 
@@ -80,10 +80,10 @@ async fn oom_raises_the_limit_by_the_step_when_killed_at_it_and_the_rollout_is_t
     let raise = action(&report, "raise_memory_limit");
     assert_eq!(raise.status, ActionStatus::Taken);
     assert!(
-        raise
-            .changes
-            .iter()
-            .any(|c| c.ends_with("app: limits cpu none -> none, memory 256Mi -> 384Mi")),
+        has_change(
+            raise,
+            &["app: limits cpu none -> none, memory 256Mi -> 384Mi"]
+        ),
         "{:?}",
         raise.changes
     );
@@ -112,19 +112,11 @@ async fn oom_dry_run_plans_the_exact_before_and_after_and_changes_nothing() {
     let raise = action(&report, "raise_memory_limit");
     assert_eq!(raise.status, ActionStatus::Planned);
     assert!(
-        raise
-            .changes
-            .iter()
-            .any(|c| c.contains("memory 256Mi -> 512Mi")),
+        has_change(raise, &["memory 256Mi -> 512Mi"]),
         "{:?}",
         raise.changes
     );
-    assert!(
-        raise
-            .changes
-            .iter()
-            .any(|c| c.contains("api-0") && c.contains("api-1"))
-    );
+    assert!(has_change(raise, &["api-0", "api-1"]));
     assert!(platform.mutations().is_empty());
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ops_core::run::{Mode, RunOutcome};
 use ops_core::runbooks::{RunbookConfig, Targets, oom};
-use ops_core::testing::approving_context;
+use ops_core::testing::{approving_context, assert_outcome};
 use ops_core::{Platform, WorkloadRef};
 use serde_json::json;
 use support::{Env, PodsReady, deployment, workload};
@@ -85,12 +85,7 @@ async fn oom_raises_the_limit_in_the_pod_template_and_the_new_pods_stay_up() {
     let report = oom(&approving_context(Mode::Execute), &targets(&env, &w, "1Gi"))
         .await
         .unwrap();
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
+    assert_outcome(&report, RunOutcome::Recovered);
     assert_eq!(template_memory_limit(&env), json!("192Mi"));
     // The request was kept; the rollout replaced the pods, which now run.
     let app = &env.get("Deployment", NS, "worker")["spec"]["template"]["spec"]["containers"][0];
@@ -99,13 +94,7 @@ async fn oom_raises_the_limit_in_the_pod_template_and_the_new_pods_stay_up() {
     assert!(status.is_healthy(), "{status:?}");
     assert_eq!(status.oom_killed_instances().count(), 0);
     // One patch of the template, no extra restart.
-    let patches: Vec<String> = env
-        .cluster
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH")
-        .map(|r| r.path)
-        .collect();
+    let patches = support::patched_paths(&env.cluster);
     assert_eq!(
         patches,
         ["/apis/apps/v1/namespaces/shop/deployments/worker"]

@@ -209,13 +209,7 @@ async fn complete_service_recovery_starts_tiers_in_order() {
         report.to_markdown()
     );
     // The database tier was written before the API tier.
-    let patched: Vec<String> = env
-        .cluster
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH")
-        .map(|r| r.path)
-        .collect();
+    let patched = support::patched_paths(&env.cluster);
     let first_db = patched.iter().position(|p| p.contains("statefulsets/db"));
     let first_api = patched.iter().position(|p| p.contains("deployments/api"));
     assert!(first_db.is_some() && first_db < first_api, "{patched:?}");

@@ -254,3 +254,13 @@ impl ops_core::probe::Probe for PodsReady {
         })
     }
 }
+
+/// The paths of the PATCH requests the double recorded, in order.
+pub fn patched_paths(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.path)
+        .collect()
+}
