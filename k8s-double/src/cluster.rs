@@ -210,6 +210,27 @@ impl Cluster {
             .push((image_substring.to_owned(), fault));
     }
 
+    /// Containers whose image contains `image_substring` need `bytes` of memory from now on
+    /// (when they start): a memory limit below that OOM-kills them (`OOMKilled`, exit code
+    /// 137, restarted into `CrashLoopBackOff`), as the kernel does at the cgroup's limit; with
+    /// a limit at or above it, or none, they run. A raised limit in the pod template cures
+    /// the new pods.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let server = k8s_double::ApiServer::new().start().await?;
+    /// server.cluster().need_memory("shop/worker", 150 << 20);
+    /// # Ok::<(), k8s_double::Error>(()) }).unwrap();
+    /// ```
+    pub fn need_memory(&self, image_substring: &str, bytes: u64) {
+        self.shared
+            .lock()
+            .sim
+            .memory_needs
+            .push((image_substring.to_owned(), bytes));
+    }
+
     /// The next `times` requests with `method` whose path contains `path_contains` are
     /// answered with `status` (a `Status` with the reason the API server uses for that code:
     /// 403 Forbidden, 409 Conflict, 429 `TooManyRequests`, 503 `ServiceUnavailable`, 500

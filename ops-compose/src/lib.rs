@@ -20,6 +20,8 @@ mod prune;
 mod raw;
 mod recreate;
 mod release;
+// §resources (issue 14)
+mod resources;
 mod scale;
 mod status;
 mod usage;

@@ -319,6 +319,8 @@ impl Platform for ComposePlatform {
         caps.durable_config = false;
         // §secrets (issue 14): the engine keeps no Secrets of its own.
         caps.secret_versions = false;
+        // §autoscaling (issue 14): Compose has no horizontal autoscaler.
+        caps.autoscaling = false;
         caps
     }
 
@@ -480,6 +482,23 @@ impl Platform for ComposePlatform {
         Ok(Box::pin(self.update_env(workload, &update)).await?)
     }
     // §resources (issue 14): methods of this section go here, kept together.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
+    async fn resources(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Vec<ops_core::platform::ContainerResources>, OpsError> {
+        Ok(self.service_resources(workload).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ResourceUpdate,
+    ) -> Result<ops_core::platform::ResourceChange, OpsError> {
+        refuse_dry_run(update.dry_run, "set_resources", workload)?;
+        Ok(Box::pin(self.set_service_resources(workload, &update)).await?)
+    }
     // §autoscaling (issue 14): methods of this section go here, kept together.
     // §releases (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]

@@ -31,6 +31,14 @@ pub use inspection::*;
 // §secrets (issue 14)
 mod secrets;
 pub use secrets::*;
+// §resources (issue 14)
+mod quantity;
+mod resources;
+pub use quantity::*;
+pub use resources::*;
+// §autoscaling (issue 14)
+mod autoscaling;
+pub use autoscaling::*;
 
 /// What a [`Platform`] backend supports; callers check before calling.
 ///
@@ -81,7 +89,13 @@ pub struct PlatformCapabilities {
     /// ([`ConfigChange::persist_in`] says where).
     pub durable_config: bool,
     // §resources (issue 14): methods of this section go here, kept together.
+    /// Reading and setting per-container CPU / memory requests and limits
+    /// ([`Platform::resources`], [`Platform::set_resources`]).
+    pub resources: bool,
     // §autoscaling (issue 14): methods of this section go here, kept together.
+    /// Reading and creating / updating the horizontal autoscaler of a workload
+    /// ([`Platform::autoscaler`], [`Platform::set_autoscaler`]); false on Compose.
+    pub autoscaling: bool,
     // §releases (issue 14): methods of this section go here, kept together.
     /// Setting a workload's image ([`Platform::set_image`]): Kubernetes patches the pod
     /// template; Compose recreates the service's containers with the image.
@@ -121,7 +135,9 @@ impl PlatformCapabilities {
             update_config: true,
             durable_config: true,
             // §resources (issue 14)
+            resources: true,
             // §autoscaling (issue 14)
+            autoscaling: true,
             // §releases (issue 14)
             set_image: true,
             // §lockdown (issue 14)
@@ -1534,7 +1550,75 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     ) -> Result<ConfigChange, OpsError>;
 
     // §resources (issue 14): methods of this section go here, kept together.
+    /// The CPU / memory requests and limits of each container of `workload`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Unsupported`] when the backend cannot tell
+    /// ([`PlatformCapabilities::resources`]).
+    async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> {
+        Err(OpsError::unsupported(
+            self.backend(),
+            "resources",
+            workload.to_string(),
+            "this backend does not read resource requests and limits",
+        ))
+    }
+
+    /// Set requests and/or limits of the selected containers; returns them before and after.
+    /// Kubernetes changes the pod template (a rollout); Compose updates the running
+    /// containers (and [`ResourceChange::persist_in`] names where the value must also go).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for an empty update or a request above its limit;
+    /// [`ErrorKind::NotFound`] for an unknown workload or container; [`ErrorKind::Conflict`]
+    /// when [`ResourceUpdate::expect`] no longer holds; [`ErrorKind::Unsupported`].
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        update: ResourceUpdate,
+    ) -> Result<ResourceChange, OpsError> {
+        let _ = update;
+        Err(OpsError::unsupported(
+            self.backend(),
+            "set_resources",
+            workload.to_string(),
+            "this backend does not set resource requests and limits",
+        ))
+    }
     // §autoscaling (issue 14): methods of this section go here, kept together.
+    /// The horizontal autoscaler that targets `workload`, `None` when there is none.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown workload; [`ErrorKind::Unsupported`] where the
+    /// platform has no autoscaling ([`PlatformCapabilities::autoscaling`]).
+    async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> {
+        Err(OpsError::unsupported(
+            self.backend(),
+            "autoscaler",
+            workload.to_string(),
+            "this platform has no horizontal autoscaling",
+        ))
+    }
+
+    /// Create the autoscaler of `workload`, or update the one that targets it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for an unknown workload; [`ErrorKind::Conflict`] when
+    /// [`AutoscalerSpec::expect_min`] no longer holds; [`ErrorKind::Unsupported`] for kinds
+    /// without replicas (DaemonSet) or platforms without autoscaling.
+    async fn set_autoscaler(
+        &self,
+        workload: &WorkloadRef,
+        spec: AutoscalerSpec,
+    ) -> Result<AutoscalerChange, OpsError> {
+        let _ = spec;
+        Err(OpsError::unsupported(
+            self.backend(),
+            "set_autoscaler",
+            workload.to_string(),
+            "this platform has no horizontal autoscaling",
+        ))
+    }
     // §releases (issue 14): methods of this section go here, kept together.
     /// Run another image in one container of the workload (default: its only container)
     /// and start its rollout, recording `update`'s change cause where the platform keeps one
@@ -1821,7 +1905,11 @@ macro_rules! forward_platform {
             async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }
             async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { (**self).update_config(workload, update).await }
             // §resources (issue 14): methods of this section go here, kept together.
+            async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> { (**self).resources(workload).await }
+            async fn set_resources(&self, workload: &WorkloadRef, update: ResourceUpdate) -> Result<ResourceChange, OpsError> { (**self).set_resources(workload, update).await }
             // §autoscaling (issue 14): methods of this section go here, kept together.
+            async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> { (**self).autoscaler(workload).await }
+            async fn set_autoscaler(&self, workload: &WorkloadRef, spec: AutoscalerSpec) -> Result<AutoscalerChange, OpsError> { (**self).set_autoscaler(workload, spec).await }
             // §releases (issue 14): methods of this section go here, kept together.
             async fn set_image(&self, workload: &WorkloadRef, update: ImageUpdate) -> Result<ImageChange, OpsError> { (**self).set_image(workload, update).await }
             // §lockdown (issue 14): methods of this section go here, kept together.

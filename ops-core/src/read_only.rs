@@ -267,6 +267,42 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             namespace.to_string(),
         ))
     }
+    // §resources (issue 14)
+    async fn resources(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Vec<crate::platform::ContainerResources>, OpsError> {
+        self.0.resources(workload).await
+    }
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        _: crate::platform::ResourceUpdate,
+    ) -> Result<crate::platform::ResourceChange, OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "set_resources",
+            workload.to_string(),
+        ))
+    }
+    // §autoscaling (issue 14)
+    async fn autoscaler(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<crate::platform::Autoscaler>, OpsError> {
+        self.0.autoscaler(workload).await
+    }
+    async fn set_autoscaler(
+        &self,
+        workload: &WorkloadRef,
+        _: crate::platform::AutoscalerSpec,
+    ) -> Result<crate::platform::AutoscalerChange, OpsError> {
+        Err(refused(
+            self.0.backend(),
+            "set_autoscaler",
+            workload.to_string(),
+        ))
+    }
 }
 
 #[async_trait]

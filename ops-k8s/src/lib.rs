@@ -68,6 +68,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// §autoscaling (issue 14)
+mod autoscaling;
 mod config;
 mod config_update;
 mod copy;
@@ -82,6 +84,8 @@ mod lockdown;
 mod logs;
 mod platform;
 mod release;
+// §resources (issue 14)
+mod resources;
 mod restart;
 mod rollback;
 mod scale;

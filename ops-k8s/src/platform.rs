@@ -307,7 +307,35 @@ impl Platform for KubePlatform {
         Ok(self.apply_config(workload, update).await?)
     }
     // §resources (issue 14): methods of this section go here, kept together.
+    async fn resources(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Vec<ops_core::platform::ContainerResources>, OpsError> {
+        Ok(self.template_resources(workload).await?)
+    }
+
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        update: ops_core::platform::ResourceUpdate,
+    ) -> Result<ops_core::platform::ResourceChange, OpsError> {
+        Ok(self.set_template_resources(workload, &update).await?)
+    }
     // §autoscaling (issue 14): methods of this section go here, kept together.
+    async fn autoscaler(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<ops_core::platform::Autoscaler>, OpsError> {
+        Ok(self.hpa_view(workload).await?)
+    }
+
+    async fn set_autoscaler(
+        &self,
+        workload: &WorkloadRef,
+        spec: ops_core::platform::AutoscalerSpec,
+    ) -> Result<ops_core::platform::AutoscalerChange, OpsError> {
+        Ok(self.put_hpa(workload, &spec).await?)
+    }
     // §releases (issue 14): methods of this section go here, kept together.
     async fn set_image(
         &self,

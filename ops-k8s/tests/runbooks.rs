@@ -11,45 +11,19 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use k8s_double::PodFault;
 use ops_core::metrics::MetricQuery;
-use ops_core::probe::{Probe, ProbeResult};
 use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
 use ops_core::runbooks::{
     RecoveryOrder, RunbookConfig, Targets, api_down, complete_service_recovery, high_error_rate,
     oom, restart_and_verify,
 };
 use ops_core::testing::{FakeMetrics, MemoryJournal};
-use ops_core::{OpsError, Platform, WorkloadRef};
+use ops_core::{Platform, WorkloadRef};
 use serde_json::json;
-use support::{Env, deployment, workload};
+use support::{Env, PodsReady, deployment, workload};
 
 const NS: &str = "shop";
-
-/// Up when every pod of the workload is ready and none waits: what a `/health` behind a
-/// Service would say.
-#[derive(Debug)]
-struct PodsReady {
-    platform: ops_k8s::KubePlatform,
-    workload: WorkloadRef,
-}
-
-#[async_trait]
-impl Probe for PodsReady {
-    fn name(&self) -> &'static str {
-        "pods-ready"
-    }
-
-    async fn check(&self) -> Result<ProbeResult, OpsError> {
-        let status = self.platform.workload(&self.workload).await?;
-        Ok(if status.is_healthy() && !status.instances.is_empty() {
-            ProbeResult::up()
-        } else {
-            ProbeResult::down(format!("{}/{} ready", status.ready, status.desired))
-        })
-    }
-}
 
 fn ctx() -> RunContext {
     RunContext::builder()
@@ -235,13 +209,7 @@ async fn complete_service_recovery_starts_tiers_in_order() {
         report.to_markdown()
     );
     // The database tier was written before the API tier.
-    let patched: Vec<String> = env
-        .cluster
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH")
-        .map(|r| r.path)
-        .collect();
+    let patched = support::patched_paths(&env.cluster);
     let first_db = patched.iter().position(|p| p.contains("statefulsets/db"));
     let first_api = patched.iter().position(|p| p.contains("deployments/api"));
     assert!(first_db.is_some() && first_db < first_api, "{patched:?}");

@@ -170,6 +170,19 @@ pub(crate) struct RawThresholds {
     pub(crate) p95: Option<RawLevels<String>>,
     pub(crate) db: RawDbLimits,
     pub(crate) cache: RawCacheLimits,
+    // §resources (issue 14)
+    pub(crate) oom: RawOomLimits,
+}
+
+/// `[thresholds.oom]`: how `oom` may raise memory limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawOomLimits {
+    /// `x1.5` or `+256Mi`.
+    pub(crate) step: Option<Text>,
+    /// A memory quantity, `2Gi`; none: never raise.
+    pub(crate) ceiling: Option<Text>,
+    pub(crate) far_below: Option<Spanned<f64>>,
 }
 
 /// Three levels of a signal: P1 (`high`), P2 (`medium`), P3 (`low`).

@@ -523,7 +523,42 @@ fn thresholds(c: &mut Collector<'_>, t: &RawThresholds) -> RunbookConfig {
         }
     }
     levels(c, t, &mut cfg);
+    oom_limits(c, t, &mut cfg);
     cfg
+}
+
+/// `[thresholds.oom]` (§resources, issue 14): step, ceiling and the far-below fraction.
+fn oom_limits(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) {
+    if let Some(step) = &t.oom.step {
+        match step.get_ref().parse::<ops_core::runbooks::MemoryStep>() {
+            Ok(s) => cfg.oom.step = s,
+            Err(e) => c.at(
+                step.span(),
+                "thresholds.oom.step",
+                e.detail().unwrap_or("write x1.5 or +256Mi").to_owned(),
+            ),
+        }
+    }
+    if let Some(ceiling) = &t.oom.ceiling {
+        match ops_core::platform::MemoryQuantity::parse(ceiling.get_ref()) {
+            Ok(q) if q.bytes() > 0 => cfg.oom.ceiling = Some(q),
+            Ok(_) => c.at(
+                ceiling.span(),
+                "thresholds.oom.ceiling",
+                "a ceiling of 0 raises nothing: leave it out instead",
+            ),
+            Err(e) => c.at(
+                ceiling.span(),
+                "thresholds.oom.ceiling",
+                e.detail()
+                    .unwrap_or("a memory quantity such as 2Gi")
+                    .to_owned(),
+            ),
+        }
+    }
+    if let Some(f) = fraction(c, t.oom.far_below.as_ref(), "thresholds.oom.far_below") {
+        cfg.oom.far_below = f;
+    }
 }
 
 fn durations(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) {

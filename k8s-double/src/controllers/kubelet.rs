@@ -135,7 +135,11 @@ fn start(state: &mut State, pod: &Value) {
     for c in json::array_at(pod, &["spec", "containers"]) {
         let cname = json::str_at(c, &["name"]).unwrap_or_default().to_owned();
         let image = json::str_at(c, &["image"]).unwrap_or_default().to_owned();
-        let fault = state.sim.fault_for(&image);
+        let fault = state.sim.fault_for(&image).or_else(|| {
+            state
+                .sim
+                .oom_for(&image, json::str_at(c, &["resources", "limits", "memory"]))
+        });
         let path = container_path(&cname);
         let event = |state: &mut State, t: EventType, reason: &str, message: &str| {
             events::record_at(state, pod, Some(&path), t, reason, message, "kubelet");

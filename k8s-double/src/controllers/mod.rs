@@ -61,6 +61,9 @@ pub(crate) struct Sim {
     pub(crate) files: FileSystems,
     /// Requests to fail on purpose: (method, path fragment, status code, times left).
     pub(crate) request_faults: Vec<(String, String, u16, usize)>,
+    /// Memory the containers of matching images need, bytes: below it their memory limit
+    /// OOM-kills them.
+    pub(crate) memory_needs: Vec<(String, u64)>,
 }
 
 impl Default for Sim {
@@ -79,6 +82,7 @@ impl Default for Sim {
             event_index: HashMap::new(),
             files: FileSystems::default(),
             request_faults: Vec::new(),
+            memory_needs: Vec::new(),
         }
     }
 }
@@ -91,6 +95,39 @@ impl Sim {
             .find(|(needle, _)| image.contains(needle.as_str()))
             .map(|(_, fault)| *fault)
     }
+
+    /// `OomKilled` when `image` needs more memory than `limit` (a quantity such as `128Mi`)
+    /// allows; a container without a limit, or with one the double cannot read, runs.
+    pub(crate) fn oom_for(&self, image: &str, limit: Option<&str>) -> Option<PodFault> {
+        let need = self
+            .memory_needs
+            .iter()
+            .find(|(needle, _)| image.contains(needle.as_str()))
+            .map(|(_, bytes)| *bytes)?;
+        let limit = memory_bytes(limit?)?;
+        (limit < need).then_some(PodFault::OomKilled)
+    }
+}
+
+/// A whole-number memory quantity (`134217728`, `128Mi`, `1G`) in bytes; `None` otherwise.
+fn memory_bytes(quantity: &str) -> Option<u64> {
+    let split = quantity
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(quantity.len());
+    let (digits, suffix) = quantity.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match suffix {
+        "" => 1,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
 }
 
 /// The simulated nodes' names.

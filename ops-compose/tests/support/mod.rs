@@ -62,6 +62,10 @@ pub struct Spec {
     pub health_cmd: Option<String>,
     /// Publish container port 8080 on an ephemeral port of 127.0.0.1.
     pub publish: bool,
+    /// `HostConfig.Memory`, bytes (Docker then sets `MemorySwap` to twice it).
+    pub memory: Option<i64>,
+    /// More labels (e.g. the compose file labels docker compose writes).
+    pub labels: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -139,6 +143,7 @@ impl Project {
         if let Some(d) = &spec.depends_on {
             l.insert(labels::DEPENDS_ON.to_owned(), d.clone());
         }
+        l.extend(spec.labels.iter().cloned());
         let body = ContainerCreateBody {
             image: Some(demo_image()),
             entrypoint: spec.entrypoint.clone(),
@@ -170,6 +175,7 @@ impl Project {
                     )])
                 }),
                 network_mode: Some(self.network.clone()),
+                memory: spec.memory,
                 restart_policy: spec.restart.map(|r| bollard::models::RestartPolicy {
                     name: Some(match r {
                         "always" => bollard::models::RestartPolicyNameEnum::ALWAYS,

@@ -21,7 +21,10 @@ mod targets;
 mod traffic;
 mod verify;
 // §resources (issue 14): runbook modules of this section go here.
+mod limits;
+pub use limits::{MemoryStep, OomLimits};
 // §autoscaling (issue 14): runbook modules of this section go here.
+mod autoscale;
 // §releases (issue 14): runbook modules of this section go here.
 mod release;
 pub use release::{MaintenancePlan, deploy_release, deployment_failure, planned_maintenance};

@@ -81,6 +81,9 @@ pub struct RunbookConfig {
     pub cpu_scale_out: f64,
     /// The most replicas `high_latency` scales to: 10.
     pub max_replicas: u32,
+    /// What `oom` may do to memory limits (§resources, issue 14): raise by `step` (default
+    /// `x1.5`) up to `ceiling` (none by default: no raise).
+    pub oom: super::limits::OomLimits,
     /// The new secret `secret_rotation` rolls out.
     #[serde(skip)]
     pub rotation: Option<SecretRotation>,
@@ -268,6 +271,7 @@ impl Default for RunbookConfig {
             memory_warn: 0.8,
             cpu_scale_out: 0.8,
             max_replicas: 10,
+            oom: super::limits::OomLimits::default(),
             rotation: None,
             // §inspection (issue 14)
             inspection: super::InspectionLimits::default(),

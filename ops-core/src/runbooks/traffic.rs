@@ -1,6 +1,7 @@
 //! Metric-driven runbooks: a high 5xx rate, and memory exhaustion (OOM).
 
 use super::Targets;
+use super::autoscale::ScaledOut;
 use super::restart::restart_verify_rollback;
 use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
 use crate::error::OpsError;
@@ -119,10 +120,18 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
 /// Memory exhaustion / OOM kills (seed: "Out of memory / memory leak").
 ///
 /// Reads the workload (OOMKilled terminations) and per-instance memory against its limit.
-/// Instances at or above `config.memory_warn` are findings. When instances were OOM-killed or
-/// are above the line, a rolling restart frees memory for now (approved, journaled), then it
-/// waits and verifies. The report always says that a restart only buys time: raise the limit
-/// or find the leak.
+/// Instances at or above `config.memory_warn` are findings.
+///
+/// When instances were OOM-killed at their limit, it raises the memory limit of every
+/// container that has one by `config.oom.step` (e.g. `x1.5` or `+256Mi`), never above
+/// `config.oom.ceiling` (approved, journaled; the plan shows each container's limit before
+/// and after); Kubernetes rolls the change out, Compose updates the containers in place and
+/// they are restarted; then it waits and verifies. No raise when no container has a limit, when
+/// every instance still uses less than `config.oom.far_below` of its limit (the kills came
+/// from memory pressure elsewhere), or when no ceiling is configured (the default): then, and
+/// when instances are only above the warning line, a rolling restart frees memory for now. At
+/// the ceiling it says so, raises the severity to P0 and notifies, then restarts. The report
+/// always says that a restart only buys time: raise the limit or find the leak.
 ///
 /// # Errors
 /// [`crate::ErrorKind::InvalidInput`] without a probe; errors of disruptive steps.
@@ -172,6 +181,12 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
         run.finding(evidence.fold(Finding::critical("memory exhaustion"), |f, e| f.with_evidence(e.clone())).with_evidence(
             "a restart only buys time: raise the memory limit or find the leak (heap profile, metrics over days)",
         ));
+        // §resources (issue 14): OOM-killed at the limit → raise it (up to the ceiling).
+        if !killed.is_empty()
+            && let Some(outcome) = super::limits::raise_memory_limit(&run, t, &status, &usage).await?
+        {
+            return Ok(outcome);
+        }
         let restart = Step::disruptive("restart")
             .describe(format!("rolling restart of {} to free memory", t.workload))
             .target(&t.workload)
@@ -256,8 +271,11 @@ fn known_usage(
 /// `config.thresholds` (the seeds' 2 / 3 / 5 s lines). Above the lowest line it looks for the
 /// cause in parallel: CPU per instance, the slowest statements (`pg_stat_statements`) and the
 /// cache hit ratio. When the instances are CPU-bound (mean at or above `config.cpu_scale_out`
-/// cores) it scales out by one replica, up to `config.max_replicas` (approved, journaled);
-/// otherwise it reports the evidence (a slow query or a cold cache is not fixed by more pods).
+/// cores) it scales out by one replica, up to `config.max_replicas` (approved, journaled) —
+/// unless a horizontal autoscaler owns the workload: then it raises the autoscaler's minimum to
+/// one more than the replicas running (never above the autoscaler's maximum, which is then
+/// reported), since scaling the workload itself would be undone by the autoscaler. Otherwise it
+/// reports the evidence (a slow query or a cold cache is not fixed by more pods).
 ///
 /// # Errors
 /// [`crate::ErrorKind::InvalidInput`] without a metrics source; the metric query failing;
@@ -341,19 +359,10 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             run.summary("Latency is high but the instances are not CPU-bound: look at the slow statements, the cache and the upstreams above.");
             return Ok(RunOutcome::Unresolved);
         }
-        let to = (status.desired + 1).min(cfg.max_replicas);
-        if to <= status.desired {
-            run.finding(Finding::warning(format!("already at the maximum of {} replicas", cfg.max_replicas)));
-            return Ok(RunOutcome::Unresolved);
-        }
-        run.finding(Finding::warning(format!("mean CPU {load}: CPU-bound")));
-        let step = Step::disruptive("scale_out")
-            .describe(format!("scale {} out by one replica", t.workload))
-            .target(&t.workload)
-            .change(format!("{}: replicas {} -> {to}", t.workload, status.desired));
-        Ok(match run.act(step, || t.platform.scale(&t.workload, to, crate::platform::ScaleOptions::default().expecting(status.desired))).await? {
-            Acted::Done(change) => {
-                run.finding(Finding::info(format!("scaled from {} to {} replicas", change.from, change.to)));
+        // §autoscaling (issue 14): an autoscaler owns the replica count → raise its minimum.
+        let scaled = super::autoscale::scale_out_by_one(&run, t, status.desired, &load.to_string()).await?;
+        Ok(match scaled {
+            ScaledOut::Done => {
                 if !wait_rollout(&run, t, "wait_scaled").await? {
                     return Ok(RunOutcome::Unresolved);
                 }
@@ -370,8 +379,8 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
                     RunOutcome::Unresolved
                 }
             }
-            Acted::Planned => RunOutcome::Planned,
-            Acted::Denied { .. } => RunOutcome::Unresolved,
+            ScaledOut::Planned => RunOutcome::Planned,
+            ScaledOut::Stopped(outcome) => outcome,
         })
     })
     .await;

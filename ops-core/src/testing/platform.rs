@@ -9,16 +9,17 @@ use futures::stream::{self, BoxStream, StreamExt as _};
 use super::Faults;
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
-    ConfigChange, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExecOutput,
-    ExportOptions, ExportedObject, ImageChange, ImageUpdate, InstanceStatus, Lockdown, LockdownId,
-    LockdownOptions, LockdownScope, LogLine, LogOptions, NamespaceExport, Platform,
-    PlatformCapabilities, PlatformEvent, ResourceUsage, RestartOptions, Revision, RollbackChange,
-    RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions, StopOptions, Termination,
-    WaitingReason, WorkloadStatus,
+    Autoscaler, AutoscalerChange, AutoscalerSpec, ConfigChange, ConfigUpdate, ContainerResources,
+    DeleteOptions, EventOptions, ExecCommand, ExecOutput, ExportOptions, ExportedObject,
+    ImageChange, ImageUpdate, InstanceStatus, Lockdown, LockdownId, LockdownOptions, LockdownScope,
+    LogLine, LogOptions, MemoryQuantity, NamespaceExport, Platform, PlatformCapabilities,
+    PlatformEvent, ResourceChange, ResourceUpdate, ResourceUsage, ResourceValues, RestartOptions,
+    Revision, RollbackChange, RollbackOptions, RolloutStatus, ScaleChange, ScaleOptions,
+    StopOptions, Termination, WaitingReason, WorkloadStatus,
 };
 use crate::platform::{InspectOptions, Inspection, Section};
 use crate::platform::{SecretCopy, SecretCreated, SecretRepoint};
-use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
+use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadKind, WorkloadRef};
 
 /// What a restart or rollback does to a broken workload in the fake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,7 +67,19 @@ struct FakeWorkload {
     containers: Vec<String>,
     /// Why the current rollout will fail once its progress reads are used up.
     rollout_failure: Option<String>,
+    // §resources (issue 14)
+    /// Requests and limits per container (default: one container named after the workload
+    /// with a 256Mi memory limit, the limit `resource_usage` always reported).
+    resources: Vec<ContainerResources>,
+    /// Memory per instance that `resource_usage` reports, bytes (default 64 MiB).
+    memory_used: u64,
+    // §autoscaling (issue 14)
+    /// The autoscaler that targets the workload.
+    autoscaler: Option<Autoscaler>,
 }
+
+/// The memory limit of the default container of a seeded workload.
+const DEFAULT_MEMORY_LIMIT: u64 = 256 << 20;
 
 #[derive(Debug, Default)]
 struct State {
@@ -145,6 +158,7 @@ impl FakePlatform {
         self.with_state(|s| {
             let revision = status.revision.unwrap_or(1);
             let images = status.images.clone();
+            let workload_name = status.workload.name().to_string();
             s.workloads.insert(
                 status.workload.clone(),
                 FakeWorkload {
@@ -159,6 +173,14 @@ impl FakePlatform {
                     cpu_limit: None,
                     containers: Vec::new(),
                     rollout_failure: None,
+                    resources: vec![
+                        ContainerResources::new(workload_name.clone()).with_limits(
+                            ResourceValues::default()
+                                .with_memory(MemoryQuantity::from_bytes(DEFAULT_MEMORY_LIMIT)),
+                        ),
+                    ],
+                    memory_used: 64 << 20,
+                    autoscaler: None,
                 },
             );
         })
@@ -306,6 +328,88 @@ impl FakePlatform {
     pub fn with_containers(self, workload: &WorkloadRef, names: &[&str]) -> Self {
         self.seed(workload, |w| {
             w.containers = names.iter().map(|n| (*n).to_owned()).collect();
+        })
+    }
+
+    // §resources (issue 14)
+    /// Seed the containers' requests and limits (replacing the default container).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{ContainerResources, Platform, ResourceValues, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let app = ContainerResources::new("app").with_limits(ResourceValues::default().with_memory("512Mi".parse()?));
+    /// let p = FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 1)).with_resources(&api, vec![app.clone()]);
+    /// assert_eq!(p.resources(&api).await?, vec![app]);
+    /// assert_eq!(p.resource_usage(&api).await?[0].memory_limit_bytes, Some(512 << 20));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_resources(
+        self,
+        workload: &WorkloadRef,
+        resources: Vec<ContainerResources>,
+    ) -> Self {
+        self.seed(workload, |w| {
+            w.resources = resources;
+        })
+    }
+
+    /// Set the memory per instance that `resource_usage` reports (default 64 MiB).
+    #[must_use]
+    pub fn with_memory_used(self, workload: &WorkloadRef, bytes: u64) -> Self {
+        self.seed(workload, |w| {
+            w.memory_used = bytes;
+        })
+    }
+
+    /// The OOM scenario: every instance was OOM-killed (one more restart each) and uses its
+    /// whole memory limit (the containers' limits summed; 0 when a container has none).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let p = FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2)).oom_killed_at_limit(&api);
+    /// assert_eq!(p.workload(&api).await?.oom_killed_instances().count(), 2);
+    /// assert_eq!(p.resource_usage(&api).await?[0].memory_ratio(), Some(1.0));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn oom_killed_at_limit(self, workload: &WorkloadRef) -> Self {
+        self.seed(workload, |w| {
+            w.memory_used = memory_limit(&w.resources).unwrap_or(0);
+            for i in &mut w.status.instances {
+                *i = i
+                    .clone()
+                    .with_restarts(i.restarts + 1)
+                    .terminated(Termination::oom_killed());
+            }
+        })
+    }
+
+    // §autoscaling (issue 14)
+    /// Seed the autoscaler that targets `workload`.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ops_core::platform::{Autoscaler, Platform, WorkloadStatus};
+    /// use ops_core::testing::FakePlatform;
+    /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
+    /// let hpa = Autoscaler::new("api".parse()?, 2, 10).with_cpu_target(70);
+    /// let p = FakePlatform::default().with_workload(WorkloadStatus::healthy(api.clone(), 2)).with_autoscaler(&api, hpa.clone());
+    /// assert_eq!(p.autoscaler(&api).await?, Some(hpa));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_autoscaler(self, workload: &WorkloadRef, autoscaler: Autoscaler) -> Self {
+        self.seed(workload, |w| {
+            w.autoscaler = Some(autoscaler);
         })
     }
 
@@ -670,6 +774,17 @@ impl Platform for FakePlatform {
             .get_mut(workload)
             .ok_or_else(|| Self::not_found("scale", workload))?;
         let from = w.status.desired;
+        if let Some(hpa) = &w.autoscaler {
+            return Err(OpsError::new(
+                ErrorKind::Conflict,
+                "fake",
+                "scale",
+                workload.to_string(),
+            )
+            .with_detail(format!(
+                "autoscaler {hpa} scales this workload: change its minimum instead of fighting it"
+            )));
+        }
         if let Some(expected) = opts.expect_current
             && expected != from
         {
@@ -995,14 +1110,21 @@ impl Platform for FakePlatform {
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
-        let (status, cpu, limit) = self.read("resource_usage", workload, |w| {
-            (w.status.clone(), w.cpu_cores, w.cpu_limit)
-        })?;
+        let (status, cpu, limit, used, memory_limit) =
+            self.read("resource_usage", workload, |w| {
+                (
+                    w.status.clone(),
+                    w.cpu_cores,
+                    w.cpu_limit,
+                    w.memory_used,
+                    memory_limit(&w.resources),
+                )
+            })?;
         Ok(status
             .instances
             .into_iter()
             .map(|i| {
-                let usage = ResourceUsage::new(i.name, cpu, 64 << 20, Some(256 << 20));
+                let usage = ResourceUsage::new(i.name, cpu, used, memory_limit);
                 match limit {
                     Some(l) => usage.with_cpu_limit(l),
                     None => usage,
@@ -1052,7 +1174,124 @@ impl Platform for FakePlatform {
         })
     }
     // §resources (issue 14): methods of this section go here, kept together.
+    async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> {
+        self.read("resources", workload, |w| w.resources.clone())
+    }
+
+    async fn set_resources(
+        &self,
+        workload: &WorkloadRef,
+        update: ResourceUpdate,
+    ) -> Result<ResourceChange, OpsError> {
+        self.call("set_resources", workload)?;
+        let mut s = self.lock();
+        let durable = s.capabilities.durable_config;
+        let healing = s.restart;
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("set_resources", workload))?;
+        let after_all = update.apply_to(&workload.to_string(), &w.resources)?;
+        let selected = |list: &[ContainerResources]| -> Vec<ContainerResources> {
+            list.iter()
+                .filter(|c| update.containers.selects(&c.container))
+                .cloned()
+                .collect()
+        };
+        let mut change = ResourceChange::new(selected(&w.resources), selected(&after_all));
+        change.persist_in = (!durable).then(|| format!("the definition of {workload}"));
+        if update.dry_run {
+            return Ok(change);
+        }
+        w.resources = after_all;
+        // Like Kubernetes, a template change rolls out; like Compose, an in-place update
+        // does not restart anything.
+        change.rolled_out = durable;
+        if durable {
+            Self::start_rollout(&mut s, workload, healing, None)?;
+        }
+        drop(s);
+        self.faults.mutate(format!(
+            "set_resources {workload} {}",
+            change.lines().join("; ")
+        ));
+        Ok(change)
+    }
     // §autoscaling (issue 14): methods of this section go here, kept together.
+    async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> {
+        if !self.lock().capabilities.autoscaling {
+            return Err(OpsError::unsupported(
+                "fake",
+                "autoscaler",
+                workload.to_string(),
+                "this platform has no horizontal autoscaling",
+            ));
+        }
+        self.read("autoscaler", workload, |w| w.autoscaler.clone())
+    }
+
+    async fn set_autoscaler(
+        &self,
+        workload: &WorkloadRef,
+        spec: AutoscalerSpec,
+    ) -> Result<AutoscalerChange, OpsError> {
+        self.call("set_autoscaler", workload)?;
+        if !self.lock().capabilities.autoscaling || workload.kind() == WorkloadKind::DaemonSet {
+            return Err(OpsError::unsupported(
+                "fake",
+                "set_autoscaler",
+                workload.to_string(),
+                "no horizontal autoscaling for this workload",
+            ));
+        }
+        let mut s = self.lock();
+        let w = s
+            .workloads
+            .get_mut(workload)
+            .ok_or_else(|| Self::not_found("set_autoscaler", workload))?;
+        let before = w.autoscaler.clone();
+        if let Some(expected) = spec.expect_min
+            && before.as_ref().map(|h| h.min_replicas) != Some(expected)
+        {
+            return Err(OpsError::new(
+                ErrorKind::Conflict,
+                "fake",
+                "set_autoscaler",
+                workload.to_string(),
+            )
+            .with_detail(format!(
+                "expected an autoscaler with minimum {expected}, found {}",
+                before
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), ToString::to_string)
+            )));
+        }
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| ResourceName::trusted(workload.name().to_string()));
+        let after = spec.applied(before.as_ref(), name);
+        let change = AutoscalerChange::new(before, after.clone());
+        if spec.dry_run {
+            return Ok(change);
+        }
+        w.autoscaler = Some(after.clone());
+        // The autoscaler keeps the replicas within its bounds at once.
+        let desired = w
+            .status
+            .desired
+            .clamp(after.min_replicas, after.max_replicas);
+        if desired != w.status.desired {
+            let mut next = WorkloadStatus::healthy(workload.clone(), desired);
+            next.revision = w.status.revision;
+            next.images.clone_from(&w.status.images);
+            w.status = next;
+        }
+        drop(s);
+        self.faults
+            .mutate(format!("set_autoscaler {workload} {change}"));
+        Ok(change)
+    }
     // §releases (issue 14): methods of this section go here, kept together.
     async fn set_image(
         &self,
@@ -1367,4 +1606,12 @@ impl Platform for FakePlatform {
         self.faults.mutate(format!("delete_secret {target}"));
         Ok(())
     }
+}
+
+/// The memory limit of an instance: the containers' limits summed, `None` when one has none.
+fn memory_limit(resources: &[ContainerResources]) -> Option<u64> {
+    resources
+        .iter()
+        .map(|c| c.limits.memory.map(MemoryQuantity::bytes))
+        .sum()
 }

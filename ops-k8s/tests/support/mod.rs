@@ -229,3 +229,38 @@ pub fn writes(cluster: &Cluster, ns: &str) -> Vec<(String, String, String, Value
         })
         .collect()
 }
+
+/// Up when every pod of the workload is ready and none waits: what a `/health` behind a
+/// Service would say (the double runs no real service).
+#[derive(Debug)]
+pub struct PodsReady {
+    pub platform: KubePlatform,
+    pub workload: ops_core::WorkloadRef,
+}
+
+#[async_trait::async_trait]
+impl ops_core::probe::Probe for PodsReady {
+    fn name(&self) -> &'static str {
+        "pods-ready"
+    }
+
+    async fn check(&self) -> Result<ops_core::probe::ProbeResult, ops_core::OpsError> {
+        use ops_core::Platform as _;
+        let status = self.platform.workload(&self.workload).await?;
+        Ok(if status.is_healthy() && !status.instances.is_empty() {
+            ops_core::probe::ProbeResult::up()
+        } else {
+            ops_core::probe::ProbeResult::down(format!("{}/{} ready", status.ready, status.desired))
+        })
+    }
+}
+
+/// The paths of the PATCH requests the double recorded, in order.
+pub fn patched_paths(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.path)
+        .collect()
+}

@@ -19,3 +19,5 @@ pub mod metrics;
 pub mod notifier;
 pub mod platform;
 pub mod probe;
+// §resources (issue 14)
+pub mod resources;
