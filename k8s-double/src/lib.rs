@@ -17,7 +17,7 @@ mod meta;
 mod metrics;
 mod patch;
 mod podlogs;
-mod quantity; // §inspection (issue 14)
+mod quantity;
 mod requests;
 mod resources;
 mod routes;

@@ -132,7 +132,7 @@ pub(crate) static RESOURCES: &[Resource] = &[
         status_subresource: true,
         ..res("Service", "services", "service", "", "v1")
     },
-    // §inspection (issue 14): what `kubectl get endpoints` and `describe quota` read.
+    // What `kubectl get endpoints` and `describe quota` read.
     Resource {
         short_names: &["ep"],
         ..res("Endpoints", "endpoints", "endpoints", "", "v1")

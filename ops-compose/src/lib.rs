@@ -7,12 +7,10 @@ mod config;
 mod copy;
 mod error;
 mod exec;
-// §evidence (issue 14)
 mod export;
-mod inspect; // §inspection (issue 14)
+mod inspect;
 pub mod labels;
 mod lifecycle;
-// §lockdown (issue 14)
 mod lockdown;
 mod logs;
 mod platform;
@@ -20,7 +18,6 @@ mod prune;
 mod raw;
 mod recreate;
 mod release;
-// §resources (issue 14)
 mod resources;
 mod scale;
 mod status;
@@ -28,10 +25,8 @@ mod usage;
 
 pub use config::{ComposeConfig, ComposePlatformBuilder};
 pub use error::{Error, Result};
-// §evidence (issue 14)
 pub use export::{REDACTED, redact_env};
 pub use lifecycle::StartedService;
-// §lockdown (issue 14)
 pub use lockdown::{LOCKDOWN, LOCKDOWN_PROJECT, LOCKDOWN_RECORD, MANAGED_BY};
 pub use platform::ComposePlatform;
 pub use prune::{DiskUsage, PruneImagesOptions, PruneReport};

@@ -317,9 +317,9 @@ impl Platform for ComposePlatform {
         // The compose file and `.env` define the service: the next `docker compose up`
         // recreates it from them (recreate drops the config hash so it does).
         caps.durable_config = false;
-        // §secrets (issue 14): the engine keeps no Secrets of its own.
+        // The engine keeps no Secrets of its own.
         caps.secret_versions = false;
-        // §autoscaling (issue 14): Compose has no horizontal autoscaler.
+        // Compose has no horizontal autoscaler.
         caps.autoscaling = false;
         caps
     }
@@ -481,7 +481,6 @@ impl Platform for ComposePlatform {
         refuse_dry_run(update.dry_run, "update_config", workload)?;
         Ok(Box::pin(self.update_env(workload, &update)).await?)
     }
-    // §resources (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
     async fn resources(
         &self,
@@ -499,8 +498,6 @@ impl Platform for ComposePlatform {
         refuse_dry_run(update.dry_run, "set_resources", workload)?;
         Ok(Box::pin(self.set_service_resources(workload, &update)).await?)
     }
-    // §autoscaling (issue 14): methods of this section go here, kept together.
-    // §releases (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %workload))]
     async fn set_image(
         &self,
@@ -509,7 +506,6 @@ impl Platform for ComposePlatform {
     ) -> Result<ops_core::platform::ImageChange, OpsError> {
         Box::pin(self.release_image(workload, &update)).await
     }
-    // §lockdown (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %scope))]
     async fn lockdown(
         &self,
@@ -532,7 +528,6 @@ impl Platform for ComposePlatform {
     ) -> Result<Lockdown, OpsError> {
         Ok(self.lift(namespace, id).await?)
     }
-    // §evidence (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
     async fn export(
         &self,
@@ -542,7 +537,6 @@ impl Platform for ComposePlatform {
         // Compose has no namespace events to export; the engine's events are per container.
         Ok(self.export_project(namespace).await?)
     }
-    // §inspection (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %namespace))]
     async fn inspect(
         &self,
@@ -551,5 +545,4 @@ impl Platform for ComposePlatform {
     ) -> Result<ops_core::platform::Inspection, OpsError> {
         Ok(Box::pin(self.inspect_project(namespace, &opts)).await?)
     }
-    // §secrets (issue 14): methods of this section go here, kept together.
 }

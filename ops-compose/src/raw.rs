@@ -131,7 +131,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ///
     /// # Errors
     /// [`RawError::Unsupported`] past `limit`; [`RawError::Timeout`]; [`RawError::Io`].
-    // §inspection (issue 14): `docker system df` as the engine writes it, whatever its API version.
+    // `docker system df` as the engine writes it, whatever its API version.
     pub(crate) async fn read_to_end(
         mut self,
         idle: Duration,

@@ -8,7 +8,6 @@ pub mod cache;
 pub mod database;
 pub mod duration;
 mod error;
-// §evidence (issue 14)
 pub mod evidence;
 pub mod incident;
 pub mod journal;

@@ -19,24 +19,18 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ErrorKind, OpsError};
 use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
 
-// §lockdown (issue 14)
 mod lockdown;
 pub use lockdown::*;
-// §evidence (issue 14)
 mod export;
 pub use export::*;
-// §inspection (issue 14)
 mod inspection;
 pub use inspection::*;
-// §secrets (issue 14)
 mod secrets;
 pub use secrets::*;
-// §resources (issue 14)
 mod quantity;
 mod resources;
 pub use quantity::*;
 pub use resources::*;
-// §autoscaling (issue 14)
 mod autoscaling;
 pub use autoscaling::*;
 
@@ -88,30 +82,23 @@ pub struct PlatformCapabilities {
     /// next deploy from that definition, which must be changed too
     /// ([`ConfigChange::persist_in`] says where).
     pub durable_config: bool,
-    // §resources (issue 14): methods of this section go here, kept together.
     /// Reading and setting per-container CPU / memory requests and limits
     /// ([`Platform::resources`], [`Platform::set_resources`]).
     pub resources: bool,
-    // §autoscaling (issue 14): methods of this section go here, kept together.
     /// Reading and creating / updating the horizontal autoscaler of a workload
     /// ([`Platform::autoscaler`], [`Platform::set_autoscaler`]); false on Compose.
     pub autoscaling: bool,
-    // §releases (issue 14): methods of this section go here, kept together.
     /// Setting a workload's image ([`Platform::set_image`]): Kubernetes patches the pod
     /// template; Compose recreates the service's containers with the image.
     pub set_image: bool,
-    // §lockdown (issue 14): methods of this section go here, kept together.
     /// Network isolation of a namespace or workloads, listed and lifted
     /// ([`Platform::lockdown`]).
     pub lockdown: bool,
-    // §evidence (issue 14): methods of this section go here, kept together.
     /// Export of a namespace's objects for the record ([`Platform::export`]).
     pub export: bool,
-    // §inspection (issue 14): methods of this section go here, kept together.
     /// Inspection beyond workloads ([`Platform::inspect`]); which parts a backend has is
     /// per section ([`Section::Unsupported`]).
     pub inspect: bool,
-    // §secrets (issue 14): methods of this section go here, kept together.
     /// Secret rotation by a new Secret ([`Platform::copy_secret`],
     /// [`Platform::repoint_secret`], [`Platform::delete_secret`]): Kubernetes.
     pub secret_versions: bool,
@@ -134,19 +121,12 @@ impl PlatformCapabilities {
             resource_usage: true,
             update_config: true,
             durable_config: true,
-            // §resources (issue 14)
             resources: true,
-            // §autoscaling (issue 14)
             autoscaling: true,
-            // §releases (issue 14)
             set_image: true,
-            // §lockdown (issue 14)
             lockdown: true,
-            // §evidence (issue 14)
             export: true,
-            // §inspection (issue 14)
             inspect: true,
-            // §secrets (issue 14)
             secret_versions: true,
         }
     }
@@ -1549,7 +1529,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         update: ConfigUpdate,
     ) -> Result<ConfigChange, OpsError>;
 
-    // §resources (issue 14): methods of this section go here, kept together.
     /// The CPU / memory requests and limits of each container of `workload`.
     ///
     /// # Errors
@@ -1585,7 +1564,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
             "this backend does not set resource requests and limits",
         ))
     }
-    // §autoscaling (issue 14): methods of this section go here, kept together.
     /// The horizontal autoscaler that targets `workload`, `None` when there is none.
     ///
     /// # Errors
@@ -1619,7 +1597,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
             "this platform has no horizontal autoscaling",
         ))
     }
-    // §releases (issue 14): methods of this section go here, kept together.
     /// Run another image in one container of the workload (default: its only container)
     /// and start its rollout, recording `update`'s change cause where the platform keeps one
     /// (Kubernetes: `kubernetes.io/change-cause`, shown by `kubectl rollout history` and
@@ -1645,7 +1622,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
             "this platform cannot set images",
         ))
     }
-    // §lockdown (issue 14): methods of this section go here, kept together.
     /// Isolate `scope` from the network (no traffic in or out) without deleting anything,
     /// recorded on the platform so [`Platform::lockdowns`] in a later process finds it.
     ///
@@ -1684,7 +1660,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         let _ = id;
         Err(unsupported(self.backend(), "lift_lockdown", namespace))
     }
-    // §evidence (issue 14): methods of this section go here, kept together.
     /// Export `namespace`'s objects for the record: secrets as key names only, server-managed
     /// fields dropped. Read-only.
     ///
@@ -1698,7 +1673,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
         let _ = opts;
         Err(unsupported(self.backend(), "export", namespace))
     }
-    // §inspection (issue 14): methods of this section go here, kept together.
     /// The namespace (Compose: the project) beyond its workloads: services and their
     /// endpoints, nodes, quotas, network policies, events newest last and disk space. Read
     /// only. Each part the backend lacks is [`Section::Unsupported`]; a part it could not
@@ -1721,7 +1695,6 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
             namespace.to_string(),
         ))
     }
-    // §secrets (issue 14): methods of this section go here, kept together.
     /// Workloads in `namespace` whose instances use the Secret `name` (env `secretKeyRef`,
     /// `envFrom`, secret volumes). Read only.
     ///
@@ -1904,23 +1877,16 @@ macro_rules! forward_platform {
             async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { (**self).copy_to(instance, path, contents).await }
             async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }
             async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { (**self).update_config(workload, update).await }
-            // §resources (issue 14): methods of this section go here, kept together.
             async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> { (**self).resources(workload).await }
             async fn set_resources(&self, workload: &WorkloadRef, update: ResourceUpdate) -> Result<ResourceChange, OpsError> { (**self).set_resources(workload, update).await }
-            // §autoscaling (issue 14): methods of this section go here, kept together.
             async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> { (**self).autoscaler(workload).await }
             async fn set_autoscaler(&self, workload: &WorkloadRef, spec: AutoscalerSpec) -> Result<AutoscalerChange, OpsError> { (**self).set_autoscaler(workload, spec).await }
-            // §releases (issue 14): methods of this section go here, kept together.
             async fn set_image(&self, workload: &WorkloadRef, update: ImageUpdate) -> Result<ImageChange, OpsError> { (**self).set_image(workload, update).await }
-            // §lockdown (issue 14): methods of this section go here, kept together.
             async fn lockdown(&self, scope: &LockdownScope, opts: LockdownOptions) -> Result<Lockdown, OpsError> { (**self).lockdown(scope, opts).await }
             async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> { (**self).lockdowns(namespace).await }
             async fn lift_lockdown(&self, namespace: &Namespace, id: &LockdownId) -> Result<Lockdown, OpsError> { (**self).lift_lockdown(namespace, id).await }
-            // §evidence (issue 14): methods of this section go here, kept together.
             async fn export(&self, namespace: &Namespace, opts: ExportOptions) -> Result<NamespaceExport, OpsError> { (**self).export(namespace, opts).await }
-            // §inspection (issue 14): methods of this section go here, kept together.
             async fn inspect(&self, namespace: &Namespace, opts: InspectOptions) -> Result<Inspection, OpsError> { (**self).inspect(namespace, opts).await }
-            // §secrets (issue 14): methods of this section go here, kept together.
             async fn secret_users(&self, namespace: &Namespace, name: &ResourceName) -> Result<Vec<WorkloadRef>, OpsError> { (**self).secret_users(namespace, name).await }
             async fn copy_secret(&self, namespace: &Namespace, copy: SecretCopy) -> Result<SecretCreated, OpsError> { (**self).copy_secret(namespace, copy).await }
             async fn repoint_secret(&self, workload: &WorkloadRef, from: &ResourceName, to: &ResourceName) -> Result<SecretRepoint, OpsError> { (**self).repoint_secret(workload, from, to).await }
@@ -1930,6 +1896,6 @@ macro_rules! forward_platform {
 }
 forward_platform!(Arc, Box);
 
-// §releases (issue 14): the types of this section.
+// The types of this section.
 mod release;
 pub use release::*;

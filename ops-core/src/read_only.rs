@@ -179,7 +179,7 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             "update_config",
             workload.to_string(),
         ))
-    } // §releases (issue 14)
+    }
     async fn set_image(
         &self,
         workload: &WorkloadRef,
@@ -187,7 +187,6 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     ) -> Result<crate::platform::ImageChange, OpsError> {
         Err(refused(self.0.backend(), "set_image", workload.to_string()))
     }
-    // §lockdown (issue 14)
     async fn lockdown(
         &self,
         scope: &LockdownScope,
@@ -209,7 +208,6 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             format!("{namespace}/{id}"),
         ))
     }
-    // §evidence (issue 14)
     async fn export(
         &self,
         namespace: &Namespace,
@@ -217,7 +215,7 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     ) -> Result<NamespaceExport, OpsError> {
         self.0.export(namespace, opts).await
     }
-    // §inspection (issue 14): a read, passed through.
+    // A read, passed through.
     async fn inspect(
         &self,
         namespace: &Namespace,
@@ -225,7 +223,7 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     ) -> Result<crate::platform::Inspection, OpsError> {
         self.0.inspect(namespace, opts).await
     }
-    // §secrets (issue 14): the read passes, the changes are refused.
+    // The read passes, the changes are refused.
     async fn secret_users(
         &self,
         namespace: &Namespace,
@@ -267,7 +265,6 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             namespace.to_string(),
         ))
     }
-    // §resources (issue 14)
     async fn resources(
         &self,
         workload: &WorkloadRef,
@@ -285,7 +282,6 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
             workload.to_string(),
         ))
     }
-    // §autoscaling (issue 14)
     async fn autoscaler(
         &self,
         workload: &WorkloadRef,

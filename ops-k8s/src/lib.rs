@@ -68,7 +68,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// §autoscaling (issue 14)
 mod autoscaling;
 mod config;
 mod config_update;
@@ -76,29 +75,24 @@ mod copy;
 mod error;
 mod events;
 mod exec;
-// §evidence (issue 14)
 mod export;
-// §lockdown (issue 14)
-mod inspect; // §inspection (issue 14)
+mod inspect;
 mod lockdown;
 mod logs;
 mod platform;
 mod release;
-// §resources (issue 14)
 mod resources;
 mod restart;
 mod rollback;
 mod scale;
-mod secrets; // §secrets (issue 14)
+mod secrets;
 mod status;
 mod usage;
 mod workload;
 
 pub use config::{KubeConfig, KubePlatformBuilder};
 pub use error::{Error, Request, Result};
-// §evidence (issue 14)
 pub use export::{REDACTED_KEYS, strip_server_fields};
-// §lockdown (issue 14)
 pub use lockdown::{LOCKDOWN_LABEL, LOCKDOWN_WORKLOAD, MANAGED_BY};
 pub use platform::KubePlatform;
 pub use restart::{NamespaceRestart, RESTARTED_AT};

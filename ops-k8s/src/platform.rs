@@ -306,7 +306,6 @@ impl Platform for KubePlatform {
     ) -> Result<ConfigChange, OpsError> {
         Ok(self.apply_config(workload, update).await?)
     }
-    // §resources (issue 14): methods of this section go here, kept together.
     async fn resources(
         &self,
         workload: &WorkloadRef,
@@ -321,7 +320,6 @@ impl Platform for KubePlatform {
     ) -> Result<ops_core::platform::ResourceChange, OpsError> {
         Ok(self.set_template_resources(workload, &update).await?)
     }
-    // §autoscaling (issue 14): methods of this section go here, kept together.
     async fn autoscaler(
         &self,
         workload: &WorkloadRef,
@@ -336,7 +334,6 @@ impl Platform for KubePlatform {
     ) -> Result<ops_core::platform::AutoscalerChange, OpsError> {
         Ok(self.put_hpa(workload, &spec).await?)
     }
-    // §releases (issue 14): methods of this section go here, kept together.
     async fn set_image(
         &self,
         workload: &WorkloadRef,
@@ -344,7 +341,6 @@ impl Platform for KubePlatform {
     ) -> Result<ops_core::platform::ImageChange, OpsError> {
         self.set_container_image(workload, &update).await
     }
-    // §lockdown (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %scope))]
     async fn lockdown(
         &self,
@@ -367,7 +363,6 @@ impl Platform for KubePlatform {
     ) -> Result<Lockdown, OpsError> {
         Ok(self.lift(namespace, id).await?)
     }
-    // §evidence (issue 14): methods of this section go here, kept together.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "k8s", target = %namespace))]
     async fn export(
         &self,
@@ -376,7 +371,6 @@ impl Platform for KubePlatform {
     ) -> Result<NamespaceExport, OpsError> {
         Ok(self.export_namespace(namespace, &opts).await?)
     }
-    // §inspection (issue 14): methods of this section go here, kept together.
     async fn inspect(
         &self,
         namespace: &Namespace,
@@ -384,7 +378,6 @@ impl Platform for KubePlatform {
     ) -> Result<ops_core::platform::Inspection, OpsError> {
         Ok(self.inspect_namespace(namespace, &opts).await)
     }
-    // §secrets (issue 14): methods of this section go here, kept together.
     async fn secret_users(
         &self,
         namespace: &Namespace,

@@ -170,7 +170,6 @@ pub(crate) struct RawThresholds {
     pub(crate) p95: Option<RawLevels<String>>,
     pub(crate) db: RawDbLimits,
     pub(crate) cache: RawCacheLimits,
-    // §resources (issue 14)
     pub(crate) oom: RawOomLimits,
 }
 

@@ -3,11 +3,11 @@
 
 mod daemonset;
 mod deployment;
-mod endpoints; // §inspection (issue 14)
+mod endpoints;
 mod gc;
 mod kubelet;
 mod pods;
-mod quota; // §inspection (issue 14)
+mod quota;
 mod replicaset;
 mod revision;
 mod statefulset;
@@ -170,7 +170,6 @@ pub(crate) fn step(state: &mut State) -> bool {
     statefulset::step(state);
     daemonset::step(state);
     kubelet::step(state);
-    // §inspection (issue 14)
     endpoints::step(state);
     quota::step(state);
     state.resource_version() != before

@@ -80,7 +80,7 @@ pub async fn morning_checks(ctx: &RunContext, t: &Targets) -> Result<Report, Run
                     None => None,
                 }
             },
-            // §inspection (issue 14): services, nodes, quotas, events and disk (seed 004).
+            // Services, nodes, quotas, events and disk (seed 004).
             async {
                 if !t.platform.capabilities().inspect {
                     return None;

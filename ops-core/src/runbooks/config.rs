@@ -225,7 +225,7 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
         let rotation = t.config.rotation.as_ref().ok_or_else(|| {
             OpsError::invalid("targets", t.workload.to_string(), "secret_rotation needs config.rotation (key and new value)")
         })?;
-        // §secrets (issue 14): where the platform keeps Secrets of its own, a new Secret
+        // Where the platform keeps Secrets of its own, a new Secret
         // replaces the old one, which goes only once nothing uses it.
         if let ConfigTarget::Secret(old) = &rotation.target
             && t.platform.capabilities().secret_versions

@@ -14,30 +14,23 @@ mod checks;
 mod config;
 mod database;
 mod directory_backup;
+mod limits;
 mod on_demand;
 mod recovery;
 mod restart;
 mod targets;
 mod traffic;
 mod verify;
-// §resources (issue 14): runbook modules of this section go here.
-mod limits;
 pub use limits::{MemoryStep, OomLimits};
-// §autoscaling (issue 14): runbook modules of this section go here.
 mod autoscale;
-// §releases (issue 14): runbook modules of this section go here.
 mod release;
 pub use release::{MaintenancePlan, deploy_release, deployment_failure, planned_maintenance};
-// §lockdown (issue 14): runbook modules of this section go here.
 mod lockdown;
 pub use lockdown::{LockdownPlan, emergency_lockdown, lift_lockdown};
-// §evidence (issue 14): runbook modules of this section go here.
 mod evidence;
 pub use evidence::evidence_capture;
-// §inspection (issue 14): runbook modules of this section go here.
 mod inspection;
 pub use inspection::InspectionLimits;
-// §secrets (issue 14): runbook modules of this section go here.
 mod secrets;
 
 pub use api_down::api_down;

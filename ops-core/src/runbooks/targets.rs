@@ -87,7 +87,6 @@ pub struct RunbookConfig {
     /// The new secret `secret_rotation` rolls out.
     #[serde(skip)]
     pub rotation: Option<SecretRotation>,
-    // §inspection (issue 14)
     /// What morning checks call too full in an inspection: disk 80 / 85 / 90 %, quotas and
     /// node requests 80 %.
     pub inspection: super::InspectionLimits,
@@ -273,7 +272,6 @@ impl Default for RunbookConfig {
             max_replicas: 10,
             oom: super::limits::OomLimits::default(),
             rotation: None,
-            // §inspection (issue 14)
             inspection: super::InspectionLimits::default(),
         }
     }

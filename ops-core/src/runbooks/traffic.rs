@@ -181,7 +181,7 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
         run.finding(evidence.fold(Finding::critical("memory exhaustion"), |f, e| f.with_evidence(e.clone())).with_evidence(
             "a restart only buys time: raise the memory limit or find the leak (heap profile, metrics over days)",
         ));
-        // §resources (issue 14): OOM-killed at the limit → raise it (up to the ceiling).
+        // OOM-killed at the limit → raise it (up to the ceiling).
         if !killed.is_empty()
             && let Some(outcome) = super::limits::raise_memory_limit(&run, t, &status, &usage).await?
         {
@@ -359,7 +359,7 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             run.summary("Latency is high but the instances are not CPU-bound: look at the slow statements, the cache and the upstreams above.");
             return Ok(RunOutcome::Unresolved);
         }
-        // §autoscaling (issue 14): an autoscaler owns the replica count → raise its minimum.
+        // An autoscaler owns the replica count → raise its minimum.
         let scaled = super::autoscale::scale_out_by_one(&run, t, status.desired, &load.to_string()).await?;
         Ok(match scaled {
             ScaledOut::Done => {

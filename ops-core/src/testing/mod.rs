@@ -39,7 +39,6 @@ pub use hostile::{MESSAGE_MAX, assert_safe_error, assert_safe_message};
 pub use metrics::FakeMetrics;
 pub use notifier::RecordingNotifier;
 
-// §resources (issue 14)
 /// Assert that `report` ended with `outcome`, showing the whole report when it did not.
 ///
 /// # Panics

@@ -67,13 +67,11 @@ struct FakeWorkload {
     containers: Vec<String>,
     /// Why the current rollout will fail once its progress reads are used up.
     rollout_failure: Option<String>,
-    // §resources (issue 14)
     /// Requests and limits per container (default: one container named after the workload
     /// with a 256Mi memory limit, the limit `resource_usage` always reported).
     resources: Vec<ContainerResources>,
     /// Memory per instance that `resource_usage` reports, bytes (default 64 MiB).
     memory_used: u64,
-    // §autoscaling (issue 14)
     /// The autoscaler that targets the workload.
     autoscaler: Option<Autoscaler>,
 }
@@ -91,13 +89,13 @@ struct State {
     restart: Healing,
     rollback: Healing,
     capabilities: Capabilities,
-    /// §lockdown (issue 14): active lockdowns, as a platform would record them.
+    /// Active lockdowns, as a platform would record them.
     lockdowns: Vec<Lockdown>,
     /// Images that fail once rolled out.
     bad_images: BTreeMap<String, ImageFault>,
-    // §inspection (issue 14): what `inspect` reports, by namespace.
+    // What `inspect` reports, by namespace.
     inspections: BTreeMap<Namespace, Inspection>,
-    // §secrets (issue 14): Secrets by namespace and name, and which workloads use which.
+    // Secrets by namespace and name, and which workloads use which.
     secrets: BTreeMap<(Namespace, ResourceName), BTreeMap<String, String>>,
     secret_refs: BTreeMap<WorkloadRef, BTreeSet<ResourceName>>,
 }
@@ -331,7 +329,6 @@ impl FakePlatform {
         })
     }
 
-    // §resources (issue 14)
     /// Seed the containers' requests and limits (replacing the default container).
     ///
     /// # Examples
@@ -392,7 +389,6 @@ impl FakePlatform {
         })
     }
 
-    // §autoscaling (issue 14)
     /// Seed the autoscaler that targets `workload`.
     ///
     /// # Examples
@@ -450,7 +446,6 @@ impl FakePlatform {
         }
     }
 
-    // §inspection (issue 14)
     /// Seed what [`Platform::inspect`] reports for `namespace` (its events section, when not
     /// seeded, is the events of the namespace's workloads, newest last).
     ///
@@ -474,7 +469,6 @@ impl FakePlatform {
         })
     }
 
-    // §secrets (issue 14)
     /// Seed a Secret with its keys and values.
     #[must_use]
     pub fn with_secret(
@@ -1173,7 +1167,6 @@ impl Platform for FakePlatform {
             persist_in: (!durable).then(|| format!("the definition of {workload}")),
         })
     }
-    // §resources (issue 14): methods of this section go here, kept together.
     async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> {
         self.read("resources", workload, |w| w.resources.clone())
     }
@@ -1217,7 +1210,6 @@ impl Platform for FakePlatform {
         ));
         Ok(change)
     }
-    // §autoscaling (issue 14): methods of this section go here, kept together.
     async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> {
         if !self.lock().capabilities.autoscaling {
             return Err(OpsError::unsupported(
@@ -1292,7 +1284,6 @@ impl Platform for FakePlatform {
             .mutate(format!("set_autoscaler {workload} {change}"));
         Ok(change)
     }
-    // §releases (issue 14): methods of this section go here, kept together.
     async fn set_image(
         &self,
         workload: &WorkloadRef,
@@ -1339,7 +1330,6 @@ impl Platform for FakePlatform {
         change.rollout_started = true;
         Ok(change)
     }
-    // §lockdown (issue 14): methods of this section go here, kept together.
     async fn lockdown(
         &self,
         scope: &LockdownScope,
@@ -1416,7 +1406,6 @@ impl Platform for FakePlatform {
         self.faults.mutate(format!("lift_lockdown {target}"));
         Ok(lifted)
     }
-    // §evidence (issue 14): methods of this section go here, kept together.
     async fn export(
         &self,
         namespace: &Namespace,
@@ -1472,7 +1461,6 @@ impl Platform for FakePlatform {
         out.sort();
         Ok(out)
     }
-    // §inspection (issue 14): methods of this section go here, kept together.
     async fn inspect(
         &self,
         namespace: &Namespace,
@@ -1509,7 +1497,6 @@ impl Platform for FakePlatform {
         }
         Ok(out)
     }
-    // §secrets (issue 14): methods of this section go here, kept together.
     async fn secret_users(
         &self,
         namespace: &Namespace,

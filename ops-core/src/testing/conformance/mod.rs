@@ -13,11 +13,9 @@
 pub mod cache;
 pub mod database;
 pub mod journal;
-// §lockdown (issue 14)
 pub mod lockdown;
 pub mod metrics;
 pub mod notifier;
 pub mod platform;
 pub mod probe;
-// §resources (issue 14)
 pub mod resources;
