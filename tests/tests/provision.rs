@@ -128,6 +128,7 @@ fn a_docker_client_without_dockerd_still_installs_docker_io() {
         "pg_restore",
         "psql",
         "redis-cli",
+        "redis-check-rdb",
         "redis-server",
         "curl",
         "kubectl",
@@ -245,8 +246,8 @@ fn programs_run_by_code() -> BTreeSet<(String, PathBuf)> {
 #[test]
 fn every_program_the_code_runs_is_provisioned() {
     // Part of every Debian system (Essential: yes packages: bash, dash, findutils, coreutils,
-    // grep, libc-bin), so never installed.
-    const ESSENTIAL: [&str; 10] = [
+    // grep, libc-bin, tar), so never installed.
+    const ESSENTIAL: [&str; 11] = [
         "bash",
         "/bin/bash",
         "sh",
@@ -257,6 +258,7 @@ fn every_program_the_code_runs_is_provisioned() {
         "sha256sum",
         "sync",
         "getconf",
+        "tar",
     ];
     let provisioned = provisioned_programs();
     assert!(provisioned.contains("dockerd"), "{provisioned:?}");
