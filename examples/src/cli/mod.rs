@@ -11,9 +11,12 @@ mod check;
 mod exit;
 mod journal;
 mod progress;
+mod release;
 mod run;
 
 use std::path::PathBuf;
+
+pub use release::{DeployArgs, MaintenanceArgs};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -294,6 +297,22 @@ pub enum Command {
         after_help = "Example:\n  opsbook evidence --service api --dir /var/evidence --execute"
     )]
     Evidence(EvidenceArgs),
+    /// Release an image: set it, wait, verify health (and the error rate with metrics), roll
+    /// back when the release does not hold.
+    #[command(
+        after_help = "Example:\n  opsbook deploy --service api --image shop/api:1.4.2 --cause 'release 1.4.2' --execute"
+    )]
+    Deploy(DeployArgs),
+    /// A failed deployment (CrashLoopBackOff, image pull errors, a stuck rollout): events and
+    /// the previous containers' logs as evidence, roll back, verify.
+    #[command(after_help = "Example:\n  opsbook deployment-failure --service api --execute")]
+    DeploymentFailure(RunOpts),
+    /// A planned maintenance window: notify, back up, scale down, release, scale back, verify,
+    /// roll back on failure, notify.
+    #[command(
+        after_help = "Example:\n  opsbook maintenance --service api --image shop/api:2 --scale-to 1 --backup-database app --execute"
+    )]
+    Maintenance(MaintenanceArgs),
     /// Read the journal: the runs, one run's entries, its post-mortem skeleton.
     #[command(
         after_help = "Example:\n  opsbook journal list\n  opsbook journal postmortem 20261201T031500Z-1a2b > postmortem.md"
@@ -371,6 +390,9 @@ impl Command {
             Self::Lockdown(a) => ("emergency_lockdown", &a.run),
             Self::LiftLockdown(a) => ("lift_lockdown", &a.run),
             Self::Evidence(a) => ("evidence_capture", &a.run),
+            Self::Deploy(a) => ("deploy_release", &a.run),
+            Self::DeploymentFailure(o) => ("deployment_failure", o),
+            Self::Maintenance(a) => ("planned_maintenance", &a.deploy.run),
             Self::Journal { .. } | Self::CheckConfig | Self::Completions { .. } => return None,
         })
     }

@@ -326,6 +326,9 @@ async fn run(
             runbooks::evidence_capture(ctx, t, t.workload.namespace(), &workloads, &a.dir, &opts)
                 .await
         }
+        Command::Deploy(a) => runbooks::deploy_release(ctx, t, &a.update()?).await,
+        Command::DeploymentFailure(_) => runbooks::deployment_failure(ctx, t).await,
+        Command::Maintenance(a) => runbooks::planned_maintenance(ctx, t, &a.plan()?).await,
         Command::Journal { .. } | Command::CheckConfig | Command::Completions { .. } => {
             anyhow::bail!("this subcommand runs no runbook")
         }
