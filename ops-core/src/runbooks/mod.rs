@@ -31,7 +31,9 @@ mod evidence;
 pub use evidence::evidence_capture;
 mod inspection;
 pub use inspection::InspectionLimits;
+mod auth;
 mod secrets;
+pub use auth::{AuthChecks, EnvKey, auth_failures};
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};

@@ -90,6 +90,9 @@ pub struct RunbookConfig {
     /// What morning checks call too full in an inspection: disk 80 / 85 / 90 %, quotas and
     /// node requests 80 %.
     pub inspection: super::InspectionLimits,
+    /// What `auth_failures` checks: the signing secret `SECRET_KEY`, clocks within 30 s,
+    /// the service probe as the token verify endpoint.
+    pub auth: super::AuthChecks,
 }
 
 /// A secret to rotate: where it lives, its key, and the new value (never printed).
@@ -273,6 +276,7 @@ impl Default for RunbookConfig {
             oom: super::limits::OomLimits::default(),
             rotation: None,
             inspection: super::InspectionLimits::default(),
+            auth: super::AuthChecks::default(),
         }
     }
 }

@@ -98,6 +98,9 @@ struct State {
     // Secrets by namespace and name, and which workloads use which.
     secrets: BTreeMap<(Namespace, ResourceName), BTreeMap<String, String>>,
     secret_refs: BTreeMap<WorkloadRef, BTreeSet<ResourceName>>,
+    /// What `exec` answers, by instance and argv ([`FakePlatform::with_exec`]); anything
+    /// else exits 0 with no output.
+    exec_outputs: BTreeMap<(InstanceRef, Vec<String>), ExecOutput>,
 }
 
 /// The fake's capabilities: everything unless a test says otherwise.
@@ -147,6 +150,34 @@ impl FakePlatform {
         self.with_state(|s| {
             s.files
                 .insert((instance.clone(), path.to_owned()), contents.to_vec());
+        })
+    }
+
+    /// Script what `exec` of `argv` in `instance` answers (other commands exit 0 with no
+    /// output). Each exec is still recorded in the mutation log.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::Platform as _;
+    /// use ops_core::platform::{ExecCommand, ExecOutput};
+    /// let pod: ops_core::InstanceRef = "prod/deployment/api/api-0".parse()?;
+    /// let fake = ops_core::testing::FakePlatform::default()
+    ///     .with_exec(&pod, ["date", "+%s"], ExecOutput::new(Some(0), b"1700000000\n".to_vec(), Vec::new()));
+    /// let out = fake.exec(&pod, &ExecCommand::new(["date", "+%s"])?).await?;
+    /// assert_eq!(out.stdout, b"1700000000\n");
+    /// assert!(fake.exec(&pod, &ExecCommand::new(["true"])?).await?.stdout.is_empty());
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_exec<I, S>(self, instance: &InstanceRef, argv: I, output: ExecOutput) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
+        self.with_state(|s| {
+            s.exec_outputs.insert((instance.clone(), argv), output);
         })
     }
 
@@ -1025,7 +1056,12 @@ impl Platform for FakePlatform {
         self.call("exec", instance)?;
         self.faults
             .mutate(format!("exec {instance} {}", command.argv().join(" ")));
-        Ok(ExecOutput::new(Some(0), Vec::new(), Vec::new()))
+        let scripted = self
+            .lock()
+            .exec_outputs
+            .get(&(instance.clone(), command.argv().to_vec()))
+            .cloned();
+        Ok(scripted.unwrap_or_else(|| ExecOutput::new(Some(0), Vec::new(), Vec::new())))
     }
 
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
