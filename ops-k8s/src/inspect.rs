@@ -9,8 +9,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
 use ops_core::platform::{
-    Condition, Endpoint, EventOptions, InspectOptions, Inspection, NodeStatus, QuotaStatus,
-    QuotaUse, Resources, Section, ServiceEndpoints, ServicePort,
+    Condition, CpuQuantity, Endpoint, EventOptions, InspectOptions, Inspection, MemoryQuantity,
+    NodeStatus, QuotaStatus, QuotaUse, Resources, Section, ServiceEndpoints, ServicePort,
 };
 use ops_core::{Namespace, OpsError};
 
@@ -202,35 +202,15 @@ fn service_endpoints(s: &Service, endpoints: Option<&Endpoints>) -> ServiceEndpo
     out
 }
 
-/// CPU in millicores, rounded up as the API server rounds requests.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "non-negative and far below 2^63"
-)]
+/// CPU in millicores, rounded up as the API server rounds requests (`MilliValue()`, exact:
+/// ops-core's one quantity parser).
 fn millis(q: &Quantity) -> u64 {
-    parse_quantity(&q.0).map_or(0, |v| ceil_exact(v * 1000.0) as u64)
+    CpuQuantity::parse(&q.0).map_or(0, CpuQuantity::millis)
 }
 
-/// Rounds up, except that a value within floating-point noise of a whole number is that
-/// number (`8698.219 * 1000` is `8698219.000000001`: 8698219 millicores).
-fn ceil_exact(v: f64) -> f64 {
-    let v = v.max(0.0);
-    let nearest = v.round();
-    if (v - nearest).abs() <= 1e-9 * v.max(1.0) {
-        nearest
-    } else {
-        v.ceil()
-    }
-}
-
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "non-negative and far below 2^63"
-)]
+/// Memory in bytes, rounded up as the API server rounds (`Value()`).
 fn bytes(q: &Quantity) -> u64 {
-    parse_quantity(&q.0).map_or(0, |v| ceil_exact(v) as u64)
+    MemoryQuantity::parse(&q.0).map_or(0, MemoryQuantity::bytes)
 }
 
 fn amounts(list: Option<&BTreeMap<String, Quantity>>) -> Resources {
