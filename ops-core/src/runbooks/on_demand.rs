@@ -54,12 +54,9 @@ pub async fn database_backup(
     let t = &t.for_mode(ctx.mode());
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
-        let Some(verified) = backup_and_verify(&run, t, database, dir).await? else {
-            return Ok(if run.mode() == crate::run::Mode::DryRun {
-                RunOutcome::Planned
-            } else {
-                RunOutcome::Unresolved
-            });
+        let verified = match backup_and_verify(&run, t, database, dir).await? {
+            Ok(verified) => verified,
+            Err(outcome) => return Ok(outcome),
         };
         run.summary(format!(
             "Database {database} backed up to {}.",
@@ -72,14 +69,15 @@ pub async fn database_backup(
 }
 
 /// The backup step and the check of its file, shared by `database_backup` and
-/// `planned_maintenance`: `Some(verified file)` when the backup was made and verified,
-/// `None` when it was planned (dry run) or denied (the denial is in the summary).
+/// `planned_maintenance`: `Ok(verified file)` when the backup was made and verified,
+/// `Err(outcome)` when it was only planned ([`RunOutcome::Planned`]) or denied
+/// ([`RunOutcome::Unresolved`], the denial in the summary).
 pub(crate) async fn backup_and_verify(
     run: &Run<'_>,
     t: &Targets,
     database: &Identifier,
     dir: &Path,
-) -> Result<Option<BackupInfo>, OpsError> {
+) -> Result<Result<BackupInfo, RunOutcome>, OpsError> {
     let db = t.database()?;
     let step = Step::disruptive("backup")
         .describe(format!(
@@ -93,12 +91,14 @@ pub(crate) async fn backup_and_verify(
         ))
         .timeout(std::time::Duration::from_hours(2));
     let opts = BackupOptions::new(database.clone(), dir);
-    let Ok(info) = made(run, run.act(step, || db.backup(&opts)).await?, "No backup") else {
-        return Ok(None);
+    let info = match made(run, run.act(step, || db.backup(&opts)).await?, "No backup") {
+        Ok(info) => info,
+        Err(outcome) => return Ok(Err(outcome)),
     };
-    Ok(Some(
-        verified(run, "backup", &info.path, || db.verify_backup(&info.path)).await?,
-    ))
+    Ok(Ok(verified(run, "backup", &info.path, || {
+        db.verify_backup(&info.path)
+    })
+    .await?))
 }
 
 /// Purge the keys matching `pattern` from the cache: count and sample them (read-only), then

@@ -17,7 +17,7 @@ use crate::platform::{
     WorkloadStatus,
 };
 use crate::refs::Identifier;
-use crate::run::{Acted, Finding, Mode, Report, Run, RunContext, RunFailure, RunOutcome, Step};
+use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 use crate::text;
 
 /// What a maintenance window does besides its targets: the release it applies, the number
@@ -867,8 +867,7 @@ async fn maintenance_window(
     plan: &MaintenancePlan,
 ) -> Result<RunOutcome, OpsError> {
     if let Some((database, dir)) = &plan.backup
-        && backup_and_verify(run, t, database, dir).await?.is_none()
-        && run.mode() == Mode::Execute
+        && backup_and_verify(run, t, database, dir).await? == Err(RunOutcome::Unresolved)
     {
         run.summary(format!(
             "Maintenance of {} stopped before any change: the database was not backed up.",
