@@ -15,6 +15,7 @@ use std::time::Duration;
 use ops_core::platform::{ImageUpdate, RollbackOptions, RolloutOptions};
 use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
 use ops_core::runbooks::{RunbookConfig, Targets, deploy_release};
+use ops_core::testing::conformance::platform as conformance;
 use ops_core::{Platform, PlatformExt as _};
 use support::{Spec, StatusProbe, demo_image};
 
@@ -200,4 +201,28 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
         assert_eq!(image_of(&format!("{}-api-{n}", p.name)), demo_image());
     }
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
+}
+
+/// The whole Platform suite ([`conformance::run_all`]) on the real engine: a two-container
+/// service of demo-api (which logs "demo-api listening" at start), a second tag of its image
+/// for set_image and rollback, /tmp for the copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_platform_suite_passes_on_the_engine() {
+    let p = project_or_skip!("suite");
+    let api = p.service("api");
+    p.add("api", 1, &Spec::default()).await;
+    p.add("api", 2, &Spec::default()).await;
+    bounded(p.platform.wait_rolled_out(&api, rollout()))
+        .await
+        .unwrap();
+    let other = Tag::new(&format!("{}-other", p.name), None);
+    let fixture = conformance::PlatformFixture::new(api, "demo-api listening")
+        .with_other_image(other.0.parse().unwrap())
+        .with_deadline(Duration::from_secs(90));
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        conformance::run_all(p.platform.as_ref(), &fixture),
+    )
+    .await
+    .expect("the suite finishes");
 }

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ops_core::Pid;
+use ops_core::cache::ClientInfo;
+use ops_core::database::{DatabaseSize, Session, SessionState};
 use ops_core::platform::{ConfigTarget, ConfigUpdate, LogLine, WorkloadStatus};
 use ops_core::testing::{
     FakeCache, FakeDatabase, FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier,
@@ -44,7 +47,13 @@ async fn fake_platform_conforms() {
 
 #[tokio::test]
 async fn fake_database_conforms() {
-    conformance::database::run_all(&FakeDatabase::default()).await;
+    let app = "opsbook-conformance-idle";
+    let mut idle = Session::new(Pid::new(4242).unwrap(), SessionState::Idle);
+    idle.application = Some(app.to_owned());
+    let db = FakeDatabase::default()
+        .with_sessions(vec![idle])
+        .with_database_sizes(vec![DatabaseSize::new("app", 8 << 20)]);
+    conformance::database::run_all(&db, app).await;
 }
 
 #[tokio::test]
@@ -52,9 +61,10 @@ async fn fake_cache_conforms() {
     let cache = FakeCache::default()
         .with_keys("t1:keep:", 30)
         .with_keys("t1:drop:", 250);
-    conformance::cache::ping_and_info(&FakeCache::default()).await;
-    conformance::cache::purge_is_exact(&cache, "t1:", 30, 250).await;
-    conformance::cache::clients_listing(&cache).await;
+    let mut idle = ClientInfo::new(7, "10.0.0.7:50000");
+    idle.name = Some("opsbook-conformance-idle".to_owned());
+    let cache = cache.with_clients(vec![idle, ClientInfo::new(8, "10.0.0.8:50000")]);
+    conformance::cache::run_all(&cache, "t1:", 30, 250, "opsbook-conformance-idle").await;
 }
 
 #[tokio::test]
@@ -72,6 +82,14 @@ async fn fakes_for_probe_metrics_and_notifier_conform() {
     .await;
     conformance::metrics::scalar_arithmetic(&FakeMetrics::default()).await;
     conformance::notifier::delivers_trigger_and_resolve(&RecordingNotifier::default()).await;
+    let n = RecordingNotifier::default();
+    let inbox = || {
+        n.sent()
+            .iter()
+            .map(|m| format!("{} {} {:?}", m.title, m.dedup_key, m.status))
+            .collect()
+    };
+    conformance::notifier::receiver_gets_trigger_then_resolve(&n, &inbox, &[]).await;
 }
 
 #[tokio::test]

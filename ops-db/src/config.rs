@@ -274,6 +274,7 @@ impl PgDatabaseBuilder {
                 application_name: app,
                 target,
                 config,
+                slow_query_probe: crate::capabilities::SlowQueryProbe::default(),
             }),
         })
     }

@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     /// `host:port/database`, shown in errors.
     pub(crate) target: String,
     pub(crate) config: PgDatabaseConfig,
+    /// Whether `pg_stat_statements` was seen answering.
+    pub(crate) slow_query_probe: crate::capabilities::SlowQueryProbe,
 }
 
 impl fmt::Debug for PgDatabase {
@@ -250,7 +252,7 @@ impl Database for PgDatabase {
     }
 
     fn capabilities(&self) -> DatabaseCapabilities {
-        DatabaseCapabilities::all()
+        self.known_capabilities()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "pg", target = %self.shared.target))]

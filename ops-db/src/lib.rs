@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backup;
+mod capabilities;
 mod config;
 mod connections;
 mod database;

@@ -74,6 +74,7 @@ impl PgDatabase {
                 hint: PG_STAT_STATEMENTS_HINT.to_owned(),
             };
             let Some(schema) = schema else {
+                self.shared.slow_query_probe.observe(false);
                 return Err(unsupported());
             };
             let schema = Identifier::new(&schema).map_err(|_| unsupported())?;
@@ -87,10 +88,12 @@ impl PgDatabase {
                 // Installed but not preloaded: "pg_stat_statements must be loaded via
                 // shared_preload_libraries" (object_not_in_prerequisite_state).
                 Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55000") => {
+                    self.shared.slow_query_probe.observe(false);
                     return Err(unsupported());
                 }
                 Err(e) => return Err(decode(e)),
             };
+            self.shared.slow_query_probe.observe(true);
             rows.iter()
                 .map(|row| {
                     Ok(SlowQuery::new(

@@ -117,7 +117,16 @@ fn files_in(dir: &Path) -> Vec<String> {
 async fn conformance_suites_pass_against_postgres() {
     let pg = require!(Stack::new().postgres().await);
     let db = db_for(&pg);
-    conformance::database::run_all(&db).await;
+    let caps = db.probe_capabilities().await.unwrap();
+    assert!(
+        caps.slow_queries,
+        "the test image preloads pg_stat_statements and the probe sees it"
+    );
+    // The session the suite terminates: opened here, idle, under its own name.
+    let app = "opsbook-conformance-idle";
+    let idle = connect(pg.url(), app).await;
+    conformance::database::run_all(&db, app).await;
+    drop(idle);
     let journal = PgJournal::open(&db).await.unwrap();
     conformance::journal::run_all(&journal).await;
     // Reopening applies no migration twice and keeps the entries.
@@ -141,7 +150,12 @@ async fn every_method_works_on_real_data() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
     assert!(err.detail().unwrap().contains("shared_preload_libraries"));
+    assert!(
+        !db.probe_capabilities().await.unwrap().slow_queries,
+        "without the extension slow queries are not claimed"
+    );
     exec(&mut conn, "CREATE EXTENSION pg_stat_statements").await;
+    assert!(db.probe_capabilities().await.unwrap().slow_queries);
     exec(
         &mut conn,
         "SELECT count(*) FROM events WHERE payload LIKE 'a%'",
@@ -1253,4 +1267,26 @@ async fn exhaustion_is_told_apart_and_a_held_connection_still_diagnoses_and_term
     .await
     .expect("the server accepts connections again");
     hogs.clear();
+}
+
+/// Without `pg_dump` the database says it cannot back up, and a backup is `Unsupported`;
+/// the conformance suite's capability check passes for it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_pg_dump_backup_is_disclaimed_and_unsupported() {
+    let pg = require!(Stack::new().postgres().await);
+    let db = PgDatabaseBuilder::new(pg.url())
+        .with_statement_timeout(Duration::from_secs(5))
+        .with_tools("/nonexistent/pg_dump", "/nonexistent/pg_restore")
+        .build()
+        .unwrap();
+    assert!(!db.probe_capabilities().await.unwrap().backup);
+    assert!(db_for(&pg).capabilities().backup, "pg_dump is on the PATH");
+    let dir = tempfile::tempdir().unwrap();
+    let name = Identifier::new(pg.database()).unwrap();
+    let err = db
+        .backup(&BackupOptions::new(name, dir.path()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
+    conformance::database::capabilities_match_behaviour(&db).await;
 }

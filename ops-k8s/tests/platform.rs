@@ -41,6 +41,33 @@ async fn conformance_suite_passes_on_the_double() {
     conformance::logs_are_filtered_and_tailed(&env.platform, &api).await;
 }
 
+/// The whole Platform suite ([`conformance::run_all`]): every method, every claimed write
+/// read back, typed errors, and capabilities that agree with behaviour.
+#[tokio::test]
+async fn whole_platform_suite_passes_on_the_double() {
+    // With metrics-server (metrics.k8s.io): `resource_usage` is claimed.
+    let env = Env::with(
+        ApiServer::new()
+            .tick(Duration::from_millis(10))
+            .metrics(true),
+    )
+    .await;
+    env.create(deployment(NS, "web", 2, "shop/web:1")).await;
+    let web = workload(NS, "deployment", "web");
+    let line = "web listening on :8080";
+    for pod in env.cluster.list("Pod", NS) {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        env.cluster.append_log(NS, name, "app", line);
+        env.cluster.append_log(NS, name, "app", "GET /health 200");
+        env.cluster
+            .set_pod_usage(NS, name, "app", 100, 64 * 1024 * 1024);
+    }
+    let fixture = conformance::PlatformFixture::new(web, line)
+        .with_other_image("shop/web:2".parse().unwrap())
+        .with_deadline(Duration::from_secs(30));
+    conformance::run_all(&env.platform, &fixture).await;
+}
+
 #[tokio::test]
 async fn workload_state_names_every_pod_and_its_trouble() {
     let env = Env::start().await;

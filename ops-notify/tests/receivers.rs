@@ -649,3 +649,103 @@ async fn console_passes_conformance() {
     );
     assert!(text.contains("[P1] Resolved:"), "{text}");
 }
+
+/// Every delivery a receiver got, as text: its headers, then its body.
+fn deliveries(receivers: &[Receiver]) -> Vec<String> {
+    receivers
+        .iter()
+        .flat_map(Receiver::requests)
+        .map(|(headers, body, _)| {
+            let mut text = String::new();
+            for (name, value) in &headers {
+                text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+            }
+            text.push_str(&String::from_utf8_lossy(&body));
+            text
+        })
+        .collect()
+}
+
+/// The conformance check on the receiver's side, for every notifier: what arrived for the
+/// trigger and the resolution, with the dedup key, and never the URL's secret path or the
+/// signing secret.
+#[tokio::test]
+async fn every_notifier_delivers_trigger_and_resolve_as_its_receiver_sees_them() {
+    let check = conformance::notifier::receiver_gets_trigger_then_resolve;
+    let secrets = ["SECRETPATH", "sh4red"];
+
+    let (r, slack) = slack_receiver().await;
+    let inbox = || deliveries(std::slice::from_ref(&r));
+    within(check(&slack, &inbox, &secrets)).await.unwrap();
+
+    let (r, url) = receiver(pagerduty_schema, 202, &[]).await;
+    let pd = PagerDutyNotifier::builder()
+        .with_routing_key(ROUTING_KEY.into())
+        .with_events_url(url.into())
+        .build()
+        .unwrap();
+    let inbox = || deliveries(std::slice::from_ref(&r));
+    within(check(&pd, &inbox, &secrets)).await.unwrap();
+
+    for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerV4] {
+        let validate: Validator = if format == WebhookFormat::Json {
+            webhook_schema
+        } else {
+            alertmanager_schema
+        };
+        let (r, url) = receiver(validate, 200, &[]).await;
+        let hook = WebhookNotifier::builder(url.into())
+            .with_format(format)
+            .with_signing_secret("sh4red".into())
+            .build()
+            .unwrap();
+        let inbox = || deliveries(std::slice::from_ref(&r));
+        within(check(&hook, &inbox, &secrets)).await.unwrap();
+    }
+
+    let (pager_rx, pager_url) = receiver(pagerduty_schema, 202, &[]).await;
+    let (chat_rx, chat_url) = receiver(slack_schema, 200, &[]).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let router = Router::standard(
+        Arc::new(
+            PagerDutyNotifier::builder()
+                .with_routing_key(ROUTING_KEY.into())
+                .with_events_url(pager_url.into())
+                .build()
+                .unwrap(),
+        ),
+        Arc::new(
+            SlackNotifier::builder()
+                .with_webhook_url(chat_url.into())
+                .build()
+                .unwrap(),
+        ),
+        Arc::new(ConsoleNotifier::with_buffer(Arc::clone(&log))),
+    );
+    let both = [pager_rx.clone(), chat_rx.clone()];
+    let inbox = || deliveries(&both);
+    within(check(&router, &inbox, &secrets)).await.unwrap();
+    assert_eq!(
+        (pager_rx.requests().len(), chat_rx.requests().len()),
+        (2, 2),
+        "a P1 goes to the pager and the chat"
+    );
+
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let console = ConsoleNotifier::with_buffer(Arc::clone(&buf));
+    // One delivery per entry: a line starting with `[P`, and the lines under it.
+    let inbox = || {
+        let mut entries: Vec<String> = Vec::new();
+        for line in String::from_utf8_lossy(&buf.lock().unwrap()).lines() {
+            match entries.last_mut() {
+                Some(last) if !line.starts_with("[P") => {
+                    last.push('\n');
+                    last.push_str(line);
+                }
+                _ => entries.push(line.to_owned()),
+            }
+        }
+        entries
+    };
+    within(check(&console, &inbox, &secrets)).await.unwrap();
+}

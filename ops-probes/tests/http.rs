@@ -303,3 +303,71 @@ async fn bulk_runner_keeps_input_order_under_the_concurrency_limit() {
         peak.load(Ordering::SeqCst)
     );
 }
+
+/// The probe suite's up/down, refused and silent checks against real local servers: the
+/// same probe sees its server up, then down once the server is gone; a closed port is down
+/// at once; a server that never answers is down within the probe's timeout.
+#[tokio::test]
+async fn http_probe_sees_up_then_down_refused_and_silent() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new().route("/health", get(|| async { "ok" }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let timeout_after = Duration::from_secs(1);
+    let probe = HttpProbe::builder(&format!("http://{addr}/health"))
+        .with_name("conformance-up-down")
+        .with_timeout(timeout_after)
+        .build()
+        .unwrap();
+    let take_down = async move {
+        let _ = stop.send(());
+        let _ = server.await;
+    };
+    timeout(conformance::probe::sees_up_then_down(
+        &probe,
+        take_down,
+        Duration::from_secs(10),
+    ))
+    .await
+    .unwrap();
+
+    let refused = HttpProbe::builder(&format!(
+        "http://127.0.0.1:{}/health",
+        support::closed_port()
+    ))
+    .with_timeout(Duration::from_secs(5))
+    .build()
+    .unwrap();
+    timeout(conformance::probe::refused_is_down(
+        &refused,
+        Duration::from_secs(5),
+    ))
+    .await
+    .unwrap();
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let quiet = HttpProbe::builder(&format!("http://{addr}/health"))
+        .with_timeout(timeout_after)
+        .build()
+        .unwrap();
+    timeout(conformance::probe::silence_is_down_within_timeout(
+        &quiet,
+        timeout_after,
+    ))
+    .await
+    .unwrap();
+}

@@ -29,7 +29,7 @@ async fn error_rate_from_real_prometheus_scraping_demo_api_with_5xx_fault() {
         .build()
         .unwrap();
 
-    conformance::metrics::scalar_arithmetic(&metrics).await;
+    conformance::metrics::run_all(&metrics).await;
 
     // Half of the work requests fail; drive traffic until the rate shows it.
     api.set_fault(&serde_json::json!({"error_ratio": 0.5}))
@@ -120,4 +120,35 @@ async fn unreachable_prometheus_is_unavailable() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
     assert!(!err.chain().contains("http://"), "{}", err.chain());
+}
+
+/// The metrics suite's error kinds: a refused connection is `Unavailable` and a server that
+/// accepts and never answers is `Timeout` within the client's deadline.
+#[tokio::test]
+async fn refused_and_silent_prometheus_give_their_error_kinds() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = PrometheusMetricsBuilder::new(&format!("http://127.0.0.1:{port}"))
+        .with_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    conformance::metrics::refused_is_unavailable(&refused).await;
+    // Accepts connections and reads, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let timeout = Duration::from_secs(1);
+    let metrics = PrometheusMetricsBuilder::new(&format!("http://{addr}"))
+        .with_timeout(timeout)
+        .build()
+        .unwrap();
+    conformance::metrics::silence_is_timeout(&metrics, timeout).await;
 }

@@ -126,7 +126,10 @@ impl Database for FakeDatabase {
     }
 
     fn capabilities(&self) -> DatabaseCapabilities {
-        DatabaseCapabilities::all()
+        let mut caps = DatabaseCapabilities::all();
+        // Seeded without pg_stat_statements (`with_slow_queries(None)`), it says so.
+        caps.slow_queries = self.lock().slow.is_some();
+        caps
     }
 
     async fn ping(&self) -> Result<Ping, OpsError> {
@@ -277,8 +280,11 @@ impl Database for FakeDatabase {
 
     async fn setting(&self, name: &str) -> Result<String, OpsError> {
         self.call("setting", name)?;
-        self.lock()
-            .settings
+        let s = self.lock();
+        if name == "max_connections" && !s.settings.contains_key(name) {
+            return Ok(s.info.max_connections.to_string());
+        }
+        s.settings
             .get(name)
             .cloned()
             .ok_or_else(|| OpsError::new(ErrorKind::NotFound, "fake", "setting", name.to_owned()))
@@ -358,14 +364,23 @@ impl Database for FakeDatabase {
 
     async fn list_backups(&self, dir: &Path) -> Result<Vec<BackupInfo>, OpsError> {
         self.call("list_backups", &dir.display().to_string())?;
-        Ok(self
+        let found: Vec<BackupInfo> = self
             .lock()
             .backups
             .iter()
             .filter(|b| b.path.parent() == Some(dir))
             .cloned()
             .rev()
-            .collect())
+            .collect();
+        if found.is_empty() && !dir.is_dir() {
+            return Err(OpsError::new(
+                ErrorKind::NotFound,
+                "fake",
+                "list_backups",
+                dir.display().to_string(),
+            ));
+        }
+        Ok(found)
     }
 
     async fn restore(&self, opts: &RestoreOptions) -> Result<RestoreOutcome, OpsError> {

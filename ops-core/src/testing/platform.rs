@@ -587,6 +587,24 @@ impl FakePlatform {
         self.faults.call("fake", op, &target.to_string())
     }
 
+    /// `Unsupported` when the capabilities this fake was given lack what `has` picks, so
+    /// capabilities and behaviour agree as they must on a real backend.
+    fn capable(
+        &self,
+        op: &'static str,
+        target: &dyn std::fmt::Display,
+        has: impl FnOnce(&PlatformCapabilities) -> bool,
+    ) -> Result<(), OpsError> {
+        if has(&self.lock().capabilities.0) {
+            Ok(())
+        } else {
+            Err(
+                OpsError::new(ErrorKind::Unsupported, "fake", op, target.to_string())
+                    .with_detail("the capabilities this fake was given lack it"),
+            )
+        }
+    }
+
     fn secrets_supported(&self, op: &'static str, namespace: &Namespace) -> Result<(), OpsError> {
         if self.lock().capabilities.secret_versions {
             Ok(())
@@ -729,6 +747,10 @@ impl Platform for FakePlatform {
         opts: RestartOptions,
     ) -> Result<(), OpsError> {
         self.call("rollout_restart", workload)?;
+        self.capable("rollout_restart", workload, |c| c.rollout_restart)?;
+        if opts.dry_run {
+            self.capable("rollout_restart", workload, |c| c.dry_run)?;
+        }
         if opts.dry_run {
             return Ok(());
         }
@@ -793,6 +815,10 @@ impl Platform for FakePlatform {
         opts: ScaleOptions,
     ) -> Result<ScaleChange, OpsError> {
         self.call("scale", workload)?;
+        self.capable("scale", workload, |c| c.scale)?;
+        if opts.dry_run {
+            self.capable("scale", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let w = s
             .workloads
@@ -845,6 +871,10 @@ impl Platform for FakePlatform {
 
     async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> {
         self.call("stop", workload)?;
+        self.capable("stop", workload, |c| c.stop_start)?;
+        if opts.dry_run {
+            self.capable("stop", workload, |c| c.dry_run)?;
+        }
         if opts.dry_run {
             return Ok(());
         }
@@ -856,6 +886,7 @@ impl Platform for FakePlatform {
         w.stopped_replicas = Some(w.status.desired);
         let mut stopped = WorkloadStatus::new(workload.clone(), 0);
         stopped.revision = w.status.revision;
+        stopped.images.clone_from(&w.status.images);
         w.status = stopped;
         drop(s);
         self.faults.mutate(format!("stop {workload}"));
@@ -864,6 +895,10 @@ impl Platform for FakePlatform {
 
     async fn start(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> {
         self.call("start", workload)?;
+        self.capable("start", workload, |c| c.stop_start)?;
+        if opts.dry_run {
+            self.capable("start", workload, |c| c.dry_run)?;
+        }
         if opts.dry_run {
             return Ok(());
         }
@@ -874,14 +909,17 @@ impl Platform for FakePlatform {
             .ok_or_else(|| Self::not_found("start", workload))?;
         let replicas = w.stopped_replicas.take().unwrap_or(w.status.desired.max(1));
         let revision = w.status.revision;
+        let images = std::mem::take(&mut w.status.images);
         w.status = WorkloadStatus::healthy(workload.clone(), replicas);
         w.status.revision = revision;
+        w.status.images = images;
         drop(s);
         self.faults.mutate(format!("start {workload}"));
         Ok(())
     }
 
     async fn revisions(&self, workload: &WorkloadRef) -> Result<Vec<Revision>, OpsError> {
+        self.capable("revisions", workload, |c| c.rollback)?;
         let mut revisions = self.read("revisions", workload, |w| w.revisions.clone())?;
         revisions.sort_by_key(|r| std::cmp::Reverse(r.number));
         Ok(revisions)
@@ -893,6 +931,10 @@ impl Platform for FakePlatform {
         opts: RollbackOptions,
     ) -> Result<RollbackChange, OpsError> {
         self.call("rollback", workload)?;
+        self.capable("rollback", workload, |c| c.rollback)?;
+        if opts.dry_run {
+            self.capable("rollback", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let w = s
             .workloads
@@ -954,6 +996,10 @@ impl Platform for FakePlatform {
         opts: DeleteOptions,
     ) -> Result<(), OpsError> {
         self.call("delete_instance", instance)?;
+        self.capable("delete_instance", instance, |c| c.delete_instance)?;
+        if opts.dry_run {
+            self.capable("delete_instance", instance, |c| c.dry_run)?;
+        }
         let s = self.lock();
         let w = s
             .workloads
@@ -978,7 +1024,9 @@ impl Platform for FakePlatform {
                     .iter_mut()
                     .find(|i| &i.name == instance.name())
             {
-                *i = InstanceStatus::new(i.name.clone());
+                let mut fresh = InstanceStatus::new(i.name.clone());
+                fresh.started_at = Some(jiff::Timestamp::now());
+                *i = fresh;
             }
             drop(s);
             self.faults.mutate(format!("delete_instance {instance}"));
@@ -991,7 +1039,16 @@ impl Platform for FakePlatform {
         workload: &WorkloadRef,
         opts: LogOptions,
     ) -> Result<Vec<LogLine>, OpsError> {
-        let lines = self.read("logs", workload, |w| w.logs.clone())?;
+        let (lines, instances) = self.read("logs", workload, |w| {
+            let names: BTreeSet<ResourceName> =
+                w.status.instances.iter().map(|i| i.name.clone()).collect();
+            (w.logs.clone(), names)
+        })?;
+        if let Some(wanted) = &opts.instance
+            && !instances.contains(wanted)
+        {
+            return Err(Self::not_found("logs", &format!("{workload}/{wanted}")));
+        }
         let mut per_instance: BTreeMap<_, Vec<LogLine>> = BTreeMap::new();
         for line in lines {
             if opts.instance.as_ref().is_some_and(|i| i != &line.instance) {
@@ -1025,6 +1082,7 @@ impl Platform for FakePlatform {
         workload: &WorkloadRef,
         opts: LogOptions,
     ) -> Result<BoxStream<'static, Result<LogLine, OpsError>>, OpsError> {
+        self.capable("follow_logs", workload, |c| c.follow_logs)?;
         let lines = self.logs(workload, opts).await?;
         Ok(stream::iter(lines.into_iter().map(Ok)).boxed())
     }
@@ -1034,6 +1092,7 @@ impl Platform for FakePlatform {
         workload: &WorkloadRef,
         opts: EventOptions,
     ) -> Result<Vec<PlatformEvent>, OpsError> {
+        self.capable("events", workload, |c| c.events)?;
         let mut events: Vec<PlatformEvent> = self.read("events", workload, |w| {
             w.events
                 .iter()
@@ -1054,6 +1113,20 @@ impl Platform for FakePlatform {
         command: &ExecCommand,
     ) -> Result<ExecOutput, OpsError> {
         self.call("exec", instance)?;
+        self.capable("exec", instance, |c| c.exec)?;
+        let known = self
+            .lock()
+            .workloads
+            .get(instance.workload())
+            .is_some_and(|w| {
+                w.status
+                    .instances
+                    .iter()
+                    .any(|i| &i.name == instance.name())
+            });
+        if !known {
+            return Err(Self::not_found("exec", instance));
+        }
         self.faults
             .mutate(format!("exec {instance} {}", command.argv().join(" ")));
         let scripted = self
@@ -1066,6 +1139,7 @@ impl Platform for FakePlatform {
 
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.call("copy_from", instance)?;
+        self.capable("copy_from", instance, |c| c.copy)?;
         self.lock()
             .files
             .get(&(instance.clone(), path.to_owned()))
@@ -1082,6 +1156,7 @@ impl Platform for FakePlatform {
 
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.call("archive_from", instance)?;
+        self.capable("archive_from", instance, |c| c.copy)?;
         let (parent, base) = crate::archive::split_dir(path)?;
         let top = format!("{}/{base}/", parent.trim_end_matches('/'));
         let files: Vec<(String, Vec<u8>)> = self
@@ -1129,6 +1204,7 @@ impl Platform for FakePlatform {
         contents: Vec<u8>,
     ) -> Result<(), OpsError> {
         self.call("copy_to", instance)?;
+        self.capable("copy_to", instance, |c| c.copy)?;
         self.faults.mutate(format!(
             "copy_to {instance}:{path} ({} bytes)",
             contents.len()
@@ -1140,6 +1216,7 @@ impl Platform for FakePlatform {
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
+        self.capable("resource_usage", workload, |c| c.resource_usage)?;
         let (status, cpu, limit, used, memory_limit) =
             self.read("resource_usage", workload, |w| {
                 (
@@ -1170,6 +1247,10 @@ impl Platform for FakePlatform {
     ) -> Result<ConfigChange, OpsError> {
         use secrecy::ExposeSecret as _;
         self.call("update_config", workload)?;
+        self.capable("update_config", workload, |c| c.update_config)?;
+        if update.dry_run {
+            self.capable("update_config", workload, |c| c.dry_run)?;
+        }
         let keys_set: Vec<String> = update.set.keys().cloned().collect();
         let keys_removed: Vec<String> = update.remove.iter().cloned().collect();
         if !update.dry_run {
@@ -1204,6 +1285,7 @@ impl Platform for FakePlatform {
         })
     }
     async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> {
+        self.capable("resources", workload, |c| c.resources)?;
         self.read("resources", workload, |w| w.resources.clone())
     }
 
@@ -1213,6 +1295,7 @@ impl Platform for FakePlatform {
         update: ResourceUpdate,
     ) -> Result<ResourceChange, OpsError> {
         self.call("set_resources", workload)?;
+        self.capable("set_resources", workload, |c| c.resources)?;
         let mut s = self.lock();
         let durable = s.capabilities.durable_config;
         let healing = s.restart;
@@ -1264,6 +1347,7 @@ impl Platform for FakePlatform {
         spec: AutoscalerSpec,
     ) -> Result<AutoscalerChange, OpsError> {
         self.call("set_autoscaler", workload)?;
+        self.capable("set_autoscaler", workload, |c| c.autoscaling)?;
         if !self.lock().capabilities.autoscaling || workload.kind() == WorkloadKind::DaemonSet {
             return Err(OpsError::unsupported(
                 "fake",
@@ -1326,6 +1410,10 @@ impl Platform for FakePlatform {
         update: ImageUpdate,
     ) -> Result<ImageChange, OpsError> {
         self.call("set_image", workload)?;
+        self.capable("set_image", workload, |c| c.set_image)?;
+        if update.dry_run {
+            self.capable("set_image", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let durable = s.capabilities.durable_config;
         let w = s
@@ -1372,6 +1460,7 @@ impl Platform for FakePlatform {
         opts: LockdownOptions,
     ) -> Result<Lockdown, OpsError> {
         self.call("lockdown", scope)?;
+        self.capable("lockdown", scope, |c| c.lockdown)?;
         let mut s = self.lock();
         let isolated: Vec<String> = match scope.chosen() {
             Some(chosen) => {
@@ -1415,6 +1504,7 @@ impl Platform for FakePlatform {
 
     async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> {
         self.call("lockdowns", namespace)?;
+        self.capable("lockdowns", namespace, |c| c.lockdown)?;
         Ok(self
             .lock()
             .lockdowns
@@ -1431,6 +1521,7 @@ impl Platform for FakePlatform {
     ) -> Result<Lockdown, OpsError> {
         let target = format!("{namespace}/{id}");
         self.call("lift_lockdown", &target)?;
+        self.capable("lift_lockdown", &target, |c| c.lockdown)?;
         let mut s = self.lock();
         let at = s
             .lockdowns
@@ -1448,6 +1539,7 @@ impl Platform for FakePlatform {
         opts: ExportOptions,
     ) -> Result<NamespaceExport, OpsError> {
         self.call("export", namespace)?;
+        self.capable("export", namespace, |c| c.export)?;
         let s = self.lock();
         let mut out = NamespaceExport::new(namespace.clone());
         for (w, fake) in s
@@ -1511,6 +1603,7 @@ impl Platform for FakePlatform {
             ));
         }
         self.call("inspect", namespace)?;
+        self.capable("inspect", namespace, |c| c.inspect)?;
         let state = self.lock();
         let mut out = state
             .inspections

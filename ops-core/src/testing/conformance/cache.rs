@@ -87,11 +87,12 @@ pub async fn purge_is_exact(cache: &dyn Cache, prefix: &str, keep: u64, drop: u6
 
 /// Killing clients is bound to the approved ids and re-checked against the guard: an
 /// unbounded guard is refused, approved ids that no longer match are left alone, and an
-/// empty list kills nobody even with [`ClientFilter::all`].
+/// empty list kills nobody even with [`ClientFilter::all`]. The client the caller opened as
+/// `name` is among those listed, so none of this passes on an empty list.
 ///
 /// # Panics
 /// When any of these does not hold.
-pub async fn clients_listing(cache: &dyn Cache) {
+pub async fn clients_listing(cache: &dyn Cache, name: &str) {
     let unbounded = cache.kill_clients(&[], &ClientFilter::default()).await;
     assert_eq!(
         unbounded.map(|v| v.len()).map_err(|e| e.kind()),
@@ -102,6 +103,10 @@ pub async fn clients_listing(cache: &dyn Cache) {
         .clients(&ClientFilter::all())
         .await
         .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
+    assert!(
+        clients.iter().any(|c| c.name.as_deref() == Some(name)),
+        "the client the caller opened as {name} is listed: {clients:?}"
+    );
     let ids: Vec<u64> = clients.iter().map(|c| c.id).collect();
     let nobody = ClientFilter {
         name: Some(format!("no-such-client-{}", fastrand::u64(..))),
@@ -120,4 +125,107 @@ pub async fn clients_listing(cache: &dyn Cache) {
         .await
         .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
     assert!(killed.is_empty(), "no id approved, nobody killed");
+    let still = cache
+        .clients(&ClientFilter::all())
+        .await
+        .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
+    assert!(
+        still.iter().any(|c| c.name.as_deref() == Some(name)),
+        "nobody approved {name}: it is still connected"
+    );
+}
+
+/// The client the caller opened as `name` (and keeps open) is found by name; killing its id
+/// under a guard naming it returns that id; within ten seconds it is no longer listed; a
+/// second kill finds nobody.
+///
+/// # Panics
+/// When the client is not seen, not killed or still there.
+pub async fn kill_ends_a_client(cache: &dyn Cache, name: &str) {
+    let mine = ClientFilter {
+        name: Some(name.to_owned()),
+        ..ClientFilter::default()
+    };
+    let found = cache
+        .clients(&mine)
+        .await
+        .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
+    assert_eq!(found.len(), 1, "the caller opened one client as {name}");
+    let id = found[0].id;
+    let killed = cache
+        .kill_clients(&[id], &mine)
+        .await
+        .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
+    assert_eq!(killed, vec![id], "kill_clients returns the id it killed");
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = cache
+            .clients(&mine)
+            .await
+            .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
+        if left.iter().all(|c| c.id != id) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "client {id} is still connected after the kill"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let again = cache
+        .kill_clients(&[id], &mine)
+        .await
+        .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
+    assert!(again.is_empty(), "a killed client is not killed twice");
+}
+
+/// Snapshots and AOF rewrites work when [`Cache::capabilities`] claims persistence (a
+/// snapshot moves the save time forward) and are `Unsupported` when not; memory advice is
+/// given; the slowlog answers.
+///
+/// # Panics
+/// When capabilities and behaviour disagree.
+pub async fn persistence_and_advice(cache: &dyn Cache) {
+    let caps = cache.capabilities();
+    let snapshot = cache.snapshot(std::time::Duration::from_secs(30)).await;
+    if caps.persistence {
+        let outcome = snapshot.unwrap_or_else(|e| panic!("snapshot failed: {}", e.chain()));
+        if let Some(previous) = outcome.previous {
+            assert!(
+                outcome.saved_at > previous,
+                "the save time moves: {outcome:?}"
+            );
+        }
+        cache
+            .rewrite_aof()
+            .await
+            .unwrap_or_else(|e| panic!("rewrite_aof failed: {}", e.chain()));
+    } else {
+        assert_eq!(
+            snapshot.err().map(|e| e.kind()),
+            Some(crate::ErrorKind::Unsupported)
+        );
+    }
+    let advice = cache
+        .memory_doctor()
+        .await
+        .unwrap_or_else(|e| panic!("memory_doctor failed: {}", e.chain()));
+    assert!(!advice.trim().is_empty(), "MEMORY DOCTOR says something");
+    cache
+        .slowlog(10)
+        .await
+        .unwrap_or_else(|e| panic!("slowlog failed: {}", e.chain()));
+}
+
+/// Every cache test. Preconditions: those of [`purge_is_exact`] (`keep` and `drop` keys
+/// under `prefix`) and one idle client the caller opened as `client` (it is killed).
+///
+/// # Panics
+/// When any of them fails.
+pub async fn run_all(cache: &dyn Cache, prefix: &str, keep: u64, drop: u64, client: &str) {
+    ping_and_info(cache).await;
+    purge_is_exact(cache, prefix, keep, drop).await;
+    clients_listing(cache, client).await;
+    persistence_and_advice(cache).await;
+    kill_ends_a_client(cache, client).await;
 }

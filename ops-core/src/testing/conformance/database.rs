@@ -1,6 +1,8 @@
 //! Conformance tests for [`Database`] backends.
 
-use crate::database::{Database, SessionFilter};
+use std::time::Duration;
+
+use crate::database::{Database, SessionFilter, SlowQueryOptions};
 use crate::error::ErrorKind;
 
 /// Ping, server info and connection stats are consistent.
@@ -83,19 +85,137 @@ pub async fn terminate_matches_sessions(db: &dyn Database) {
     }
 }
 
-/// Sizes are reported and settings read back.
+/// The one session the caller opened with `application` as its `application_name` (and keeps
+/// open, idle) is listed; terminating its pid under a guard naming the application returns
+/// it; within ten seconds it is no longer listed; a second terminate finds nobody.
+///
+/// # Panics
+/// When the session is not seen, not returned or still there.
+pub async fn terminate_ends_a_session(db: &dyn Database, application: &str) {
+    let mine = SessionFilter::default().with_application(application.to_owned());
+    let found = db
+        .sessions(&mine)
+        .await
+        .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()));
+    assert_eq!(
+        found.len(),
+        1,
+        "the caller opened one session as {application}: {found:?}"
+    );
+    let pid = found[0].pid;
+    let gone = db
+        .terminate(&[pid], &mine)
+        .await
+        .unwrap_or_else(|e| panic!("terminate failed: {}", e.chain()));
+    assert_eq!(
+        gone.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        vec![pid],
+        "terminate returns the session it ended"
+    );
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = db
+            .sessions(&mine)
+            .await
+            .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()));
+        if left.iter().all(|s| s.pid != pid) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "session {pid} is still there after terminate: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = db
+        .terminate(&[pid], &mine)
+        .await
+        .unwrap_or_else(|e| panic!("terminate failed: {}", e.chain()));
+    assert!(again.is_empty(), "a session ended is not ended twice");
+}
+
+/// What [`Database::capabilities`] claims works, and what it disclaims is `Unsupported`:
+/// slow queries, backups (listing a directory), replication status, settings.
+///
+/// # Panics
+/// When capabilities and behaviour disagree.
+pub async fn capabilities_match_behaviour(db: &dyn Database) {
+    let caps = db.capabilities();
+    let kind = |r: Result<(), crate::OpsError>| r.err().map(|e| e.kind());
+    let slow = kind(db.slow_queries(SlowQueryOptions::default()).await.map(drop));
+    if caps.slow_queries {
+        assert_eq!(slow, None, "slow_queries is claimed and must work");
+    } else {
+        assert_eq!(
+            slow,
+            Some(ErrorKind::Unsupported),
+            "slow_queries is disclaimed"
+        );
+    }
+    let missing = std::env::temp_dir().join(format!("opsbook-no-such-dir-{}", fastrand::u64(..)));
+    let listed = kind(db.list_backups(&missing).await.map(drop));
+    if caps.backup {
+        assert_eq!(
+            listed,
+            Some(ErrorKind::NotFound),
+            "backups of a missing directory"
+        );
+        let verified = kind(db.verify_backup(&missing.join("x.dump")).await.map(drop));
+        assert_eq!(verified, Some(ErrorKind::NotFound), "a missing backup");
+    }
+    let replication = kind(db.replication().await.map(drop));
+    assert_eq!(
+        replication,
+        (!caps.replication).then_some(ErrorKind::Unsupported),
+        "replication status as claimed"
+    );
+    let setting = db.setting("max_connections").await;
+    if caps.settings {
+        let info = db
+            .server_info()
+            .await
+            .unwrap_or_else(|e| panic!("server_info failed: {}", e.chain()));
+        let value = setting.unwrap_or_else(|e| panic!("setting failed: {}", e.chain()));
+        assert_eq!(
+            value.trim().parse::<u32>().ok(),
+            Some(info.max_connections),
+            "the setting agrees with server_info"
+        );
+    } else {
+        assert_eq!(
+            setting.err().map(|e| e.kind()),
+            Some(ErrorKind::Unsupported)
+        );
+    }
+}
+
+/// Sizes are reported (at least one database), the other reads answer and an unknown
+/// setting is refused.
 ///
 /// # Panics
 /// When sizes or settings misbehave.
 pub async fn sizes_and_settings(db: &dyn Database) {
-    let _ = db
+    let sizes = db
         .database_sizes()
         .await
         .unwrap_or_else(|e| panic!("database_sizes failed: {}", e.chain()));
+    assert!(!sizes.is_empty(), "a server has at least one database");
     let _ = db
         .table_sizes(10)
         .await
         .unwrap_or_else(|e| panic!("table_sizes failed: {}", e.chain()));
+    let _ = db
+        .index_usage()
+        .await
+        .unwrap_or_else(|e| panic!("index_usage failed: {}", e.chain()));
+    let _ = db
+        .blocked()
+        .await
+        .unwrap_or_else(|e| panic!("blocked failed: {}", e.chain()));
+    let _ = db
+        .long_running(Duration::from_secs(3600))
+        .await
+        .unwrap_or_else(|e| panic!("long_running failed: {}", e.chain()));
     let unknown = db.setting("opsbook_no_such_setting").await;
     assert!(
         matches!(
@@ -106,12 +226,15 @@ pub async fn sizes_and_settings(db: &dyn Database) {
     );
 }
 
-/// Every database test.
+/// Every database test; `application` names the one idle session the caller opened for
+/// [`terminate_ends_a_session`] (it ends it).
 ///
 /// # Panics
 /// When any of them fails.
-pub async fn run_all(db: &dyn Database) {
+pub async fn run_all(db: &dyn Database, application: &str) {
     ping_info_and_stats(db).await;
     terminate_matches_sessions(db).await;
+    terminate_ends_a_session(db, application).await;
+    capabilities_match_behaviour(db).await;
     sizes_and_settings(db).await;
 }

@@ -22,3 +22,94 @@ pub async fn scalar_arithmetic(metrics: &dyn Metrics) {
         Some(ErrorKind::InvalidInput)
     );
 }
+
+/// `vector(1)` is one sample of value 1, and the same expression over the last 10 s at 2 s
+/// steps is one series of several points, all 1.
+///
+/// # Panics
+/// When the backend answers differently.
+pub async fn vector_and_range(metrics: &dyn Metrics) {
+    use crate::metrics::TimeRange;
+    let q = MetricQuery::new("vector(1)").unwrap_or_else(|e| panic!("{}", e.chain()));
+    let r = metrics
+        .query(&q, None)
+        .await
+        .unwrap_or_else(|e| panic!("query failed: {}", e.chain()));
+    let QueryResult::Vector(samples) = &r else {
+        panic!("vector(1) is a vector, got {r:?}")
+    };
+    assert_eq!(samples.len(), 1, "one sample: {samples:?}");
+    assert!((samples[0].value - 1.0).abs() < f64::EPSILON);
+    let now = jiff::Timestamp::now();
+    let range = TimeRange::new(
+        now - jiff::SignedDuration::from_secs(10),
+        now,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.chain()));
+    let m = metrics
+        .query_range(&q, &range)
+        .await
+        .unwrap_or_else(|e| panic!("query_range failed: {}", e.chain()));
+    let QueryResult::Matrix(series) = &m else {
+        panic!("a range query is a matrix, got {m:?}")
+    };
+    assert_eq!(series.len(), 1, "one series: {series:?}");
+    assert!(
+        series[0].points.len() >= 2,
+        "points at each step: {series:?}"
+    );
+    assert!(
+        series[0]
+            .points
+            .iter()
+            .all(|(_, v)| (v - 1.0).abs() < f64::EPSILON)
+    );
+}
+
+/// A query the server rejects (`sum(`) is `InvalidInput`, instant and over a range.
+///
+/// # Panics
+/// When it is accepted or fails otherwise.
+pub async fn rejected_query_is_invalid_input(metrics: &dyn Metrics) {
+    let q = MetricQuery::new("sum(").unwrap_or_else(|e| panic!("{}", e.chain()));
+    let err = metrics.query(&q, None).await.err().map(|e| e.kind());
+    assert_eq!(err, Some(ErrorKind::InvalidInput), "a parse error");
+}
+
+/// `metrics` points at a port where nothing listens: a query is `Unavailable`, quickly.
+///
+/// # Panics
+/// When it answers or fails otherwise.
+pub async fn refused_is_unavailable(metrics: &dyn Metrics) {
+    let q = MetricQuery::new("1+1").unwrap_or_else(|e| panic!("{}", e.chain()));
+    let err = metrics.query(&q, None).await.err().map(|e| e.kind());
+    assert_eq!(err, Some(ErrorKind::Unavailable), "nothing listens");
+}
+
+/// `metrics` (with a client timeout of `timeout`) points at a server that accepts and never
+/// answers: a query is `Timeout` within `timeout` and 2 s more.
+///
+/// # Panics
+/// When it answers, fails otherwise or takes longer.
+pub async fn silence_is_timeout(metrics: &dyn Metrics, timeout: std::time::Duration) {
+    let q = MetricQuery::new("1+1").unwrap_or_else(|e| panic!("{}", e.chain()));
+    let started = std::time::Instant::now();
+    let err = metrics.query(&q, None).await.err().map(|e| e.kind());
+    assert_eq!(err, Some(ErrorKind::Timeout), "the server never answers");
+    assert!(
+        started.elapsed() < timeout + std::time::Duration::from_secs(2),
+        "the deadline holds: {:?}",
+        started.elapsed()
+    );
+}
+
+/// Every check against a live backend.
+///
+/// # Panics
+/// When any fails.
+pub async fn run_all(metrics: &dyn Metrics) {
+    scalar_arithmetic(metrics).await;
+    vector_and_range(metrics).await;
+    rejected_query_is_invalid_input(metrics).await;
+}

@@ -8,6 +8,9 @@ use crate::platform::{
 };
 use crate::refs::WorkloadRef;
 
+mod suite;
+pub use suite::*;
+
 /// The workload is listed, its status names its instances, and an unknown one is `NotFound`.
 ///
 /// # Panics
