@@ -9,11 +9,10 @@ use ops_core::{ErrorKind, OpsError};
 
 use crate::database::PgDatabase;
 
-/// Whether `pg_stat_statements` answers: not known yet, yes, no.
+/// Whether `pg_stat_statements` answers: not known yet (0, the default), yes, no.
 #[derive(Debug, Default)]
 pub(crate) struct SlowQueryProbe(AtomicU8);
 
-const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
 const ABSENT: u8 = 2;
 

@@ -1114,16 +1114,15 @@ impl Platform for FakePlatform {
     ) -> Result<ExecOutput, OpsError> {
         self.call("exec", instance)?;
         self.capable("exec", instance, |c| c.exec)?;
-        let known = self
-            .lock()
-            .workloads
-            .get(instance.workload())
-            .is_some_and(|w| {
-                w.status
-                    .instances
-                    .iter()
-                    .any(|i| &i.name == instance.name())
-            });
+        // An instance exists when its workload lists it, or when a test scripted it.
+        let s = self.lock();
+        let known = s.workloads.get(instance.workload()).is_some_and(|w| {
+            w.status
+                .instances
+                .iter()
+                .any(|i| &i.name == instance.name())
+        }) || s.exec_outputs.keys().any(|(i, _)| i == instance);
+        drop(s);
         if !known {
             return Err(Self::not_found("exec", instance));
         }

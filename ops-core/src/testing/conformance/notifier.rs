@@ -34,6 +34,22 @@ pub async fn delivers_trigger_and_resolve(notifier: &dyn Notifier) {
         .unwrap_or_else(|e| panic!("send failed: {}", e.chain()));
 }
 
+/// The deliveries in `after` that were not in `before` (as a multiset: an inbox merged from
+/// several receivers need not keep arrival order).
+fn arrived(before: &[String], after: &[String]) -> Vec<String> {
+    let mut old: Vec<&String> = before.iter().collect();
+    let mut new = Vec::new();
+    for d in after {
+        match old.iter().position(|o| *o == d) {
+            Some(i) => {
+                old.swap_remove(i);
+            }
+            None => new.push(d.clone()),
+        }
+    }
+    new
+}
+
 /// What arrived at the receiver, checked on the receiver's side: `inbox` returns every
 /// delivery the receiver got so far, each as text (a request body, a log line). The trigger
 /// arrives (at least one new delivery, each naming the title and the dedup key
@@ -58,14 +74,14 @@ pub async fn receiver_gets_trigger_then_resolve(
     inbox: &(dyn Fn() -> Vec<String> + Sync),
     secrets: &[&str],
 ) {
-    let before = inbox().len();
+    let before = inbox();
     let trigger = trigger();
     notifier
         .send(&trigger)
         .await
         .unwrap_or_else(|e| panic!("send failed: {}", e.chain()));
     let got = inbox();
-    let triggered: Vec<String> = got.get(before..).unwrap_or_default().to_vec();
+    let triggered = arrived(&before, &got);
     assert!(
         !triggered.is_empty(),
         "{}: the receiver got nothing for the trigger",
@@ -75,13 +91,11 @@ pub async fn receiver_gets_trigger_then_resolve(
         assert!(d.contains(TITLE), "the trigger names its title: {d}");
         assert!(d.contains(DEDUP), "the trigger carries its dedup key: {d}");
     }
-    let mid = got.len();
     notifier
         .send(&trigger.with_status(IncidentStatus::Resolved))
         .await
         .unwrap_or_else(|e| panic!("send failed: {}", e.chain()));
-    let got = inbox();
-    let resolved: Vec<String> = got.get(mid..).unwrap_or_default().to_vec();
+    let resolved = arrived(&got, &inbox());
     assert!(
         !resolved.is_empty(),
         "{}: the receiver got nothing for the resolution",
