@@ -110,3 +110,19 @@ async fn a_delivery_with_a_secret_fails_the_notifier_check() {
     };
     conformance::notifier::receiver_gets_trigger_then_resolve(&n, &inbox, &["SECRETPATH"]).await;
 }
+
+/// A probe that always says up.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "after the target went down")]
+async fn a_probe_that_never_sees_down_fails_the_probe_check() {
+    let probe = ops_core::testing::ScriptedProbe::new("always-up");
+    conformance::probe::sees_up_then_down(&probe, async {}, std::time::Duration::from_secs(5))
+        .await;
+}
+
+/// A metrics backend that answers every query with nothing.
+#[tokio::test]
+#[should_panic(expected = "one sample")]
+async fn metrics_that_answer_nothing_fail_the_metrics_check() {
+    conformance::metrics::vector_and_range(&ops_core::testing::FakeMetrics::default()).await;
+}
