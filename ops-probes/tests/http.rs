@@ -352,14 +352,7 @@ async fn http_probe_sees_up_then_down_refused_and_silent() {
     .await
     .unwrap();
 
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let addr = support::silent_server().await;
     let quiet = HttpProbe::builder(&format!("http://{addr}/health"))
         .with_timeout(timeout_after)
         .build()

@@ -7,6 +7,8 @@
     reason = "test helpers outside #[test] fns"
 )]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,25 +128,13 @@ async fn unreachable_prometheus_is_unavailable() {
 /// accepts and never answers is `Timeout` within the client's deadline.
 #[tokio::test]
 async fn refused_and_silent_prometheus_give_their_error_kinds() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::closed_port();
     let refused = PrometheusMetricsBuilder::new(&format!("http://127.0.0.1:{port}"))
         .with_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     conformance::metrics::refused_is_unavailable(&refused).await;
-    // Accepts connections and reads, never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let addr = support::silent_server().await;
     let timeout = Duration::from_secs(1);
     let metrics = PrometheusMetricsBuilder::new(&format!("http://{addr}"))
         .with_timeout(timeout)

@@ -157,21 +157,17 @@ pub async fn kill_ends_a_client(cache: &dyn Cache, name: &str) {
         .await
         .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
     assert_eq!(killed, vec![id], "kill_clients returns the id it killed");
-    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let left = cache
-            .clients(&mine)
+    let still = format!("client {id} is still connected after the kill");
+    let mine = &mine;
+    super::within_ten_seconds(&still, move || async move {
+        cache
+            .clients(mine)
             .await
-            .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()));
-        if left.iter().all(|c| c.id != id) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "client {id} is still connected after the kill"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+            .unwrap_or_else(|e| panic!("clients failed: {}", e.chain()))
+            .iter()
+            .all(|c| c.id != id)
+    })
+    .await;
     let again = cache
         .kill_clients(&[id], &mine)
         .await

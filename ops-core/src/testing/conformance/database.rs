@@ -112,21 +112,16 @@ pub async fn terminate_ends_a_session(db: &dyn Database, application: &str) {
         vec![pid],
         "terminate returns the session it ended"
     );
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = db
-            .sessions(&mine)
+    let still = format!("session {pid} is still there after terminate");
+    let mine = &mine;
+    super::within_ten_seconds(&still, move || async move {
+        db.sessions(mine)
             .await
-            .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()));
-        if left.iter().all(|s| s.pid != pid) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "session {pid} is still there after terminate: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .unwrap_or_else(|e| panic!("sessions failed: {}", e.chain()))
+            .iter()
+            .all(|s| s.pid != pid)
+    })
+    .await;
     let again = db
         .terminate(&[pid], &mine)
         .await

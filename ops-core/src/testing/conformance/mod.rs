@@ -19,3 +19,16 @@ pub mod notifier;
 pub mod platform;
 pub mod probe;
 pub mod resources;
+
+/// Ask `gone` every 100 ms until it says yes; panic with `what` after ten seconds.
+async fn within_ten_seconds<F, Fut>(what: &str, mut gone: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone().await {
+        assert!(tokio::time::Instant::now() < until, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
