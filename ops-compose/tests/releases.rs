@@ -205,7 +205,7 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
 
 /// The whole Platform suite ([`conformance::run_all`]) on the real engine: a two-container
 /// service of demo-api (which logs "demo-api listening" at start), a second tag of its image
-/// for set_image and rollback, /tmp for the copies.
+/// for `set_image` and `rollback`, `/tmp` for the copies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_platform_suite_passes_on_the_engine() {
     let p = project_or_skip!("suite");

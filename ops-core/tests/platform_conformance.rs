@@ -27,7 +27,7 @@ fn fake(caps: PlatformCapabilities) -> FakePlatform {
     let now = jiff::Timestamp::now();
     let mut lines = Vec::new();
     for (i, instance) in status.instances.iter().enumerate() {
-        let at = now - jiff::SignedDuration::from_secs(60 - i as i64);
+        let at = now - jiff::SignedDuration::from_secs(60 - i64::try_from(i).unwrap());
         lines.push(LogLine::new(instance.name.clone(), Some(at), LINE));
         lines.push(LogLine::new(
             instance.name.clone(),
@@ -193,7 +193,7 @@ async fn broken_unknown_workload_reported_as_a_backend_error_fails_the_suite() {
 #[rustfmt::skip]
 impl Platform for Broken {
     fn backend(&self) -> &'static str { self.inner.backend() }
-    fn capabilities(&self) -> PlatformCapabilities { let mut c = self.inner.capabilities(); if self.fault == Fault::ExecDisclaimedButWorks { c.exec = false; } if self.fault == Fault::RollbackClaimedButUnsupported { c.rollback = true; } c }
+    fn capabilities(&self) -> PlatformCapabilities { let mut c = self.inner.capabilities(); c.exec &= self.fault != Fault::ExecDisclaimedButWorks; c.rollback |= self.fault == Fault::RollbackClaimedButUnsupported; c }
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> { self.inner.list_workloads(namespace).await }
     async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> { match (self.fault, self.inner.workload(workload).await) { (Fault::UnknownIsBackendError, Err(e)) => Err(OpsError::new(ErrorKind::Backend, "broken", "workload", e.to_string())), (_, r) => r } }
     async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { self.inner.rollout_restart(workload, opts).await }

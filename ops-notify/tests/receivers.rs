@@ -8,6 +8,7 @@
 )]
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -658,7 +659,7 @@ fn deliveries(receivers: &[Receiver]) -> Vec<String> {
         .map(|(headers, body, _)| {
             let mut text = String::new();
             for (name, value) in &headers {
-                text.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+                let _ = writeln!(text, "{name}: {}", value.to_str().unwrap_or(""));
             }
             text.push_str(&String::from_utf8_lossy(&body));
             text

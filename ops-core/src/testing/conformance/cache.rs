@@ -169,7 +169,7 @@ pub async fn kill_ends_a_client(cache: &dyn Cache, name: &str) {
     })
     .await;
     let again = cache
-        .kill_clients(&[id], &mine)
+        .kill_clients(&[id], mine)
         .await
         .unwrap_or_else(|e| panic!("kill_clients failed: {}", e.chain()));
     assert!(again.is_empty(), "a killed client is not killed twice");

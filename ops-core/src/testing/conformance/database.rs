@@ -123,7 +123,7 @@ pub async fn terminate_ends_a_session(db: &dyn Database, application: &str) {
     })
     .await;
     let again = db
-        .terminate(&[pid], &mine)
+        .terminate(&[pid], mine)
         .await
         .unwrap_or_else(|e| panic!("terminate failed: {}", e.chain()));
     assert!(again.is_empty(), "a session ended is not ended twice");

@@ -179,6 +179,7 @@ fn missing_workload(fx: &PlatformFixture) -> WorkloadRef {
 ///
 /// # Panics
 /// When a read fails or comes back empty where the fixture guarantees something.
+#[allow(clippy::too_many_lines, reason = "one check per method, in turn")]
 pub async fn reads_find_the_fixture(platform: &dyn Platform, fx: &PlatformFixture) {
     let w = &fx.workload;
     let caps = platform.capabilities();
@@ -344,6 +345,7 @@ pub async fn reads_find_the_fixture(platform: &dyn Platform, fx: &PlatformFixtur
 ///
 /// # Panics
 /// When a call answers otherwise.
+#[allow(clippy::too_many_lines, reason = "one check per method, in turn")]
 pub async fn errors_are_typed(platform: &dyn Platform, fx: &PlatformFixture) {
     let caps = platform.capabilities();
     let w = &fx.workload;
@@ -479,6 +481,7 @@ pub async fn errors_are_typed(platform: &dyn Platform, fx: &PlatformFixture) {
 ///
 /// # Panics
 /// When a call the backend disclaims does not fail with `Unsupported`.
+#[allow(clippy::too_many_lines, reason = "one check per method, in turn")]
 pub async fn lacking_capabilities_are_unsupported(platform: &dyn Platform, fx: &PlatformFixture) {
     let caps = platform.capabilities();
     let w = &fx.workload;
@@ -676,6 +679,7 @@ pub async fn exec_and_copy_round_trip(platform: &dyn Platform, fx: &PlatformFixt
 ///
 /// # Panics
 /// When an effect is not seen.
+#[allow(clippy::too_many_lines, reason = "one check per method, in turn")]
 pub async fn writes_take_effect(platform: &dyn Platform, fx: &PlatformFixture) {
     let caps = platform.capabilities();
     let w = &fx.workload;
