@@ -12,61 +12,16 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sk_live_cli-7a2d-never-printed";
 const SIGNING: &str = "jwt-signing-5be1-never-printed";
 
 async fn provider_api() -> String {
-    let router = Router::new()
-        .route(
-            "/v1/health",
-            get(|headers: HeaderMap| async move {
-                let want = format!("Bearer {TOKEN}");
-                match headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    Some(v) if v == want => (StatusCode::OK, "ok").into_response(),
-                    _ => StatusCode::UNAUTHORIZED.into_response(),
-                }
-            }),
-        )
-        .route(
-            "/limited",
-            get(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "120")],
-                )
-            }),
-        )
-        .route("/down", get(|| async { StatusCode::BAD_GATEWAY }))
-        .route("/ok", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
-
-fn run_opsbook(
-    system: &std::path::Path,
-    args: &[&str],
-) -> tokio::task::JoinHandle<std::process::Output> {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
-    command
-        .arg("--system")
-        .arg(system)
-        .args(args)
-        .env_remove("OPSBOOK_JOURNAL");
-    // The double and the provider API serve from this process's runtime.
-    tokio::task::spawn_blocking(move || command.output().unwrap())
+    ops_tests::provider_api(TOKEN).await
 }
 
 fn finding<'a>(report: &'a Value, prefix: &str) -> &'a Value {
@@ -88,7 +43,8 @@ async fn provider_check_classifies_real_providers_and_names_the_fallback() {
     std::fs::write(&wrong, "sk_live_revoked-also-never-printed").unwrap();
     let system = env.system_file();
     let mut text = std::fs::read_to_string(&system).unwrap();
-    text.push_str(&format!(
+    write!(
+        text,
         r#"
 [[providers]]
 name = "payments"
@@ -113,12 +69,13 @@ url = "{base}/down"
 "#,
         right = right.display(),
         wrong = wrong.display(),
-    ));
+    )
+    .unwrap();
     std::fs::write(&system, text).unwrap();
 
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        run_opsbook(&system, &["--json", "provider-check"]),
+        support::opsbook(&system, &["--json", "provider-check"]),
     )
     .await
     .unwrap()
@@ -145,7 +102,7 @@ url = "{base}/down"
     );
     assert_eq!(
         finding(&report, "email:")["title"],
-        json!("email: outage (502): no healthy fallback: escalate")
+        json!("email: outage (503): no healthy fallback: escalate")
     );
     for shown in [&*stdout, &*stderr] {
         assert!(!shown.contains(TOKEN), "the token leaked: {shown}");
@@ -155,7 +112,9 @@ url = "{base}/down"
         );
     }
     // The Markdown report says the same.
-    let out = run_opsbook(&system, &["provider-check"]).await.unwrap();
+    let out = support::opsbook(&system, &["provider-check"])
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("no healthy fallback: escalate"), "{stdout}");
     assert!(!stdout.contains(TOKEN));
@@ -181,7 +140,9 @@ fallbacks = [{ provider = "a" }]
 "#,
     );
     std::fs::write(&system, text).unwrap();
-    let out = run_opsbook(&system, &["provider-check"]).await.unwrap();
+    let out = support::opsbook(&system, &["provider-check"])
+        .await
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("cycle"), "{stderr}");
@@ -204,15 +165,17 @@ async fn auth_check_compares_the_signing_key_across_pods_without_showing_it() {
     env.cluster.settle(Duration::from_secs(10)).await.unwrap();
     let system = env.system_file();
     let mut text = std::fs::read_to_string(&system).unwrap();
-    text.push_str(&format!(
+    write!(
+        text,
         "\n[services.auth]\nworkload = \"deployment/auth\"\nhealth = \"{base}/ok\"\n\n\
          [auth]\nsigning_key_env = \"JWT_SECRET\"\nclock_skew_max = \"1m\"\n"
-    ));
+    )
+    .unwrap();
     std::fs::write(&system, text).unwrap();
 
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        run_opsbook(
+        support::opsbook(
             &system,
             &["--json", "auth-check", "--service", "auth", "--execute"],
         ),
@@ -246,7 +209,7 @@ async fn auth_check_compares_the_signing_key_across_pods_without_showing_it() {
     );
 
     // A plan runs no command in any pod and says so.
-    let out = run_opsbook(&system, &["--json", "auth-check", "--service", "auth"])
+    let out = support::opsbook(&system, &["--json", "auth-check", "--service", "auth"])
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -15,10 +15,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use ops_core::incident::Severity;
 use ops_core::probe::{Exchange, ProviderCheck, RetryAfter, Unreachable};
 use ops_core::run::{Report, RunContext, RunOutcome};
@@ -30,68 +26,8 @@ use ops_probes::provider_probe;
 
 const TOKEN: &str = "sk_live_4e1b-real-server-never-in-reports";
 
-/// A provider API: `/v1/health` wants the bearer token, the others fail their own way.
 async fn provider_api() -> String {
-    let router = Router::new()
-        .route(
-            "/v1/health",
-            get(|headers: HeaderMap| async move {
-                let want = format!("Bearer {TOKEN}");
-                match headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    Some(v) if v == want => (StatusCode::OK, "ok").into_response(),
-                    // Echoes what it was sent, as careless APIs do: must not reach reports.
-                    Some(v) => {
-                        (StatusCode::UNAUTHORIZED, format!("bad credential {v}")).into_response()
-                    }
-                    None => StatusCode::UNAUTHORIZED.into_response(),
-                }
-            }),
-        )
-        .route(
-            "/limited",
-            get(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "120")],
-                )
-            }),
-        )
-        .route(
-            "/limited-until",
-            get(|| async {
-                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
-                let date = at
-                    .to_zoned(jiff::tz::TimeZone::UTC)
-                    .strftime("%a, %d %b %Y %H:%M:%S GMT")
-                    .to_string();
-                (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, date)])
-            }),
-        )
-        .route(
-            "/limited-garbage",
-            get(|| async {
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "after lunch")],
-                )
-            }),
-        )
-        .route(
-            "/down",
-            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "maintenance") }),
-        )
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        )
-        .route("/ok", get(|| async { "ok" }));
-    format!("http://{}", support::serve(router).await)
+    ops_tests::provider_api(TOKEN).await
 }
 
 fn bounded<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {

@@ -633,7 +633,7 @@ async fn check_one(run: &Run<'_>, spec: &ProviderSpec, check: &Arc<dyn ProviderC
                         ..
                     } => evidence.push(unparsed.to_string()),
                     Exchange::Unreachable { cause } => {
-                        evidence.push(format!("connection: {cause}"))
+                        evidence.push(format!("connection: {cause}"));
                     }
                     _ => {}
                 }
@@ -786,11 +786,11 @@ pub async fn provider_failure(ctx: &RunContext, t: &Targets) -> Result<Report, R
     run.conclude(body).await
 }
 
+/// A configured provider and its check.
+type Wired<'a> = (&'a ProviderSpec, &'a Arc<dyn ProviderCheck>);
+
 /// Pair each configured provider with its check, in configuration order.
-fn wire<'a>(
-    cfg: &'a ProviderChecks,
-    t: &'a Targets,
-) -> Result<Vec<(&'a ProviderSpec, &'a Arc<dyn ProviderCheck>)>, OpsError> {
+fn wire<'a>(cfg: &'a ProviderChecks, t: &'a Targets) -> Result<Vec<Wired<'a>>, OpsError> {
     if cfg.providers.is_empty() {
         return Err(OpsError::invalid(
             "provider_failure",
@@ -844,18 +844,17 @@ fn verdict(
     }
     degraded.push(name.clone());
     let (chosen, passed) = choose_fallback(spec, states);
-    let (finding, line) = match chosen {
-        Some(f) => (
+    let (finding, line) = if let Some(f) = chosen {
+        (
             Finding::warning(format!("{name}: {state}: fallback {f} applies")),
             format!("{name} is {state}: use {f}."),
-        ),
-        None => {
-            stranded.push(name.clone());
-            (
-                Finding::critical(format!("{name}: {state}: no healthy fallback: escalate")),
-                format!("{name} is {state} and no fallback applies: escalate."),
-            )
-        }
+        )
+    } else {
+        stranded.push(name.clone());
+        (
+            Finding::critical(format!("{name}: {state}: no healthy fallback: escalate")),
+            format!("{name} is {state} and no fallback applies: escalate."),
+        )
     };
     lines.push(line);
     evidence
