@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 
 use serde_json::{Value, json};
@@ -33,7 +32,7 @@ async fn opsbook_rolls_back_a_crash_loop_and_a_release_that_does_not_hold() {
          verify_interval = \"200ms\"\nverify_timeout = \"1s\"\n",
     );
     std::fs::write(&system, text).unwrap();
-    let opsbook = |args: &[&str]| run(&system, args);
+    let opsbook = |args: &[&str]| support::opsbook(&system, args);
 
     // The plan: the crash loop found, the rollback planned, nothing written.
     let out = opsbook(&["--json", "deployment-failure"]).await.unwrap();
@@ -125,17 +124,6 @@ async fn opsbook_rolls_back_a_crash_loop_and_a_release_that_does_not_hold() {
     let out = opsbook(&["deploy", "--image", "Shop/API:2"]).await.unwrap();
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--image"));
-}
-
-/// `opsbook --system SYSTEM ARGS`, waited for off the runtime the double serves from.
-fn run(system: &Path, args: &[&str]) -> tokio::task::JoinHandle<Output> {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
-    command
-        .arg("--system")
-        .arg(system)
-        .args(args)
-        .env_remove("OPSBOOK_JOURNAL");
-    tokio::task::spawn_blocking(move || command.output().unwrap())
 }
 
 /// The JSON report a `--json` run printed.

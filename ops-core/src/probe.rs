@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OpsError;
 
+mod exchange;
+mod provider;
+pub use exchange::*;
+pub use provider::*;
+
 /// The verdict of a check.
 ///
 /// # Examples
@@ -101,6 +106,10 @@ pub struct ProbeResult {
     pub observations: Vec<Observation>,
     /// One human sentence.
     pub detail: String,
+    /// How the HTTP exchange ended (status, `Retry-After`, or why there was no answer):
+    /// set by HTTP probes, `None` for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
 }
 
 impl ProbeResult {
@@ -111,6 +120,7 @@ impl ProbeResult {
             latency: Duration::ZERO,
             observations: Vec::new(),
             detail: "ok".to_owned(),
+            exchange: None,
         }
     }
 
@@ -121,6 +131,7 @@ impl ProbeResult {
             latency: Duration::ZERO,
             observations: Vec::new(),
             detail: detail.into(),
+            exchange: None,
         }
     }
 
@@ -131,6 +142,7 @@ impl ProbeResult {
             latency: Duration::ZERO,
             observations: Vec::new(),
             detail: detail.into(),
+            exchange: None,
         }
     }
 
@@ -145,6 +157,20 @@ impl ProbeResult {
     #[must_use]
     pub fn with_observation(mut self, o: Observation) -> Self {
         self.observations.push(o);
+        self
+    }
+
+    /// Set how the HTTP exchange ended.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::probe::{Exchange, ProbeResult};
+    /// let r = ProbeResult::down("503").with_exchange(Exchange::answered(503));
+    /// assert_eq!(r.exchange.and_then(|e| e.status()), Some(503));
+    /// ```
+    #[must_use]
+    pub fn with_exchange(mut self, exchange: Exchange) -> Self {
+        self.exchange = Some(exchange);
         self
     }
 

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ops_core::probe::{Observation, Outcome, ProbeResult};
+use ops_core::probe::{
+    Credential, Exchange, Observation, Outcome, ProbeResult, ProviderCheck, RetryAfter, Unreachable,
+};
 use ops_core::text::{self, Redactor};
 use ops_core::{OpsError, Probe};
 use regex::Regex;
@@ -496,8 +498,12 @@ impl HttpProbe {
     }
 
     /// Sends the request, following redirects per [`Redirects`] without carrying
-    /// credentials across origins, and reads the final answer.
-    async fn exchange(&self) -> std::result::Result<Answer, Failure> {
+    /// credentials across origins (`extra` is one more credential header), and reads the
+    /// final answer.
+    async fn exchange(
+        &self,
+        extra: Option<&reqwest::header::HeaderMap>,
+    ) -> std::result::Result<Answer, Failure> {
         let (mut url, mut method, mut body) =
             (self.url.clone(), self.method.clone(), self.body.clone());
         let mut credentials = true;
@@ -509,6 +515,9 @@ impl HttpProbe {
                 .timeout(self.timeout);
             if credentials {
                 req = req.headers(self.headers.clone());
+                if let Some(extra) = extra {
+                    req = req.headers(extra.clone());
+                }
             }
             if let Some(body) = &body {
                 req = req.body(body.clone());
@@ -545,6 +554,13 @@ impl HttpProbe {
                 continue;
             }
             let status = resp.status().as_u16();
+            let header = |name| {
+                resp.headers()
+                    .get(name)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            };
+            let retry_after = header(reqwest::header::RETRY_AFTER);
+            let date = header(reqwest::header::DATE);
             let cert = resp
                 .extensions()
                 .get::<reqwest::tls::TlsInfo>()
@@ -558,7 +574,13 @@ impl HttpProbe {
                     break;
                 }
             }
-            return Ok(Answer { status, body, cert });
+            return Ok(Answer {
+                status,
+                body,
+                cert,
+                retry_after,
+                date,
+            });
         }
     }
 }
@@ -569,6 +591,34 @@ struct Answer {
     body: Vec<u8>,
     /// Time left on the server's certificate (https only).
     cert: Option<Duration>,
+    /// The `Retry-After` header, as sent.
+    retry_after: Option<String>,
+    /// The `Date` header, as sent.
+    date: Option<String>,
+}
+
+impl Answer {
+    /// How the exchange ended: the status and `Retry-After`, read relative to the answer's
+    /// `Date` (our clock when it has none or an invalid one); a value that does not parse is
+    /// kept as a note, scrubbed of the request's secrets.
+    fn exchange(&self, secrets: &Redactor) -> Exchange {
+        let answered = Exchange::answered(self.status);
+        let Some(value) = &self.retry_after else {
+            return answered;
+        };
+        let now = self
+            .date
+            .as_deref()
+            .and_then(|d| ops_core::probe::parse_http_date(d).ok())
+            .unwrap_or_else(jiff::Timestamp::now);
+        let retry_after = match RetryAfter::read(value, now) {
+            RetryAfter::Unparsed(note) => {
+                RetryAfter::Unparsed(secrets.scrub(&note, text::QUOTE_MAX))
+            }
+            parsed => parsed,
+        };
+        answered.with_retry_after(retry_after)
+    }
 }
 
 /// Why an exchange got no answer.
@@ -579,12 +629,68 @@ enum Failure {
 }
 
 impl Failure {
+    /// How the exchange ended, in the terms of [`Exchange`].
+    fn exchange(&self) -> Exchange {
+        match self {
+            Self::Transport(err) => transport_exchange(err),
+            Self::Redirect(_) => Exchange::Failed,
+        }
+    }
+
     /// Words for the check's detail, without the URL.
     fn words(&self, timeout: Duration) -> String {
         match self {
             Self::Transport(err) => transport_words(err, timeout),
             Self::Redirect(why) => why.clone(),
         }
+    }
+}
+
+/// What kind of failure a transport error is: a timeout, no connection (refused, DNS, TLS),
+/// or another failure.
+fn transport_exchange(err: &reqwest::Error) -> Exchange {
+    if err.is_timeout() {
+        return Exchange::TimedOut;
+    }
+    let mut tls = false;
+    let mut dns = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        let io_inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        // The rustls error is not always reachable by type through hyper's wrappers; its
+        // messages are then the sign.
+        let words = c.to_string();
+        tls |= c.downcast_ref::<rustls::Error>().is_some()
+            || io_inner
+            || [
+                "invalid peer certificate",
+                "received fatal alert",
+                "peer is incompatible",
+                "peer sent no certificates",
+            ]
+            .iter()
+            .any(|m| words.starts_with(m));
+        // hyper-util's resolver error: "dns error" (no typed error is exported).
+        dns |= words.starts_with("dns error");
+        cause = c.source();
+    }
+    if tls {
+        Exchange::Unreachable {
+            cause: Unreachable::Tls,
+        }
+    } else if dns {
+        Exchange::Unreachable {
+            cause: Unreachable::Dns,
+        }
+    } else if err.is_connect() {
+        Exchange::Unreachable {
+            cause: Unreachable::Connect,
+        }
+    } else {
+        Exchange::Failed
     }
 }
 
@@ -613,40 +719,46 @@ pub(crate) fn transport_words(err: &reqwest::Error, timeout: Duration) -> String
     words
 }
 
-#[async_trait]
-impl Probe for HttpProbe {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(backend = "http", target = %self.name))]
-    async fn check(&self) -> std::result::Result<ProbeResult, OpsError> {
+impl HttpProbe {
+    /// One check, with `extra` credential headers (already in `secrets`).
+    async fn run_check(
+        &self,
+        extra: Option<&reqwest::header::HeaderMap>,
+        secrets: &Redactor,
+    ) -> ProbeResult {
         let started = Instant::now();
-        let exchange =
-            tokio::time::timeout(self.timeout + Duration::from_millis(50), self.exchange()).await;
+        let exchange = tokio::time::timeout(
+            self.timeout + Duration::from_millis(50),
+            self.exchange(extra),
+        )
+        .await;
         let latency = started.elapsed();
-        let Answer { status, body, cert } = match exchange {
+        let answer = match exchange {
             Ok(Ok(v)) => v,
             Ok(Err(failure)) => {
-                let words = self
-                    .secrets
-                    .scrub(&failure.words(self.timeout), text::PEER_MAX);
-                return Ok(ProbeResult::down(format!("{}: {words}", self.name))
+                let words = secrets.scrub(&failure.words(self.timeout), text::PEER_MAX);
+                return ProbeResult::down(format!("{}: {words}", self.name))
                     .with_latency(latency)
+                    .with_exchange(failure.exchange())
                     .with_observation(
                         Observation::new("[CONNECTED]", "false", false)
                             .with_condition("[CONNECTED] == true"),
-                    ));
+                    );
             }
             Err(_) => {
-                return Ok(ProbeResult::down(format!(
+                return ProbeResult::down(format!(
                     "{}: timed out after {} ms",
                     self.name,
                     self.timeout.as_millis()
                 ))
-                .with_latency(latency));
+                .with_latency(latency)
+                .with_exchange(Exchange::TimedOut);
             }
         };
+        let exchange = answer.exchange(secrets);
+        let Answer {
+            status, body, cert, ..
+        } = answer;
         let text = String::from_utf8_lossy(&body);
         let facts = Facts {
             status: Some(status),
@@ -659,11 +771,13 @@ impl Probe for HttpProbe {
             response_time: latency,
             certificate_expiration: cert,
             connected: true,
-            secrets: Some(&self.secrets),
+            secrets: Some(secrets),
         };
         let mut hard = Vec::new();
         let mut soft = Vec::new();
-        let mut result = ProbeResult::up().with_latency(latency);
+        let mut result = ProbeResult::up()
+            .with_latency(latency)
+            .with_exchange(exchange);
         for c in &self.conditions {
             let o = c.evaluate(&facts);
             if !o.ok {
@@ -673,7 +787,7 @@ impl Probe for HttpProbe {
         }
         let (outcome, failed) = if hard.is_empty() && soft.is_empty() {
             result.detail = format!("{}: {status} in {} ms", self.name, latency.as_millis());
-            return Ok(result);
+            return result;
         } else if hard.is_empty() {
             (Outcome::Degraded, soft)
         } else {
@@ -691,7 +805,63 @@ impl Probe for HttpProbe {
             },
             failed.join("; ")
         );
-        Ok(result)
+        result
+    }
+}
+
+#[async_trait]
+impl Probe for HttpProbe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "http", target = %self.name))]
+    async fn check(&self) -> std::result::Result<ProbeResult, OpsError> {
+        Ok(self.run_check(None, &self.secrets).await)
+    }
+}
+
+/// The probe as an external provider's check: the credential goes in its header
+/// (`Authorization: Bearer` unless it names another) on this request only, is marked
+/// sensitive, stays behind on a redirect to another origin, and is scrubbed from what is
+/// shown of the answer like the probe's own secrets.
+#[async_trait]
+impl ProviderCheck for HttpProbe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "http", target = %self.name))]
+    async fn check(
+        &self,
+        credential: Option<Credential>,
+    ) -> std::result::Result<ProbeResult, OpsError> {
+        let Some(credential) = credential else {
+            return Ok(self.run_check(None, &self.secrets).await);
+        };
+        let secret = credential.secret().expose_secret();
+        let invalid = |name: &str| {
+            OpsError::from(Error::InvalidHeader {
+                name: text::quote(name),
+            })
+        };
+        let (name, value) = match credential.header_name() {
+            None => (
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {secret}"))
+                    .map_err(|_| invalid("authorization"))?,
+            ),
+            Some(h) => (
+                reqwest::header::HeaderName::from_bytes(h.as_bytes()).map_err(|_| invalid(h))?,
+                reqwest::header::HeaderValue::from_str(secret).map_err(|_| invalid(h))?,
+            ),
+        };
+        let mut value = value;
+        value.set_sensitive(true);
+        let mut extra = reqwest::header::HeaderMap::new();
+        extra.insert(name, value);
+        let secrets = self.secrets.clone().with_secret(secret);
+        Ok(self.run_check(Some(&extra), &secrets).await)
     }
 }
 
@@ -715,7 +885,7 @@ mod tests {
             .unwrap();
         let shown = format!("{p:?}");
         assert!(!shown.contains("pw") && !shown.contains("abc") && !shown.contains("k3y"));
-        assert_eq!(p.name(), "example.com:443");
+        assert_eq!(Probe::name(&p), "example.com:443");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 mod http;
 mod prometheus;
+mod provider;
 mod redirect;
 mod tcp;
 mod tls;
@@ -21,5 +22,6 @@ pub use http::{HttpProbe, HttpProbeBuilder, Redirects};
 pub use prometheus::{
     MetricProbe, PrometheusConfig, PrometheusMetrics, PrometheusMetricsBuilder, Threshold,
 };
+pub use provider::provider_probe;
 pub use tcp::TcpProbe;
 pub use tls::{CertificateInfo, CertificateReport, TlsProbe, TlsVersion};

@@ -31,12 +31,14 @@ pub mod bench;
 mod container;
 mod engine;
 mod error;
+mod provider_api;
 mod services;
 mod settings;
 
 pub use container::Service;
 pub use engine::ensure_engine;
 pub use error::{ServiceError, skip_or_fail};
+pub use provider_api::provider_api;
 pub use services::{
     DemoApi, OPERATOR_GRANTS, Postgres, Prometheus, READY_TIMEOUT, Redis, Stack, scan_keys,
     start_demo_api, start_postgres, start_prometheus, start_redis,

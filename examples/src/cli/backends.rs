@@ -191,6 +191,13 @@ pub(crate) async fn targets(
     for c in &system.checks {
         t = t.with_check(check_probe(c)?);
     }
+    if runbook == "provider_failure" {
+        for spec in &system.config.providers.providers {
+            let probe = ops_probes::provider_probe(spec)
+                .with_context(|| format!("provider {} is not usable", spec.name))?;
+            t = t.with_provider(Arc::new(probe));
+        }
+    }
     Ok(t)
 }
 

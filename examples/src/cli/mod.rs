@@ -266,6 +266,17 @@ pub enum Command {
     /// Network connectivity: every dependency check and the service's own.
     #[command(after_help = "Example:\n  opsbook network-check --service api")]
     NetworkCheck(RunOpts),
+    /// External providers (payment, email, LLM APIs), each probed with its credential (read
+    /// from the environment or a file at run time, never shown): rate limited (429 with
+    /// Retry-After), credential refused, timeout, unreachable, outage, and the fallback that
+    /// applies. Reads only.
+    #[command(after_help = "Example:\n  opsbook provider-check --json")]
+    ProviderCheck(RunOpts),
+    /// Authentication failures: the signing secret compared across instances (by hash, never
+    /// shown), the token verify endpoint, the instances' clocks. Comparing runs commands in
+    /// the instances: only with --execute.
+    #[command(after_help = "Example:\n  opsbook auth-check --service api --execute")]
+    AuthCheck(RunOpts),
     /// Rotate a secret: set the new value, roll it out, verify (the value is never shown).
     #[command(
         after_help = "Example:\n  NEW_TOKEN=… opsbook secret-rotation --key API_TOKEN --value-env NEW_TOKEN --execute"
@@ -383,6 +394,8 @@ impl Command {
             Self::MorningChecks(o) => ("morning_checks", o),
             Self::CertCheck(o) => ("certificate_expiry", o),
             Self::NetworkCheck(o) => ("network_connectivity", o),
+            Self::ProviderCheck(o) => ("provider_failure", o),
+            Self::AuthCheck(o) => ("auth_failures", o),
             Self::SecretRotation(a) => ("secret_rotation", &a.run),
             Self::RecoverAll(o) => ("complete_service_recovery", o),
             Self::Oom(o) => ("oom", o),

@@ -286,6 +286,8 @@ async fn run(
         Command::MorningChecks(_) => runbooks::morning_checks(ctx, t).await,
         Command::CertCheck(_) => runbooks::certificate_expiry(ctx, t).await,
         Command::NetworkCheck(_) => runbooks::network_connectivity(ctx, t).await,
+        Command::ProviderCheck(_) => runbooks::provider_failure(ctx, t).await,
+        Command::AuthCheck(_) => runbooks::auth_failures(ctx, t).await,
         Command::SecretRotation(_) => runbooks::secret_rotation(ctx, t).await,
         Command::RecoverAll(_) => {
             runbooks::complete_service_recovery(ctx, t, &system.recovery_order()).await

@@ -38,6 +38,20 @@
 //!
 //! [approval]
 //! timeout = "2m"
+//!
+//! [[providers]]             # provider-check: each probed with its credential
+//! name = "stripe"
+//! url = "https://api.stripe.com/v1/balance"
+//! credential = { env = "STRIPE_KEY" }     # or { file = "/run/secrets/stripe", header = "X-Api-Key" }
+//! fallbacks = [{ provider = "adyen" }, { degraded = "queue payments and retry later" }]
+//!
+//! [[providers]]
+//! name = "adyen"
+//! url = "https://checkout.adyen.com/health"
+//!
+//! [auth]                    # auth-check
+//! signing_key_env = "JWT_SECRET"
+//! clock_skew_max = "30s"
 //! ```
 
 mod diagnostics;

@@ -34,6 +34,13 @@ pub(crate) struct RawSystem {
     pub(crate) notifiers: Vec<Spanned<RawNotifier>>,
     #[serde(default)]
     pub(crate) thresholds: RawThresholds,
+    /// `[[providers]]` (issue 14): the external providers `provider-check` probes, each with
+    /// its credential's source and fallbacks (`ops_core::runbooks::ProviderSpec`).
+    #[serde(default)]
+    pub(crate) providers: Vec<Spanned<ops_core::runbooks::ProviderSpec>>,
+    /// `[auth]` (issue 14): what `auth-check` checks (`ops_core::runbooks::AuthChecks`).
+    #[serde(default)]
+    pub(crate) auth: Option<ops_core::runbooks::AuthChecks>,
     #[serde(default)]
     pub(crate) approval: RawApproval,
     #[serde(default)]

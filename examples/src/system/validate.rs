@@ -48,6 +48,10 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
         .and_then(|d| database(&mut c, d, &known));
     let cache = raw.cache.as_ref().and_then(|d| cache(&mut c, d, &known));
     let mut config = thresholds(&mut c, &raw.thresholds);
+    providers(&mut c, &raw.providers, &mut config);
+    if let Some(auth) = &raw.auth {
+        config.auth = auth.clone();
+    }
     if let Some(raw_cache) = &raw.cache {
         cache_patterns(&mut c, raw_cache.get_ref(), &mut config);
     }
@@ -84,6 +88,31 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
             .path
             .map_or_else(|| PathBuf::from(".opsbook/journal.db"), PathBuf::from),
     })
+}
+
+/// `[[providers]]` (issue 14): names, fallbacks (no cycle) and URLs checked here, so
+/// `provider-check` cannot start with a chain it could not follow.
+fn providers(
+    c: &mut Collector<'_>,
+    raw: &[Spanned<ops_core::runbooks::ProviderSpec>],
+    cfg: &mut RunbookConfig,
+) {
+    cfg.providers.providers = raw.iter().map(|p| p.get_ref().clone()).collect();
+    if let Err(e) = cfg.providers.validate() {
+        let span = raw
+            .iter()
+            .find(|p| e.chain().contains(&p.get_ref().name))
+            .or(raw.first())
+            .map(Spanned::span);
+        if let Some(span) = span {
+            c.at(span, "providers", e.chain());
+        }
+    }
+    for p in raw {
+        if let Err(e) = ops_probes::provider_probe(p.get_ref()) {
+            c.at(p.span(), "providers.url", format!("{e}"));
+        }
+    }
 }
 
 fn platform(c: &mut Collector<'_>, p: &Spanned<RawPlatform>) -> Option<PlatformSpec> {

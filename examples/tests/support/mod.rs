@@ -97,3 +97,18 @@ pub(crate) fn writes(cluster: &Cluster) -> Vec<(String, String)> {
         .map(|r| (r.method, r.path))
         .collect()
 }
+
+/// `opsbook --system SYSTEM ARGS`, waited for off the runtime the double serves from.
+#[allow(dead_code, reason = "not every test binary runs the opsbook command")]
+pub(crate) fn opsbook(
+    system: &std::path::Path,
+    args: &[&str],
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
+    command
+        .arg("--system")
+        .arg(system)
+        .args(args)
+        .env_remove("OPSBOOK_JOURNAL");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+}

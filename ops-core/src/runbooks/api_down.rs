@@ -449,7 +449,7 @@ async fn remediate(
     Ok(outcome)
 }
 
-fn findings_markdown(run: &Run<'_>) -> String {
+pub(super) fn findings_markdown(run: &Run<'_>) -> String {
     run.snapshot()
         .findings
         .iter()

@@ -34,6 +34,11 @@ pub use inspection::InspectionLimits;
 mod auth;
 mod secrets;
 pub use auth::{AuthChecks, EnvKey, auth_failures};
+mod provider;
+pub use provider::{
+    CredentialSource, Fallback, ProviderChecks, ProviderSpec, ProviderState, SecretFrom,
+    provider_failure,
+};
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};

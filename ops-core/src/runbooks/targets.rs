@@ -14,7 +14,7 @@ use crate::incident::Thresholds;
 use crate::metrics::{MetricWindow, Metrics};
 use crate::platform::ConfigTarget;
 use crate::platform::Platform;
-use crate::probe::Probe;
+use crate::probe::{Probe, ProviderCheck};
 use crate::refs::{Identifier, KeyPattern, WorkloadRef};
 
 /// Timeouts, windows and limits of the runbooks. Every value is documented with its default;
@@ -93,6 +93,9 @@ pub struct RunbookConfig {
     /// What `auth_failures` checks: the signing secret `SECRET_KEY`, clocks within 30 s,
     /// the service probe as the token verify endpoint.
     pub auth: super::AuthChecks,
+    /// The external providers `provider_failure` checks, their credentials and fallbacks
+    /// (none by default).
+    pub providers: super::ProviderChecks,
 }
 
 /// A secret to rotate: where it lives, its key, and the new value (never printed).
@@ -277,6 +280,7 @@ impl Default for RunbookConfig {
             rotation: None,
             inspection: super::InspectionLimits::default(),
             auth: super::AuthChecks::default(),
+            providers: super::ProviderChecks::default(),
         }
     }
 }
@@ -337,6 +341,9 @@ pub struct Targets {
     pub metrics: Option<Arc<dyn Metrics>>,
     /// Further checks: dependencies (TCP), certificates (TLS), external providers (HTTP).
     pub checks: Vec<Arc<dyn Probe>>,
+    /// External provider checks (`provider_failure`), matched to
+    /// [`RunbookConfig::providers`] by name.
+    pub providers: Vec<Arc<dyn ProviderCheck>>,
     /// Limits and windows.
     pub config: RunbookConfig,
 }
@@ -354,6 +361,14 @@ impl fmt::Debug for Targets {
                 "checks",
                 &self
                     .checks
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "providers",
+                &self
+                    .providers
                     .iter()
                     .map(|c| c.name().to_owned())
                     .collect::<Vec<_>>(),
@@ -412,6 +427,7 @@ impl Targets {
             cache: None,
             metrics: None,
             checks: Vec::new(),
+            providers: Vec::new(),
             config: RunbookConfig::default(),
         }
     }
@@ -448,6 +464,24 @@ impl Targets {
     #[must_use]
     pub fn with_check(mut self, check: Arc<dyn Probe>) -> Self {
         self.checks.push(check);
+        self
+    }
+
+    /// Add an external provider check (see [`crate::runbooks::provider_failure`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use ops_core::runbooks::Targets;
+    /// use ops_core::testing::{FakePlatform, ScriptedProviderCheck};
+    /// let t = Targets::new(Arc::new(FakePlatform::default()), "prod/deployment/api".parse()?)
+    ///     .with_provider(Arc::new(ScriptedProviderCheck::new("stripe")));
+    /// assert_eq!(t.providers.len(), 1);
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    #[must_use]
+    pub fn with_provider(mut self, check: Arc<dyn ProviderCheck>) -> Self {
+        self.providers.push(check);
         self
     }
 

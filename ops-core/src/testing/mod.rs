@@ -105,5 +105,7 @@ pub fn approving_context(mode: crate::run::Mode) -> crate::run::RunContext {
 }
 pub use platform::{FakePlatform, Healing, ImageFault};
 pub use probe::ScriptedProbe;
+mod provider;
+pub use provider::ScriptedProviderCheck;
 
 pub use crate::journal::MemoryJournal;
