@@ -33,7 +33,8 @@ mod inspection;
 pub use inspection::InspectionLimits;
 mod auth;
 mod secrets;
-pub use auth::{AuthChecks, EnvKey, auth_failures};
+pub use crate::names::EnvKey;
+pub use auth::{AuthChecks, auth_failures};
 
 pub use api_down::api_down;
 pub use cache::{cache_failure, session_invalidation};
