@@ -1,7 +1,7 @@
 //! From the file as written ([`raw`](super::raw)) to a [`System`]: every value checked,
 //! every error collected with its place.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -272,27 +272,26 @@ fn primary(c: &mut Collector<'_>, raw: &RawSystem, services: &[ServiceSpec]) -> 
     String::new()
 }
 
-/// The services in tiers: each after every service it depends on. Services in a cycle are
-/// left out.
+/// The services in tiers: each after every service it depends on, by ops-core's one
+/// start-up order ([`ops_core::tiers::dependency_tiers`]). Services in a cycle are left out.
 pub(super) fn tiers(services: &[ServiceSpec]) -> Vec<Vec<&ServiceSpec>> {
-    let mut placed: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    loop {
-        let tier: Vec<&ServiceSpec> = services
-            .iter()
-            .filter(|s| !placed.contains(s.name.as_str()))
-            .filter(|s| {
-                s.depends_on
-                    .iter()
-                    .all(|d| placed.contains(d.as_str()) || !services.iter().any(|o| &o.name == d))
-            })
-            .collect();
-        if tier.is_empty() {
-            return out;
-        }
-        placed.extend(tier.iter().map(|s| s.name.as_str()));
-        out.push(tier);
-    }
+    let deps: BTreeMap<&str, BTreeSet<&str>> = services
+        .iter()
+        .map(|s| {
+            let d = s.depends_on.iter().map(String::as_str).collect();
+            (s.name.as_str(), d)
+        })
+        .collect();
+    let placed = ops_core::tiers::dependency_tiers(&deps).unwrap_or_else(|cycle| cycle.placed);
+    placed
+        .into_iter()
+        .map(|tier| {
+            services
+                .iter()
+                .filter(|s| tier.contains(&s.name.as_str()))
+                .collect()
+        })
+        .collect()
 }
 
 fn service_ref(
