@@ -424,12 +424,7 @@ fn source(
 
 fn env_name(c: &mut Collector<'_>, t: &Text, key: &str) -> Option<String> {
     let v = t.get_ref();
-    let ok = v
-        .chars()
-        .next()
-        .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-        && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-    if ok {
+    if ops_core::names::EnvKey::check(v) {
         Some(v.clone())
     } else if v.contains("://") {
         c.at(t.span(), key, "this is a URL, not the name of a variable: put the URL in the environment and name the variable here");
@@ -438,7 +433,10 @@ fn env_name(c: &mut Collector<'_>, t: &Text, key: &str) -> Option<String> {
         c.at(
             t.span(),
             key,
-            format!("{v:?} is not an environment variable name (letters, digits, _)"),
+            format!(
+                "{v:?} is not {}",
+                ops_core::names::NameRule::EnvVar.describe()
+            ),
         );
         None
     }
