@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,11 +81,12 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         attrs.record(&mut fields);
-        self.text.lock().unwrap().push_str(&format!(
-            "{} {:?}\n",
+        let _ = writeln!(
+            self.text.lock().unwrap(),
+            "{} {:?}",
             attrs.metadata().name(),
             fields.0
-        ));
+        );
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(fields);
         }
@@ -95,10 +97,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
             let mut ext = span.extensions_mut();
             if let Some(fields) = ext.get_mut::<Fields>() {
                 values.record(fields);
-                self.text
-                    .lock()
-                    .unwrap()
-                    .push_str(&format!("record {:?}\n", fields.0));
+                let _ = writeln!(self.text.lock().unwrap(), "record {:?}", fields.0);
             }
         }
     }
@@ -123,10 +122,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
             })
             .unwrap_or_default();
         let message = fields.0.remove("message").unwrap_or_default();
-        self.text
-            .lock()
-            .unwrap()
-            .push_str(&format!("{message} {:?} {spans:?}\n", fields.0));
+        let _ = writeln!(
+            self.text.lock().unwrap(),
+            "{message} {:?} {spans:?}",
+            fields.0
+        );
         self.events.lock().unwrap().push(Captured {
             message,
             fields: fields.0,

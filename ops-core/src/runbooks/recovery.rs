@@ -83,9 +83,7 @@ impl RecoveryOrder {
             )
             .with_detail("these workloads depend on each other: no order starts them")
         })?;
-        Ok(tiers
-            .into_iter()
-            .fold(Self::new(), |order, tier| order.then(tier)))
+        Ok(tiers.into_iter().fold(Self::new(), Self::then))
     }
 
     /// The tiers, first to start first.
