@@ -70,8 +70,8 @@ struct Running {
 /// let run_id = RunId::generate(jiff::Timestamp::UNIX_EPOCH);
 /// p.event(Duration::ZERO, &RunEvent::Started { run_id: run_id.clone(), runbook: "api_down", target: "api".into(), mode: Mode::DryRun });
 /// let lines = p.event(Duration::ZERO, &RunEvent::StepStarted { run_id, step: "probe".into(), kind: StepKind::ReadOnly });
-/// assert_eq!(lines, ["    ▶ [1/1] · api_down::probe"]);
-/// assert_eq!(p.status(Duration::from_millis(1200)).as_deref(), Some("    ⠹ [1/1] · api_down::probe 1.2s"));
+/// assert_eq!(lines, ["    ▶ · api_down::probe [1/1]"]);
+/// assert_eq!(p.status(Duration::from_millis(1200)).as_deref(), Some("    ⠹ · api_down::probe [1/1] 1.2s"));
 /// ```
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -107,7 +107,7 @@ impl Progress {
             } => {
                 self.seen += 1;
                 let label = self.label(run_id, step, *kind);
-                let line = format!("    ▶ [{}/{}] {label}", self.seen, self.seen);
+                let line = format!("    ▶ {label} [{}/{}]", self.seen, self.seen);
                 self.running.push(Running {
                     run_id: run_id.clone(),
                     step: step.clone(),
@@ -128,7 +128,7 @@ impl Progress {
                     self.seen += 1;
                     let label = self.label(run_id, &record.step, record.kind);
                     return vec![format!(
-                        "    ○ [{}/{}] {label} ({})",
+                        "    ○ {label} [{}/{}] ({})",
                         self.seen,
                         self.seen,
                         record.status.label()
@@ -137,10 +137,10 @@ impl Progress {
                 let took = at.saturating_sub(began.since).as_secs_f64();
                 let (n, seen, label) = (began.number, self.seen, began.label);
                 vec![if record.status == StepStatus::Succeeded {
-                    format!("    ✓ [{n}/{seen}] {label} ({took:.1}s)")
+                    format!("    ✓ {label} [{n}/{seen}] ({took:.1}s)")
                 } else {
                     format!(
-                        "    ✗ [{n}/{seen}] {label} ({took:.1}s, {})",
+                        "    ✗ {label} [{n}/{seen}] ({took:.1}s, {})",
                         record.status.label()
                     )
                 }]
@@ -189,8 +189,8 @@ impl Progress {
             n => format!(" (+{n} more)"),
         };
         Some(format!(
-            "    {frame} [{}/{}] {} {ran:.1}s{more}",
-            first.number, self.seen, first.label
+            "    {frame} {} [{}/{}] {ran:.1}s{more}",
+            first.label, first.number, self.seen
         ))
     }
 
@@ -201,10 +201,10 @@ impl Progress {
         let ran = at.saturating_sub(first.since);
         (ran >= every).then(|| {
             format!(
-                "      … still running: [{}/{}] {} ({}s)",
+                "      … still running: {} [{}/{}] ({}s)",
+                first.label,
                 first.number,
                 self.seen,
-                first.label,
                 ran.as_secs()
             )
         })
@@ -390,25 +390,25 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "    ▶ [1/1] · api_down::probe",
-                "    ▶ [2/2] · api_down::workload_status",
-                "    ✓ [2/2] · api_down::workload_status (1.3s)",
-                "    ✓ [1/2] · api_down::probe (2.5s)",
-                "    ▶ [3/3] · api_down::logs",
-                "    ✗ [3/3] · api_down::logs (2.4s, failed)",
+                "    ▶ · api_down::probe [1/1]",
+                "    ▶ · api_down::workload_status [2/2]",
+                "    ✓ · api_down::workload_status [2/2] (1.3s)",
+                "    ✓ · api_down::probe [1/2] (2.5s)",
+                "    ▶ · api_down::logs [3/3]",
+                "    ✗ · api_down::logs [3/3] (2.4s, failed)",
                 "      • warning: api is down\\u{1b}[2J",
-                "    ○ [4/4] ⚠ api_down::restart (planned)",
+                "    ○ ⚠ api_down::restart [4/4] (planned)",
             ]
         );
         assert_eq!(
             statuses,
             [
                 None,
-                Some("    ⠹ [1/1] · api_down::probe 0.2s".to_owned()),
-                Some("    ⠹ [1/2] · api_down::probe 0.2s (+1 more)".to_owned()),
-                Some("    ⠴ [1/2] · api_down::probe 1.5s".to_owned()),
+                Some("    ⠹ · api_down::probe [1/1] 0.2s".to_owned()),
+                Some("    ⠹ · api_down::probe [1/2] 0.2s (+1 more)".to_owned()),
+                Some("    ⠴ · api_down::probe [1/2] 1.5s".to_owned()),
                 None,
-                Some("    ⠇ [3/3] · api_down::logs 0.2s".to_owned()),
+                Some("    ⠇ · api_down::logs [3/3] 0.2s".to_owned()),
                 None,
                 None,
                 None,
@@ -428,7 +428,7 @@ mod tests {
         assert_eq!(p.heartbeat(ms(10_999), every), None);
         assert_eq!(
             p.heartbeat(ms(13_000), every).as_deref(),
-            Some("      … still running: [1/1] · api_down::probe (12s)")
+            Some("      … still running: · api_down::probe [1/1] (12s)")
         );
         assert_eq!(p.running(ms(13_000)), [("probe".to_owned(), ms(12_000))]);
         p.event(ms(14_000), events.last().unwrap());
