@@ -264,14 +264,13 @@ impl ComposePlatform {
                 ),
             }
         }
-        let known: BTreeSet<String> = deps.keys().cloned().collect();
-        for d in deps.values_mut() {
-            d.retain(|s| known.contains(s));
-        }
-        tiers(deps).ok_or_else(|| Error::Conflict {
+        ops_core::tiers::dependency_tiers(&deps).map_err(|cycle| Error::Conflict {
             operation: "dependency_tiers",
             target: project.to_owned(),
-            reason: "the services' depends_on form a cycle".to_owned(),
+            reason: format!(
+                "the services' depends_on form a cycle: {} can never start",
+                ops_core::text::quote(&cycle.stuck.join(", "))
+            ),
         })
     }
 
@@ -361,60 +360,9 @@ impl ComposePlatform {
     }
 }
 
-/// Kahn's algorithm by levels; `None` on a cycle.
-fn tiers(mut deps: BTreeMap<String, BTreeSet<String>>) -> Option<Vec<Vec<String>>> {
-    let mut out = Vec::new();
-    while !deps.is_empty() {
-        let ready: Vec<String> = deps
-            .iter()
-            .filter(|(_, d)| d.is_empty())
-            .map(|(s, _)| s.clone())
-            .collect();
-        if ready.is_empty() {
-            return None;
-        }
-        for s in &ready {
-            deps.remove(s);
-        }
-        for d in deps.values_mut() {
-            for s in &ready {
-                d.remove(s);
-            }
-        }
-        out.push(ready);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tiers_follow_dependencies() {
-        let deps = BTreeMap::from([
-            (
-                "api".to_owned(),
-                BTreeSet::from(["db".to_owned(), "cache".to_owned()]),
-            ),
-            ("proxy".to_owned(), BTreeSet::from(["api".to_owned()])),
-            ("db".to_owned(), BTreeSet::new()),
-            ("cache".to_owned(), BTreeSet::new()),
-        ]);
-        assert_eq!(
-            tiers(deps).unwrap(),
-            vec![vec!["cache", "db"], vec!["api"], vec!["proxy"]]
-        );
-    }
-
-    #[test]
-    fn cycles_are_refused() {
-        let deps = BTreeMap::from([
-            ("a".to_owned(), BTreeSet::from(["b".to_owned()])),
-            ("b".to_owned(), BTreeSet::from(["a".to_owned()])),
-        ]);
-        assert!(tiers(deps).is_none());
-    }
 
     #[test]
     fn grace_rounds_up_to_seconds() {

@@ -131,10 +131,6 @@ impl RecreatePoint {
     ];
 }
 
-fn valid_env_key(key: &str) -> bool {
-    !key.is_empty() && !key.contains('=') && !key.contains('\0')
-}
-
 /// How a new container relates to the one it is built from.
 pub(crate) enum CloneAs<'a> {
     /// Same name and number; host ports kept (the old container is stopped first).
@@ -325,14 +321,15 @@ impl ComposePlatform {
             .iter()
             .map(|(k, _)| k)
             .chain(&opts.remove_env)
-            .find(|k| !valid_env_key(k))
+            .find(|k| !ops_core::names::EnvKey::check(k))
         {
             return Err(Error::InvalidArgument {
                 operation: "recreate",
                 target: workload.to_string(),
                 reason: format!(
-                    "\"{}\" is not a valid environment variable name",
-                    ops_core::text::quote(bad)
+                    "\"{}\" is not {}",
+                    ops_core::text::quote(bad),
+                    ops_core::names::NameRule::EnvVar.describe()
                 ),
             });
         }

@@ -25,6 +25,7 @@ mod serde_util;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod text;
+pub mod tiers;
 pub mod vocab;
 
 pub use cache::Cache;

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ops_core::run::RetryPolicy;
+
 use crate::error::{Error, Result};
 use crate::platform::KubePlatform;
 
@@ -41,6 +43,34 @@ pub struct KubeConfig {
     /// `InvalidInput` instead of holding an unbounded buffer.
     pub exec_output_limit: usize,
 }
+
+impl KubeConfig {
+    /// The retry policy of every request, ops-core's [`RetryPolicy`]: `transient_retries`
+    /// more attempts after the first, waits with full jitter up to 100 ms doubling to 5 s,
+    /// and the server's `retryAfterSeconds` (API priority and fairness sends it with a 429)
+    /// honoured in place of the backoff, up to 30 s. 409 Conflicts are retried after a fresh
+    /// read with the same waits, `conflict_retries` times.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let p = ops_k8s::KubeConfig::default().retry_policy();
+    /// assert_eq!(p.max_attempts, 4);
+    /// assert_eq!(p.ceiling(1), Duration::from_millis(100));
+    /// assert_eq!(p.ceiling(9), Duration::from_secs(5));
+    /// assert_eq!(p.max_retry_after, Duration::from_secs(30));
+    /// ```
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+            .with_max_attempts(self.transient_retries.saturating_add(1))
+            .with_initial_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_retry_after(MAX_RETRY_AFTER)
+    }
+}
+
+/// The longest wait a server's `retryAfterSeconds` gets (a longer one is cut to it).
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Default for KubeConfig {
     fn default() -> Self {

@@ -6,31 +6,13 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Secret};
 use kube::api::{Api, Patch};
 use ops_core::WorkloadRef;
+use ops_core::names::NameRule;
 use ops_core::platform::{ConfigChange, ConfigTarget, ConfigUpdate};
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Request, Result};
 use crate::platform::{KubePlatform, Retry};
-
-/// A ConfigMap or Secret key: letters, digits, `-`, `_`, `.`; at most 253.
-fn valid_data_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 253
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// An environment variable name: a letter or `_`, then letters, digits, `_`, `-` or `.`.
-fn valid_env_name(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && key.len() <= 253
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
 
 /// Whether the template uses the ConfigMap (`secret == false`) or Secret named `name`: as a
 /// volume, in `envFrom`, or in an `env` `valueFrom`.
@@ -87,19 +69,23 @@ impl KubePlatform {
         workload: &WorkloadRef,
         update: ConfigUpdate,
     ) -> Result<ConfigChange> {
-        let check: fn(&str) -> bool = match update.target {
-            ConfigTarget::Env => valid_env_name,
-            _ => valid_data_key,
+        let rule = match update.target {
+            ConfigTarget::Env => NameRule::EnvVar,
+            _ => NameRule::ConfigKey,
         };
         if let Some(bad) = update
             .set
             .keys()
             .chain(update.remove.iter())
-            .find(|k| !check(k))
+            .find(|k| !rule.check(k))
         {
             return Err(invalid(
                 workload,
-                format!("{} is not a valid key here", ops_core::text::quote(bad)),
+                format!(
+                    "{} is not a valid key here: {}",
+                    ops_core::text::quote(bad),
+                    rule.describe()
+                ),
             ));
         }
         let object = self.object("update_config", workload).await?;
@@ -249,20 +235,5 @@ impl KubePlatform {
         })
         .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_checked() {
-        assert!(valid_data_key("app.yaml"));
-        assert!(!valid_data_key("a/b"));
-        assert!(!valid_data_key(""));
-        assert!(valid_env_name("DATABASE_URL"));
-        assert!(!valid_env_name("1X"));
-        assert!(!valid_env_name("A=B"));
     }
 }

@@ -242,7 +242,7 @@ impl Error {
                     .as_ref()
                     .map(|d| d.retry_after_seconds)
                     .filter(|s| *s > 0)
-                    .map(|s| Duration::from_secs(u64::from(s).min(30))),
+                    .map(|s| Duration::from_secs(u64::from(s)).min(crate::config::MAX_RETRY_AFTER)),
                 _ => None,
             },
             _ => None,

@@ -2,7 +2,6 @@
 //! request goes through (deadline, retries, error mapping).
 
 use std::future::Future;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -113,6 +112,8 @@ impl KubePlatform {
         Fut: Future<Output = kube::Result<T>>,
     {
         let deadline = self.config.request_timeout;
+        let policy = self.config.retry_policy();
+        let start = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -137,11 +138,15 @@ impl KubePlatform {
                 ),
                 Retry::RefusedOnly => err.status_code() == Some(429),
             };
-            if !again || attempt > self.config.transient_retries {
+            // ops-core's policy decides: attempts left, the server's own `retryAfterSeconds`
+            // (429s carry it; cut to 30 s by `Error::retry_after`), else full-jitter backoff.
+            let wait = again
+                .then(|| policy.next_wait(attempt, err.retry_after(), start.elapsed()))
+                .flatten();
+            let Some(wait) = wait else {
                 return Err(err);
-            }
-            // The server's own `retryAfterSeconds` (429s carry it), at most 30 s, else backoff.
-            let wait = err.retry_after().unwrap_or_else(|| backoff(attempt));
+            };
+            tracing::debug!(operation, attempt, wait_ms = wait.as_millis(), error = %err, "retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -153,26 +158,18 @@ impl KubePlatform {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        let policy = self.config.retry_policy();
         let mut tries = 0;
         loop {
             match attempt().await {
                 Err(e) if e.is_conflict() && tries < self.config.conflict_retries => {
                     tries += 1;
-                    tokio::time::sleep(backoff(tries)).await;
+                    tokio::time::sleep(policy.delay(tries)).await;
                 }
                 other => return other,
             }
         }
     }
-}
-
-/// Exponential backoff with full jitter: a random wait up to 100 ms × 2^(attempt-1), at most
-/// 5 s.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = 100u64
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(5_000);
-    Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))
 }
 
 #[async_trait]

@@ -27,15 +27,6 @@ use crate::workload::Object;
 /// ```
 pub const ROTATED_FROM: &str = "opsbook.dev/rotated-from";
 
-/// A Secret key as the API accepts it: letters, digits, `-`, `_`, `.`; at most 253.
-fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 253
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// The JSON-pointer paths, under the workload object, of every reference of the pod template
 /// to the Secret `name`: env `valueFrom.secretKeyRef.name`, `envFrom[].secretRef.name` (init
 /// containers too), `volumes[].secret.secretName` and projected volumes'
@@ -129,7 +120,11 @@ impl KubePlatform {
     ) -> Result<SecretCreated> {
         let ns = namespace.as_str();
         let target = format!("{ns}/secret/{}", copy.to);
-        if let Some(bad) = copy.set.keys().find(|k| !valid_key(k)) {
+        if let Some(bad) = copy
+            .set
+            .keys()
+            .find(|k| !ops_core::names::NameRule::ConfigKey.check(k))
+        {
             return Err(Error::InvalidArgument {
                 operation: "copy_secret",
                 target,

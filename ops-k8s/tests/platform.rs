@@ -645,13 +645,61 @@ async fn transient_answers_are_retried_and_conflicts_reread_and_forbidden_names_
         "{detail}"
     );
 
+    // A server that keeps failing: the error after the retries, not a hang (see
+    // `a_429_waits_what_the_server_asks_and_retries_stop_after_the_policy_attempts`).
+}
+
+/// Retries follow ops-core's `RetryPolicy` (`KubeConfig::retry_policy`): a 429 waits the
+/// `retryAfterSeconds` the server sent (the double sends 1 s, as API priority and fairness
+/// does), a 503 without one only the jittered backoff (at most 100 ms first), and a server
+/// that keeps failing gets `transient_retries` more attempts after the first, no more.
+#[tokio::test]
+async fn a_429_waits_what_the_server_asks_and_retries_stop_after_the_policy_attempts() {
+    let env = Env::start().await;
+    env.create(deployment(NS, "api", 2, "shop/api:1")).await;
+    let api = workload(NS, "deployment", "api");
+    let gets = |env: &Env| {
+        env.cluster
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/api"))
+            .count()
+    };
+
+    env.cluster.fail_requests("GET", "/deployments/api", 503, 1);
+    let t0 = tokio::time::Instant::now();
+    env.platform.rollout_status(&api).await.expect("retried");
+    let backoff = t0.elapsed();
+    assert!(
+        backoff < Duration::from_millis(900),
+        "a 503 waits the backoff, not a second: {backoff:?}"
+    );
+
+    env.cluster.fail_requests("GET", "/deployments/api", 429, 1);
+    env.cluster.clear_requests();
+    let t0 = tokio::time::Instant::now();
+    env.platform.rollout_status(&api).await.expect("retried");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the 429's retryAfterSeconds (1 s) is honoured: {waited:?}"
+    );
+    assert_eq!(gets(&env), 2, "one refused, one answered");
+
     // A server that keeps failing: the error after the retries, not a hang.
+    let attempts = env.platform.config().transient_retries + 1;
     env.cluster
         .fail_requests("GET", "/deployments/api", 503, 100);
+    env.cluster.clear_requests();
     let err = env
         .platform
         .rollout_status(&api)
         .await
         .expect_err("gives up");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        gets(&env),
+        usize::try_from(attempts).unwrap(),
+        "the first attempt and transient_retries more"
+    );
 }

@@ -217,7 +217,7 @@ async fn drill(
         let ctx = RunContext::builder()
             .mode(mode)
             .approver(ApprovalPolicy::approve_all("drill"))
-            .observer(live::LiveView::default())
+            .observer(live::LiveView::new(live::Style::detect(false)))
             .journal(Arc::clone(&journal))
             .notifier(if args.json {
                 Arc::new(ops_notify::ConsoleNotifier::with_writer(std::io::stderr()))

@@ -56,6 +56,10 @@ pub struct Cli {
     /// Print only JSON on stdout (progress and prompts go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Progress as plain lines, without the terminal's redrawn status line (also the case
+    /// when stderr is not a terminal or `CI` is set).
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backends::{self, ConfigProblem};
 use super::{Cli, CliApprover, Command, Exit, RunOpts, check, journal, progress, yes_to_rule};
-use crate::live::LiveView;
+use crate::live::{LiveView, Style};
 use crate::system::{ConfigErrors, SecretSource, System};
 
 /// `opsbook`'s `main`: parse the command line, run the subcommand, and return its
@@ -113,7 +113,7 @@ async fn run_runbook(
     );
     let who = std::env::var("USER").unwrap_or_else(|_| "terminal".to_owned());
     let ask = TerminalApprover::stdio(who).with_timeout(system.approval.timeout);
-    let view = Arc::new(LiveView::default());
+    let view = Arc::new(LiveView::new(Style::detect(cli.quiet)));
     let cancel = CancellationToken::new();
     watch_interrupts(cancel.clone())?;
     let mode = if opts.execute {

@@ -1,7 +1,7 @@
 //! From the file as written ([`raw`](super::raw)) to a [`System`]: every value checked,
 //! every error collected with its place.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -301,27 +301,26 @@ fn primary(c: &mut Collector<'_>, raw: &RawSystem, services: &[ServiceSpec]) -> 
     String::new()
 }
 
-/// The services in tiers: each after every service it depends on. Services in a cycle are
-/// left out.
+/// The services in tiers: each after every service it depends on, by ops-core's one
+/// start-up order ([`ops_core::tiers::dependency_tiers`]). Services in a cycle are left out.
 pub(super) fn tiers(services: &[ServiceSpec]) -> Vec<Vec<&ServiceSpec>> {
-    let mut placed: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    loop {
-        let tier: Vec<&ServiceSpec> = services
-            .iter()
-            .filter(|s| !placed.contains(s.name.as_str()))
-            .filter(|s| {
-                s.depends_on
-                    .iter()
-                    .all(|d| placed.contains(d.as_str()) || !services.iter().any(|o| &o.name == d))
-            })
-            .collect();
-        if tier.is_empty() {
-            return out;
-        }
-        placed.extend(tier.iter().map(|s| s.name.as_str()));
-        out.push(tier);
-    }
+    let deps: BTreeMap<&str, BTreeSet<&str>> = services
+        .iter()
+        .map(|s| {
+            let d = s.depends_on.iter().map(String::as_str).collect();
+            (s.name.as_str(), d)
+        })
+        .collect();
+    let placed = ops_core::tiers::dependency_tiers(&deps).unwrap_or_else(|cycle| cycle.placed);
+    placed
+        .into_iter()
+        .map(|tier| {
+            services
+                .iter()
+                .filter(|s| tier.contains(&s.name.as_str()))
+                .collect()
+        })
+        .collect()
 }
 
 fn service_ref(
@@ -454,12 +453,7 @@ fn source(
 
 fn env_name(c: &mut Collector<'_>, t: &Text, key: &str) -> Option<String> {
     let v = t.get_ref();
-    let ok = v
-        .chars()
-        .next()
-        .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-        && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-    if ok {
+    if ops_core::names::EnvKey::check(v) {
         Some(v.clone())
     } else if v.contains("://") {
         c.at(t.span(), key, "this is a URL, not the name of a variable: put the URL in the environment and name the variable here");
@@ -468,7 +462,10 @@ fn env_name(c: &mut Collector<'_>, t: &Text, key: &str) -> Option<String> {
         c.at(
             t.span(),
             key,
-            format!("{v:?} is not an environment variable name (letters, digits, _)"),
+            format!(
+                "{v:?} is not {}",
+                ops_core::names::NameRule::EnvVar.describe()
+            ),
         );
         None
     }

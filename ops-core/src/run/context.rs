@@ -135,16 +135,24 @@ impl RunContext {
             target: target.clone(),
             mode: self.mode,
         };
+        // The run's span: every step is a child of it, so each event of a step (and of the
+        // backend calls the step makes) carries run_id, runbook, target and mode. At ERROR
+        // level so that it is enabled whenever any event is (a `warn` filter keeps it).
+        let span = tracing::error_span!("run", run_id = %run_id, runbook, target = %target, mode = %self.mode);
         let report = Report::new(run_id, runbook, self.mode, target, started);
         let run = Run {
             ctx: self,
             runbook,
+            span,
             report: Mutex::new(report),
         };
         run.emit(&event);
         let entry = run.entry(JournalEvent::RunStarted);
-        if let Err(e) = run.journal_append(&entry, true).await {
-            tracing::warn!(runbook, error = %e.chain(), "journal unavailable at run start");
+        let started = run
+            .journal_append(&entry, true)
+            .instrument(run.span.clone());
+        if let Err(e) = started.await {
+            tracing::warn!(parent: &run.span, error = %e.chain(), "journal unavailable at run start");
             run.finding(
                 Finding::warning("journal unavailable: disruptive steps will not run")
                     .with_evidence(e.chain()),
@@ -367,6 +375,7 @@ impl<T> Acted<T> {
 pub struct Run<'c> {
     ctx: &'c RunContext,
     runbook: &'static str,
+    span: tracing::Span,
     report: Mutex<Report>,
 }
 
@@ -384,6 +393,28 @@ impl Run<'_> {
     /// Dry run or execute.
     pub fn mode(&self) -> Mode {
         self.ctx.mode
+    }
+
+    /// The run's span, `run{run_id, runbook, target, mode}`: the parent of every step's span
+    /// `step{step, kind}`. Instrument work of the run done outside a step with it.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let ctx = ops_core::run::RunContext::builder().build();
+    /// let run = ctx.begin("example", "demo").await;
+    /// use tracing::Instrument as _;
+    /// let n = async { 42 }.instrument(run.span().clone()).await;
+    /// assert_eq!(n, 42);
+    /// # });
+    /// ```
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The span of one step: `step{step, kind}`, a child of the run's span.
+    fn step_span(&self, step: &Step) -> tracing::Span {
+        tracing::error_span!(parent: &self.span, "step", step = step.name(), kind = %step.kind())
     }
 
     fn with_report<R>(&self, f: impl FnOnce(&mut Report) -> R) -> R {
@@ -473,7 +504,7 @@ impl Run<'_> {
         for line in &mut finding.evidence {
             *line = crate::text::redact_credentials(line);
         }
-        tracing::info!(runbook = self.runbook, level = ?finding.level, title = %finding.title, "finding");
+        tracing::info!(parent: &self.span, level = ?finding.level, title = %finding.title, "finding");
         if !self.ctx.observers.is_empty() {
             self.emit(&RunEvent::Finding {
                 run_id: self.id(),
@@ -512,6 +543,7 @@ impl Run<'_> {
             self.step_entry(&step, JournalEvent::StepSkipped)
                 .with_detail(reason.clone()),
         )
+        .instrument(self.step_span(&step))
         .await;
         self.push_action(&step, ActionStatus::Skipped, Some(reason));
         self.record(&step, now, Duration::ZERO, StepStatus::Skipped, 0, None);
@@ -598,7 +630,7 @@ impl Run<'_> {
         Fut: Future<Output = Result<T, OpsError>>,
     {
         let step = step.as_step().clone();
-        let span = tracing::info_span!("step", run_id = %self.id(), runbook = self.runbook, step = step.name(), kind = "read_only", mode = %self.ctx.mode);
+        let span = self.step_span(&step);
         // Boxed so the futures of runbooks, which hold many steps, stay small.
         Box::pin(
             async {
@@ -683,7 +715,7 @@ impl Run<'_> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, OpsError>>,
     {
-        let span = tracing::info_span!("step", run_id = %self.id(), runbook = self.runbook, step = step.name(), kind = "disruptive", mode = %self.ctx.mode);
+        let span = self.step_span(&step);
         // Boxed so the futures of runbooks, which hold many steps, stay small.
         Box::pin(self.act_inner(step, op).instrument(span)).await
     }
@@ -962,8 +994,9 @@ impl Run<'_> {
         }
         self.step_started(&step);
         let start = tokio::time::Instant::now();
+        let send = self.ctx.notifier.send(&notification);
         match self
-            .attempt(&step, self.ctx.notifier.send(&notification))
+            .attempt(&step, send.instrument(self.step_span(&step)))
             .await
         {
             Ok(()) => {

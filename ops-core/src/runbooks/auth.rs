@@ -9,8 +9,6 @@
 //! they pick up the current secret; fix NTP).
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,70 +18,11 @@ use super::Targets;
 use crate::artifact::sha256_hex;
 use crate::error::OpsError;
 use crate::incident::Severity;
+use crate::names::EnvKey;
 use crate::platform::ExecCommand;
 use crate::probe::{Outcome, Probe};
 use crate::refs::InstanceRef;
 use crate::run::{Finding, Mode, Report, Run, RunContext, RunFailure, RunOutcome, Step};
-
-/// The name of an environment variable, e.g. `SECRET_KEY`: ASCII letters, digits and `_`, not
-/// starting with a digit, at most 255 characters.
-///
-/// # Examples
-/// ```
-/// use ops_core::runbooks::EnvKey;
-/// let key: EnvKey = "JWT_SECRET".parse()?;
-/// assert_eq!(key.as_str(), "JWT_SECRET");
-/// assert!("JWT SECRET".parse::<EnvKey>().is_err());
-/// assert!("1KEY".parse::<EnvKey>().is_err());
-/// # Ok::<(), ops_core::OpsError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EnvKey(String);
-
-impl EnvKey {
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for EnvKey {
-    type Err = OpsError;
-    fn from_str(s: &str) -> Result<Self, OpsError> {
-        let mut chars = s.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        if !first_ok || s.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(OpsError::invalid(
-                "env_key",
-                s,
-                "an environment variable name is letters, digits and _, not starting with a digit",
-            ));
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl TryFrom<String> for EnvKey {
-    type Error = OpsError;
-    fn try_from(s: String) -> Result<Self, OpsError> {
-        s.parse()
-    }
-}
-
-impl From<EnvKey> for String {
-    fn from(k: EnvKey) -> Self {
-        k.0
-    }
-}
-
-impl fmt::Display for EnvKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What `auth_failures` checks, with documented defaults.
 ///
@@ -117,7 +56,7 @@ pub struct AuthChecks {
 impl Default for AuthChecks {
     fn default() -> Self {
         Self {
-            signing_key_env: Some(EnvKey("SECRET_KEY".to_owned())),
+            signing_key_env: Some(EnvKey::from_static("SECRET_KEY")),
             clock_skew_max: Duration::from_secs(30),
             verify_probe: None,
         }
@@ -498,19 +437,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn env_key_never_panics_and_round_trips(s in "\\PC{0,40}") {
-            if let Ok(k) = s.parse::<EnvKey>() {
-                prop_assert_eq!(k.to_string(), s.clone());
-                prop_assert_eq!(k.to_string().parse::<EnvKey>().unwrap(), k);
-            }
-        }
-
-        #[test]
-        fn env_key_accepts_every_plain_name(s in "[A-Za-z_][A-Za-z0-9_]{0,40}") {
-            prop_assert!(s.parse::<EnvKey>().is_ok());
-        }
-
         #[test]
         fn epoch_seconds_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = epoch_seconds(&bytes);

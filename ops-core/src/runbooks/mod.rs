@@ -33,7 +33,8 @@ mod inspection;
 pub use inspection::InspectionLimits;
 mod auth;
 mod secrets;
-pub use auth::{AuthChecks, EnvKey, auth_failures};
+pub use crate::names::EnvKey;
+pub use auth::{AuthChecks, auth_failures};
 mod provider;
 pub use provider::{
     CredentialSource, Fallback, ProviderChecks, ProviderSpec, ProviderState, SecretFrom,

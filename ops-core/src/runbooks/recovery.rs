@@ -2,11 +2,12 @@
 //! gates between tiers (the seeds' "start the database, `sleep 15`, start the API" without the
 //! sleep).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Targets;
 use super::verify::verify_healthy;
-use crate::error::OpsError;
+use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
     InstancePhase, PlatformExt as _, RestartOptions, RolloutOptions, StopOptions, WorkloadStatus,
 };
@@ -44,6 +45,45 @@ impl RecoveryOrder {
             self.tiers.push(tier);
         }
         self
+    }
+
+    /// The order from what each workload depends on: tiers by
+    /// [`crate::tiers::dependency_tiers`] (the one start-up order of opsbook, also used by
+    /// ops-compose's `start_project`), each after everything it depends on. A dependency
+    /// that is not a key of `deps` is ignored (not ours to start).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming the workloads that depend on each other.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::collections::{BTreeMap, BTreeSet};
+    /// use ops_core::runbooks::RecoveryOrder;
+    /// use ops_core::WorkloadRef;
+    /// let w = |s: &str| s.parse::<WorkloadRef>().unwrap();
+    /// let deps = BTreeMap::from([
+    ///     (w("shop/service/proxy"), BTreeSet::from([w("shop/service/api")])),
+    ///     (w("shop/service/api"), BTreeSet::from([w("shop/service/db")])),
+    ///     (w("shop/service/db"), BTreeSet::new()),
+    /// ]);
+    /// let order = RecoveryOrder::from_dependencies(&deps)?;
+    /// assert_eq!(order.tiers(), [vec![w("shop/service/db")], vec![w("shop/service/api")], vec![w("shop/service/proxy")]]);
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn from_dependencies(
+        deps: &BTreeMap<WorkloadRef, BTreeSet<WorkloadRef>>,
+    ) -> Result<Self, OpsError> {
+        let tiers = crate::tiers::dependency_tiers(deps).map_err(|cycle| {
+            let stuck: Vec<String> = cycle.stuck.iter().map(ToString::to_string).collect();
+            OpsError::new(
+                ErrorKind::InvalidInput,
+                "core",
+                "recovery_order",
+                stuck.join(", "),
+            )
+            .with_detail("these workloads depend on each other: no order starts them")
+        })?;
+        Ok(tiers.into_iter().fold(Self::new(), Self::then))
     }
 
     /// The tiers, first to start first.
