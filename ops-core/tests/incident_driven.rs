@@ -14,11 +14,12 @@ use ops_core::journal::JournalEvent;
 use ops_core::metrics::{MetricQuery, MetricWindow};
 use ops_core::platform::WorkloadStatus;
 use ops_core::run::{
-    ApprovalPolicy, IncidentPolicy, Mode, RunContext, RunOutcome, Step, TokioClock,
+    ApprovalPolicy, IncidentPolicy, Mode, Report, RunContext, RunContextBuilder, RunOutcome, Step,
+    TokioClock,
 };
 use ops_core::runbooks::{RunbookConfig, Targets, high_error_rate};
 use ops_core::testing::{
-    FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier, ScriptedProbe,
+    FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier, ScriptedProbe, assert_outcome,
 };
 
 fn api() -> WorkloadRef {
@@ -51,6 +52,18 @@ impl Harness {
     }
 
     fn ctx(&self, policy: IncidentPolicy) -> RunContext {
+        self.builder(policy).build()
+    }
+
+    /// The same on a clock at 03:00 that advances with (paused) tokio time.
+    fn ctx_at_three(&self, policy: IncidentPolicy) -> RunContext {
+        let start: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
+        self.builder(policy)
+            .clock(Arc::new(TokioClock::starting_at(start)))
+            .build()
+    }
+
+    fn builder(&self, policy: IncidentPolicy) -> RunContextBuilder {
         RunContext::builder()
             .mode(Mode::Execute)
             .allow_volatile_journal()
@@ -58,7 +71,13 @@ impl Harness {
             .notifier(Arc::clone(&self.notifier) as Arc<dyn ops_core::Notifier>)
             .journal(Arc::clone(&self.journal) as Arc<dyn ops_core::Journal>)
             .incident_policy(policy)
-            .build()
+    }
+
+    /// high_error_rate at 12 % over a recent deploy: it rolls back and recovers.
+    async fn recovered_run(&self, ctx: &RunContext) -> Report {
+        let report = high_error_rate(ctx, &self.targets(0.12)).await.unwrap();
+        assert_outcome(&report, RunOutcome::Recovered);
+        report
     }
 
     fn targets(&self, error_rate: f64) -> Targets {
@@ -84,15 +103,7 @@ impl Harness {
 #[tokio::test(start_paused = true)]
 async fn p0_to_p3_labels_the_report_and_every_notification() {
     let h = Harness::new();
-    let report = high_error_rate(&h.ctx(IncidentPolicy::default()), &h.targets(0.12))
-        .await
-        .unwrap();
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
+    let report = h.recovered_run(&h.ctx(IncidentPolicy::default())).await;
     assert_eq!(report.severity, Some(Severity::High));
     assert_eq!(report.severity_label.as_deref(), Some("P1"));
     assert_eq!(report.severity_reasons, ["error rate 12.0% >= 10% (P1)"]);
@@ -113,9 +124,7 @@ async fn p0_to_p3_labels_the_report_and_every_notification() {
 async fn p1_to_p4_labels_the_same_run_one_level_up() {
     let h = Harness::new();
     let policy = IncidentPolicy::default().with_scale(SeverityScale::p1_to_p4());
-    let report = high_error_rate(&h.ctx(policy), &h.targets(0.12))
-        .await
-        .unwrap();
+    let report = h.recovered_run(&h.ctx(policy)).await;
     assert_eq!(
         report.severity,
         Some(Severity::High),
@@ -149,15 +158,7 @@ async fn what_is_p0_internally_prints_p1_on_the_p1_to_p4_scale() {
 #[tokio::test(start_paused = true)]
 async fn a_run_that_diagnoses_remediates_and_recovers_sends_the_four_statuses() {
     let h = Harness::new();
-    let report = high_error_rate(&h.ctx(IncidentPolicy::default()), &h.targets(0.12))
-        .await
-        .unwrap();
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Recovered,
-        "{}",
-        report.to_markdown()
-    );
+    let report = h.recovered_run(&h.ctx(IncidentPolicy::default())).await;
     assert_eq!(
         h.platform.mutations(),
         ["rollback prod/deployment/api to 0"]
@@ -206,14 +207,7 @@ async fn a_run_that_diagnoses_remediates_and_recovers_sends_the_four_statuses() 
 #[tokio::test(start_paused = true)]
 async fn an_unresolved_run_notifies_each_escalation_tier_as_it_falls_due() {
     let h = Harness::new();
-    let start: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
-    let ctx = RunContext::builder()
-        .mode(Mode::Execute)
-        .allow_volatile_journal()
-        .approver(ApprovalPolicy::approve_all("test"))
-        .notifier(Arc::clone(&h.notifier) as Arc<dyn ops_core::Notifier>)
-        .clock(Arc::new(TokioClock::starting_at(start)))
-        .build();
+    let ctx = h.ctx_at_three(IncidentPolicy::default());
     let run = ctx.begin("high_error_rate", "prod/deployment/api").await;
     run.observe(Signals::default().with_error_rate(0.12));
     let escalations = || {
@@ -262,20 +256,12 @@ async fn an_unresolved_run_notifies_each_escalation_tier_as_it_falls_due() {
 #[tokio::test(start_paused = true)]
 async fn a_resolved_run_escalates_to_nobody() {
     let h = Harness::new();
-    let start: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
     let ladder = EscalationPolicy::new(vec![EscalationLevel::new(
         1,
         Duration::from_mins(5),
         "lead",
     )]);
-    let ctx = RunContext::builder()
-        .mode(Mode::Execute)
-        .allow_volatile_journal()
-        .approver(ApprovalPolicy::approve_all("test"))
-        .notifier(Arc::clone(&h.notifier) as Arc<dyn ops_core::Notifier>)
-        .clock(Arc::new(TokioClock::starting_at(start)))
-        .incident_policy(IncidentPolicy::default().with_escalation(ladder))
-        .build();
+    let ctx = h.ctx_at_three(IncidentPolicy::default().with_escalation(ladder));
     let run = ctx.begin("high_error_rate", "prod/deployment/api").await;
     run.observe(Signals::default().with_error_rate(0.12));
     tokio::time::advance(Duration::from_hours(1)).await;
@@ -288,7 +274,7 @@ async fn the_journal_keeps_the_report_severity_for_the_postmortem() {
     let h = Harness::new();
     let policy = IncidentPolicy::default().with_scale(SeverityScale::p1_to_p4());
     let ctx = h.ctx(policy);
-    let report = high_error_rate(&ctx, &h.targets(0.12)).await.unwrap();
+    let report = h.recovered_run(&ctx).await;
     let entries = h.journal.entries(&report.run_id).await.unwrap();
     let finish = entries
         .iter()
