@@ -73,7 +73,7 @@ impl Harness {
             .incident_policy(policy)
     }
 
-    /// high_error_rate at 12 % over a recent deploy: it rolls back and recovers.
+    /// `high_error_rate` at 12 % over a recent deploy: it rolls back and recovers.
     async fn recovered_run(&self, ctx: &RunContext) -> Report {
         let report = high_error_rate(ctx, &self.targets(0.12)).await.unwrap();
         assert_outcome(&report, RunOutcome::Recovered);
