@@ -58,7 +58,7 @@ fn the_seeds_five_systems_all_validate() {
 #[test]
 fn the_example_systems_map_the_seeds_thresholds() {
     let s = System::load(&systems_dir().join("agentic-platform.toml")).unwrap();
-    assert!((s.config.thresholds.error_rate_high - 0.10).abs() < f64::EPSILON);
+    assert!((s.incident.thresholds.error_rate_high - 0.10).abs() < f64::EPSILON);
     let tiers: Vec<Vec<String>> = s
         .recovery_order()
         .tiers()
@@ -71,7 +71,7 @@ fn the_example_systems_map_the_seeds_thresholds() {
     );
     let s = System::load(&systems_dir().join("orchestrix.toml")).unwrap();
     assert_eq!(
-        s.config.thresholds.p95_high,
+        s.incident.thresholds.p95_high,
         std::time::Duration::from_secs(2)
     );
     assert_eq!(s.config.metrics_window.to_string(), "2m");

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, OpsError};
-use crate::vocab::{Mode, RunId, StepKind};
+use crate::vocab::{Mode, RunId, Severity, StepKind};
 
 /// What happened at one point of a run.
 ///
@@ -134,6 +134,11 @@ pub struct JournalEntry {
     pub detail: String,
     /// What changed or would change (one line per change).
     pub changes: Vec<String>,
+    /// The severity of the run's report, on the `RunFinished` entry (the canonical level: label
+    /// it with the scale in use). Absent on other entries and in entries written before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 impl JournalEntry {
@@ -155,6 +160,7 @@ impl JournalEntry {
             step_kind: None,
             detail: String::new(),
             changes: Vec::new(),
+            severity: None,
         }
     }
 
@@ -177,6 +183,24 @@ impl JournalEntry {
     #[must_use]
     pub fn with_changes(mut self, changes: Vec<String>) -> Self {
         self.changes = changes;
+        self
+    }
+
+    /// Set the report's severity (on a `RunFinished` entry).
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::Severity;
+    /// use ops_core::journal::{JournalEntry, JournalEvent};
+    /// use ops_core::run::{Mode, RunId};
+    /// let e = JournalEntry::new("r1".parse::<RunId>()?, "api_down", Mode::Execute, jiff::Timestamp::UNIX_EPOCH, JournalEvent::RunFinished { ok: true })
+    ///     .with_severity(Some(Severity::High));
+    /// assert_eq!(e.severity, Some(Severity::High));
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    #[must_use]
+    pub fn with_severity(mut self, severity: Option<Severity>) -> Self {
+        self.severity = severity;
         self
     }
 }
@@ -246,6 +270,9 @@ pub struct RunSummary {
     pub started_at: jiff::Timestamp,
     /// When it finished and whether it succeeded; `None` while in progress (or after a crash).
     pub finished: Option<(jiff::Timestamp, bool)>,
+    /// The severity its report ended with (from the `RunFinished` entry), if any.
+    #[serde(default)]
+    pub severity: Option<Severity>,
 }
 
 impl RunSummary {
@@ -256,7 +283,11 @@ impl RunSummary {
         let start = entries
             .iter()
             .find(|e| e.event == JournalEvent::RunStarted)?;
-        let finished = entries.iter().rev().find_map(|e| match e.event {
+        let finish = entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.event, JournalEvent::RunFinished { .. }));
+        let finished = finish.and_then(|e| match e.event {
             JournalEvent::RunFinished { ok } => Some((e.at, ok)),
             _ => None,
         });
@@ -266,6 +297,7 @@ impl RunSummary {
             mode: start.mode,
             started_at: start.at,
             finished,
+            severity: finish.and_then(|e| e.severity),
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::vocab::{IncidentStatus, Severity};
 ///     .with_incident("INC-42")
 ///     .with_status(IncidentStatus::Identified);
 /// assert_eq!(n.dedup_key, "INC-42");
+/// assert_eq!(n.severity_label, "P0"); // the default scale until a run labels it
 /// assert!(!n.resolved);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,11 @@ use crate::vocab::{IncidentStatus, Severity};
 pub struct Notification {
     /// How urgent.
     pub severity: Severity,
+    /// `severity` as people read it on the configured [`crate::incident::SeverityScale`]
+    /// (`"P0"` by default for [`Severity::Critical`], `"P1"` on the seeds' P1–P4 scale).
+    /// Receivers show this, never `severity`'s own `Display`, which knows no scale.
+    #[serde(default)]
+    pub severity_label: String,
     /// One line.
     pub title: String,
     /// Markdown body.
@@ -50,6 +56,7 @@ impl Notification {
         let title = title.into();
         Self {
             severity,
+            severity_label: severity.to_string(),
             dedup_key: title.clone(),
             title,
             body: body.into(),
@@ -75,6 +82,23 @@ impl Notification {
     pub fn with_status(mut self, status: IncidentStatus) -> Self {
         self.resolved = status == IncidentStatus::Resolved;
         self.status = status;
+        self
+    }
+
+    /// Label the severity on a scale other than the default P0–P3.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Severity, SeverityScale};
+    /// use ops_core::notify::Notification;
+    /// let scale = SeverityScale::p1_to_p4();
+    /// let n = Notification::new(Severity::Critical, "api down", "")
+    ///     .with_severity_label(scale.label(Severity::Critical));
+    /// assert_eq!(n.severity_label, "P1");
+    /// ```
+    #[must_use]
+    pub fn with_severity_label(mut self, label: impl Into<String>) -> Self {
+        self.severity_label = label.into();
         self
     }
 
@@ -142,7 +166,7 @@ impl Notifier for LogNotifier {
     }
 
     async fn send(&self, n: &Notification) -> Result<(), OpsError> {
-        tracing::info!(severity = %n.severity, status = %n.status, title = %n.title, "notification");
+        tracing::info!(severity = %n.severity_label, status = %n.status, title = %n.title, "notification");
         Ok(())
     }
 }

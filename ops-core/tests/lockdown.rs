@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ops_core::incident::Severity;
+use ops_core::incident::{IncidentStatus, Severity};
 use ops_core::platform::{
     LockdownOptions, LockdownScope, LogLine, Platform as _, WorkloadStatus, lift_command,
 };
@@ -88,7 +88,8 @@ async fn a_dry_run_plans_isolation_evidence_and_the_page_and_changes_nothing() {
         "no file written"
     );
     let steps: Vec<&str> = report.actions.iter().map(|a| a.step.as_str()).collect();
-    assert_eq!(steps, ["isolate", "capture_evidence", "notify"]);
+    // The page, then the closing update the dry run would send.
+    assert_eq!(steps, ["isolate", "capture_evidence", "notify", "notify"]);
     let isolate = &report.actions[0];
     assert!(
         isolate
@@ -129,8 +130,11 @@ async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo(
     assert!(bundle.join("logs/api/api-0.log").is_file());
     assert!(!bundle.join("workloads/web.json").exists());
 
-    // One page, P0, on the security route, with the undo command.
-    assert_eq!(sent.len(), 1);
+    // One page, P0, on the security route, with the undo command; then the run's closing
+    // update (the outcome's status).
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].status, IncidentStatus::Resolved);
+    assert_eq!(sent[1].dedup_key, sent[0].dedup_key);
     assert_eq!(sent[0].severity, Severity::Critical);
     assert!(
         sent[0]
@@ -172,7 +176,7 @@ async fn a_failed_evidence_capture_keeps_the_lockdown_pages_anyway_and_is_unreso
         "{:?}",
         report.findings
     );
-    assert_eq!(sent.len(), 1);
+    assert_eq!(sent.len(), 2, "the page and the closing update");
     assert!(sent[0].body.contains("Evidence capture FAILED"));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -274,7 +278,10 @@ async fn a_workload_unhealthy_after_the_lift_leaves_the_run_unresolved() {
             .iter()
             .any(|f| f.title.contains("not healthy"))
     );
-    assert_eq!(n.sent().len(), 1);
+    let sent = n.sent();
+    assert_eq!(sent.len(), 2, "the lift and the closing update");
+    assert_eq!(sent[0].status, IncidentStatus::Monitoring);
+    assert_eq!(sent[1].status, IncidentStatus::Investigating);
 }
 
 #[tokio::test]

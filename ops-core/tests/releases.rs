@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use ops_core::incident::IncidentStatus;
 use ops_core::metrics::{MetricQuery, MetricWindow};
 use ops_core::platform::{Condition, ImageUpdate, LogLine, Platform as _, WorkloadStatus};
 use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, Report, RunContext, RunOutcome};
@@ -290,7 +291,15 @@ async fn deployment_failure_rolls_back_a_crash_loop_with_events_and_previous_log
         p.mutations().last().unwrap(),
         "rollback prod/deployment/api to 1"
     );
-    assert_eq!(notifier.sent().len(), 2);
+    let statuses: Vec<_> = notifier.sent().iter().map(|n| n.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            IncidentStatus::Identified,
+            IncidentStatus::Monitoring,
+            IncidentStatus::Resolved
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -426,9 +435,22 @@ async fn planned_maintenance_backs_up_scales_down_releases_and_scales_back() {
         titles(&report)
             .contains("before the window prod/deployment/api runs revision 1 (shop/api:1)")
     );
+    // The announcement opens it, the run updates it as the window changes things and closes
+    // it (Resolved) once the release is live.
     let sent = notifier.sent();
-    assert_eq!(sent.len(), 2);
-    assert!(sent[0].title.contains("starts") && sent[1].title.contains("done"));
+    assert!(
+        sent[0].body.contains("The window starts"),
+        "{}",
+        sent[0].body
+    );
+    assert!(
+        sent.iter()
+            .all(|n| n.title == "maintenance of prod/deployment/api")
+    );
+    let last = sent.last().unwrap();
+    assert_eq!(last.status, IncidentStatus::Resolved);
+    assert!(last.resolved);
+    assert_eq!(sent.iter().filter(|n| n.resolved).count(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -78,7 +78,7 @@ impl ConsoleNotifier {
         } else {
             n.status.to_string()
         };
-        let mut s = format!("[{}] {state}: {}", n.severity, n.title);
+        let mut s = format!("[{}] {state}: {}", n.severity_label, n.title);
         if let Some(id) = &n.incident_id {
             let _ = write!(s, " ({id})");
         }

@@ -283,6 +283,7 @@ impl PagerDutyNotifier {
                 details.insert("body".to_owned(), json!(n.body));
             }
             details.insert("status".to_owned(), json!(n.status.to_string()));
+            details.insert("priority".to_owned(), json!(n.severity_label));
             if let Some(id) = &n.incident_id {
                 details.insert("incident_id".to_owned(), json!(id));
             }

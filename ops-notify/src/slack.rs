@@ -249,7 +249,10 @@ pub fn slack_payload(n: &Notification) -> Value {
         n.status.to_string()
     };
     // plain_text: Slack shows it as typed and acts on nothing in it.
-    let header = truncate(&format!("{} {} · {}", n.severity, state, n.title), 150);
+    let header = truncate(
+        &format!("{} {} · {}", n.severity_label, state, n.title),
+        150,
+    );
     let mut blocks = vec![json!({
         "type": "header",
         "text": {"type": "plain_text", "text": header, "emoji": true}
@@ -261,7 +264,7 @@ pub fn slack_payload(n: &Notification) -> Value {
         }));
     }
     let mut fields = vec![
-        text_object(&format!("*Severity*\n{}", n.severity)),
+        text_object(&format!("*Severity*\n{}", n.severity_label)),
         text_object(&format!("*Status*\n{state}")),
     ];
     if let Some(id) = &n.incident_id {
@@ -290,7 +293,7 @@ pub fn slack_payload(n: &Notification) -> Value {
     }
     json!({
         // The notification text (pushes, previews) is mrkdwn too: escaped like the rest.
-        "text": truncate(&escape(&format!("[{}] {state}: {}", n.severity, n.title)), 3000),
+        "text": truncate(&escape(&format!("[{}] {state}: {}", n.severity_label, n.title)), 3000),
         "attachments": [{"color": colour(n), "blocks": blocks}]
     })
 }

@@ -91,7 +91,6 @@ pub fn webhook_payload(n: &Notification) -> Value {
     let mut v = serde_json::to_value(n).unwrap_or_else(|_| json!({"title": n.title}));
     if let Value::Object(map) = &mut v {
         map.insert("version".to_owned(), json!("1"));
-        map.insert("severity_label".to_owned(), json!(n.severity.to_string()));
         map.insert(
             "sent_at".to_owned(),
             json!(jiff::Timestamp::now().to_string()),
@@ -119,7 +118,7 @@ pub fn alertmanager_payload(n: &Notification, receiver: &str) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert("alertname".to_owned(), json!(n.title));
     labels.insert("severity".to_owned(), json!(pagerduty_severity(n.severity)));
-    labels.insert("priority".to_owned(), json!(n.severity.to_string()));
+    labels.insert("priority".to_owned(), json!(n.severity_label));
     labels.insert("dedup_key".to_owned(), json!(n.dedup_key));
     if let Some(id) = &n.incident_id {
         labels.insert("incident_id".to_owned(), json!(id));

@@ -17,7 +17,11 @@
 //! approval policy that approves for the drill (`--dry-run` plans instead), shows each step
 //! as it runs, verifies that the API answers `/health/ready` again, journals every run to
 //! SQLite (`--journal`, default `./.opsbook/journal.db`) and prints the Markdown report
-//! (`--json`: JSON). The stack is removed at the end unless `--keep`.
+//! (`--json`: JSON). Severities come from the incident classifier and are labelled on the
+//! seeds' P0–P3 scale (`--severity-scale p1-p4` for the other seeds' naming); notifications are
+//! status updates (Investigating → Identified → Monitoring → Resolved). At the end it prints
+//! each scenario's post-mortem skeleton, its timeline read back from the journal. The stack is
+//! removed at the end unless `--keep`.
 //!
 //! | scenario | fault | runbook | remedy |
 //! | --- | --- | --- | --- |
@@ -40,7 +44,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
+use ops_core::incident::{Incident, SeverityScale};
+use ops_core::run::{ApprovalPolicy, IncidentPolicy, Mode, RunContext, RunOutcome};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -68,6 +73,29 @@ struct Args {
     /// Where the SQLite journal goes.
     #[arg(long, env = "OPSBOOK_JOURNAL", default_value = ".opsbook/journal.db")]
     journal: PathBuf,
+    /// How severities are labelled: the seeds' `p0-p3` (default) or `p1-p4`.
+    #[arg(long, value_enum, default_value = "p0-p3")]
+    severity_scale: ScaleArg,
+}
+
+/// The seeds' two severity scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ScaleArg {
+    /// P0 (critical) to P3.
+    #[value(name = "p0-p3")]
+    P0P3,
+    /// P1 (critical) to P4.
+    #[value(name = "p1-p4")]
+    P1P4,
+}
+
+impl ScaleArg {
+    fn scale(self) -> SeverityScale {
+        match self {
+            Self::P0P3 => SeverityScale::default(),
+            Self::P1P4 => SeverityScale::p1_to_p4(),
+        }
+    }
 }
 
 /// Errors end the drill with one line on stderr (`drill: <what happened>: <why>`) and exit
@@ -218,6 +246,7 @@ async fn drill(
             .mode(mode)
             .approver(ApprovalPolicy::approve_all("drill"))
             .observer(live::LiveView::new(live::Style::detect(false)))
+            .incident_policy(IncidentPolicy::default().with_scale(args.severity_scale.scale()))
             .journal(Arc::clone(&journal))
             .notifier(if args.json {
                 Arc::new(ops_notify::ConsoleNotifier::with_writer(std::io::stderr()))
@@ -225,7 +254,8 @@ async fn drill(
                 Arc::clone(&notifier)
             })
             .build();
-        let outcome = scenarios::run(stack, &backends, &ctx, scenario).await?;
+        let mut outcome = scenarios::run(stack, &backends, &ctx, scenario).await?;
+        outcome.postmortem = postmortem(journal.as_ref(), &outcome.report, &ctx).await?;
         if !args.json {
             println!("{}", outcome.report.to_markdown());
         }
@@ -270,6 +300,23 @@ async fn drill(
     Ok(outcomes)
 }
 
+/// The post-mortem skeleton of a run, built from what the journal recorded of it.
+async fn postmortem(
+    journal: &dyn ops_core::Journal,
+    report: &ops_core::run::Report,
+    ctx: &RunContext,
+) -> anyhow::Result<String> {
+    let entries = journal
+        .entries(&report.run_id)
+        .await
+        .with_context(|| format!("cannot read run {} back from the journal", report.run_id))?;
+    let incident = Incident::from_journal(&entries)
+        .with_context(|| format!("the journal holds nothing of run {}", report.run_id))?;
+    Ok(incident
+        .postmortem(&entries)
+        .to_markdown_with(&ctx.incident_policy().scale))
+}
+
 fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Result<()> {
     if args.json {
         let reports: Vec<serde_json::Value> = outcomes
@@ -280,6 +327,7 @@ fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Resul
                     "recovered": o.recovered,
                     "seconds": {"inject": o.inject.as_secs_f64(), "runbook": o.runbook.as_secs_f64(), "verify": o.verify.as_secs_f64()},
                     "report": serde_json::from_str::<serde_json::Value>(&o.report.to_json()?)?,
+                    "postmortem": o.postmortem,
                 }))
             })
             .collect::<anyhow::Result<_>>()?;
@@ -287,6 +335,11 @@ fn summarize(args: &Args, outcomes: &[Outcome], took: Duration) -> anyhow::Resul
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"scenarios": reports}))?
         );
+    }
+    if !args.json {
+        for o in outcomes {
+            println!("{}", o.postmortem);
+        }
     }
     let say = |line: String| {
         if args.json {

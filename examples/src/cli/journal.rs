@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use ops_core::Journal as _;
-use ops_core::incident::{Incident, IncidentStatus, Severity};
-use ops_core::journal::{JournalEntry, JournalEvent, RunQuery};
+use ops_core::incident::{Incident, Severity};
+use ops_core::journal::{JournalEntry, RunQuery};
 use ops_core::run::RunId;
 
 use super::JournalCommand;
@@ -61,11 +61,16 @@ pub(crate) async fn journal(
             }
         }
         JournalCommand::Postmortem { run, severity } => {
-            let severity: Severity = severity
-                .parse()
-                .map_err(|e: ops_core::OpsError| anyhow::anyhow!(e.chain()))?;
             let entries = entries(&journal, run).await?;
-            let pm = incident_of(run, severity, &entries)?.postmortem(&entries);
+            let mut incident = Incident::from_journal(&entries).context("an empty run")?;
+            if let Some(severity) = severity {
+                let severity: Severity = severity
+                    .parse()
+                    .map_err(|e: ops_core::OpsError| anyhow::anyhow!(e.chain()))?;
+                let at = incident.started_at();
+                incident.set_severity(severity, at);
+            }
+            let pm = incident.postmortem(&entries);
             if json {
                 println!("{}", serde_json::to_string_pretty(&pm)?);
             } else {
@@ -85,28 +90,6 @@ async fn entries(journal: &ops_db::SqliteJournal, run: &str) -> anyhow::Result<V
         bail!("no run {run} in the journal (see: opsbook journal list)");
     }
     Ok(entries)
-}
-
-/// The incident a run stands for: its id, its runbook, its start; resolved when the run
-/// finished well.
-fn incident_of(
-    run: &str,
-    severity: Severity,
-    entries: &[JournalEntry],
-) -> anyhow::Result<Incident> {
-    let first = entries.iter().map(|e| e.at).min().context("an empty run")?;
-    let runbook = entries.first().map_or("run", |e| e.runbook.as_str());
-    let mut incident = Incident::new(run, format!("{runbook} (run {run})"), severity, first);
-    let finished = entries.iter().rev().find_map(|e| match e.event {
-        JournalEvent::RunFinished { ok } => Some((e.at, ok)),
-        _ => None,
-    });
-    if let Some((at, true)) = finished {
-        incident
-            .transition(IncidentStatus::Resolved, at)
-            .map_err(|e| anyhow::anyhow!(e.chain()))?;
-    }
-    Ok(incident)
 }
 
 fn entry_line(e: &JournalEntry) -> String {

@@ -366,15 +366,13 @@ pub enum JournalCommand {
     },
     /// The post-mortem skeleton of one run, as Markdown: timeline from the journal, the
     /// sections to write, the post-incident checklist.
-    #[command(
-        after_help = "Example:\n  opsbook journal postmortem 20261201T031500Z-1a2b --severity P1 > pm.md"
-    )]
+    #[command(after_help = "Example:\n  opsbook journal postmortem 20261201T031500Z-1a2b > pm.md")]
     Postmortem {
         /// The run's id.
         run: String,
-        /// The incident's severity (P0-P3).
-        #[arg(long, default_value = "P2")]
-        severity: String,
+        /// Override the severity the run's report ended with (P0-P3, as journaled).
+        #[arg(long)]
+        severity: Option<String>,
     },
 }
 

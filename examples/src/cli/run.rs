@@ -127,6 +127,7 @@ async fn run_runbook(
         .approval_timeout(system.approval.timeout + Duration::from_secs(10))
         .journal(journal)
         .notifier(backends::notifier(system)?)
+        .incident_policy(system.incident.clone())
         .observer(Arc::clone(&view))
         .cancellation(cancel)
         .build();

@@ -65,7 +65,7 @@ use std::time::Duration;
 use ops_core::WorkloadRef;
 use ops_core::incident::Severity;
 use ops_core::refs::Identifier;
-use ops_core::run::ApprovalRule;
+use ops_core::run::{ApprovalRule, IncidentPolicy};
 use ops_core::runbooks::{RecoveryOrder, RunbookConfig};
 use secrecy::SecretString;
 
@@ -98,6 +98,9 @@ pub struct System {
     pub notifiers: Vec<NotifierSpec>,
     /// The runbooks' thresholds and windows.
     pub config: RunbookConfig,
+    /// How incidents are classified (the `[thresholds]` error-rate and p95 levels), labelled,
+    /// escalated and announced: handed to the run context.
+    pub incident: IncidentPolicy,
     /// How changes are approved.
     pub approval: ApprovalSpec,
     /// The journal file.

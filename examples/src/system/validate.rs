@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_core::WorkloadRef;
+use ops_core::incident::Thresholds;
 use ops_core::metrics::MetricWindow;
 use ops_core::refs::{KeyPattern, WorkloadKind};
+use ops_core::run::IncidentPolicy;
 use ops_core::runbooks::RunbookConfig;
 use toml::Spanned;
 
@@ -52,6 +54,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
     if let Some(auth) = &raw.auth {
         config.auth = auth.clone();
     }
+    let incident = IncidentPolicy::default().with_thresholds(levels(&mut c, &raw.thresholds));
     if let Some(raw_cache) = &raw.cache {
         cache_patterns(&mut c, raw_cache.get_ref(), &mut config);
     }
@@ -82,6 +85,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
         checks,
         notifiers,
         config,
+        incident,
         approval,
         journal: raw
             .journal
@@ -548,7 +552,6 @@ fn thresholds(c: &mut Collector<'_>, t: &RawThresholds) -> RunbookConfig {
             );
         }
     }
-    levels(c, t, &mut cfg);
     oom_limits(c, t, &mut cfg);
     cfg
 }
@@ -680,16 +683,17 @@ fn fractions(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) 
 }
 
 /// The error-rate and p95 levels, each ordered high ≥ medium ≥ low.
-fn levels(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) {
+fn levels(c: &mut Collector<'_>, t: &RawThresholds) -> Thresholds {
+    let mut levels = Thresholds::default();
     if let Some(l) = &t.error_rate {
         let [h, m, lo] =
             [&l.high, &l.medium, &l.low].map(|v| fraction(c, Some(v), "thresholds.error_rate"));
         if let (Some(h), Some(m), Some(lo)) = (h, m, lo) {
             if h >= m && m >= lo {
                 (
-                    cfg.thresholds.error_rate_high,
-                    cfg.thresholds.error_rate_medium,
-                    cfg.thresholds.error_rate_low,
+                    levels.error_rate_high,
+                    levels.error_rate_medium,
+                    levels.error_rate_low,
                 ) = (h, m, lo);
             } else {
                 c.at(
@@ -705,11 +709,7 @@ fn levels(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) {
             [&l.high, &l.medium, &l.low].map(|v| duration(c, Some(v), "thresholds.p95"));
         if let (Some(h), Some(m), Some(lo)) = (h, m, lo) {
             if h >= m && m >= lo {
-                (
-                    cfg.thresholds.p95_high,
-                    cfg.thresholds.p95_medium,
-                    cfg.thresholds.p95_low,
-                ) = (h, m, lo);
+                (levels.p95_high, levels.p95_medium, levels.p95_low) = (h, m, lo);
             } else {
                 c.at(
                     l.high.span(),
@@ -719,6 +719,7 @@ fn levels(c: &mut Collector<'_>, t: &RawThresholds, cfg: &mut RunbookConfig) {
             }
         }
     }
+    levels
 }
 
 fn metrics(

@@ -90,18 +90,6 @@ impl Signals {
         self
     }
 
-    /// The share of users affected, in percent (`0.0..=100.0`).
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(ops_core::incident::Signals::default().with_users_affected_pct(25.0).users_affected_pct, Some(25.0));
-    /// ```
-    #[must_use]
-    pub fn with_users_affected_pct(mut self, pct: f64) -> Self {
-        self.users_affected_pct = Some(pct);
-        self
-    }
-
     /// Whether data is at risk.
     ///
     /// # Examples
@@ -149,6 +137,30 @@ impl Signals {
     pub fn with_degraded_dependency(mut self, dependency: impl Into<String>) -> Self {
         self.degraded_dependency = Some(dependency.into());
         self
+    }
+}
+
+impl Signals {
+    /// Add what `other` observed: a flag once set stays set, a measurement keeps its worst
+    /// value (`NaN` never replaces a number), a named dependency keeps the first name.
+    pub(crate) fn absorb(&mut self, other: Signals) {
+        fn worst<T: PartialOrd>(a: &mut Option<T>, b: Option<T>) {
+            if let Some(b) = b
+                && a.as_ref().is_none_or(|a| b > *a)
+            {
+                *a = Some(b);
+            }
+        }
+        self.service_down |= other.service_down;
+        self.data_at_risk |= other.data_at_risk;
+        self.security_incident |= other.security_incident;
+        self.critical_feature_down |= other.critical_feature_down;
+        worst(&mut self.error_rate, other.error_rate);
+        worst(&mut self.p95_latency, other.p95_latency);
+        worst(&mut self.users_affected_pct, other.users_affected_pct);
+        if self.degraded_dependency.is_none() {
+            self.degraded_dependency = other.degraded_dependency;
+        }
     }
 }
 
@@ -533,6 +545,17 @@ fn compact(value: f64) -> String {
 mod tests {
     use super::*;
 
+    trait UsersAffected {
+        fn with_users_affected(self, pct: f64) -> Self;
+    }
+
+    impl UsersAffected for Signals {
+        fn with_users_affected(mut self, pct: f64) -> Self {
+            self.users_affected_pct = Some(pct);
+            self
+        }
+    }
+
     fn classify(signals: &Signals) -> Classification {
         Classifier::default().classify(signals)
     }
@@ -575,7 +598,7 @@ mod tests {
                 .with_p95_latency(Duration::from_secs(6))
                 .with_degraded_dependency("kiro.ai")
                 .with_security_incident(true)
-                .with_users_affected_pct(60.0),
+                .with_users_affected(60.0),
         );
         assert_eq!(c.severity, Severity::Critical);
         assert_eq!(
@@ -627,11 +650,30 @@ mod tests {
     }
 
     #[test]
+    fn absorbing_keeps_every_flag_and_the_worst_measurement() {
+        let mut s = Signals::default().with_error_rate(0.2);
+        s.absorb(
+            Signals::default()
+                .with_error_rate(0.05)
+                .with_service_down(true),
+        );
+        s.absorb(
+            Signals::default()
+                .with_error_rate(f64::NAN)
+                .with_degraded_dependency("a"),
+        );
+        s.absorb(Signals::default().with_degraded_dependency("b"));
+        assert_eq!(s.error_rate, Some(0.2));
+        assert!(s.service_down);
+        assert_eq!(s.degraded_dependency.as_deref(), Some("a"));
+    }
+
+    #[test]
     fn nan_signals_never_fire() {
         let c = classify(
             &Signals::default()
                 .with_error_rate(f64::NAN)
-                .with_users_affected_pct(f64::NAN),
+                .with_users_affected(f64::NAN),
         );
         assert_eq!(c.severity, Severity::Low);
         assert!(c.reasons.is_empty());

@@ -131,20 +131,6 @@ impl EscalationPolicy {
         }
     }
 
-    /// The incident-response seed's ladder (30 min team lead, 1 h engineering manager,
-    /// 2 h CTO/VP) for every severity, without the default overrides.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use ops_core::incident::{EscalationPolicy, Severity};
-    /// let p = EscalationPolicy::uniform_seed_ladder();
-    /// assert_eq!(p.due(Duration::from_hours(2), Severity::Low).unwrap().level, 3);
-    /// ```
-    pub fn uniform_seed_ladder() -> Self {
-        Self::new(Self::seed_ladder())
-    }
-
     fn seed_ladder() -> Vec<EscalationLevel> {
         vec![
             EscalationLevel::new(1, Duration::from_mins(30), "team lead"),
@@ -197,58 +183,11 @@ impl EscalationPolicy {
         Self::due_in(self.levels_for(severity), elapsed)
     }
 
-    /// The next level of the common ladder (`levels`) after `elapsed`, and how long until it is
-    /// due. `None` when every level is already due. See [`EscalationPolicy::next_for`] to honour
-    /// the per-severity overrides.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use ops_core::incident::EscalationPolicy;
-    /// let p = EscalationPolicy::default();
-    /// let (until, level) = p.next(Duration::from_mins(45)).unwrap();
-    /// assert_eq!((until, level.level), (Duration::from_mins(15), 2));
-    /// assert!(p.next(Duration::from_hours(2)).is_none());
-    /// ```
-    pub fn next(&self, elapsed: Duration) -> Option<(Duration, &EscalationLevel)> {
-        Self::next_in(&self.levels, elapsed)
-    }
-
-    /// The next level for an incident of `severity` after `elapsed`, and how long until it is
-    /// due. `None` when nothing more is due.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use ops_core::incident::{EscalationPolicy, Severity};
-    /// let p = EscalationPolicy::default();
-    /// assert_eq!(p.next_for(Duration::ZERO, Severity::Medium).unwrap().0, Duration::from_mins(30));
-    /// assert!(p.next_for(Duration::from_mins(30), Severity::Medium).is_none());
-    /// ```
-    pub fn next_for(
-        &self,
-        elapsed: Duration,
-        severity: Severity,
-    ) -> Option<(Duration, &EscalationLevel)> {
-        Self::next_in(self.levels_for(severity), elapsed)
-    }
-
     fn due_in(levels: &[EscalationLevel], elapsed: Duration) -> Option<&EscalationLevel> {
         levels
             .iter()
             .filter(|l| l.after <= elapsed)
             .max_by_key(|l| (l.after, l.level))
-    }
-
-    fn next_in(
-        levels: &[EscalationLevel],
-        elapsed: Duration,
-    ) -> Option<(Duration, &EscalationLevel)> {
-        levels
-            .iter()
-            .filter(|l| l.after > elapsed)
-            .min_by_key(|l| (l.after, l.level))
-            .map(|l| (l.after.saturating_sub(elapsed), l))
     }
 }
 
@@ -275,24 +214,11 @@ mod tests {
     }
 
     #[test]
-    fn next_counts_down_to_the_following_level() {
-        let p = EscalationPolicy::default();
-        let (until, l) = p.next(mins(29)).unwrap();
-        assert_eq!((until, l.level), (mins(1), 1));
-        let (until, l) = p.next(mins(30)).unwrap();
-        assert_eq!((until, l.level), (mins(30), 2));
-        let (until, l) = p.next(mins(61)).unwrap();
-        assert_eq!((until, l.level), (mins(59), 3));
-        assert!(p.next(mins(120)).is_none());
-    }
-
-    #[test]
     fn default_overrides_keep_low_severities_off_the_management_ladder() {
         let p = EscalationPolicy::default();
         assert_eq!(p.due(mins(240), Severity::Medium).unwrap().level, 1);
         assert!(p.due(mins(240), Severity::Low).is_none());
-        assert!(p.next_for(mins(0), Severity::Low).is_none());
-        let uniform = EscalationPolicy::uniform_seed_ladder();
+        let uniform = EscalationPolicy::new(p.levels.clone());
         assert_eq!(uniform.due(mins(240), Severity::Low).unwrap().level, 3);
     }
 
@@ -310,6 +236,5 @@ mod tests {
         assert_eq!(p.due(mins(15), Severity::High).unwrap().contact, "lead");
         assert_eq!(p.due(mins(60), Severity::High).unwrap().contact, "em");
         assert!(p.due(mins(60), Severity::Low).is_none());
-        assert_eq!(p.next(mins(15)).unwrap().0, mins(45));
     }
 }

@@ -20,7 +20,7 @@ pub use severity::{SeverityLevel, SeverityScale};
 pub use status::{Incident, StatusChange, StatusUpdate, TimelineNote, UpdateCadence};
 
 /// A duration the way people say it in an incident channel: `"45 s"`, `"15 min"`, `"1 h 30 min"`.
-fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     match (h, m, s) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Incident, Severity, StatusChange, TimelineNote};
+use super::{Incident, IncidentStatus, Severity, SeverityScale, StatusChange, TimelineNote};
 use crate::journal::{JournalEntry, JournalEvent};
 use crate::vocab::Mode;
 
@@ -136,11 +136,9 @@ impl ChecklistItem {
 /// # Examples
 /// ```
 /// use ops_core::incident::{PostIncidentChecklist, PostIncidentTask};
-/// let mut list = PostIncidentChecklist::default();
-/// list.mark_done(PostIncidentTask::UpdateIncidentLog);
-/// assert!(list.is_done(PostIncidentTask::UpdateIncidentLog));
-/// assert_eq!(list.pending().count(), 6);
-/// assert!(list.to_markdown().starts_with("- [x] Update incident log with resolution\n- [ ] "));
+/// let list = PostIncidentChecklist::default();
+/// assert_eq!(list.items.len(), PostIncidentTask::ALL.len());
+/// assert!(list.to_markdown().starts_with("- [ ] Update incident log with resolution\n- [ ] "));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -161,60 +159,6 @@ impl Default for PostIncidentChecklist {
 }
 
 impl PostIncidentChecklist {
-    /// Mark `task` done; returns `false` when the checklist does not have it.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{PostIncidentChecklist, PostIncidentTask};
-    /// let mut list = PostIncidentChecklist::default();
-    /// assert!(list.mark_done(PostIncidentTask::ScheduleFollowUp));
-    /// assert!(list.is_done(PostIncidentTask::ScheduleFollowUp));
-    /// ```
-    pub fn mark_done(&mut self, task: PostIncidentTask) -> bool {
-        let mut found = false;
-        for item in self.items.iter_mut().filter(|i| i.task == task) {
-            item.done = true;
-            found = true;
-        }
-        found
-    }
-
-    /// Whether `task` is on the checklist and done.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{PostIncidentChecklist, PostIncidentTask};
-    /// assert!(!PostIncidentChecklist::default().is_done(PostIncidentTask::UpdateRunbook));
-    /// ```
-    pub fn is_done(&self, task: PostIncidentTask) -> bool {
-        self.items.iter().any(|i| i.task == task && i.done)
-    }
-
-    /// The tasks still to do, in order.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{PostIncidentChecklist, PostIncidentTask};
-    /// let list = PostIncidentChecklist::default();
-    /// assert_eq!(list.pending().next(), Some(PostIncidentTask::UpdateIncidentLog));
-    /// ```
-    pub fn pending(&self) -> impl Iterator<Item = PostIncidentTask> + '_ {
-        self.items.iter().filter(|i| !i.done).map(|i| i.task)
-    }
-
-    /// Whether every task is done.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{PostIncidentChecklist, PostIncidentTask};
-    /// let mut list = PostIncidentChecklist::default();
-    /// PostIncidentTask::ALL.into_iter().for_each(|t| { list.mark_done(t); });
-    /// assert!(list.is_complete());
-    /// ```
-    pub fn is_complete(&self) -> bool {
-        self.items.iter().all(|i| i.done)
-    }
-
     /// The checklist as Markdown task-list lines.
     ///
     /// # Examples
@@ -321,12 +265,12 @@ impl PostMortemSection {
 }
 
 /// The post-mortem skeleton of an incident: facts from the incident record, a timeline built
-/// only from the runbook journal, the sections people write (marked [`TO_FILL_IN`] until
-/// filled) and the post-incident checklist.
+/// only from the runbook journal, the sections people write (marked [`TO_FILL_IN`]) and the
+/// post-incident checklist.
 ///
 /// # Examples
 /// ```
-/// use ops_core::incident::{Incident, IncidentStatus, PostMortem, PostMortemSection, Severity};
+/// use ops_core::incident::{Incident, IncidentStatus, PostMortem, Severity, TO_FILL_IN};
 /// use ops_core::journal::{JournalEntry, JournalEvent};
 /// use ops_core::run::{Mode, RunId, StepKind};
 /// let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
@@ -340,11 +284,10 @@ impl PostMortemSection {
 ///     JournalEntry::new(run, "api_down", Mode::Execute, t("2026-11-25T03:06:00Z"), JournalEvent::StepSucceeded)
 ///         .with_step("restart", StepKind::Disruptive),
 /// ];
-/// let mut pm = PostMortem::from_journal(&inc, &journal);
+/// let pm = PostMortem::from_journal(&inc, &journal);
 /// assert_eq!(pm.timeline.len(), 2);
-/// assert_eq!(pm.unfilled().count(), 6);
-/// pm.fill(PostMortemSection::RootCause, "a bad config push");
 /// let md = pm.to_markdown();
+/// assert_eq!(md.matches(TO_FILL_IN).count(), 6 + 1); // the sections, and the note on them
 /// assert!(md.contains("`restart` (disruptive): started — rolling restart of prod/deployment/api"));
 /// assert!(md.contains("- **Post-mortem due:** 2026-11-27T03:40:00Z"));
 /// # Ok::<(), ops_core::OpsError>(())
@@ -372,7 +315,6 @@ pub struct PostMortem {
     pub timeline: Vec<JournalEntry>,
     /// The post-incident checklist.
     pub checklist: PostIncidentChecklist,
-    filled: Vec<(PostMortemSection, String)>,
 }
 
 impl PostMortem {
@@ -403,58 +345,7 @@ impl PostMortem {
             stated_impact: incident.impact().to_owned(),
             timeline,
             checklist: PostIncidentChecklist::default(),
-            filled: Vec::new(),
         }
-    }
-
-    /// Write `section` (replacing what was there); an empty text un-fills it.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, PostMortemSection, Severity};
-    /// let mut pm = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH).postmortem(&[]);
-    /// pm.fill(PostMortemSection::Summary, "The API was down for 40 minutes.");
-    /// assert_eq!(pm.section(PostMortemSection::Summary), Some("The API was down for 40 minutes."));
-    /// assert_eq!(pm.section(PostMortemSection::Impact), None);
-    /// ```
-    pub fn fill(&mut self, section: PostMortemSection, text: impl Into<String>) {
-        let text = text.into();
-        self.filled.retain(|(s, _)| *s != section);
-        if !text.trim().is_empty() {
-            self.filled.push((section, text));
-        }
-    }
-
-    /// The text of `section`, if someone wrote it.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, PostMortemSection, Severity};
-    /// let mut pm = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH).postmortem(&[]);
-    /// assert!(pm.section(PostMortemSection::Resolution).is_none());
-    /// pm.fill(PostMortemSection::Resolution, "rolled back");
-    /// assert_eq!(pm.section(PostMortemSection::Resolution), Some("rolled back"));
-    /// ```
-    pub fn section(&self, section: PostMortemSection) -> Option<&str> {
-        self.filled
-            .iter()
-            .find(|(s, _)| *s == section)
-            .map(|(_, t)| t.as_str())
-    }
-
-    /// The sections still to fill in, in document order.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, PostMortemSection, Severity};
-    /// let mut pm = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH).postmortem(&[]);
-    /// pm.fill(PostMortemSection::Summary, "short outage");
-    /// assert_eq!(pm.unfilled().next(), Some(PostMortemSection::Impact));
-    /// ```
-    pub fn unfilled(&self) -> impl Iterator<Item = PostMortemSection> + '_ {
-        PostMortemSection::ALL
-            .into_iter()
-            .filter(|s| self.section(*s).is_none())
     }
 
     /// When the post-mortem is due: [`POSTMORTEM_WITHIN`] after resolution, for incidents
@@ -485,6 +376,19 @@ impl PostMortem {
     /// assert!(md.contains("## Root cause"));
     /// ```
     pub fn to_markdown(&self) -> String {
+        self.to_markdown_with(&SeverityScale::default())
+    }
+
+    /// The post-mortem as Markdown, the severity labelled on `scale`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, Severity, SeverityScale};
+    /// let pm = Incident::new("INC-1", "API down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH).postmortem(&[]);
+    /// assert!(pm.to_markdown_with(&SeverityScale::p1_to_p4()).contains("- **Severity:** P1\n"));
+    /// ```
+    pub fn to_markdown_with(&self, scale: &SeverityScale) -> String {
+        let label = scale.label(self.severity);
         let mut md = String::new();
         let _ = writeln!(
             md,
@@ -492,7 +396,7 @@ impl PostMortem {
             super::one_line(&self.incident_id),
             super::one_line(&self.title)
         );
-        let _ = writeln!(md, "- **Severity:** {}", self.severity);
+        let _ = writeln!(md, "- **Severity:** {}", super::one_line(label));
         let _ = writeln!(md, "- **Started:** {}", self.started_at);
         match self.resolved_at {
             Some(end) => {
@@ -510,7 +414,7 @@ impl PostMortem {
                 md,
                 "- **Post-mortem due:** {due} (within {} of resolving a {} incident)",
                 super::human_duration(POSTMORTEM_WITHIN),
-                self.severity
+                super::one_line(label)
             );
         }
         let _ = writeln!(
@@ -532,10 +436,6 @@ impl PostMortem {
 
     fn write_section(&self, md: &mut String, section: PostMortemSection) {
         let _ = writeln!(md, "\n## {}\n", section.title());
-        if let Some(text) = self.section(section) {
-            let _ = writeln!(md, "{}", text.trim_end());
-            return;
-        }
         let _ = writeln!(md, "> **{TO_FILL_IN}:** {}", section.prompt());
         if section == PostMortemSection::Impact && !self.stated_impact.trim().is_empty() {
             let _ = writeln!(
@@ -574,6 +474,49 @@ impl PostMortem {
 }
 
 impl Incident {
+    /// The incident one run stands for, read back from its journal entries: id the run id,
+    /// title the runbook and run, severity the one its report ended with (the `RunFinished`
+    /// entry; [`Severity::Low`] when the run recorded none), started at its first entry,
+    /// resolved at its end when it finished well. `None` for no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::incident::{Incident, IncidentStatus, Severity};
+    /// use ops_core::journal::{JournalEntry, JournalEvent};
+    /// use ops_core::run::{Mode, RunId};
+    /// let run: RunId = "r1".parse()?;
+    /// let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    /// let entries = [
+    ///     JournalEntry::new(run.clone(), "api_down", Mode::Execute, at("2026-11-25T03:00:00Z"), JournalEvent::RunStarted),
+    ///     JournalEntry::new(run, "api_down", Mode::Execute, at("2026-11-25T03:04:00Z"), JournalEvent::RunFinished { ok: true })
+    ///         .with_severity(Some(Severity::Critical)),
+    /// ];
+    /// let incident = Incident::from_journal(&entries).unwrap();
+    /// assert_eq!(incident.severity(), Severity::Critical);
+    /// assert_eq!(incident.status(), IncidentStatus::Resolved);
+    /// assert_eq!(incident.title(), "api_down (run r1)");
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    pub fn from_journal(entries: &[JournalEntry]) -> Option<Self> {
+        let first = entries.iter().min_by_key(|e| e.at)?;
+        let finish = entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.event, JournalEvent::RunFinished { .. }));
+        let severity = finish.and_then(|e| e.severity).unwrap_or(Severity::Low);
+        let run = first.run_id.to_string();
+        let title = format!("{} (run {run})", first.runbook);
+        let mut incident = Incident::new(run, title, severity, first.at);
+        if let Some(e) = finish
+            && e.event == (JournalEvent::RunFinished { ok: true })
+        {
+            // The start is the earliest entry, so this cannot go back in time; a resolved
+            // incident is the only other refusal, and this one was just opened.
+            let _ = incident.transition(IncidentStatus::Resolved, e.at);
+        }
+        Some(incident)
+    }
+
     /// The post-mortem skeleton of this incident, with its timeline from `entries`
     /// ([`PostMortem::from_journal`]).
     ///
@@ -765,8 +708,8 @@ mod tests {
     }
 
     #[test]
-    fn unfilled_sections_are_marked_and_filled_ones_are_not() {
-        let mut pm = resolved_incident().postmortem(&journal());
+    fn every_written_section_is_marked_to_fill_in() {
+        let pm = resolved_incident().postmortem(&journal());
         let md = pm.to_markdown();
         assert_eq!(md.matches(&format!("> **{TO_FILL_IN}:**")).count(), 6);
         assert!(md.contains("> Stated during the incident: every request returned 503"));
@@ -784,12 +727,6 @@ mod tests {
                 "## Post-incident checklist",
             ]
         );
-        pm.fill(PostMortemSection::RootCause, "connection pool exhausted");
-        let md = pm.to_markdown();
-        assert_eq!(md.matches(&format!("> **{TO_FILL_IN}:**")).count(), 5);
-        assert!(md.contains("## Root cause\n\nconnection pool exhausted\n"));
-        pm.fill(PostMortemSection::RootCause, "  ");
-        assert_eq!(pm.unfilled().count(), 6);
     }
 
     #[test]
@@ -808,14 +745,10 @@ mod tests {
     #[test]
     fn checklist_starts_with_every_seed_task_pending() {
         let mut list = PostIncidentChecklist::default();
-        assert_eq!(list.pending().collect::<Vec<_>>(), PostIncidentTask::ALL);
-        assert!(!list.is_complete());
-        for task in PostIncidentTask::ALL {
-            assert!(list.mark_done(task));
-        }
-        assert!(list.is_complete());
-        assert_eq!(list.to_markdown().matches("- [x] ").count(), 7);
-        let mut empty = PostIncidentChecklist { items: Vec::new() };
-        assert!(!empty.mark_done(PostIncidentTask::UpdateRunbook));
+        let tasks: Vec<PostIncidentTask> = list.items.iter().map(|i| i.task).collect();
+        assert_eq!(tasks, PostIncidentTask::ALL);
+        assert_eq!(list.to_markdown().matches("- [ ] ").count(), 7);
+        list.items[0].done = true;
+        assert!(list.to_markdown().starts_with("- [x] "));
     }
 }

@@ -1,11 +1,11 @@
-//! Status updates in the seeds' template, and the [`Incident`] record they are written from.
+//! Status updates in the seeds' template, and the [`Incident`] record a post-mortem is written from.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EscalationLevel, EscalationPolicy, IncidentStatus, Severity, SeverityScale};
+use super::{IncidentStatus, Severity, SeverityScale};
 use crate::error::OpsError;
 
 /// How often stakeholders hear from an incident, by severity.
@@ -82,9 +82,9 @@ impl UpdateCadence {
 /// let u = StatusUpdate::new(IncidentStatus::Investigating, Severity::Critical, "API down", "all requests fail", at)
 ///     .with_action("restarting the api deployment");
 /// assert_eq!(u.next_update, Duration::from_mins(15));
-/// let text = u.to_text();
-/// assert!(text.contains("Status: Investigating"));
-/// assert!(text.contains("Next Update: 2026-11-25T03:30:00Z (in 15 min)"));
+/// let md = u.to_markdown();
+/// assert!(md.contains("- **Status:** Investigating"));
+/// assert!(md.contains("- **Next Update:** 2026-11-25T03:30:00Z (in 15 min)"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -153,21 +153,6 @@ impl StatusUpdate {
         self
     }
 
-    /// Set the expected recovery time.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
-    /// let eta: jiff::Timestamp = "2026-11-25T04:00:00Z".parse().unwrap();
-    /// let u = StatusUpdate::new(IncidentStatus::Identified, Severity::High, "t", "i", jiff::Timestamp::UNIX_EPOCH).with_eta(eta);
-    /// assert!(u.to_text().contains("ETA: 2026-11-25T04:00:00Z"));
-    /// ```
-    #[must_use]
-    pub fn with_eta(mut self, eta: jiff::Timestamp) -> Self {
-        self.eta = Some(eta);
-        self
-    }
-
     /// Set the time until the next update.
     ///
     /// # Examples
@@ -176,7 +161,7 @@ impl StatusUpdate {
     /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
     /// let u = StatusUpdate::new(IncidentStatus::Monitoring, Severity::Critical, "t", "i", jiff::Timestamp::UNIX_EPOCH)
     ///     .with_next_update(Duration::from_mins(30));
-    /// assert!(u.to_text().contains("(in 30 min)"));
+    /// assert!(u.to_markdown().contains("(in 30 min)"));
     /// ```
     #[must_use]
     pub fn with_next_update(mut self, next_update: Duration) -> Self {
@@ -246,49 +231,6 @@ impl StatusUpdate {
         md
     }
 
-    /// The update as plain text (chat, status page, e-mail), on the default P0–P3 scale.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{IncidentStatus, Severity, StatusUpdate};
-    /// let u = StatusUpdate::new(IncidentStatus::Resolved, Severity::Medium, "slow search", "none now", jiff::Timestamp::UNIX_EPOCH);
-    /// assert!(u.to_text().ends_with("Next Update: none (resolved)\n"));
-    /// ```
-    pub fn to_text(&self) -> String {
-        self.to_text_with(&SeverityScale::default())
-    }
-
-    /// The update as plain text, severity labelled on `scale`.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{IncidentStatus, Severity, SeverityScale, StatusUpdate};
-    /// let u = StatusUpdate::new(IncidentStatus::Investigating, Severity::Critical, "down", "all users", jiff::Timestamp::UNIX_EPOCH);
-    /// assert!(u.to_text_with(&SeverityScale::p1_to_p4()).contains("Severity: P1\n"));
-    /// ```
-    pub fn to_text_with(&self, scale: &SeverityScale) -> String {
-        let actions = if self.current_actions.is_empty() {
-            "none yet".to_owned()
-        } else {
-            self.current_actions
-                .iter()
-                .map(|a| super::one_line(a))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        format!(
-            "Incident Update - {}: {}\n\nStatus: {}\nSeverity: {}\nImpact: {}\nCurrent Actions: {}\nETA: {}\nNext Update: {}\n",
-            self.at,
-            super::one_line(&self.title),
-            self.status,
-            scale.label(self.severity),
-            super::one_line(&self.impact),
-            actions,
-            self.eta_text(),
-            self.next_update_text(),
-        )
-    }
-
     fn eta_text(&self) -> String {
         self.eta
             .map_or_else(|| "unknown".to_owned(), |eta| eta.to_string())
@@ -300,13 +242,6 @@ impl StatusUpdate {
             None if self.status == IncidentStatus::Resolved => "none (resolved)".to_owned(),
             None => format!("in {}", super::human_duration(self.next_update)),
         }
-    }
-}
-
-impl fmt::Display for StatusUpdate {
-    /// The plain-text rendering ([`StatusUpdate::to_text`]).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text())
     }
 }
 
@@ -353,17 +288,13 @@ pub struct TimelineNote {
 ///
 /// # Examples
 /// ```
-/// use std::time::Duration;
 /// use ops_core::incident::{Incident, IncidentStatus, Severity};
 /// let start: jiff::Timestamp = "2026-11-25T03:00:00Z".parse().unwrap();
 /// let mut inc = Incident::new("INC-42", "API down", Severity::Critical, start);
 /// inc.set_impact("all API requests fail");
 /// inc.transition(IncidentStatus::Identified, "2026-11-25T03:10:00Z".parse().unwrap())?;
-/// let now: jiff::Timestamp = "2026-11-25T03:20:00Z".parse().unwrap();
-/// assert_eq!(inc.elapsed(now), Duration::from_mins(20));
-/// let update = inc.status_update(now);
-/// assert_eq!(update.status, IncidentStatus::Identified);
-/// assert_eq!(update.next_update, Duration::from_mins(15));
+/// assert_eq!(inc.status(), IncidentStatus::Identified);
+/// assert!(inc.postmortem(&[]).to_markdown().contains("all API requests fail"));
 /// # Ok::<(), ops_core::OpsError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,13 +306,10 @@ pub struct Incident {
     history: Vec<StatusChange>,
     notes: Vec<TimelineNote>,
     impact: String,
-    current_actions: Vec<String>,
-    eta: Option<jiff::Timestamp>,
-    cadence: UpdateCadence,
 }
 
 impl Incident {
-    /// A new incident, investigating since `started_at`, with the default [`UpdateCadence`].
+    /// A new incident, investigating since `started_at`.
     ///
     /// # Examples
     /// ```
@@ -407,27 +335,7 @@ impl Incident {
             }],
             notes: Vec::new(),
             impact: String::new(),
-            current_actions: Vec::new(),
-            eta: None,
-            cadence: UpdateCadence::default(),
         }
-    }
-
-    /// Use `cadence` for the next-update interval of status updates.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use ops_core::incident::{Incident, Severity, UpdateCadence};
-    /// let mut cadence = UpdateCadence::default();
-    /// cadence.critical = Duration::from_mins(10);
-    /// let i = Incident::new("INC-1", "down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH).with_cadence(cadence);
-    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).next_update, Duration::from_mins(10));
-    /// ```
-    #[must_use]
-    pub fn with_cadence(mut self, cadence: UpdateCadence) -> Self {
-        self.cadence = cadence;
-        self
     }
 
     /// The incident's id.
@@ -533,33 +441,6 @@ impl Incident {
         &self.impact
     }
 
-    /// What is being done now.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, Severity};
-    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
-    /// i.set_current_actions(vec!["rolling back".into()]);
-    /// assert_eq!(i.current_actions(), ["rolling back"]);
-    /// ```
-    pub fn current_actions(&self) -> &[String] {
-        &self.current_actions
-    }
-
-    /// The expected recovery time, if known.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, Severity};
-    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
-    /// assert!(i.eta().is_none());
-    /// i.set_eta(Some(jiff::Timestamp::UNIX_EPOCH));
-    /// assert_eq!(i.eta(), Some(jiff::Timestamp::UNIX_EPOCH));
-    /// ```
-    pub fn eta(&self) -> Option<jiff::Timestamp> {
-        self.eta
-    }
-
     /// When the incident was resolved; `None` while it is open.
     ///
     /// # Examples
@@ -578,43 +459,17 @@ impl Incident {
             .map(|c| c.at)
     }
 
-    /// Set the impact statement used by the next status update.
+    /// Set the impact statement (the post-mortem quotes it).
     ///
     /// # Examples
     /// ```
     /// use ops_core::incident::{Incident, Severity};
     /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
     /// i.set_impact("all users see errors");
-    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).impact, "all users see errors");
+    /// assert_eq!(i.impact(), "all users see errors");
     /// ```
     pub fn set_impact(&mut self, impact: impl Into<String>) {
         self.impact = impact.into();
-    }
-
-    /// Replace the current actions.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, Severity};
-    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
-    /// i.set_current_actions(vec!["restarting api".into(), "paging DBA".into()]);
-    /// assert_eq!(i.status_update(jiff::Timestamp::UNIX_EPOCH).current_actions.len(), 2);
-    /// ```
-    pub fn set_current_actions(&mut self, actions: Vec<String>) {
-        self.current_actions = actions;
-    }
-
-    /// Set or clear the expected recovery time.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, Severity};
-    /// let mut i = Incident::new("INC-1", "down", Severity::High, jiff::Timestamp::UNIX_EPOCH);
-    /// i.set_eta(Some("2026-01-01T01:00:00Z".parse().unwrap()));
-    /// assert!(i.status_update(jiff::Timestamp::UNIX_EPOCH).to_text().contains("ETA: 2026-01-01T01:00:00Z"));
-    /// ```
-    pub fn set_eta(&mut self, eta: Option<jiff::Timestamp>) {
-        self.eta = eta;
     }
 
     /// Change the severity, recording the change as a timeline note at `at`.
@@ -701,65 +556,6 @@ impl Incident {
         self.history.push(StatusChange { status: to, at });
         Ok(())
     }
-
-    /// Time since the incident started (zero if `now` is before the start).
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use ops_core::incident::{Incident, Severity};
-    /// let i = Incident::new("INC-1", "down", Severity::High, "2026-01-01T00:00:00Z".parse().unwrap());
-    /// assert_eq!(i.elapsed("2026-01-01T01:30:00Z".parse().unwrap()), Duration::from_mins(90));
-    /// assert_eq!(i.elapsed("2025-12-31T00:00:00Z".parse().unwrap()), Duration::ZERO);
-    /// ```
-    pub fn elapsed(&self, now: jiff::Timestamp) -> Duration {
-        Duration::try_from(now.duration_since(self.started_at)).unwrap_or(Duration::ZERO)
-    }
-
-    /// The escalation level due at `now` under `policy`; `None` once resolved.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{EscalationPolicy, Incident, Severity};
-    /// let i = Incident::new("INC-1", "down", Severity::Critical, "2026-01-01T00:00:00Z".parse().unwrap());
-    /// let policy = EscalationPolicy::default();
-    /// let due = i.escalation_due(&policy, "2026-01-01T00:45:00Z".parse().unwrap());
-    /// assert_eq!(due.unwrap().contact, "team lead");
-    /// ```
-    pub fn escalation_due<'p>(
-        &self,
-        policy: &'p EscalationPolicy,
-        now: jiff::Timestamp,
-    ) -> Option<&'p EscalationLevel> {
-        if self.status() == IncidentStatus::Resolved {
-            return None;
-        }
-        policy.due(self.elapsed(now), self.severity)
-    }
-
-    /// The status update to send at `now`: current status, severity, impact, actions and ETA,
-    /// with the next update due after this incident's [`UpdateCadence`] for its severity.
-    ///
-    /// # Examples
-    /// ```
-    /// use ops_core::incident::{Incident, Severity};
-    /// let mut i = Incident::new("INC-1", "API down", Severity::Critical, jiff::Timestamp::UNIX_EPOCH);
-    /// i.set_current_actions(vec!["rolling back to v1.4.2".into()]);
-    /// let md = i.status_update(jiff::Timestamp::UNIX_EPOCH).to_markdown();
-    /// assert!(md.contains("  - rolling back to v1.4.2"));
-    /// ```
-    pub fn status_update(&self, now: jiff::Timestamp) -> StatusUpdate {
-        StatusUpdate {
-            status: self.status(),
-            severity: self.severity,
-            title: self.title.clone(),
-            impact: self.impact.clone(),
-            current_actions: self.current_actions.clone(),
-            eta: self.eta,
-            next_update: self.cadence.for_severity(self.severity),
-            at: now,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -833,24 +629,17 @@ mod tests {
     }
 
     #[test]
-    fn status_update_follows_the_seed_template_and_cadence() {
-        let mut i = incident();
-        i.set_impact("all requests fail");
-        i.set_current_actions(vec!["restart api".into(), "check database".into()]);
-        i.set_eta(Some(ts("2026-11-25T04:00:00Z")));
-        i.transition(IncidentStatus::Identified, ts("2026-11-25T03:10:00Z"))
-            .unwrap();
-        let u = i.status_update(ts("2026-11-25T03:12:00Z"));
-        assert_eq!(
-            u.to_text(),
-            "Incident Update - 2026-11-25T03:12:00Z: API down\n\n\
-             Status: Identified\n\
-             Severity: P0\n\
-             Impact: all requests fail\n\
-             Current Actions: restart api; check database\n\
-             ETA: 2026-11-25T04:00:00Z\n\
-             Next Update: 2026-11-25T03:27:00Z (in 15 min)\n"
-        );
+    fn status_update_follows_the_seed_template() {
+        let at = ts("2026-11-25T03:12:00Z");
+        let u = StatusUpdate::new(
+            IncidentStatus::Identified,
+            Severity::Critical,
+            "API down",
+            "all requests fail",
+            at,
+        )
+        .with_action("restart api")
+        .with_action("check database");
         let md = u.to_markdown();
         let fields: Vec<&str> = md
             .lines()
@@ -868,30 +657,34 @@ mod tests {
                 "Next Update"
             ]
         );
+        assert!(
+            md.contains("- **Next Update:** 2026-11-25T03:27:00Z (in 15 min)"),
+            "{md}"
+        );
+        assert!(md.contains("  - check database"), "{md}");
     }
 
     #[test]
-    fn cadence_tracks_severity_changes() {
+    fn severity_changes_are_noted_once() {
         let mut i = incident();
         let now = ts("2026-11-25T03:05:00Z");
-        assert_eq!(i.status_update(now).next_update, Duration::from_mins(15));
         i.set_severity(Severity::High, now);
-        assert_eq!(i.status_update(now).next_update, Duration::from_mins(30));
         assert_eq!(i.notes().len(), 1);
         i.set_severity(Severity::High, now);
         assert_eq!(i.notes().len(), 1, "unchanged severity adds no note");
     }
 
     #[test]
-    fn escalation_stops_once_resolved() {
-        let mut i = incident();
-        let policy = EscalationPolicy::default();
-        let now = ts("2026-11-25T04:01:00Z");
-        assert_eq!(i.escalation_due(&policy, now).unwrap().level, 2);
-        i.transition(IncidentStatus::Resolved, ts("2026-11-25T04:00:00Z"))
-            .unwrap();
-        assert!(i.escalation_due(&policy, now).is_none());
-        assert!(i.status_update(now).next_update_at().is_none());
+    fn a_resolved_update_has_no_next_update() {
+        let u = StatusUpdate::new(
+            IncidentStatus::Resolved,
+            Severity::Critical,
+            "t",
+            "i",
+            ts("2026-11-25T04:00:00Z"),
+        );
+        assert!(u.next_update_at().is_none());
+        assert!(u.to_markdown().contains("none (resolved)"));
     }
 
     #[test]

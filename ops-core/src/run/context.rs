@@ -16,7 +16,10 @@ use super::{
 use crate::error::{ErrorKind, OpsError};
 use crate::journal::{Journal, JournalEntry, JournalEvent};
 use crate::notify::{LogNotifier, Notification, Notifier};
-use crate::vocab::Severity;
+
+mod incident;
+
+pub use incident::IncidentPolicy;
 
 /// How runs behave: mode, approval, journal, notifier, clock, timeouts, retries, cancellation.
 ///
@@ -50,6 +53,7 @@ pub struct RunContext {
     retry: RetryPolicy,
     cancel: CancellationToken,
     observers: Vec<Arc<dyn RunObserver>>,
+    incident: Arc<IncidentPolicy>,
 }
 
 impl fmt::Debug for RunContext {
@@ -116,6 +120,11 @@ impl RunContext {
         self.retry
     }
 
+    /// How runs classify, label, announce and escalate their incident.
+    pub fn incident_policy(&self) -> &IncidentPolicy {
+        &self.incident
+    }
+
     /// The token that cancels runs of this context; cancel it to stop them between and during steps.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
@@ -145,6 +154,7 @@ impl RunContext {
             runbook,
             span,
             report: Mutex::new(report),
+            incident: Mutex::default(),
         };
         run.emit(&event);
         let entry = run.entry(JournalEvent::RunStarted);
@@ -178,6 +188,7 @@ pub struct RunContextBuilder {
     retry: RetryPolicy,
     cancel: Option<CancellationToken>,
     observers: Vec<Arc<dyn RunObserver>>,
+    incident: IncidentPolicy,
 }
 
 impl Default for RunContextBuilder {
@@ -196,6 +207,7 @@ impl Default for RunContextBuilder {
             retry: RetryPolicy::default(),
             cancel: None,
             observers: Vec::new(),
+            incident: IncidentPolicy::default(),
         }
     }
 }
@@ -300,6 +312,14 @@ impl RunContextBuilder {
         self
     }
 
+    /// How runs classify, label, announce and escalate their incident (default: the seeds'
+    /// thresholds, P0–P3, escalation ladder and update cadence).
+    #[must_use]
+    pub fn incident_policy(mut self, policy: IncidentPolicy) -> Self {
+        self.incident = policy;
+        self
+    }
+
     /// Use an existing cancellation token (e.g. one cancelled on Ctrl-C).
     #[must_use]
     pub fn cancellation(mut self, token: CancellationToken) -> Self {
@@ -327,6 +347,7 @@ impl RunContextBuilder {
             retry: self.retry,
             cancel: self.cancel.unwrap_or_default(),
             observers: self.observers,
+            incident: Arc::new(self.incident),
         }
     }
 }
@@ -377,6 +398,7 @@ pub struct Run<'c> {
     runbook: &'static str,
     span: tracing::Span,
     report: Mutex<Report>,
+    incident: Mutex<incident::IncidentState>,
 }
 
 impl Run<'_> {
@@ -514,16 +536,6 @@ impl Run<'_> {
         self.with_report(|r| r.findings.push(finding));
     }
 
-    /// Set the severity the evidence supports (the highest set wins).
-    pub fn set_severity(&self, severity: Severity) {
-        self.with_report(|r| r.severity = Some(r.severity.map_or(severity, |s| s.max(severity))));
-    }
-
-    /// The severity set so far.
-    pub fn severity(&self) -> Option<Severity> {
-        self.with_report(|r| r.severity)
-    }
-
     /// Set the summary paragraph.
     pub fn summary(&self, summary: impl Into<String>) {
         let summary = summary.into();
@@ -635,6 +647,7 @@ impl Run<'_> {
         Box::pin(
             async {
                 self.check_cancelled(&step)?;
+                self.checkpoint().await;
                 self.step_started(&step);
                 let started_at = self.ctx.clock.now();
                 let start = tokio::time::Instant::now();
@@ -735,6 +748,7 @@ impl Run<'_> {
         if undo_of.is_none() {
             self.check_cancelled(&step)?;
         }
+        self.checkpoint().await;
         let started_at = self.ctx.clock.now();
         if self.ctx.mode == Mode::DryRun {
             self.plan(&step, started_at).await;
@@ -969,15 +983,17 @@ impl Run<'_> {
         });
     }
 
-    /// Tell people: in execute mode asks the approver (step `notify`, target the notifier's
-    /// name) and sends when approved (a failure is a warning finding, never fatal); records a
-    /// planned action in dry run (nobody is paged by a dry run).
-    pub async fn notify(&self, notification: Notification) {
-        let step = Step::disruptive("notify")
+    /// Send `notification` as it is ([`Run::notify`] shapes it): in execute mode asks the
+    /// approver (step `notify`, target the notifier's name) and sends when approved (a failure
+    /// is a warning finding, never fatal); records a planned action in dry run (nobody is
+    /// paged by a dry run).
+    async fn deliver(&self, notification: Notification) {
+        let step = Step::disruptive(incident::NOTIFY)
             .describe(format!(
-                "notify {} ({}): {}",
+                "notify {} ({}, {}): {}",
                 self.ctx.notifier.name(),
-                notification.severity,
+                notification.severity_label,
+                notification.status,
                 notification.title
             ))
             .target(self.ctx.notifier.name());
@@ -1028,9 +1044,11 @@ impl Run<'_> {
     /// Finish the run: sets the outcome, journals `RunFinished`, returns the report.
     pub async fn finish(self, outcome: RunOutcome) -> Report {
         let ok = !matches!(outcome, RunOutcome::Failed | RunOutcome::Unresolved);
+        self.close_incident(outcome).await;
         self.journal_best_effort(
             self.entry(JournalEvent::RunFinished { ok })
-                .with_detail(outcome.label()),
+                .with_detail(outcome.label())
+                .with_severity(self.severity()),
         )
         .await;
         let now = self.ctx.clock.now();
@@ -1059,9 +1077,11 @@ impl Run<'_> {
         match body {
             Ok(outcome) => Ok(self.finish(outcome).await),
             Err(e) => {
+                self.close_incident(RunOutcome::Failed).await;
                 self.journal_best_effort(
                     self.entry(JournalEvent::RunFinished { ok: false })
-                        .with_detail(e.chain()),
+                        .with_detail(e.chain())
+                        .with_severity(self.severity()),
                 )
                 .await;
                 let now = self.ctx.clock.now();

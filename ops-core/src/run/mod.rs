@@ -21,7 +21,7 @@ pub use approval::{
     ApprovalPolicy, ApprovalRequest, ApprovalRule, Approver, CallbackApprover, Decision, Matches,
 };
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use context::{Acted, Run, RunContext, RunContextBuilder};
+pub use context::{Acted, IncidentPolicy, Run, RunContext, RunContextBuilder};
 pub use failure::RunFailure;
 pub use observer::{RunEvent, RunObserver};
 pub use report::{Action, Finding, Report, StepRecord};

@@ -119,8 +119,16 @@ pub struct Report {
     pub finished_at: Option<jiff::Timestamp>,
     /// How it ended.
     pub outcome: RunOutcome,
-    /// The incident severity the evidence supports, if any.
+    /// The incident severity the evidence supports, if any: the context's classifier on the
+    /// run's signals ([`crate::run::Run::observe`]), or a level a seed mandates.
     pub severity: Option<Severity>,
+    /// `severity` labelled on the context's [`crate::incident::SeverityScale`] (`"P1"` for
+    /// [`Severity::Critical`] on the seeds' P1–P4 scale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_label: Option<String>,
+    /// Why: every classifier rule that fired, labelled on the same scale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity_reasons: Vec<String>,
     /// One paragraph.
     pub summary: String,
     /// What the diagnosis established.
@@ -152,6 +160,8 @@ impl Report {
             finished_at: None,
             outcome: RunOutcome::InProgress,
             severity: None,
+            severity_label: None,
+            severity_reasons: Vec::new(),
             summary: String::new(),
             findings: Vec::new(),
             actions: Vec::new(),
@@ -211,7 +221,14 @@ impl Report {
             let _ = writeln!(md, "- **Finished:** {end}");
         }
         if let Some(sev) = self.severity {
-            let _ = writeln!(md, "- **Severity:** {sev}");
+            let label = self
+                .severity_label
+                .clone()
+                .unwrap_or_else(|| sev.to_string());
+            let _ = writeln!(md, "- **Severity:** {}", inline(&label));
+            for reason in &self.severity_reasons {
+                let _ = writeln!(md, "  - {}", inline(reason));
+            }
         }
         if let Some(error) = &self.error {
             let _ = writeln!(md, "- **Failed with:** {}", inline(error));

@@ -6,7 +6,7 @@ use super::Targets;
 use super::restart::restart_verify_rollback;
 use super::verify::rollback_and_verify;
 use crate::error::OpsError;
-use crate::incident::{IncidentStatus, Severity};
+use crate::incident::{Severity, Signals};
 use crate::notify::Notification;
 use crate::platform::{
     EventOptions, LogFilter, LogLine, LogOptions, PlatformExt as _, Revision, WorkloadStatus,
@@ -240,16 +240,12 @@ async fn decide(run: &Run<'_>, t: &Targets, ev: &Evidence) -> Result<Decision, O
         }
     }
 
-    // Severity: completely down is P0, partly down P1, degraded P2.
-    let severity = if s.ready == 0 || !down_deps.is_empty() {
-        Severity::Critical
+    // Signals: no instance ready or a dependency down is the service down (P0 by default);
+    // a failing health check or unready instances, a critical feature down (P1).
+    if s.ready == 0 || !down_deps.is_empty() {
+        run.observe(Signals::default().with_service_down(true));
     } else if !health_up || !s.is_healthy() {
-        Severity::High
-    } else {
-        Severity::Low
-    };
-    if !(health_up && s.is_healthy() && down_deps.is_empty()) {
-        run.set_severity(severity);
+        run.observe(Signals::default().with_critical_feature_down(true));
     }
 
     let previous = if !crash.is_empty() || !image.is_empty() {
@@ -366,9 +362,8 @@ async fn remediate(
         return Ok(RunOutcome::Healthy);
     }
     run.notify(
-        Notification::new(severity, title.clone(), findings_markdown(run))
-            .with_dedup_key(format!("api_down:{}", t.workload))
-            .with_status(IncidentStatus::Identified),
+        Notification::new(severity, title, findings_markdown(run))
+            .with_dedup_key(format!("api_down:{}", t.workload)),
     )
     .await;
 
@@ -411,41 +406,18 @@ async fn remediate(
         final_look(run, t).await;
     }
 
-    let (status, summary) = match outcome {
-        RunOutcome::Recovered => (
-            IncidentStatus::Resolved,
-            format!("{} recovered and passes its health check.", t.workload),
+    let summary = match outcome {
+        RunOutcome::Recovered => format!("{} recovered and passes its health check.", t.workload),
+        RunOutcome::Planned => format!(
+            "Dry run: {} is down; the actions below would be taken.",
+            t.workload
         ),
-        RunOutcome::Planned => (
-            IncidentStatus::Identified,
-            format!(
-                "Dry run: {} is down; the actions below would be taken.",
-                t.workload
-            ),
-        ),
-        _ => (
-            IncidentStatus::Identified,
-            format!("{} is still down and needs a human.", t.workload),
-        ),
+        _ => format!("{} is still down and needs a human.", t.workload),
     };
     if outcome != RunOutcome::Unresolved || !matches!(decision, Decision::DependencyDown(_)) {
-        run.summary(summary.clone());
+        run.summary(summary);
     }
-    let title = if status == IncidentStatus::Resolved {
-        format!("{} recovered", t.workload)
-    } else {
-        title
-    };
-    run.notify(
-        Notification::new(
-            severity,
-            title,
-            format!("{summary}\n\n{}", findings_markdown(run)),
-        )
-        .with_dedup_key(format!("api_down:{}", t.workload))
-        .with_status(status),
-    )
-    .await;
+    // The run sends the closing status update (Resolved, or still Investigating) itself.
     Ok(outcome)
 }
 

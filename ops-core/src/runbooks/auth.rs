@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::Targets;
 use crate::artifact::sha256_hex;
 use crate::error::OpsError;
-use crate::incident::Severity;
+use crate::incident::Signals;
 use crate::names::EnvKey;
 use crate::platform::ExecCommand;
 use crate::probe::{Outcome, Probe};
@@ -407,10 +407,12 @@ fn verdict(run: &Run<'_>, p: &Problems, exec_skipped: bool) -> RunOutcome {
         run.summary("Signing secret, token verify endpoint and clocks are in order.");
         return RunOutcome::Healthy;
     }
-    run.set_severity(if p.secret || p.verify {
-        Severity::High
+    // Tokens rejected (secret mismatch, verify failing) is login down; clock skew alone
+    // degrades it.
+    run.observe(if p.secret || p.verify {
+        Signals::default().with_critical_feature_down(true)
     } else {
-        Severity::Medium
+        Signals::default().with_degraded_dependency("authentication (clock skew)")
     });
     run.summary(format!("Next: {}.", next.join("; ")));
     RunOutcome::Unresolved

@@ -6,7 +6,7 @@ use super::Targets;
 use super::verify::wait_rollout;
 use crate::cache::{CacheInfo, ClientFilter, PurgeOptions};
 use crate::error::OpsError;
-use crate::incident::Severity;
+use crate::incident::Signals;
 use crate::platform::RestartOptions;
 use crate::refs::KeyPattern;
 use crate::run::{
@@ -183,7 +183,8 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
     let body = Box::pin(async {
         let cache = t.cache()?;
         if let Err(e) = run.read(Step::read_only("ping"), || cache.ping()).await {
-            run.set_severity(Severity::High);
+            // Sessions and cached reads fail with it.
+            run.observe(Signals::default().with_critical_feature_down(true));
             run.finding(Finding::critical("cache unreachable").with_evidence(e.chain()));
             let status = run.read(Step::read_only("cache_workload"), || t.platform.workload(&t.workload)).await?;
             let restart = Step::disruptive("restart_cache")
@@ -215,7 +216,7 @@ pub async fn cache_failure(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
         if !memory_critical && !clients_critical {
             return Ok(RunOutcome::Healthy);
         }
-        run.set_severity(Severity::Medium);
+        run.observe(Signals::default().with_degraded_dependency(format!("cache {}", t.workload)));
         let mut acted = false;
         if memory_critical {
             if t.config.cache.purgeable.is_empty() {

@@ -5,7 +5,7 @@ use futures::future::join_all;
 use super::Targets;
 use super::verify::{verify_healthy, wait_rollout};
 use crate::error::OpsError;
-use crate::incident::Severity;
+use crate::incident::Signals;
 use crate::platform::{ConfigTarget, ConfigUpdate};
 use crate::probe::{Outcome, ProbeResult};
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
@@ -60,11 +60,17 @@ fn observations(f: Finding, r: &ProbeResult) -> Finding {
     })
 }
 
-fn verdict(run: &Run<'_>, down: usize, degraded: usize, down_severity: Severity) -> RunOutcome {
+/// A check that fails is a critical feature down (P1 by default: an expired certificate or
+/// an unreachable peer breaks what depends on it); one that is degraded is a degraded
+/// dependency (P2 by default).
+fn verdict(run: &Run<'_>, down: usize, degraded: usize) -> RunOutcome {
     if down > 0 {
-        run.set_severity(down_severity);
-    } else if degraded > 0 {
-        run.set_severity(Severity::Medium);
+        run.observe(Signals::default().with_critical_feature_down(true));
+    }
+    if degraded > 0 {
+        run.observe(
+            Signals::default().with_degraded_dependency(format!("{degraded} check(s) degraded")),
+        );
     }
     if down + degraded == 0 {
         RunOutcome::Healthy
@@ -115,7 +121,7 @@ pub async fn certificate_expiry(ctx: &RunContext, t: &Targets) -> Result<Report,
                 "{down} certificate(s) expired or invalid, {degraded} expiring soon: renew them."
             ));
         }
-        Ok(verdict(&run, down, degraded, Severity::High))
+        Ok(verdict(&run, down, degraded))
     })
     .await;
     run.conclude(body).await
@@ -162,7 +168,7 @@ pub async fn network_connectivity(ctx: &RunContext, t: &Targets) -> Result<Repor
                 all.checks.len()
             ));
         }
-        Ok(verdict(&run, down, degraded, Severity::High))
+        Ok(verdict(&run, down, degraded))
     })
     .await;
     run.conclude(body).await
@@ -279,7 +285,7 @@ pub async fn secret_rotation(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             }
             Ok(RunOutcome::Recovered)
         } else {
-            run.set_severity(Severity::High);
+            run.observe(Signals::default().with_critical_feature_down(true));
             run.summary(format!(
                 "{} did not come back with the new {}: check the value at its issuer; restoring the old value is manual (opsbook never keeps it).",
                 t.workload, rotation.key

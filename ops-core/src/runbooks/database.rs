@@ -9,7 +9,7 @@ use crate::database::{
     SessionState, SlowQueryOptions,
 };
 use crate::error::{ErrorKind, OpsError};
-use crate::incident::Severity;
+use crate::incident::Signals;
 use crate::platform::{StopOptions, WorkloadStatus};
 use crate::refs::Pid;
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
@@ -31,7 +31,8 @@ fn utilisation_finding(run: &Run<'_>, t: &Targets, stats: &ConnectionStats) {
         stats.reserved_connections
     );
     let mut f = if u >= limits.critical_utilisation {
-        run.set_severity(Severity::High);
+        // New connections are about to be refused: what needs the database stops working.
+        run.observe(Signals::default().with_critical_feature_down(true));
         Finding::critical(title)
     } else if u >= limits.warn_utilisation {
         Finding::warning(title)
@@ -136,7 +137,8 @@ pub async fn db_connections(ctx: &RunContext, t: &Targets) -> Result<Report, Run
         let db = t.database()?;
         let limits = &t.config.db;
         if let Err(e) = run.read(Step::read_only("ping"), || db.ping()).await {
-            run.set_severity(Severity::Critical);
+            // The seeds' "database down / connection failures": the service is down with it.
+            run.observe(Signals::default().with_service_down(true));
             if crate::database::is_connections_exhausted(&e) {
                 // The incident itself, not a dead server: say so and how to get in.
                 run.finding(Finding::critical("connections exhausted: the database refuses new connections and this run holds none to act through").with_evidence(e.chain()));
@@ -254,7 +256,7 @@ pub async fn database_full(ctx: &RunContext, t: &Targets) -> Result<Report, RunF
         let total: u64 = sizes.iter().map(|s| s.bytes).sum();
         let over = limits.size_warn_bytes > 0 && total >= limits.size_warn_bytes;
         if over {
-            run.set_severity(Severity::Medium);
+            run.observe(Signals::default().with_degraded_dependency(format!("database storage ({} MiB)", total >> 20)));
         }
         run.finding(sizes.iter().fold(
             if over { Finding::critical(format!("databases use {} MiB", total >> 20)) } else { Finding::info(format!("databases use {} MiB", total >> 20)) },
@@ -507,6 +509,8 @@ pub async fn database_recovery(ctx: &RunContext, t: &Targets) -> Result<Report, 
     let run = ctx.begin("database_recovery", &t.workload).await;
     // In a dry run the targets are read-only views: nothing can change them.
     let t = &t.for_mode(ctx.mode());
+    // A restore from backup is data loss or corruption: P0 on every seed.
+    run.observe(Signals::default().with_data_at_risk(true));
     // Boxed: a runbook body holds many steps; callers get a small future.
     let body = Box::pin(async {
         let db = t.database()?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Targets;
 use super::verify::{verify_healthy, wait_rollout};
 use crate::error::OpsError;
-use crate::incident::{IncidentStatus, Severity};
+use crate::incident::{Severity, Signals};
 use crate::notify::Notification;
 use crate::platform::{
     ContainerResources, ContainerSelector, InstancePhase, MemoryQuantity, ResourceUpdate,
@@ -339,20 +339,20 @@ fn running_usage(status: &WorkloadStatus, usage: &[ResourceUsage]) -> Vec<Resour
         .collect()
 }
 
-/// P0 and a notification: only a human can go past the ceiling.
+/// A critical feature down (instances keep dying: P1 by default) and a notification: only a
+/// human can go past the ceiling.
 async fn escalate_at_ceiling(run: &Run<'_>, t: &Targets) {
-    run.set_severity(Severity::Critical);
+    run.observe(Signals::default().with_critical_feature_down(true));
     run.notify(
         Notification::new(
-            Severity::Critical,
+            run.severity().unwrap_or(Severity::High),
             format!("{}: OOM-killed at the memory ceiling", t.workload),
             format!(
                 "{} keeps being OOM-killed and its memory limit is at the configured ceiling: a human must find the leak or raise the ceiling.",
                 t.workload
             ),
         )
-        .with_dedup_key(format!("oom:{}", t.workload))
-        .with_status(IncidentStatus::Identified),
+        .with_dedup_key(format!("oom:{}", t.workload)),
     )
     .await;
 }

@@ -19,7 +19,7 @@ use super::Targets;
 use super::verify::verify_healthy;
 use crate::error::{ErrorKind, OpsError};
 use crate::evidence::{EvidenceBundle, EvidenceOptions, capture};
-use crate::incident::{IncidentStatus, Severity};
+use crate::incident::{IncidentStatus, Severity, Signals};
 use crate::notify::Notification;
 use crate::platform::{Lockdown, LockdownId, LockdownOptions, LockdownScope, lift_command};
 use crate::refs::{Namespace, WorkloadRef};
@@ -151,7 +151,8 @@ async fn lockdown_body(
         )
         .with_detail("this platform cannot isolate workloads"));
     }
-    run.set_severity(Severity::Critical);
+    // A security incident: P0 on every seed (the classifier's rule, not a runbook choice).
+    run.observe(Signals::default().with_security_incident(true));
     let active = run
         .read(
             Step::read_only("lockdowns")

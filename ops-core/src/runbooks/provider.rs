@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EnvKey, Targets};
 use crate::error::{ErrorKind, OpsError};
-use crate::incident::{Classifier, IncidentStatus, Signals};
+use crate::incident::{IncidentStatus, Signals};
 use crate::names::NameRule;
 use crate::notify::Notification;
 use crate::probe::{Credential, Exchange, Outcome, ProbeResult, ProviderCheck, RetryAfter};
@@ -680,7 +680,7 @@ fn choose_fallback<'a>(
 ///
 /// For each provider that is not healthy the report says which fallback applies: the first in
 /// its chain that is a degraded mode or a provider whose own check is healthy; with none,
-/// "no healthy fallback: escalate". Severity through the [`Classifier`]: every unhealthy
+/// "no healthy fallback: escalate". Severity through the [`crate::incident::Classifier`]: every unhealthy
 /// provider is a degraded dependency, and one without a fallback that applies is a critical
 /// feature down. With [`ProviderChecks::notify`] a run that finds a provider down notifies.
 /// Read-only: it changes nothing, and a dry run checks the same way.
@@ -761,8 +761,7 @@ pub async fn provider_failure(ctx: &RunContext, t: &Targets) -> Result<Report, R
         let signals = Signals::default()
             .with_degraded_dependency(degraded.join(", "))
             .with_critical_feature_down(!stranded.is_empty());
-        let classification = Classifier::new(t.config.thresholds.clone()).classify(&signals);
-        run.set_severity(classification.severity);
+        let classification = run.observe(signals);
         run.summary(format!(
             "{} Severity: {}.",
             lines.join(" "),

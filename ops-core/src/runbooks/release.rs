@@ -9,7 +9,7 @@ use super::Targets;
 use super::on_demand::backup_and_verify;
 use super::verify::{rollback_and_verify, rollback_step, verify_healthy, wait_rollout};
 use crate::error::{ErrorKind, OpsError};
-use crate::incident::{IncidentStatus, Severity};
+use crate::incident::{Severity, Signals};
 use crate::metrics::MetricQuery;
 use crate::notify::Notification;
 use crate::platform::{
@@ -77,7 +77,7 @@ impl MaintenancePlan {
 /// 2. Set the image (disruptive: approval, journal), recording `release`'s change cause.
 /// 3. Wait until rolled out (`config.rollout_timeout`), probe until
 ///    `config.verify_successes` consecutive checks pass, and, with metrics, check that the
-///    error rate is below `config.thresholds.error_rate_low`.
+///    error rate is below the context's `incident_policy().thresholds.error_rate_low`.
 /// 4. Otherwise roll back to the previous revision (disruptive), wait, verify.
 ///
 /// Outcome: [`RunOutcome::Recovered`] when the release runs and is verified ("done");
@@ -309,11 +309,11 @@ async fn error_rate_ok(run: &Run<'_>, t: &Targets) -> Result<bool, OpsError> {
             )));
             Ok(true)
         }
-        Some(rate) if rate >= cfg.thresholds.error_rate_low => {
+        Some(rate) if rate >= run.ctx().incident_policy().thresholds.error_rate_low => {
             run.finding(Finding::critical(format!(
                 "error rate {:.1}% after the release (limit {:.1}%)",
                 rate * 100.0,
-                cfg.thresholds.error_rate_low * 100.0
+                run.ctx().incident_policy().thresholds.error_rate_low * 100.0
             )));
             Ok(false)
         }
@@ -547,10 +547,12 @@ pub async fn deployment_failure(ctx: &RunContext, t: &Targets) -> Result<Report,
                 RunOutcome::Unresolved
             });
         }
-        run.set_severity(if status.ready == 0 {
-            Severity::Critical
+        // No instance ready: the service is down (P0 by default); some: a critical feature
+        // is down (P1).
+        run.observe(if status.ready == 0 {
+            Signals::default().with_service_down(true)
         } else {
-            Severity::High
+            Signals::default().with_critical_feature_down(true)
         });
         report_failure(&run, &failure);
         report_evidence(&run, t, events, logs);
@@ -579,8 +581,7 @@ async fn remediate_failure(
                 .collect::<Vec<_>>()
                 .join("\n"),
         )
-        .with_dedup_key(format!("deployment_failure:{}", t.workload))
-        .with_status(IncidentStatus::Identified),
+        .with_dedup_key(format!("deployment_failure:{}", t.workload)),
     )
     .await;
     let previous = run
@@ -601,34 +602,15 @@ async fn remediate_failure(
         ));
         RunOutcome::Unresolved
     };
-    let (state, summary) = match outcome {
-        RunOutcome::Recovered => (
-            IncidentStatus::Resolved,
-            format!("{} was rolled back and is healthy again.", t.workload),
+    run.summary(match outcome {
+        RunOutcome::Recovered => format!("{} was rolled back and is healthy again.", t.workload),
+        RunOutcome::Planned => format!(
+            "Dry run: the deployment of {} failed; the actions below would be taken.",
+            t.workload
         ),
-        RunOutcome::Planned => (
-            IncidentStatus::Identified,
-            format!(
-                "Dry run: the deployment of {} failed; the actions below would be taken.",
-                t.workload
-            ),
-        ),
-        _ => (
-            IncidentStatus::Identified,
-            format!("The deployment of {} failed and needs a human.", t.workload),
-        ),
-    };
-    run.summary(summary.clone());
-    run.notify(
-        Notification::new(
-            run.severity().unwrap_or(Severity::High),
-            format!("deployment of {}: {}", t.workload, outcome.label()),
-            summary,
-        )
-        .with_dedup_key(format!("deployment_failure:{}", t.workload))
-        .with_status(state),
-    )
-    .await;
+        _ => format!("The deployment of {} failed and needs a human.", t.workload),
+    });
+    // The run sends the closing status update itself.
     Ok(outcome)
 }
 
@@ -752,31 +734,9 @@ pub async fn planned_maintenance(
             t.database()?;
         }
         notify_start(&run, t, plan).await;
-        let outcome = maintenance_window(&run, t, plan).await;
-        let (state, title) = match &outcome {
-            Ok(RunOutcome::Recovered) => (
-                IncidentStatus::Resolved,
-                format!(
-                    "maintenance of {} done: {} is live",
-                    t.workload, plan.release.image
-                ),
-            ),
-            Ok(RunOutcome::Planned) => (
-                IncidentStatus::Resolved,
-                format!("maintenance of {} ends", t.workload),
-            ),
-            _ => (
-                IncidentStatus::Identified,
-                format!("maintenance of {} ended without the release", t.workload),
-            ),
-        };
-        run.notify(
-            Notification::new(Severity::Low, title, run.snapshot().summary.clone())
-                .with_dedup_key(format!("planned_maintenance:{}", t.workload))
-                .with_status(state),
-        )
-        .await;
-        outcome
+        // The run closes the announcement itself when it finishes (Resolved once the release
+        // is live, still open otherwise), with the window's summary as its impact.
+        maintenance_window(&run, t, plan).await
     })
     .await;
     run.conclude(body).await
@@ -787,9 +747,9 @@ async fn notify_start(run: &Run<'_>, t: &Targets, plan: &MaintenancePlan) {
     run.notify(
         Notification::new(
             Severity::Low,
-            format!("maintenance of {} starts", t.workload),
+            format!("maintenance of {}", t.workload),
             format!(
-                "Release {} to {}{}.",
+                "The window starts: release {} to {}{}.",
                 plan.release.image,
                 t.workload,
                 plan.scale_to
@@ -797,8 +757,7 @@ async fn notify_start(run: &Run<'_>, t: &Targets, plan: &MaintenancePlan) {
                     .unwrap_or_default()
             ),
         )
-        .with_dedup_key(format!("planned_maintenance:{}", t.workload))
-        .with_status(IncidentStatus::Monitoring),
+        .with_dedup_key(format!("planned_maintenance:{}", t.workload)),
     )
     .await;
 }

@@ -7,7 +7,7 @@
 use super::Targets;
 use super::verify::{verify_healthy, wait_rollout};
 use crate::error::OpsError;
-use crate::incident::Severity;
+use crate::incident::Signals;
 use crate::platform::{SecretCopy, next_secret_name};
 use crate::refs::{ResourceName, WorkloadRef};
 use crate::run::{Acted, Finding, Run, RunOutcome, Step};
@@ -121,7 +121,7 @@ pub(super) async fn rotate_by_new_secret(
     };
     if !healthy {
         undo(run, t, old, &new, &repointed).await;
-        run.set_severity(Severity::High);
+        run.observe(Signals::default().with_critical_feature_down(true));
         run.summary(format!(
             "{} was not rotated: the workloads point at {old} again and {new} is deleted; \
              nothing else changed. Check the new value at its issuer before trying again.",

@@ -10,7 +10,6 @@ use secrecy::SecretString;
 use crate::cache::Cache;
 use crate::database::{Database, RowRetention};
 use crate::error::OpsError;
-use crate::incident::Thresholds;
 use crate::metrics::{MetricWindow, Metrics};
 use crate::platform::ConfigTarget;
 use crate::platform::Platform;
@@ -62,8 +61,6 @@ pub struct RunbookConfig {
     /// What `database_recovery` restores.
     #[serde(skip)]
     pub recovery: Option<RecoveryPlan>,
-    /// Severity thresholds for metric signals (error rate, p95), with the seeds' values.
-    pub thresholds: Thresholds,
     /// The Prometheus `job` label of the service's metrics: default `"api"`.
     pub metrics_job: String,
     /// The rate window of metric queries: default `5m` (the seeds' `[5m]`); a `PromQL`
@@ -269,7 +266,6 @@ impl Default for RunbookConfig {
             cache: CacheLimits::default(),
             retention: Vec::new(),
             recovery: None,
-            thresholds: Thresholds::default(),
             metrics_job: "api".to_owned(),
             metrics_window: MetricWindow::default(),
             recent_deploy: Duration::from_hours(1),

@@ -5,8 +5,9 @@ use super::autoscale::ScaledOut;
 use super::restart::restart_verify_rollback;
 use super::verify::{rollback_and_verify, verify_healthy, wait_rollout};
 use crate::error::OpsError;
-use crate::incident::{Classifier, Signals};
+use crate::incident::{Classification, Signals};
 use crate::metrics::MetricQuery;
+use crate::notify::Notification;
 use crate::platform::{LogFilter, LogOptions, RestartOptions};
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
 use crate::text;
@@ -14,7 +15,7 @@ use crate::text;
 /// A high rate of 5xx responses (seed: "High error rate").
 ///
 /// Reads the error rate (`sum(rate(http_requests_total{status=~"5.."}[w])) / sum(rate(…[w]))`
-/// for `config.metrics_job`) and classifies it with `config.thresholds` (the seeds' 1 / 5 /
+/// for `config.metrics_job`) and classifies it with the context's thresholds (`RunContext::incident_policy`, the seeds' 1 / 5 /
 /// 10 % lines). Below the lowest line: nothing to do. Otherwise it reads the workload, its
 /// error logs and its revisions: when the current revision is younger than
 /// `config.recent_deploy` and a previous one exists, the deploy is the suspect and it rolls
@@ -58,12 +59,13 @@ pub async fn high_error_rate(ctx: &RunContext, t: &Targets) -> Result<Report, Ru
             run.finding(Finding::warning(format!("no error-rate data for job {:?} (no traffic, or the job label is wrong)", cfg.metrics_job)));
             return Ok(RunOutcome::Unresolved);
         };
-        let classification = Classifier::new(cfg.thresholds.clone()).classify(&Signals::default().with_error_rate(rate));
-        if rate < cfg.thresholds.error_rate_low {
-            run.finding(Finding::info(format!("error rate {:.2}% is below {:.0}%", rate * 100.0, cfg.thresholds.error_rate_low * 100.0)));
+        let classification = run.observe(Signals::default().with_error_rate(rate));
+        if classification.reasons.is_empty() {
+            let low = ctx.incident_policy().thresholds.error_rate_low;
+            run.finding(Finding::info(format!("error rate {:.2}% is below {:.0}%", rate * 100.0, low * 100.0)));
             return Ok(RunOutcome::Healthy);
         }
-        run.set_severity(classification.severity);
+        open_incident(&run, "high_error_rate", format!("{:.1}% of requests to {} fail", rate * 100.0, t.workload), &classification).await;
         run.finding(classification.reasons.iter().fold(Finding::critical(format!("error rate {:.1}%", rate * 100.0)), |f, r| f.with_evidence(r.clone())));
 
         let logs = LogOptions::default().with_tail(cfg.log_tail).with_since(cfg.log_since).with_filter(LogFilter::errors());
@@ -176,7 +178,11 @@ pub async fn oom(ctx: &RunContext, t: &Targets) -> Result<Report, RunFailure> {
             run.finding(Finding::info(format!("no instance of {} is near its memory limit or was OOM-killed", t.workload)));
             return Ok(RunOutcome::Healthy);
         }
-        run.set_severity(if killed.is_empty() { crate::incident::Severity::Medium } else { crate::incident::Severity::High });
+        // OOM kills take instances down: a critical feature down (P1 by default). Memory near
+        // the limit alone fires no rule (the seeds: "investigate"), so it sets no severity.
+        if !killed.is_empty() {
+            run.observe(Signals::default().with_critical_feature_down(true));
+        }
         let evidence = killed.iter().chain(high.iter());
         run.finding(evidence.fold(Finding::critical("memory exhaustion"), |f, e| f.with_evidence(e.clone())).with_evidence(
             "a restart only buys time: raise the memory limit or find the leak (heap profile, metrics over days)",
@@ -313,12 +319,13 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
             return Ok(RunOutcome::Unresolved);
         };
         let p95 = std::time::Duration::from_secs_f64(p95.min(86_400.0));
-        if p95 < cfg.thresholds.p95_low {
-            run.finding(Finding::info(format!("p95 {} ms is below {} ms", p95.as_millis(), cfg.thresholds.p95_low.as_millis())));
+        let classification = run.observe(Signals::default().with_p95_latency(p95));
+        if classification.reasons.is_empty() {
+            let low = ctx.incident_policy().thresholds.p95_low;
+            run.finding(Finding::info(format!("p95 {} ms is below {} ms", p95.as_millis(), low.as_millis())));
             return Ok(RunOutcome::Healthy);
         }
-        let classification = Classifier::new(cfg.thresholds.clone()).classify(&Signals::default().with_p95_latency(p95));
-        run.set_severity(classification.severity);
+        open_incident(&run, "high_latency", format!("{} answers slowly (p95 {} ms)", t.workload, p95.as_millis()), &classification).await;
         run.finding(classification.reasons.iter().fold(Finding::critical(format!("p95 latency {} ms", p95.as_millis())), |f, r| f.with_evidence(r.clone())));
 
         let (status, usage, slow, cache) = tokio::join!(
@@ -368,13 +375,13 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
                 }
                 // The p95 is a rate over the window: it only says "recovered" once it is back.
                 let after = run.read(Step::read_only("p95_after"), || metrics.query(&query, None)).await?;
-                if after.max_value().is_some_and(|v| v < cfg.thresholds.p95_low.as_secs_f64()) {
+                if after.max_value().is_some_and(|v| v < run.ctx().incident_policy().thresholds.p95_low.as_secs_f64()) {
                     RunOutcome::Recovered
                 } else {
                     run.summary(format!(
                         "Scaled out; the p95 is measured over {}: run this again then to confirm it is back under {} ms.",
                         cfg.metrics_window,
-                        cfg.thresholds.p95_low.as_millis()
+                        run.ctx().incident_policy().thresholds.p95_low.as_millis()
                     ));
                     RunOutcome::Unresolved
                 }
@@ -385,4 +392,23 @@ pub async fn high_latency(ctx: &RunContext, t: &Targets) -> Result<Report, RunFa
     })
     .await;
     run.conclude(body).await
+}
+
+/// The first status update of a metric incident (Investigating: the cause is not known yet),
+/// with the rules that fired; the run sends the later ones as its status changes.
+async fn open_incident(
+    run: &Run<'_>,
+    runbook: &str,
+    title: String,
+    classification: &Classification,
+) {
+    let body = classification
+        .reasons
+        .iter()
+        .map(|r| format!("- {}", text::markdown_inline(r)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let key = format!("{runbook}:{}", run.snapshot().target);
+    run.notify(Notification::new(classification.severity, title, body).with_dedup_key(key))
+        .await;
 }

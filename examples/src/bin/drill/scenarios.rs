@@ -73,6 +73,8 @@ pub(crate) struct Outcome {
     pub(crate) inject: Duration,
     pub(crate) runbook: Duration,
     pub(crate) verify: Duration,
+    /// The post-mortem skeleton of the run, from its journal (filled in by the drill).
+    pub(crate) postmortem: String,
 }
 
 /// Thresholds for the drill: the documented defaults, with windows shortened so a drill takes
@@ -303,5 +305,6 @@ pub(crate) async fn run(
         inject: inject_took,
         runbook: runbook_took,
         verify: t2.elapsed(),
+        postmortem: String::new(),
     })
 }

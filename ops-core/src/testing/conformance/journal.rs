@@ -2,6 +2,7 @@
 
 use crate::journal::{Journal, JournalEntry, JournalEvent, JournalExt as _, RunQuery};
 use crate::run::{Mode, RunId, StepKind};
+use crate::vocab::Severity;
 
 /// A fresh run id; the random suffix keeps parallel test runs apart.
 fn run_id(_purpose: &str) -> RunId {
@@ -12,7 +13,8 @@ fn at(secs: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
-/// Entries come back in append order with every field intact.
+/// Entries come back in append order with every field intact (the run's severity on its
+/// `RunFinished` entry included).
 ///
 /// # Panics
 /// When the journal loses, reorders or alters entries.
@@ -55,7 +57,8 @@ pub async fn append_then_read_back(journal: &dyn Journal) {
             Mode::Execute,
             at(3),
             JournalEvent::RunFinished { ok: false },
-        ),
+        )
+        .with_severity(Some(Severity::High)),
     ];
     for e in &entries {
         journal
@@ -139,13 +142,16 @@ pub async fn runs_are_listed_newest_first(journal: &dyn Journal) {
         ids.push(run);
     }
     journal
-        .append(&JournalEntry::new(
-            ids[0].clone(),
-            book.clone(),
-            Mode::DryRun,
-            at(200),
-            JournalEvent::RunFinished { ok: true },
-        ))
+        .append(
+            &JournalEntry::new(
+                ids[0].clone(),
+                book.clone(),
+                Mode::DryRun,
+                at(200),
+                JournalEvent::RunFinished { ok: true },
+            )
+            .with_severity(Some(Severity::Critical)),
+        )
         .await
         .unwrap_or_else(|e| panic!("append failed: {}", e.chain()));
     let runs = journal
@@ -160,11 +166,22 @@ pub async fn runs_are_listed_newest_first(journal: &dyn Journal) {
         .runs(&RunQuery::default().with_runbook(book))
         .await
         .unwrap_or_default();
-    let first = all.iter().find(|r| r.run_id == ids[0]).map(|r| r.finished);
+    let first = all.iter().find(|r| r.run_id == ids[0]);
     assert_eq!(
-        first,
+        first.map(|r| r.finished),
         Some(Some((at(200), true))),
         "finished runs say when and how"
+    );
+    assert_eq!(
+        first.map(|r| r.severity),
+        Some(Some(Severity::Critical)),
+        "finished runs keep their report's severity"
+    );
+    let second = all.iter().find(|r| r.run_id == ids[1]);
+    assert_eq!(
+        second.map(|r| r.severity),
+        Some(None),
+        "an open run has none"
     );
 }
 
