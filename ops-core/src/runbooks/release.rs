@@ -14,8 +14,8 @@ use crate::incident::{IncidentStatus, Severity};
 use crate::metrics::MetricQuery;
 use crate::notify::Notification;
 use crate::platform::{
-    EventOptions, ImageChange, ImageUpdate, LogOptions, PlatformExt as _, Revision, ScaleOptions,
-    WorkloadStatus,
+    Autoscaler, EventOptions, ImageChange, ImageUpdate, LogOptions, PlatformExt as _, Revision,
+    ScaleOptions, WorkloadStatus,
 };
 use crate::refs::Identifier;
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
@@ -875,6 +875,48 @@ async fn scale_down(
         .await
 }
 
+/// Undo the window's reduction to `n`: give the autoscaler its bounds back, or scale back to
+/// `desired`; a failure is also a critical finding.
+async fn give_back(
+    run: &Run<'_>,
+    t: &Targets,
+    hpa: Option<&Autoscaler>,
+    desired: u32,
+    n: u32,
+) -> Result<(), OpsError> {
+    let back = if let Some(hpa) = hpa {
+        restore_bounds(run, t, hpa, n).await.map(|_| ())
+    } else {
+        let step = Step::disruptive("scale_back")
+            .describe(format!("scale {} back to {desired} instances", t.workload))
+            .target(&t.workload)
+            .change(format!("{}: back to {desired} instances", t.workload))
+            .undoing("scale_down");
+        run.act(step, || {
+            t.platform
+                .scale(&t.workload, desired, ScaleOptions::default())
+        })
+        .await
+        .map(|_| ())
+    };
+    if let Err(e) = &back {
+        run.finding(
+            Finding::critical(match hpa {
+                Some(hpa) => format!(
+                    "{}: its autoscaler {} could not get its bounds {}..{} back",
+                    t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
+                ),
+                None => format!(
+                    "{} could not be scaled back to {desired} instances",
+                    t.workload
+                ),
+            })
+            .with_evidence(e.chain()),
+        );
+    }
+    back
+}
+
 async fn maintenance_window(
     run: &Run<'_>,
     t: &Targets,
@@ -931,40 +973,11 @@ async fn maintenance_window(
         Ok::<_, OpsError>((acted, rolled_out))
     }
     .await;
-    if let Some(n) = scale_to {
-        let back = match &hpa {
-            Some(hpa) => restore_bounds(run, t, hpa, n).await.map(|_| ()),
-            None => {
-                let step = Step::disruptive("scale_back")
-                    .describe(format!("scale {} back to {desired} instances", t.workload))
-                    .target(&t.workload)
-                    .change(format!("{}: back to {desired} instances", t.workload))
-                    .undoing("scale_down");
-                run.act(step, || {
-                    t.platform
-                        .scale(&t.workload, desired, ScaleOptions::default())
-                })
-                .await
-                .map(|_| ())
-            }
-        };
-        if let Err(e) = back {
-            run.finding(
-                Finding::critical(match &hpa {
-                    Some(hpa) => format!(
-                        "{}: its autoscaler {} could not get its bounds {}..{} back",
-                        t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
-                    ),
-                    None => format!(
-                        "{} could not be scaled back to {desired} instances",
-                        t.workload
-                    ),
-                })
-                .with_evidence(e.chain()),
-            );
-            released?;
-            return Err(e);
-        }
+    if let Some(n) = scale_to
+        && let Err(e) = give_back(run, t, hpa.as_ref(), desired, n).await
+    {
+        released?;
+        return Err(e);
     }
     let (acted, rolled_out) = match released {
         Ok(done) => done,
