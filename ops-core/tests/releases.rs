@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use ops_core::incident::IncidentStatus;
 use ops_core::metrics::{MetricQuery, MetricWindow};
-use ops_core::platform::{Condition, ImageUpdate, LogLine, Platform as _, WorkloadStatus};
+use ops_core::platform::{
+    Autoscaler, Condition, ImageUpdate, LogLine, Platform as _, WorkloadStatus,
+};
 use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, Report, RunContext, RunOutcome};
 use ops_core::runbooks::{
     MaintenancePlan, Targets, deploy_release, deployment_failure, planned_maintenance,
@@ -532,6 +534,100 @@ async fn planned_maintenance_denied_stops_before_any_change() {
     assert_eq!(
         steps(&report, ActionStatus::Denied),
         ["notify", "scale_down", "notify"]
+    );
+    assert!(p.mutations().is_empty());
+}
+
+fn autoscaled(replicas: u32) -> FakePlatform {
+    let hpa = Autoscaler::new("api".parse().unwrap(), 2, 10).with_cpu_target(70);
+    platform(replicas).with_autoscaler(&api(), hpa)
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_maintenance_pins_an_owning_autoscaler_instead_of_fighting_it() {
+    let p = Arc::new(autoscaled(3));
+    let plan = MaintenancePlan::new(release()).with_scale_to(1);
+    let report = planned_maintenance(&execute(), &targets(&p), &plan)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Recovered,
+        "{}",
+        report.to_markdown()
+    );
+    assert_eq!(
+        p.mutations(),
+        [
+            "set_autoscaler prod/deployment/api api: 2..10 replicas, cpu 70% -> api: 1..1 replicas, cpu 70%"
+                .to_owned(),
+            format!("set_image prod/deployment/api api={NEW}"),
+            "set_autoscaler prod/deployment/api api: 1..1 replicas, cpu 70% -> api: 2..10 replicas, cpu 70%"
+                .to_owned(),
+        ],
+        "no scale call: the autoscaler would undo it"
+    );
+    let hpa = p.autoscaler(&api()).await.unwrap().unwrap();
+    assert_eq!((hpa.min_replicas, hpa.max_replicas), (2, 10));
+    assert_eq!(
+        hpa.cpu_utilization,
+        Some(70),
+        "its target survives the window"
+    );
+    assert_eq!(images(&p), [NEW]);
+    assert_eq!(
+        steps(&report, ActionStatus::Taken)
+            .into_iter()
+            .filter(|s| s.contains("autoscaler"))
+            .collect::<Vec<_>>(),
+        ["pin_autoscaler", "restore_autoscaler"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_maintenance_gives_the_autoscaler_its_bounds_back_after_a_failed_release() {
+    let p = Arc::new(autoscaled(3).image_fails(NEW, ImageFault::CrashLoops));
+    let plan = MaintenancePlan::new(release()).with_scale_to(1);
+    let report = planned_maintenance(&execute(), &targets(&p), &plan)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    let hpa = p.autoscaler(&api()).await.unwrap().unwrap();
+    assert_eq!((hpa.min_replicas, hpa.max_replicas), (2, 10));
+    assert_eq!(images(&p), [OLD]);
+    // Dry run: the plan names the pin and its undo, and nothing changes.
+    let p = Arc::new(autoscaled(3));
+    let notifier = Arc::new(RecordingNotifier::default());
+    let dry = ctx(Mode::DryRun, ApprovalPolicy::approve_all("x"), &notifier);
+    let report = planned_maintenance(&dry, &targets(&p), &plan)
+        .await
+        .unwrap();
+    assert_eq!(
+        steps(&report, ActionStatus::Planned),
+        [
+            "notify",
+            "pin_autoscaler",
+            "set_image",
+            "restore_autoscaler",
+            "rollback",
+            "notify"
+        ]
+    );
+    assert!(p.mutations().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_maintenance_cannot_pin_an_autoscaler_to_zero_and_changes_nothing() {
+    let p = Arc::new(autoscaled(3));
+    let plan = MaintenancePlan::new(release()).with_scale_to(0);
+    let report = planned_maintenance(&execute(), &targets(&p), &plan)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, RunOutcome::Unresolved);
+    assert!(
+        report.summary.contains("keeps at least one instance"),
+        "{}",
+        report.summary
     );
     assert!(p.mutations().is_empty());
 }

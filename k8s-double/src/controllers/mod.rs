@@ -1,6 +1,7 @@
 //! The controller simulation: what kube-controller-manager, the scheduler and the kubelet would do,
 //! one small step per tick.
 
+mod autoscaler;
 mod daemonset;
 mod deployment;
 mod endpoints;
@@ -165,6 +166,7 @@ pub(crate) fn create_nodes(state: &mut State) {
 pub(crate) fn step(state: &mut State) -> bool {
     let before = state.resource_version();
     gc::step(state);
+    autoscaler::step(state);
     deployment::step(state);
     replicaset::step(state);
     statefulset::step(state);

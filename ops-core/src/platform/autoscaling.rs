@@ -206,8 +206,27 @@ impl AutoscalerSpec {
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] when it would be 0 or above the maximum.
     pub fn with_min(self, min_replicas: u32) -> Result<Self, OpsError> {
+        let max = self.max_replicas;
+        self.with_bounds(min_replicas, max)
+    }
+
+    /// Set both bounds, e.g. `with_bounds(1, 1)` to hold a workload at one replica for a
+    /// maintenance window.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::platform::AutoscalerSpec;
+    /// let pinned = AutoscalerSpec::new(2, 10)?.with_cpu_target(70)?.with_bounds(1, 1)?;
+    /// assert_eq!((pinned.min_replicas(), pinned.max_replicas()), (1, 1));
+    /// assert_eq!(pinned.cpu_utilization(), Some(70));
+    /// assert!(AutoscalerSpec::new(2, 10)?.with_bounds(0, 0).is_err());
+    /// # Ok::<(), ops_core::OpsError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] unless `1 ≤ min ≤ max ≤ i32::MAX`.
+    pub fn with_bounds(self, min_replicas: u32, max_replicas: u32) -> Result<Self, OpsError> {
         let Self {
-            max_replicas,
             cpu_utilization,
             memory_utilization,
             name,

@@ -1,10 +1,11 @@
 //! Scaling out where a horizontal autoscaler owns the replica count: raise its minimum (never
-//! above its maximum) instead of scaling the workload, which the autoscaler would undo.
+//! above its maximum) instead of scaling the workload, which the autoscaler would undo; and
+//! holding it at a count for a maintenance window by pinning both bounds, then restoring them.
 
 use super::Targets;
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::ScaleOptions;
-use crate::platform::{Autoscaler, AutoscalerSpec};
+use crate::platform::{Autoscaler, AutoscalerChange, AutoscalerSpec};
 use crate::run::{Acted, Finding, Run, RunOutcome, Step};
 
 /// How a scale-out step ended.
@@ -129,4 +130,63 @@ pub(crate) async fn scale_out_by_one(
         Acted::Planned => ScaledOut::Planned,
         Acted::Denied { .. } => ScaledOut::Stopped(RunOutcome::Unresolved),
     })
+}
+
+/// Hold the workload at `n` replicas for a maintenance window by setting both bounds of its
+/// autoscaler `hpa` to `n` (scaling the workload would be undone by the autoscaler); the act
+/// changes it only if the minimum is still the one the plan saw. [`restore_bounds`] undoes it.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for `n == 0`: an autoscaler keeps at least one replica.
+pub(crate) async fn pin_bounds(
+    run: &Run<'_>,
+    t: &Targets,
+    hpa: &Autoscaler,
+    n: u32,
+) -> Result<Acted<AutoscalerChange>, OpsError> {
+    let spec = AutoscalerSpec::from_autoscaler(hpa)?
+        .with_bounds(n, n)?
+        .expecting_min(hpa.min_replicas);
+    let step = Step::disruptive("pin_autoscaler")
+        .describe(format!(
+            "hold {} at {n} instance(s) during the window through its autoscaler {} (it owns \
+             the replica count and would undo a scale); its bounds go back after it, whatever \
+             happens",
+            t.workload, hpa.name
+        ))
+        .target(&t.workload)
+        .change(format!(
+            "{}: autoscaler {} replicas {}..{} -> {n}..{n}",
+            t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
+        ))
+        .change(format!(
+            "{}: autoscaler {} back to {}..{} after the release",
+            t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
+        ));
+    run.act(step, || t.platform.set_autoscaler(&t.workload, spec))
+        .await
+}
+
+/// Put back the bounds `hpa` had before [`pin_bounds`] set both to `n`; the autoscaler then
+/// chooses the replica count again.
+pub(crate) async fn restore_bounds(
+    run: &Run<'_>,
+    t: &Targets,
+    hpa: &Autoscaler,
+    n: u32,
+) -> Result<Acted<AutoscalerChange>, OpsError> {
+    let spec = AutoscalerSpec::from_autoscaler(hpa)?.expecting_min(n);
+    let step = Step::disruptive("restore_autoscaler")
+        .describe(format!(
+            "give the autoscaler {} of {} its bounds back",
+            hpa.name, t.workload
+        ))
+        .target(&t.workload)
+        .change(format!(
+            "{}: autoscaler {} replicas {n}..{n} -> {}..{}",
+            t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
+        ))
+        .undoing("pin_autoscaler");
+    run.act(step, || t.platform.set_autoscaler(&t.workload, spec))
+        .await
 }

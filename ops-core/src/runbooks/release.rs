@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::Targets;
+use super::autoscale::{owning_autoscaler, pin_bounds, restore_bounds};
 use super::on_demand::backup_and_verify;
 use super::verify::{rollback_and_verify, rollback_step, verify_healthy, wait_rollout};
 use crate::error::{ErrorKind, OpsError};
@@ -13,8 +14,8 @@ use crate::incident::{Severity, Signals};
 use crate::metrics::MetricQuery;
 use crate::notify::Notification;
 use crate::platform::{
-    EventOptions, ImageChange, ImageUpdate, LogOptions, PlatformExt as _, Revision, ScaleOptions,
-    WorkloadStatus,
+    Autoscaler, EventOptions, ImageChange, ImageUpdate, LogOptions, PlatformExt as _, Revision,
+    ScaleOptions, WorkloadStatus,
 };
 use crate::refs::Identifier;
 use crate::run::{Acted, Finding, Report, Run, RunContext, RunFailure, RunOutcome, Step};
@@ -687,6 +688,11 @@ fn report_evidence(
 /// the scale-down: it runs on every path in which the scale-down ran, even a cancelled
 /// one), verify health and the error rate, roll back on failure, and notify that it ended.
 ///
+/// When a horizontal autoscaler owns the replica count, a scale-down would be undone by it
+/// (and the platform refuses to fight it): the window pins the autoscaler's bounds to
+/// `plan.scale_to` instead (step `pin_autoscaler`) and gives them back after the release
+/// (`restore_autoscaler`, on the same paths as the scale-back).
+///
 /// Nothing changes before the backup is verified: a denied or failed backup ends the window
 /// with nothing else done.
 ///
@@ -797,6 +803,14 @@ async fn record_current(run: &Run<'_>, t: &Targets) -> Result<WorkloadStatus, Op
     Ok(before)
 }
 
+/// The reason an act was denied, if it was.
+fn denied_reason<T>(acted: Acted<T>) -> Option<String> {
+    match acted {
+        Acted::Denied { reason } => Some(reason),
+        Acted::Done(_) | Acted::Planned => None,
+    }
+}
+
 /// Scale down to `n` for the window, only if the workload still wants `desired`.
 async fn scale_down(
     run: &Run<'_>,
@@ -820,6 +834,48 @@ async fn scale_down(
         .await
 }
 
+/// Undo the window's reduction to `n`: give the autoscaler its bounds back, or scale back to
+/// `desired`; a failure is also a critical finding.
+async fn give_back(
+    run: &Run<'_>,
+    t: &Targets,
+    hpa: Option<&Autoscaler>,
+    desired: u32,
+    n: u32,
+) -> Result<(), OpsError> {
+    let back = if let Some(hpa) = hpa {
+        restore_bounds(run, t, hpa, n).await.map(|_| ())
+    } else {
+        let step = Step::disruptive("scale_back")
+            .describe(format!("scale {} back to {desired} instances", t.workload))
+            .target(&t.workload)
+            .change(format!("{}: back to {desired} instances", t.workload))
+            .undoing("scale_down");
+        run.act(step, || {
+            t.platform
+                .scale(&t.workload, desired, ScaleOptions::default())
+        })
+        .await
+        .map(|_| ())
+    };
+    if let Err(e) = &back {
+        run.finding(
+            Finding::critical(match hpa {
+                Some(hpa) => format!(
+                    "{}: its autoscaler {} could not get its bounds {}..{} back",
+                    t.workload, hpa.name, hpa.min_replicas, hpa.max_replicas
+                ),
+                None => format!(
+                    "{} could not be scaled back to {desired} instances",
+                    t.workload
+                ),
+            })
+            .with_evidence(e.chain()),
+        );
+    }
+    back
+}
+
 async fn maintenance_window(
     run: &Run<'_>,
     t: &Targets,
@@ -837,19 +893,33 @@ async fn maintenance_window(
     let before = record_current(run, t).await?;
     let desired = before.desired;
     let scale_to = plan.scale_to.filter(|n| *n < desired);
-    let scaled = match scale_to {
-        Some(n) => match scale_down(run, t, desired, n).await? {
-            Acted::Denied { reason } => {
-                run.summary(format!(
-                    "Maintenance of {} stopped before any change: {reason}.",
-                    t.workload
-                ));
-                return Ok(RunOutcome::Unresolved);
-            }
-            acted => Some(acted),
-        },
+    // An autoscaler that owns the replica count would undo a scale-down: pin its bounds instead.
+    let hpa = match scale_to {
+        Some(_) => owning_autoscaler(run, t).await?,
         None => None,
     };
+    // `Some(denied reason)` when the reduction was asked for and refused.
+    let denied = match (scale_to, &hpa) {
+        (Some(0), Some(hpa)) => {
+            run.summary(format!(
+                "Maintenance of {} stopped before any change: its autoscaler {hpa} keeps at least \
+                 one instance, so the window cannot run 0; plan at least 1, or remove the \
+                 autoscaler first.",
+                t.workload
+            ));
+            return Ok(RunOutcome::Unresolved);
+        }
+        (Some(n), Some(hpa)) => denied_reason(pin_bounds(run, t, hpa, n).await?),
+        (Some(n), None) => denied_reason(scale_down(run, t, desired, n).await?),
+        (None, _) => None,
+    };
+    if let Some(reason) = denied {
+        run.summary(format!(
+            "Maintenance of {} stopped before any change: {reason}.",
+            t.workload
+        ));
+        return Ok(RunOutcome::Unresolved);
+    }
     // From here on the scale-back runs on every path.
     let released = async {
         let acted = release_step(run, t, &before, &plan.release).await?;
@@ -862,29 +932,11 @@ async fn maintenance_window(
         Ok::<_, OpsError>((acted, rolled_out))
     }
     .await;
-    if scaled.is_some() {
-        let step = Step::disruptive("scale_back")
-            .describe(format!("scale {} back to {desired} instances", t.workload))
-            .target(&t.workload)
-            .change(format!("{}: back to {desired} instances", t.workload))
-            .undoing("scale_down");
-        let back = run
-            .act(step, || {
-                t.platform
-                    .scale(&t.workload, desired, ScaleOptions::default())
-            })
-            .await;
-        if let Err(e) = back {
-            run.finding(
-                Finding::critical(format!(
-                    "{} could not be scaled back to {desired} instances",
-                    t.workload
-                ))
-                .with_evidence(e.chain()),
-            );
-            released?;
-            return Err(e);
-        }
+    if let Some(n) = scale_to
+        && let Err(e) = give_back(run, t, hpa.as_ref(), desired, n).await
+    {
+        released?;
+        return Err(e);
     }
     let (acted, rolled_out) = match released {
         Ok(done) => done,
