@@ -1,4 +1,4 @@
-//! Issue 14 item 2 on the API server double: where a HorizontalPodAutoscaler owns a
+//! Issue 14 item 2 on the API server double: where a `HorizontalPodAutoscaler` owns a
 //! Deployment's replica count, `planned_maintenance` does not scale the Deployment (the
 //! autoscaler would undo it) but pins the autoscaler's bounds for the window and gives them
 //! back after it. The double runs the autoscaler's bounds check (replicas outside
