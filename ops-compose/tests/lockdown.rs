@@ -336,7 +336,13 @@ async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
             "{}",
             String::from_utf8_lossy(&check.stdout)
         );
-        assert_eq!(notifier.sent().len(), 1);
+        let sent = notifier.sent();
+        assert_eq!(sent.len(), 2, "the page and the closing update");
+        assert_eq!(
+            sent[1].status,
+            ops_core::incident::IncidentStatus::Monitoring,
+            "a contained security incident is not declared resolved"
+        );
 
         let t = Targets::new(later as _, api.clone());
         let lifted = lift_lockdown(&ctx, &t, &ns, &id).await.unwrap();

@@ -131,9 +131,13 @@ async fn execute_isolates_captures_evidence_and_pages_p0_security_with_the_undo(
     assert!(!bundle.join("workloads/web.json").exists());
 
     // One page, P0, on the security route, with the undo command; then the run's closing
-    // update (the outcome's status).
+    // update: Monitoring, since a run contains a security incident but does not end it.
     assert_eq!(sent.len(), 2);
-    assert_eq!(sent[1].status, IncidentStatus::Resolved);
+    assert_eq!(
+        sent[1].status,
+        IncidentStatus::Monitoring,
+        "contained, not over: people declare a security incident resolved"
+    );
     assert_eq!(sent[1].dedup_key, sent[0].dedup_key);
     assert_eq!(sent[0].severity, Severity::Critical);
     assert!(

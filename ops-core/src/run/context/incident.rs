@@ -389,10 +389,14 @@ impl Run<'_> {
     }
 
     /// The closing update of an open incident: Resolved when the run ended healthy or
-    /// recovered; otherwise escalation is checked once more and the incident stays
-    /// Investigating (a human takes over). A dry run records it as planned.
+    /// recovered — except a security incident, which a run can contain but only people can
+    /// declare over (the seeds lift a lockdown "after verification"): it stays Monitoring.
+    /// Otherwise escalation is checked once more and the incident stays Investigating (a
+    /// human takes over). A dry run records it as planned.
     pub(super) async fn close_incident(&self, outcome: RunOutcome) {
+        let security = self.with_incident(|s| s.signals.security_incident);
         let status = match outcome {
+            RunOutcome::Healthy | RunOutcome::Recovered if security => IncidentStatus::Monitoring,
             RunOutcome::Healthy | RunOutcome::Recovered => IncidentStatus::Resolved,
             RunOutcome::Unresolved | RunOutcome::Failed => {
                 if self.ctx.mode == Mode::Execute {
