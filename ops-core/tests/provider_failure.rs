@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ops_core::ErrorKind;
-use ops_core::incident::Severity;
+use ops_core::incident::{IncidentStatus, Severity};
 use ops_core::probe::{Exchange, ProbeResult, RetryAfter, Unreachable};
 use ops_core::run::{Mode, Report, RunContext, RunOutcome};
 use ops_core::runbooks::{
@@ -416,7 +416,8 @@ async fn a_failure_notifies_when_configured_and_a_dry_run_only_plans_it() {
         .build();
     let report = provider_failure(&ctx, &t).await.unwrap();
     let sent = notifier.sent();
-    assert_eq!(sent.len(), 1);
+    assert_eq!(sent.len(), 2, "the page, then the run's closing update");
+    assert_eq!(sent[1].status, IncidentStatus::Investigating, "unresolved");
     assert_eq!(sent[0].severity, Severity::Medium);
     assert!(sent[0].title.contains("llm"));
     assert!(sent[0].body.contains("cached responses"));
@@ -426,14 +427,14 @@ async fn a_failure_notifies_when_configured_and_a_dry_run_only_plans_it() {
         .notifier(Arc::clone(&notifier) as _)
         .build();
     let report = provider_failure(&dry, &t).await.unwrap();
-    assert_eq!(notifier.sent().len(), 1, "a dry run pages nobody");
+    assert_eq!(notifier.sent().len(), 2, "a dry run pages nobody");
     assert!(report.actions.iter().any(|a| a.step == "notify"));
 
     t.config.providers.notify = false;
     let _ = provider_failure(&approving_context(Mode::Execute), &t)
         .await
         .unwrap();
-    assert_eq!(notifier.sent().len(), 1);
+    assert_eq!(notifier.sent().len(), 2);
 }
 
 #[tokio::test]
