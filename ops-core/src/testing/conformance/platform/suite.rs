@@ -746,18 +746,29 @@ pub async fn writes_take_effect(platform: &dyn Platform, fx: &PlatformFixture) {
                 .delete_instance(&inst, DeleteOptions::default())
                 .await,
         );
-        let after = status(platform, w).await;
-        let same = after
-            .instances
-            .iter()
-            .find(|i| i.name == victim.name)
-            .cloned();
-        assert!(
-            same.as_ref()
-                .is_none_or(|i| i.started_at != victim.started_at || !i.ready),
-            "{} was deleted: it is gone or a fresh instance, not {same:?}",
-            victim.name
-        );
+        // A deleted instance may linger while it terminates (graceful deletion): wait,
+        // within the fixture's deadline, until it is gone or a fresh one stands in its place.
+        let started = std::time::Instant::now();
+        loop {
+            let after = status(platform, w).await;
+            let same = after
+                .instances
+                .iter()
+                .find(|i| i.name == victim.name)
+                .cloned();
+            if same
+                .as_ref()
+                .is_none_or(|i| i.started_at != victim.started_at || !i.ready)
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < fx.deadline,
+                "{} was deleted: it is gone or a fresh instance, not {same:?}",
+                victim.name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let replaced = settle(platform, fx).await;
         if replaced.instances.len() < n as usize {
             // No controller replaces it (Compose): scale back up to where the fixture was.
