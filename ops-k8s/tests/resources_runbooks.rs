@@ -111,11 +111,9 @@ async fn oom_at_the_ceiling_keeps_the_limit_and_escalates() {
     )
     .await
     .unwrap();
+    // At the ceiling: a critical feature is down (P1 on the seeds' P0–P3 scale), escalated.
     assert_eq!(template_memory_limit(&env), json!("128Mi"));
-    assert_eq!(
-        report.severity,
-        Some(ops_core::incident::Severity::Critical)
-    );
+    assert_eq!(report.severity, Some(ops_core::incident::Severity::High));
     assert!(
         report
             .findings
