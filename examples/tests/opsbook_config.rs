@@ -77,6 +77,139 @@ fn the_example_systems_map_the_seeds_thresholds() {
     assert_eq!(s.config.metrics_window.to_string(), "2m");
 }
 
+#[test]
+fn the_incident_table_sets_the_scale_cadence_and_ladder_of_the_seeds() {
+    use ops_core::incident::Severity;
+    use std::time::Duration;
+    // Seed 003 labels on P1–P4: its "5xx > 1 %" P2 is the high level, P1 is a service down.
+    let s = System::load(&systems_dir().join("netopsai-gateway.toml")).unwrap();
+    assert_eq!(s.incident.scale.label(Severity::Critical), "P1");
+    assert_eq!(s.incident.scale.label(Severity::Low), "P4");
+    assert!((s.incident.thresholds.error_rate_high - 0.01).abs() < f64::EPSILON);
+    assert_eq!(s.incident.cadence.critical, Duration::from_mins(15));
+    assert_eq!(s.incident.cadence.high, Duration::from_hours(1));
+    assert_eq!(
+        s.incident.cadence.low,
+        Duration::from_hours(4),
+        "the default kept"
+    );
+    let path = systems_dir().join("netopsai-gateway.toml");
+    let out = opsbook(&["--system", path.to_str().unwrap(), "check-config"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("; severities P1–P4; P1 escalates to level 1 (team lead) after 30 min"),
+        "{stdout}"
+    );
+    // Seed 002's path: the team lead for everything, the director for P0/P1, the CTO for P0.
+    let s = System::load(&systems_dir().join("agentic-platform.toml")).unwrap();
+    let contacts = |sev| -> Vec<String> {
+        s.incident
+            .escalation
+            .levels_for(sev)
+            .iter()
+            .map(|l| l.contact.clone())
+            .collect()
+    };
+    assert_eq!(
+        contacts(Severity::Critical),
+        ["team lead", "director of engineering", "CTO"]
+    );
+    assert_eq!(
+        contacts(Severity::High),
+        ["team lead", "director of engineering"]
+    );
+    assert_eq!(contacts(Severity::Low), ["team lead"]);
+    let due = s
+        .incident
+        .escalation
+        .due(Duration::from_mins(90), Severity::High)
+        .unwrap();
+    assert_eq!(
+        (due.level, due.contact.as_str()),
+        (2, "director of engineering")
+    );
+    // Seed 004 escalates P0 only.
+    let s = System::load(&systems_dir().join("orchestrix.toml")).unwrap();
+    assert_eq!(
+        s.incident.escalation.levels_for(Severity::Critical).len(),
+        3
+    );
+    assert!(s.incident.escalation.levels_for(Severity::High).is_empty());
+}
+
+#[test]
+fn severity_labels_are_read_on_the_configured_scale() {
+    use ops_core::incident::Severity;
+    let base = "name = \"shop\"\n[platform]\nkind = \"compose\"\nproject = \"shop\"\n[services.api]\n\
+                [[notifiers]]\nkind = \"console\"\nseverities = [\"P4\"]\n";
+    let p1p4 = System::parse(
+        &format!("{base}[incident]\nscale = \"P1-P4\"\n"),
+        Path::new("x.toml"),
+    )
+    .unwrap();
+    assert_eq!(p1p4.notifiers[0].severities, [Severity::Low]);
+    let err = System::parse(base, Path::new("x.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "notifiers.severities: \"P4\" is not a severity on this scale: P0, P1, P2, P3"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wrong_incident_table_names_each_mistake() {
+    let text = r#"name = "shop"
+[platform]
+kind = "compose"
+project = "shop"
+[services.api]
+[incident]
+scale = "sev1-sev5"
+updates = { P9 = "15m", P1 = "soon" }
+
+[[incident.escalation]]
+after = "1h"
+contact = "lead"
+
+[[incident.escalation]]
+after = "30m"
+contact = " "
+severities = ["P7"]
+"#;
+    let err = System::parse(text, Path::new("x.toml")).unwrap_err();
+    let got: Vec<(usize, String)> = err
+        .errors
+        .iter()
+        .map(|e| (e.line, format!("{}: {}", e.key, e.message)))
+        .collect();
+    let want = [
+        (7, "incident.scale: \"sev1-sev5\" is not a severity scale"),
+        (
+            8,
+            "incident.updates.P9: \"P9\" is not a severity on this scale",
+        ),
+        (8, "incident.updates.P1: \"soon\""),
+        (
+            15,
+            "incident.escalation.after: levels fall due in the order they are written",
+        ),
+        (16, "incident.escalation.contact: say who is notified"),
+        (
+            17,
+            "incident.escalation.severities: \"P7\" is not a severity",
+        ),
+    ];
+    for (line, start) in want {
+        assert!(
+            got.iter().any(|(l, m)| *l == line && m.starts_with(start)),
+            "{line}: {start:?} missing from {got:#?}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+}
+
 const BROKEN: &str = r#"name = "shop"
 
 [platform]

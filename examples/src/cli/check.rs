@@ -1,5 +1,6 @@
 //! `opsbook check-config`: validate the system file, print every error with its line and key.
 
+use ops_core::incident::Severity;
 use std::path::Path;
 
 use crate::system::{PlatformSpec, System};
@@ -70,6 +71,19 @@ fn describe(s: &System) -> String {
     }
     if !s.notifiers.is_empty() {
         parts.push(format!("{} notifier(s)", s.notifiers.len()));
+    }
+    let scale = &s.incident.scale;
+    let (most, least) = (scale.label(Severity::Critical), scale.label(Severity::Low));
+    parts.push(format!("severities {most}–{least}"));
+    let ladder: Vec<String> = s
+        .incident
+        .escalation
+        .levels_for(Severity::Critical)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !ladder.is_empty() {
+        parts.push(format!("{most} escalates to {}", ladder.join(", ")));
     }
     format!("system {} is valid: {}", s.name, parts.join("; "))
 }

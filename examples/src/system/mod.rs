@@ -36,6 +36,19 @@
 //! rollout_timeout = "5m"
 //! error_rate = { high = 0.10, medium = 0.05, low = 0.01 }
 //!
+//! [incident]                # how severities are labelled, announced and escalated
+//! scale = "p1-p4"           # the seeds' P1–P4 (default "p0-p3")
+//! updates = { P1 = "15m", P2 = "1h" }   # next status update, by severity
+//!
+//! [[incident.escalation]]   # in the order the levels fall due
+//! after = "30m"
+//! contact = "team lead"
+//!
+//! [[incident.escalation]]
+//! after = "1h"
+//! contact = "director of engineering"
+//! severities = ["P1", "P2"] # default: every severity
+//!
 //! [approval]
 //! timeout = "2m"
 //!
@@ -56,6 +69,7 @@
 
 mod diagnostics;
 mod duration;
+mod incident;
 mod raw;
 mod validate;
 

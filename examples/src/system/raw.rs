@@ -41,6 +41,9 @@ pub(crate) struct RawSystem {
     /// `[auth]` (issue 14): what `auth-check` checks (`ops_core::runbooks::AuthChecks`).
     #[serde(default)]
     pub(crate) auth: Option<ops_core::runbooks::AuthChecks>,
+    /// `[incident]`: the severity scale, the status-update cadence and the escalation ladder.
+    #[serde(default)]
+    pub(crate) incident: RawIncident,
     #[serde(default)]
     pub(crate) approval: RawApproval,
     #[serde(default)]
@@ -220,6 +223,34 @@ pub(crate) struct RawCacheLimits {
     pub(crate) min_hit_ratio: Option<Spanned<f64>>,
     pub(crate) clients_critical: Option<Spanned<f64>>,
     pub(crate) idle_client_limit: Option<Text>,
+}
+
+/// `[incident]`: how severities are labelled, how often status updates go out and who is
+/// escalated to while a run stays unresolved.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawIncident {
+    /// `"p0-p3"` (the default) or `"p1-p4"`.
+    pub(crate) scale: Option<Text>,
+    /// The next status update's delay per severity, keyed by the scale's labels:
+    /// `{ P0 = "15m", P1 = "30m" }`; severities left out keep the seeds' cadence.
+    pub(crate) updates: Option<Spanned<BTreeMap<String, Text>>>,
+    /// The escalation ladder, in the order its levels fall due (absent: the seeds' ladder;
+    /// empty: nobody is escalated to).
+    pub(crate) escalation: Option<Vec<Spanned<RawEscalationLevel>>>,
+}
+
+/// `[[incident.escalation]]`: one level of the ladder.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalationLevel {
+    /// How long after the incident started this level is notified: `30m`.
+    pub(crate) after: Text,
+    /// Who: a role or a name, as the notification should say it.
+    pub(crate) contact: Text,
+    /// The severities (labels on the scale) this level applies to (default: every one).
+    #[serde(default)]
+    pub(crate) severities: Vec<Text>,
 }
 
 /// `[approval]`.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ops_core::WorkloadRef;
-use ops_core::incident::Thresholds;
+use ops_core::incident::{SeverityScale, Thresholds};
 use ops_core::metrics::MetricWindow;
 use ops_core::refs::{KeyPattern, WorkloadKind};
 use ops_core::run::IncidentPolicy;
@@ -54,7 +54,8 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
     if let Some(auth) = &raw.auth {
         config.auth = auth.clone();
     }
-    let incident = IncidentPolicy::default().with_thresholds(levels(&mut c, &raw.thresholds));
+    let classified = IncidentPolicy::default().with_thresholds(levels(&mut c, &raw.thresholds));
+    let incident = super::incident::incident_policy(&mut c, &raw.incident, classified);
     if let Some(raw_cache) = &raw.cache {
         cache_patterns(&mut c, raw_cache.get_ref(), &mut config);
     }
@@ -66,7 +67,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<System, ConfigErrors> {
     let notifiers = raw
         .notifiers
         .iter()
-        .filter_map(|n| notifier(&mut c, n))
+        .filter_map(|n| notifier(&mut c, n, &incident.scale))
         .collect();
     let approval = approval(&mut c, &raw);
     c.finish(file)?;
@@ -498,7 +499,7 @@ fn url(c: &mut Collector<'_>, t: &Text, key: &str) -> Option<String> {
     }
 }
 
-fn duration(c: &mut Collector<'_>, t: Option<&Text>, key: &str) -> Option<Duration> {
+pub(super) fn duration(c: &mut Collector<'_>, t: Option<&Text>, key: &str) -> Option<Duration> {
     let t = t?;
     match parse_duration(t.get_ref()) {
         Ok(d) => Some(d),
@@ -797,7 +798,11 @@ fn check(c: &mut Collector<'_>, k: &Spanned<super::raw::RawCheck>) -> Option<Che
     }
 }
 
-fn notifier(c: &mut Collector<'_>, n: &Spanned<super::raw::RawNotifier>) -> Option<NotifierSpec> {
+fn notifier(
+    c: &mut Collector<'_>,
+    n: &Spanned<super::raw::RawNotifier>,
+    scale: &SeverityScale,
+) -> Option<NotifierSpec> {
     let raw = n.get_ref();
     let (kind, secret) = match raw.kind.get_ref().as_str() {
         "console" => (NotifierKind::Console, None),
@@ -831,17 +836,7 @@ fn notifier(c: &mut Collector<'_>, n: &Spanned<super::raw::RawNotifier>) -> Opti
             return None;
         }
     };
-    let mut severities = Vec::new();
-    for s in &raw.severities {
-        match s.get_ref().parse() {
-            Ok(sev) => severities.push(sev),
-            Err(_) => c.at(
-                s.span(),
-                "notifiers.severities",
-                format!("{:?} is not a severity: P0, P1, P2 or P3", s.get_ref()),
-            ),
-        }
-    }
+    let severities = super::incident::severities(c, scale, &raw.severities, "notifiers.severities");
     Some(NotifierSpec {
         kind,
         secret_env,
