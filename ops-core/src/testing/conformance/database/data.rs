@@ -128,8 +128,8 @@ pub async fn retention_deletes_exactly_the_old_rows(db: &dyn Database, fx: &Scra
 }
 
 /// Maintenance has no capability flag: every backend does it. After the retention check
-/// deleted the old rows, [`Database::table_sizes`] shows them as dead rows (within ten
-/// seconds: statistics may lag); `VACUUM (ANALYZE)` of the scratch table succeeds with a
+/// deleted the old rows, [`Database::table_sizes`] shows them as dead rows and the new ones
+/// live (within ten seconds: statistics may lag; the caller keeps autovacuum off the table); `VACUUM (ANALYZE)` of the scratch table succeeds with a
 /// statement naming the quoted table, and within ten seconds the table shows no dead rows
 /// and exactly the new rows live. `ANALYZE` succeeds too; an unknown table is
 /// [`ErrorKind::NotFound`].
@@ -138,12 +138,13 @@ pub async fn retention_deletes_exactly_the_old_rows(db: &dyn Database, fx: &Scra
 /// When maintenance fails, leaves the dead rows or accepts an unknown table.
 pub async fn maintain_vacuums_the_table(db: &dyn Database, fx: &ScratchTable) {
     let table = &fx.table;
-    let new = fx.new_rows;
+    let (old, new) = (fx.old_rows, fx.new_rows);
+    // Every deleted row must be counted before VACUUM runs, or a late count lands after it.
     table_shows(
         db,
         table,
-        &format!("{table} never shows the deleted rows as dead"),
-        &|t| t.dead_rows > 0,
+        &format!("{table} never shows the {old} deleted rows as dead and {new} live"),
+        &|t| t.dead_rows >= old && t.live_rows == new,
     )
     .await;
     let done = ok(
