@@ -71,7 +71,10 @@ async fn fake_database_conforms_with_every_arrangement() {
         .with_busy_session(BUSY)
         .with_scratch_table(scratch.clone())
         .with_backups("app".parse().unwrap(), dir.path())
-        .with_restore_into("app_restored".parse().unwrap(), Some(restored.clone() as _))
+        .with_restore_into(
+            "app_restored".parse().unwrap(),
+            Some(Arc::clone(&restored) as _),
+        )
         .with_known_statement(KnownStatement::new(
             "opsbook_conformance_rows",
             ["opsbook-literal-7731"],

@@ -179,7 +179,7 @@ async fn busy_session(
         }
     })
     .await
-    .expect("the busy session runs its statement");
+    .unwrap_or_else(|_| panic!("the busy session {app} runs its statement"));
     (release, task)
 }
 

@@ -647,12 +647,11 @@ impl Database for FakeDatabase {
             .find(|b| b.path == opts.backup)
             .cloned();
         // Checksum first: a mismatch touches nothing.
-        let (info, tables) = match seeded {
-            Some(info) => (info, None),
-            None => {
-                let (info, tables) = dumps::verify("restore", &opts.backup)?;
-                (info, Some(tables))
-            }
+        let (verified, tables) = if let Some(seeded) = seeded {
+            (seeded, None)
+        } else {
+            let (verified, tables) = dumps::verify("restore", &opts.backup)?;
+            (verified, Some(tables))
         };
         self.call("restore", opts.into.as_str())?;
         let into = opts.into.as_str();
@@ -676,7 +675,7 @@ impl Database for FakeDatabase {
         Ok(RestoreOutcome {
             database: into.to_owned(),
             previous_renamed_to: previous,
-            sha256: info.sha256,
+            sha256: verified.sha256,
         })
     }
 }

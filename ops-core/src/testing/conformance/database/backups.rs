@@ -112,24 +112,24 @@ pub async fn backup_verify_and_restore(db: &dyn Database, fx: &DatabaseFixture) 
         "a dump with flipped bytes fails verification",
     );
 
-    let Some(into) = &fx.restore_into else {
+    let Some(target) = &fx.restore_into else {
         return;
     };
     refused(
         "restore",
-        db.restore(&RestoreOptions::new(&corrupt, into.clone()))
+        db.restore(&RestoreOptions::new(&corrupt, target.clone()))
             .await,
         ErrorKind::Conflict,
         "a corrupted dump is not restored",
     );
     let outcome = ok(
         "restore",
-        db.restore(&RestoreOptions::new(&info.path, into.clone()))
+        db.restore(&RestoreOptions::new(&info.path, target.clone()))
             .await,
     );
     assert_eq!(
         (outcome.database.as_str(), outcome.sha256.as_str()),
-        (into.as_str(), info.sha256.as_str()),
+        (target.as_str(), info.sha256.as_str()),
         "the restore names its target and the verified checksum: {outcome:?}"
     );
     if let (Some(restored), Some(scratch), Some(rows)) = (&fx.restored, &fx.scratch, rows_then) {
@@ -137,10 +137,10 @@ pub async fn backup_verify_and_restore(db: &dyn Database, fx: &DatabaseFixture) 
         match restored.count_older_than(&scratch.every_row()).await {
             Ok(n) => assert_eq!(
                 n, rows,
-                "{table} in the restored {into} holds the rows it held at backup time"
+                "{table} in the restored {target} holds the rows it held at backup time"
             ),
             Err(e) => panic!(
-                "{table} in the restored {into} cannot be read ({}): it should hold the {rows} rows it held at backup time",
+                "{table} in the restored {target} cannot be read ({}): it should hold the {rows} rows it held at backup time",
                 e.chain()
             ),
         }

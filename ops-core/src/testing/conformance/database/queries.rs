@@ -9,7 +9,7 @@ use super::fixture::{KnownStatement, ok};
 /// A pid no session has: above every pid listed, near the top of the range.
 async fn unused_pid(db: &dyn Database) -> Pid {
     let listed = ok("sessions", db.sessions(&SessionFilter::all()).await);
-    let mut candidate = i32::MAX - i32::try_from(fastrand::u16(..)).unwrap_or(0);
+    let mut candidate = i32::MAX - i32::from(fastrand::u16(..));
     while listed.iter().any(|s| s.pid.get() == candidate) {
         candidate -= 1;
     }
@@ -86,8 +86,10 @@ pub async fn slow_queries_list_the_statement_without_literals(
     db: &dyn Database,
     statement: &KnownStatement,
 ) {
-    let mut opts = SlowQueryOptions::default();
-    opts.limit = 1000;
+    let opts = SlowQueryOptions {
+        limit: 1000,
+        ..SlowQueryOptions::default()
+    };
     let listed = db.slow_queries(opts).await;
     if !db.capabilities().slow_queries {
         assert_eq!(
