@@ -151,6 +151,12 @@ mod broken {
         Nothing,
         /// `cancel` says yes and the statement runs on.
         CancelNothing,
+        /// `cancel` ends the whole session, as terminate would.
+        CancelTerminates,
+        /// `set_setting` accepts a setting the server does not have.
+        UnknownSettingAccepted,
+        /// `slow_queries` lists nothing though statements ran.
+        SlowQueriesEmpty,
         /// `delete_older_than` reports the rows it should delete and deletes none.
         DeleteNothing,
         /// `delete_older_than` also deletes the newer rows (and reports the old ones only).
@@ -243,6 +249,10 @@ mod broken {
             if self.broken == Break::CancelNothing {
                 return Ok(true);
             }
+            if self.broken == Break::CancelTerminates {
+                let gone = self.inner.terminate(&[pid], &SessionFilter::all()).await?;
+                return Ok(!gone.is_empty());
+            }
             self.inner.cancel(pid).await
         }
         async fn long_running(&self, min: Duration) -> Result<Vec<Session>, OpsError> {
@@ -253,6 +263,9 @@ mod broken {
         }
         async fn slow_queries(&self, opts: SlowQueryOptions) -> Result<Vec<SlowQuery>, OpsError> {
             let mut listed = self.inner.slow_queries(opts).await?;
+            if self.broken == Break::SlowQueriesEmpty {
+                listed.clear();
+            }
             if self.broken == Break::SlowQueriesWithLiterals {
                 for q in &mut listed {
                     q.query = q.query.replace("$1", "'secret-note'");
@@ -290,6 +303,11 @@ mod broken {
             self.inner.setting(name).await
         }
         async fn set_setting(&self, name: &str, value: &str) -> Result<SettingChange, OpsError> {
+            if self.broken == Break::UnknownSettingAccepted
+                && self.inner.setting(name).await.is_err()
+            {
+                return Ok(SettingChange::new(name, "", value, false));
+            }
             if self.broken == Break::SettingNotPersisted {
                 let old = self.inner.setting(name).await?;
                 return Ok(SettingChange::new(name, old, value, false));
@@ -421,4 +439,25 @@ async fn a_maintenance_that_does_nothing_fails_the_database_check() {
 #[should_panic(expected = "shows the literal")]
 async fn slow_queries_with_literals_fail_the_database_check() {
     run_broken(Break::SlowQueriesWithLiterals).await;
+}
+
+/// A cancel that ends the session instead of its statement.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "cancel must only stop its statement")]
+async fn a_cancel_that_terminates_fails_the_database_check() {
+    run_broken(Break::CancelTerminates).await;
+}
+
+/// A setting change that accepts any name.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "an unknown setting is refused")]
+async fn a_setting_change_that_accepts_unknown_names_fails_the_database_check() {
+    run_broken(Break::UnknownSettingAccepted).await;
+}
+
+/// Slow-query statistics that list nothing.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "is listed with its calls")]
+async fn slow_queries_that_list_nothing_fail_the_database_check() {
+    run_broken(Break::SlowQueriesEmpty).await;
 }
