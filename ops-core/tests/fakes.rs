@@ -1,16 +1,15 @@
-//! The fakes pass the same conformance suite the real backends run, and secrets stay secret.
+//! The fakes pass the same conformance suite the real backends run, and secrets stay secret
+//! (the database fake's run is in `database_conformance.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_core::Pid;
 use ops_core::cache::ClientInfo;
-use ops_core::database::{DatabaseSize, Session, SessionState};
 use ops_core::platform::{ConfigTarget, ConfigUpdate, LogLine, WorkloadStatus};
 use ops_core::testing::{
-    FakeCache, FakeDatabase, FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier,
-    ScriptedProbe, conformance,
+    FakeCache, FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier, ScriptedProbe,
+    conformance,
 };
 use ops_core::{KeyPattern, Platform as _, WorkloadRef};
 
@@ -43,17 +42,6 @@ async fn fake_platform_conforms() {
     conformance::platform::status_lists_instances(&platform, &api).await;
     conformance::platform::restart_then_ready(&platform, &api, Duration::from_secs(30)).await;
     conformance::platform::logs_are_filtered_and_tailed(&platform, &api).await;
-}
-
-#[tokio::test]
-async fn fake_database_conforms() {
-    let app = "opsbook-conformance-idle";
-    let mut idle = Session::new(Pid::new(4242).unwrap(), SessionState::Idle);
-    idle.application = Some(app.to_owned());
-    let db = FakeDatabase::default()
-        .with_sessions(vec![idle])
-        .with_database_sizes(vec![DatabaseSize::new("app", 8 << 20)]);
-    conformance::database::run_all(&db, app).await;
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ops_core::database::{
@@ -16,6 +17,7 @@ use ops_core::database::{
     SlowQueryOptions,
 };
 use ops_core::testing::conformance;
+use ops_core::testing::conformance::database::{DatabaseFixture, KnownStatement, ScratchTable};
 use ops_core::{Database, ErrorKind, Identifier, TableRef};
 use ops_db::{PgDatabase, PgDatabaseBuilder, PgJournal};
 use ops_tests::{Postgres, Stack, require};
@@ -113,6 +115,74 @@ fn files_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The conformance suite's scratch table: 25 rows two months old, 7 from yesterday, kept
+/// away from autovacuum so the suite's VACUUM is what clears the dead rows.
+async fn scratch_table(url: &str) -> ScratchTable {
+    let mut conn = connect(url, "conformance-seed").await;
+    exec(
+        &mut conn,
+        "CREATE TABLE opsbook_conformance_rows (id serial PRIMARY KEY, created_at timestamptz NOT NULL, note text) \
+             WITH (autovacuum_enabled = false); \
+         INSERT INTO opsbook_conformance_rows (created_at, note) \
+             SELECT now() - interval '60 days', 'old' FROM generate_series(1, 25); \
+         INSERT INTO opsbook_conformance_rows (created_at, note) \
+             SELECT now() - interval '1 day', 'new' FROM generate_series(1, 7);",
+    )
+    .await;
+    // The statement the slow-query check looks for, with a literal it must not show.
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM opsbook_conformance_rows WHERE note = 'opsbook-literal-7731'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(n, 0);
+    // Closing flushes this session's statistics (the inserted rows).
+    conn.close().await.unwrap();
+    ScratchTable::new(
+        "public.opsbook_conformance_rows".parse().unwrap(),
+        "created_at".parse().unwrap(),
+        Duration::from_secs(30 * 86_400),
+        25,
+        7,
+    )
+}
+
+/// A session named `app` running `pg_sleep(600)` until cancelled, then idle until `release`
+/// fires; the task returns the statement's error text.
+async fn busy_session(
+    db: &PgDatabase,
+    url: &str,
+    app: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<String>,
+) {
+    let mut conn = connect(url, app).await;
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let ran = sqlx::query("SELECT pg_sleep(600)").execute(&mut conn).await;
+        let _ = released.await;
+        let _ = conn.close().await;
+        ran.err().map(|e| e.to_string()).unwrap_or_default()
+    });
+    let mine = SessionFilter::default().with_application(app);
+    tokio::time::timeout(WAIT, async {
+        while !db
+            .sessions(&mine)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.state == SessionState::Active)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the busy session {app} runs its statement"));
+    (release, task)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suites_pass_against_postgres() {
     let pg = require!(Stack::new().postgres().await);
@@ -122,11 +192,39 @@ async fn conformance_suites_pass_against_postgres() {
         caps.slow_queries,
         "the test image preloads pg_stat_statements and the probe sees it"
     );
+    assert!(caps.backup, "pg_dump and pg_restore are on the PATH");
     // The session the suite terminates: opened here, idle, under its own name.
     let app = "opsbook-conformance-idle";
     let idle = connect(pg.url(), app).await;
-    conformance::database::run_all(&db, app).await;
+    let busy_app = "opsbook-conformance-busy";
+    let (release, busy) = busy_session(&db, pg.url(), busy_app).await;
+    let scratch = scratch_table(pg.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let into = format!("{}_restored", pg.database());
+    let (server, _) = pg.url().rsplit_once('/').unwrap();
+    let restored: Arc<dyn Database> = Arc::new(
+        PgDatabaseBuilder::new(format!("{server}/{into}"))
+            .with_statement_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    let fx = DatabaseFixture::new(app)
+        .with_busy_session(busy_app)
+        .with_scratch_table(scratch)
+        .with_backups(Identifier::new(pg.database()).unwrap(), dir.path())
+        .with_restore_into(Identifier::new(&into).unwrap(), Some(restored))
+        .with_known_statement(KnownStatement::new(
+            "opsbook_conformance_rows",
+            ["opsbook-literal-7731"],
+        ));
+    conformance::database::run_all(&db, &fx).await;
     drop(idle);
+    let _ = release.send(());
+    let cancelled = busy.await.unwrap();
+    assert!(
+        cancelled.contains("canceling statement due to user request"),
+        "the busy session's statement was cancelled: {cancelled}"
+    );
     let journal = PgJournal::open(&db).await.unwrap();
     conformance::journal::run_all(&journal).await;
     // Reopening applies no migration twice and keeps the entries.

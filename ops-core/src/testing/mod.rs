@@ -25,6 +25,7 @@
 mod cache;
 pub mod conformance;
 mod database;
+mod database_dumps;
 mod faults;
 mod hostile;
 mod metrics;

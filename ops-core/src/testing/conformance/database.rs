@@ -1,9 +1,31 @@
 //! Conformance tests for [`Database`] backends.
+//!
+//! [`run_all`] calls every trait method against what a [`DatabaseFixture`] says the caller
+//! arranged: sessions to terminate and cancel, a scratch table with old and new rows, a
+//! backup directory and a database to restore into, a statement for the slow-query
+//! statistics. Each check reads back the effect of what it asked for, so a backend that
+//! acknowledges and does nothing fails; what [`Database::capabilities`] disclaims must be
+//! [`ErrorKind::Unsupported`].
 
 use std::time::Duration;
 
 use crate::database::{Database, SessionFilter, SlowQueryOptions};
 use crate::error::ErrorKind;
+
+mod backups;
+mod data;
+mod fixture;
+mod queries;
+
+pub use backups::backup_verify_and_restore;
+pub use data::{
+    maintain_vacuums_the_table, retention_deletes_exactly_the_old_rows,
+    settings_change_and_read_back,
+};
+pub use fixture::{DatabaseFixture, KnownStatement, ScratchTable};
+pub use queries::{
+    cancel_stops_the_statement_not_the_session, slow_queries_list_the_statement_without_literals,
+};
 
 /// Ping, server info and connection stats are consistent.
 ///
@@ -221,15 +243,53 @@ pub async fn sizes_and_settings(db: &dyn Database) {
     );
 }
 
-/// Every database test; `application` names the one idle session the caller opened for
-/// [`terminate_ends_a_session`] (it ends it).
+/// Every database check, against what `fx` says the caller arranged (see
+/// [`DatabaseFixture`]): it ends the idle session, cancels the busy one's statement, changes
+/// and restores `log_min_duration_statement`, backs up, corrupts a copy and restores, deletes
+/// the scratch table's old rows and vacuums it. Checks whose arrangement is missing are
+/// skipped.
 ///
 /// # Panics
 /// When any of them fails.
-pub async fn run_all(db: &dyn Database, application: &str) {
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use ops_core::Pid;
+/// use ops_core::database::{DatabaseSize, Session, SessionState};
+/// use ops_core::testing::FakeDatabase;
+/// use ops_core::testing::conformance::database::{run_all, DatabaseFixture, ScratchTable};
+/// let mut idle = Session::new(Pid::new(42)?, SessionState::Idle);
+/// idle.application = Some("idle".to_owned());
+/// let day = Duration::from_secs(86_400);
+/// let (table, column) = ("public.events".parse()?, "created_at".parse()?);
+/// let db = FakeDatabase::default()
+///     .with_sessions(vec![idle])
+///     .with_database_sizes(vec![DatabaseSize::new("app", 1 << 20)])
+///     .with_rows("public.events".parse()?, "created_at".parse()?, 60 * day, 9)
+///     .with_rows("public.events".parse()?, "created_at".parse()?, day, 4);
+/// let fx = DatabaseFixture::new("idle")
+///     .with_scratch_table(ScratchTable::new(table, column, 30 * day, 9, 4));
+/// run_all(&db, &fx).await;
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
+pub async fn run_all(db: &dyn Database, fx: &DatabaseFixture) {
     ping_info_and_stats(db).await;
     terminate_matches_sessions(db).await;
-    terminate_ends_a_session(db, application).await;
+    if let Some(busy) = &fx.busy_application {
+        cancel_stops_the_statement_not_the_session(db, busy).await;
+    }
+    terminate_ends_a_session(db, &fx.idle_application).await;
     capabilities_match_behaviour(db).await;
     sizes_and_settings(db).await;
+    settings_change_and_read_back(db).await;
+    backup_verify_and_restore(db, fx).await;
+    if let Some(scratch) = &fx.scratch {
+        retention_deletes_exactly_the_old_rows(db, scratch).await;
+        maintain_vacuums_the_table(db, scratch).await;
+    }
+    if let Some(statement) = &fx.known_statement {
+        slow_queries_list_the_statement_without_literals(db, statement).await;
+    }
 }
