@@ -343,3 +343,21 @@ async fn a_notifier_without_a_timeout_fails_the_notifier_check() {
     })
     .await;
 }
+
+/// A snapshot that waits for the save however long it takes.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "ended well")]
+async fn a_snapshot_that_ignores_its_timeout_fails_the_cache_check() {
+    let mut cache = MockCache::new();
+    cache
+        .expect_capabilities()
+        .returning(ops_core::cache::CacheCapabilities::all);
+    cache.expect_snapshot().returning(|_| {
+        Ok(ops_core::cache::SnapshotOutcome::new(
+            None,
+            jiff::Timestamp::UNIX_EPOCH,
+            Duration::from_secs(60),
+        ))
+    });
+    conformance::cache::slow_snapshot_is_timeout(&cache, Duration::from_secs(2)).await;
+}

@@ -74,6 +74,12 @@ async fn fake_cache_conforms() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn fake_cache_snapshot_times_out_on_a_slow_save() {
+    let cache = FakeCache::default().with_save_taking(Duration::from_secs(60));
+    conformance::cache::slow_snapshot_is_timeout(&cache, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn fake_cache_flushes_exactly_its_scope() {
     for scope in [FlushScope::Database, FlushScope::All] {
         let db0 = FakeCache::default().with_keys("t2:flush:", 20);

@@ -21,6 +21,8 @@ struct State {
     info: CacheInfo,
     clients: Vec<ClientInfo>,
     last_save: Option<jiff::Timestamp>,
+    /// How long a save takes.
+    save_takes: Duration,
 }
 
 impl Default for State {
@@ -36,6 +38,7 @@ impl Default for State {
             info,
             clients: Vec::new(),
             last_save: None,
+            save_takes: Duration::ZERO,
         }
     }
 }
@@ -96,6 +99,12 @@ impl FakeCache {
     #[must_use]
     pub fn with_info(self, info: CacheInfo) -> Self {
         self.with_state(|s| s.info = info)
+    }
+
+    /// Make every save take `d` (a snapshot with a shorter timeout is a `Timeout`).
+    #[must_use]
+    pub fn with_save_taking(self, d: Duration) -> Self {
+        self.with_state(|s| s.save_takes = d)
     }
 
     /// Seed connected clients.
@@ -255,8 +264,20 @@ impl Cache for FakeCache {
         Ok(())
     }
 
-    async fn snapshot(&self, _timeout: Duration) -> Result<SnapshotOutcome, OpsError> {
+    async fn snapshot(&self, timeout: Duration) -> Result<SnapshotOutcome, OpsError> {
         self.call("snapshot", "cache")?;
+        let takes = self.lock().save_takes;
+        if takes > timeout {
+            tokio::time::sleep(timeout).await;
+            return Err(OpsError::new(
+                crate::error::ErrorKind::Timeout,
+                "fake",
+                "snapshot",
+                "cache",
+            )
+            .with_detail(format!("the save did not land within {timeout:?}")));
+        }
+        tokio::time::sleep(takes).await;
         let mut s = self.lock();
         let previous = s.last_save;
         let saved_at = previous.map_or(jiff::Timestamp::UNIX_EPOCH, |p| {

@@ -394,3 +394,28 @@ pub async fn flush_empties_exactly_its_scope(
         }
     }
 }
+
+/// A snapshot whose save takes longer than its timeout is `Timeout`, given up at that timeout
+/// (and 2 s more at most), not waited out. Precondition: the cache claims persistence, and a
+/// save on it takes longer than `timeout` (a server told to write slowly).
+///
+/// # Panics
+/// When the snapshot succeeds, fails otherwise, or outlives its timeout.
+pub async fn slow_snapshot_is_timeout(cache: &dyn Cache, timeout: Duration) {
+    assert!(
+        cache.capabilities().persistence,
+        "the check needs a cache that snapshots"
+    );
+    let started = tokio::time::Instant::now();
+    let err = cache
+        .snapshot(timeout)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a save slower than its timeout {timeout:?} ended well"));
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.chain());
+    let took = started.elapsed();
+    assert!(
+        took <= timeout + Duration::from_secs(2),
+        "the snapshot gives up at its timeout {timeout:?}: {took:?}"
+    );
+}
