@@ -237,7 +237,11 @@ fn query(text: &str) -> MetricQuery {
 #[tokio::test]
 #[should_panic(expected = "a range query is a matrix")]
 async fn metrics_that_ignore_the_range_fail_the_metrics_check() {
-    let one = Sample::new(Default::default(), jiff::Timestamp::now(), 1.0);
+    let one = Sample::new(
+        std::collections::BTreeMap::default(),
+        jiff::Timestamp::now(),
+        1.0,
+    );
     let metrics =
         FakeMetrics::default().with_result(&query("vector(1)"), QueryResult::Vector(vec![one]));
     conformance::metrics::vector_and_range(&metrics).await;
