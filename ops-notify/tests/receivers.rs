@@ -238,6 +238,15 @@ fn alertmanager_schema(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The schema a webhook receiver of `format` validates.
+fn schema_of(format: WebhookFormat) -> Validator {
+    if format == WebhookFormat::Json {
+        webhook_schema
+    } else {
+        alertmanager_schema
+    }
+}
+
 fn webhook_schema(v: &Value) -> Result<(), String> {
     for k in [
         "title",
@@ -729,12 +738,7 @@ async fn every_notifier_delivers_trigger_and_resolve_as_its_receiver_sees_them()
     within(check(&pd, &inbox, &secrets)).await.unwrap();
 
     for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerV4] {
-        let validate: Validator = if format == WebhookFormat::Json {
-            webhook_schema
-        } else {
-            alertmanager_schema
-        };
-        let (r, url) = receiver(validate, 200, &[]).await;
+        let (r, url) = receiver(schema_of(format), 200, &[]).await;
         let hook = WebhookNotifier::builder(url.into())
             .with_format(format)
             .with_signing_secret("sh4red".into())
@@ -831,12 +835,7 @@ async fn every_notifier_types_retries_and_times_out_as_documented() {
     within(check(&pd, &r, limits, &secrets)).await.unwrap();
 
     for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerV4] {
-        let validate: Validator = if format == WebhookFormat::Json {
-            webhook_schema
-        } else {
-            alertmanager_schema
-        };
-        let (r, url) = receiver(validate, 200, &[]).await;
+        let (r, url) = receiver(schema_of(format), 200, &[]).await;
         let hook = WebhookNotifier::builder(url.into())
             .with_format(format)
             .with_signing_secret("sh4red".into())

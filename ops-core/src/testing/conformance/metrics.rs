@@ -3,6 +3,17 @@
 use crate::error::ErrorKind;
 use crate::metrics::{MetricQuery, Metrics, QueryResult, TimeRange};
 
+/// The last 10 s at 2 s steps.
+fn last_ten_seconds() -> TimeRange {
+    let now = jiff::Timestamp::now();
+    TimeRange::new(
+        now - jiff::SignedDuration::from_secs(10),
+        now,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.chain()))
+}
+
 /// `1+1` is the scalar 2, and an empty query is refused before it is sent.
 ///
 /// # Panics
@@ -40,13 +51,7 @@ pub async fn vector_and_range(metrics: &dyn Metrics) {
     };
     assert_eq!(samples.len(), 1, "one sample: {samples:?}");
     assert!((samples[0].value - 1.0).abs() < f64::EPSILON);
-    let now = jiff::Timestamp::now();
-    let range = TimeRange::new(
-        now - jiff::SignedDuration::from_secs(10),
-        now,
-        std::time::Duration::from_secs(2),
-    )
-    .unwrap_or_else(|e| panic!("{}", e.chain()));
+    let range = last_ten_seconds();
     let m = metrics
         .query_range(&q, &range)
         .await
@@ -87,13 +92,7 @@ pub async fn rejected_query_is_invalid_input(metrics: &dyn Metrics) {
     let q = MetricQuery::new("sum(").unwrap_or_else(|e| panic!("{}", e.chain()));
     let err = metrics.query(&q, None).await.err().map(|e| e.kind());
     assert_eq!(err, Some(ErrorKind::InvalidInput), "a parse error");
-    let now = jiff::Timestamp::now();
-    let range = TimeRange::new(
-        now - jiff::SignedDuration::from_secs(10),
-        now,
-        std::time::Duration::from_secs(2),
-    )
-    .unwrap_or_else(|e| panic!("{}", e.chain()));
+    let range = last_ten_seconds();
     let err = metrics
         .query_range(&q, &range)
         .await
