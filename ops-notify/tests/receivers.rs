@@ -846,3 +846,26 @@ async fn every_notifier_types_retries_and_times_out_as_documented() {
         within(check(&hook, &r, limits, &secrets)).await.unwrap();
     }
 }
+
+/// An attempt's timeout longer than the send's deadline is cut to the deadline: a silent
+/// receiver is a `Timeout` after 2 s, not after the attempt's 10 s.
+#[tokio::test]
+async fn no_attempt_outlives_the_send_deadline() {
+    let limits = DeliveryLimits::new(Duration::from_secs(10), Duration::from_secs(2));
+    let (r, url) = receiver(webhook_schema, 200, &[]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_timeout(limits.attempt_timeout)
+        .with_retry(fast_retry().with_deadline(limits.deadline))
+        .build()
+        .unwrap();
+    within(
+        conformance::notifier::silence_is_timeout_within_the_deadline(
+            &hook,
+            &r,
+            limits,
+            &["SECRETPATH"],
+        ),
+    )
+    .await
+    .unwrap();
+}
