@@ -5,7 +5,7 @@
 //! multiplexed connection, so the server never sees more than two small commands of ours at
 //! a time and other clients are served between them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::future::OptionFuture;
@@ -90,6 +90,8 @@ impl RedisCache {
         if n == 0 {
             return Ok(out);
         }
+        // SCAN may return a key twice (while the server rehashes): each is named once.
+        let mut seen = HashSet::new();
         let conn = self.conn().await?;
         let pattern = self.scan_pattern(pattern);
         let batch = u32::try_from(n.clamp(100, 1000)).unwrap_or(1000);
@@ -103,7 +105,9 @@ impl RedisCache {
                     if out.len() == n {
                         return Ok(out);
                     }
-                    out.push(String::from_utf8_lossy(&key).into_owned());
+                    if seen.insert(key.clone()) {
+                        out.push(String::from_utf8_lossy(&key).into_owned());
+                    }
                 }
                 if next == 0 {
                     break;

@@ -81,6 +81,7 @@ async fn conformance_suite_passes_against_redis() {
     let mut conn = redis.connection().await.expect("connect");
     seed(&mut conn, &format!("{prefix}keep:"), 40).await;
     seed(&mut conn, &format!("{prefix}drop:"), 250).await;
+    seed(&mut conn, &format!("{prefix}slow:"), 60).await;
     let cache = cache_for(redis.url());
     // The client the suite lists and kills: opened here, idle, under its own name.
     let mut idle = redis.connection().await.expect("connect");
@@ -93,6 +94,68 @@ async fn conformance_suite_passes_against_redis() {
         .expect("client setname");
     let run = conformance::cache::run_all(&cache, &prefix, 40, 250, name);
     tokio::time::timeout(LIMIT, run).await.expect("bounded");
+    let options = conformance::cache::purge_honours_its_options(&cache, &prefix, 60);
+    tokio::time::timeout(LIMIT, options).await.expect("bounded");
+}
+
+/// A server told to write its dump slowly (`rdb-key-save-delay`, a second a key) cannot land a
+/// snapshot within 2 s: `Timeout`, at the timeout. Only in a container of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_slower_than_its_timeout_is_timeout() {
+    let redis = require!(start_redis().await);
+    let Some(_) = redis.service() else {
+        eprintln!("skipping test: slows the server's saves, needs its own container");
+        return;
+    };
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{}slow-save:", redis.prefix()), 20).await;
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg("1000000")
+        .query_async(&mut conn)
+        .await
+        .expect("config set rdb-key-save-delay");
+    let cache = cache_for(redis.url());
+    let check = conformance::cache::slow_snapshot_is_timeout(&cache, Duration::from_secs(2));
+    tokio::time::timeout(LIMIT, check).await.expect("bounded");
+}
+
+/// A connection to logical database `db` of the server at `url`.
+async fn connection_to(url: &str, db: u32) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("{url}/{db}"))
+        .expect("valid url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect")
+}
+
+/// `FLUSHDB` empties the cache's logical database (1) and leaves database 2's keys;
+/// `FLUSHALL` empties both. Only in a container of its own: a flush would take other tests'
+/// keys on a shared server.
+#[tokio::test(flavor = "multi_thread")]
+async fn flush_empties_exactly_its_scope() {
+    let redis = require!(start_redis().await);
+    let Some(_) = redis.service() else {
+        eprintln!("skipping test: flushes, needs its own container");
+        return;
+    };
+    let prefix = redis.prefix().to_owned();
+    let (mut one, mut two) = (
+        connection_to(redis.url(), 1).await,
+        connection_to(redis.url(), 2).await,
+    );
+    let (cache, other) = (
+        cache_for(&format!("{}/1", redis.url())),
+        cache_for(&format!("{}/2", redis.url())),
+    );
+    for scope in [FlushScope::Database, FlushScope::All] {
+        seed(&mut one, &format!("{prefix}flush:"), 50).await;
+        seed(&mut two, &format!("{prefix}flush:"), 50).await;
+        let check =
+            conformance::cache::flush_empties_exactly_its_scope(&cache, &other, &prefix, 50, scope);
+        tokio::time::timeout(LIMIT, check).await.expect("bounded");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -127,9 +127,12 @@ pub trait Notifier: fmt::Debug + Send + Sync + 'static {
     /// Deliver one notification.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Unavailable`] when the receiver cannot be reached after retries;
-    /// [`crate::ErrorKind::PermissionDenied`] for a rejected key; [`crate::ErrorKind::InvalidInput`]
-    /// for a payload the receiver refuses.
+    /// [`crate::ErrorKind::Unavailable`] when the receiver cannot be reached, or answers 429 or
+    /// 5xx, after retries (a `Retry-After` is waited for, unless it ends past the deadline);
+    /// [`crate::ErrorKind::Timeout`] when no answer came within the deadline;
+    /// [`crate::ErrorKind::PermissionDenied`] for a rejected key (401, 403, not retried);
+    /// [`crate::ErrorKind::InvalidInput`] for a payload the receiver refuses (400, not retried).
+    /// No error text holds the receiver's URL or key.
     async fn send(&self, notification: &Notification) -> Result<(), OpsError>;
 }
 

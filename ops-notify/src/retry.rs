@@ -68,6 +68,7 @@ async fn read_answer(mut resp: reqwest::Response) -> (Vec<u8>, bool) {
 }
 
 /// POSTs the delivery, retrying per `policy`; returns the status and body of the success.
+/// Each attempt ends at `d.timeout` or at the policy's deadline, whichever comes first.
 pub(crate) async fn post(
     client: &reqwest::Client,
     d: Delivery<'_>,
@@ -76,11 +77,18 @@ pub(crate) async fn post(
     let start = tokio::time::Instant::now();
     let mut attempt = 1;
     loop {
+        // An attempt ends by the policy's deadline too: no attempt outlives the send's budget.
+        let timeout = policy
+            .deadline
+            .map_or(d.timeout, |deadline| {
+                d.timeout.min(deadline.saturating_sub(start.elapsed()))
+            })
+            .max(Duration::from_millis(1));
         let sent = client
             .post(d.url.clone())
             .headers(d.headers.clone())
             .body(d.body.clone())
-            .timeout(d.timeout)
+            .timeout(timeout)
             .send()
             .await;
         match sent {

@@ -21,6 +21,7 @@ use axum::routing::post;
 use ops_core::incident::{IncidentStatus, Severity};
 use ops_core::notify::Notification;
 use ops_core::testing::conformance;
+use ops_core::testing::conformance::notifier::{Answer, DeliveryLimits, ScriptedReceiver};
 use ops_core::{ErrorKind, Notifier};
 use ops_notify::{
     ConsoleNotifier, PagerDutyNotifier, RetryPolicy, Router, SlackNotifier, WebhookFormat,
@@ -33,7 +34,7 @@ type Validator = fn(&Value) -> Result<(), String>;
 #[derive(Clone)]
 struct Receiver {
     seen: Arc<Mutex<Vec<(HeaderMap, Bytes, Value)>>>,
-    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
     validate: Validator,
     ok: u16,
 }
@@ -41,6 +42,16 @@ struct Receiver {
 impl Receiver {
     fn requests(&self) -> Vec<(HeaderMap, Bytes, Value)> {
         self.seen.lock().unwrap().clone()
+    }
+}
+
+impl ScriptedReceiver for Receiver {
+    fn script(&self, answers: &[Answer]) {
+        *self.script.lock().unwrap() = answers.iter().copied().collect();
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().unwrap().len()
     }
 }
 
@@ -58,12 +69,17 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     r.seen.lock().unwrap().push((headers, body, v.clone()));
     let next = r.script.lock().unwrap().pop_front();
     match next {
-        Some((status, retry_after)) => {
-            let mut resp = StatusCode::from_u16(status).unwrap().into_response();
-            if let Some(ra) = retry_after {
-                resp.headers_mut().insert("retry-after", ra.parse().unwrap());
-            }
+        Some(Answer::Status(status)) => StatusCode::from_u16(status).unwrap().into_response(),
+        Some(Answer::TooManyRequests { retry_after_secs }) => {
+            let mut resp = StatusCode::TOO_MANY_REQUESTS.into_response();
+            resp.headers_mut()
+                .insert("retry-after", retry_after_secs.to_string().parse().unwrap());
             resp
+        }
+        Some(Answer::Silence) => {
+            // Holds the request open far past any deadline a notifier under test has.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
         }
         None => (
             StatusCode::from_u16(r.ok).unwrap(),
@@ -74,11 +90,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 }
 
 /// Starts a receiver; the URL carries a secret path that must never be shown.
-async fn receiver(
-    validate: Validator,
-    ok: u16,
-    script: &[(u16, Option<&'static str>)],
-) -> (Receiver, String) {
+async fn receiver(validate: Validator, ok: u16, script: &[Answer]) -> (Receiver, String) {
     let r = Receiver {
         seen: Arc::default(),
         script: Arc::new(Mutex::new(script.iter().copied().collect())),
@@ -224,6 +236,15 @@ fn alertmanager_schema(v: &Value) -> Result<(), String> {
         a["fingerprint"].as_str().ok_or("fingerprint")?;
     }
     Ok(())
+}
+
+/// The schema a webhook receiver of `format` validates.
+fn schema_of(format: WebhookFormat) -> Validator {
+    if format == WebhookFormat::Json {
+        webhook_schema
+    } else {
+        alertmanager_schema
+    }
 }
 
 fn webhook_schema(v: &Value) -> Result<(), String> {
@@ -490,7 +511,14 @@ async fn webhook_speaks_alertmanager_v4() {
 
 #[tokio::test]
 async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
-    let (r, url) = receiver(slack_schema, 200, &[(429, Some("1"))]).await;
+    let (r, url) = receiver(
+        slack_schema,
+        200,
+        &[Answer::TooManyRequests {
+            retry_after_secs: 1,
+        }],
+    )
+    .await;
     let slack = SlackNotifier::builder()
         .with_webhook_url(url.into())
         .with_retry(fast_retry())
@@ -505,7 +533,12 @@ async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
     );
     assert_eq!(r.requests().len(), 2);
 
-    let (r, url) = receiver(webhook_schema, 200, &[(500, None), (503, None)]).await;
+    let (r, url) = receiver(
+        webhook_schema,
+        200,
+        &[Answer::Status(500), Answer::Status(503)],
+    )
+    .await;
     let hook = WebhookNotifier::builder(url.into())
         .with_retry(fast_retry())
         .build()
@@ -516,7 +549,11 @@ async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
     let (r, url) = receiver(
         webhook_schema,
         200,
-        &[(503, None), (503, None), (503, None)],
+        &[
+            Answer::Status(503),
+            Answer::Status(503),
+            Answer::Status(503),
+        ],
     )
     .await;
     let hook = WebhookNotifier::builder(url.into())
@@ -533,7 +570,7 @@ async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
     assert!(!err.chain().contains("SECRETPATH"), "{}", err.chain());
     assert_eq!(r.requests().len(), 3);
 
-    let (r, url) = receiver(webhook_schema, 200, &[(403, None)]).await;
+    let (r, url) = receiver(webhook_schema, 200, &[Answer::Status(403)]).await;
     let hook = WebhookNotifier::builder(url.into())
         .with_retry(fast_retry())
         .build()
@@ -542,7 +579,14 @@ async fn retries_honour_retry_after_on_429_and_back_off_on_5xx() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert_eq!(r.requests().len(), 1, "4xx other than 429 is not retried");
 
-    let (_r, url) = receiver(webhook_schema, 200, &[(429, Some("3600"))]).await;
+    let (_r, url) = receiver(
+        webhook_schema,
+        200,
+        &[Answer::TooManyRequests {
+            retry_after_secs: 3600,
+        }],
+    )
+    .await;
     let hook = WebhookNotifier::builder(url.into())
         .with_retry(fast_retry())
         .build()
@@ -576,7 +620,12 @@ async fn unreachable_receiver_is_unavailable_without_its_url() {
 #[tokio::test]
 async fn router_fans_out_by_severity_and_isolates_failures() {
     let (pager_rx, pager_url) = receiver(pagerduty_schema, 202, &[]).await;
-    let (chat_rx, chat_url) = receiver(slack_schema, 200, &[(503, None), (503, None)]).await;
+    let (chat_rx, chat_url) = receiver(
+        slack_schema,
+        200,
+        &[Answer::Status(503), Answer::Status(503)],
+    )
+    .await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let pager = Arc::new(
         PagerDutyNotifier::builder()
@@ -689,12 +738,7 @@ async fn every_notifier_delivers_trigger_and_resolve_as_its_receiver_sees_them()
     within(check(&pd, &inbox, &secrets)).await.unwrap();
 
     for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerV4] {
-        let validate: Validator = if format == WebhookFormat::Json {
-            webhook_schema
-        } else {
-            alertmanager_schema
-        };
-        let (r, url) = receiver(validate, 200, &[]).await;
+        let (r, url) = receiver(schema_of(format), 200, &[]).await;
         let hook = WebhookNotifier::builder(url.into())
             .with_format(format)
             .with_signing_secret("sh4red".into())
@@ -749,4 +793,79 @@ async fn every_notifier_delivers_trigger_and_resolve_as_its_receiver_sees_them()
         entries
     };
     within(check(&console, &inbox, &secrets)).await.unwrap();
+}
+
+/// What the notifiers under the failure checks are built with: 500 ms an attempt, 3 s a send,
+/// 4 attempts.
+fn checked_limits() -> (DeliveryLimits, RetryPolicy) {
+    let limits = DeliveryLimits::new(Duration::from_millis(500), Duration::from_secs(3));
+    let policy = fast_retry()
+        .with_max_attempts(4)
+        .with_deadline(limits.deadline);
+    (limits, policy)
+}
+
+/// Every documented failure, provoked on the receiver's side for Slack, PagerDuty and both
+/// webhook formats through one conformance function: 400/401/403 typed and not retried, 503
+/// retried, `Retry-After` honoured up to the deadline, silence a `Timeout` by the deadline,
+/// and no error text with the URL's secret path, the routing key or the signing secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_notifier_types_retries_and_times_out_as_documented() {
+    let check = conformance::notifier::delivery_failures;
+    let secrets = ["SECRETPATH", "sh4red", ROUTING_KEY];
+    let (limits, policy) = checked_limits();
+
+    let (r, url) = receiver(slack_schema, 200, &[]).await;
+    let slack = SlackNotifier::builder()
+        .with_webhook_url(url.into())
+        .with_timeout(limits.attempt_timeout)
+        .with_retry(policy)
+        .build()
+        .unwrap();
+    within(check(&slack, &r, limits, &secrets)).await.unwrap();
+
+    let (r, url) = receiver(pagerduty_schema, 202, &[]).await;
+    let pd = PagerDutyNotifier::builder()
+        .with_routing_key(ROUTING_KEY.into())
+        .with_events_url(url.into())
+        .with_timeout(limits.attempt_timeout)
+        .with_retry(policy)
+        .build()
+        .unwrap();
+    within(check(&pd, &r, limits, &secrets)).await.unwrap();
+
+    for format in [WebhookFormat::Json, WebhookFormat::AlertmanagerV4] {
+        let (r, url) = receiver(schema_of(format), 200, &[]).await;
+        let hook = WebhookNotifier::builder(url.into())
+            .with_format(format)
+            .with_signing_secret("sh4red".into())
+            .with_timeout(limits.attempt_timeout)
+            .with_retry(policy)
+            .build()
+            .unwrap();
+        within(check(&hook, &r, limits, &secrets)).await.unwrap();
+    }
+}
+
+/// An attempt's timeout longer than the send's deadline is cut to the deadline: a silent
+/// receiver is a `Timeout` after 2 s, not after the attempt's 10 s.
+#[tokio::test]
+async fn no_attempt_outlives_the_send_deadline() {
+    let limits = DeliveryLimits::new(Duration::from_secs(10), Duration::from_secs(2));
+    let (r, url) = receiver(webhook_schema, 200, &[]).await;
+    let hook = WebhookNotifier::builder(url.into())
+        .with_timeout(limits.attempt_timeout)
+        .with_retry(fast_retry().with_deadline(limits.deadline))
+        .build()
+        .unwrap();
+    within(
+        conformance::notifier::silence_is_timeout_within_the_deadline(
+            &hook,
+            &r,
+            limits,
+            &["SECRETPATH"],
+        ),
+    )
+    .await
+    .unwrap();
 }

@@ -136,6 +136,9 @@ async fn slow_answers_degrade_and_timeouts_take_the_check_down() {
         r.detail
     );
     assert!(r.latency >= Duration::from_millis(300));
+    timeout(conformance::probe::soft_failure_is_degraded(&budget))
+        .await
+        .unwrap();
 
     let tight = HttpProbe::builder(&format!("{base}/slow"))
         .with_timeout(Duration::from_millis(100))

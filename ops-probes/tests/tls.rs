@@ -65,6 +65,12 @@ async fn certificate_expiring_in_three_days_is_degraded() {
         "{}",
         r.detail
     );
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        conformance::probe::soft_failure_is_degraded(&probe(addr.port(), &ca)),
+    )
+    .await
+    .unwrap();
     let r = check(&probe(addr.port(), &ca).with_critical_days(7)).await;
     assert_eq!(r.outcome, Outcome::Down, "{}", r.detail);
 }

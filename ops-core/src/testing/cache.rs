@@ -1,7 +1,7 @@
 //! [`FakeCache`]: an in-memory key-value cache.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,10 +16,13 @@ use crate::refs::KeyPattern;
 
 #[derive(Debug)]
 struct State {
-    keys: BTreeMap<String, String>,
+    /// Keys by database index.
+    dbs: BTreeMap<u32, BTreeMap<String, String>>,
     info: CacheInfo,
     clients: Vec<ClientInfo>,
     last_save: Option<jiff::Timestamp>,
+    /// How long a save takes.
+    save_takes: Duration,
 }
 
 impl Default for State {
@@ -31,32 +34,65 @@ impl Default for State {
         };
         info.persistence.last_bgsave_ok = true;
         Self {
-            keys: BTreeMap::new(),
+            dbs: BTreeMap::new(),
             info,
             clients: Vec::new(),
             last_save: None,
+            save_takes: Duration::ZERO,
         }
     }
 }
 
 /// An in-memory [`Cache`] that matches keys with Redis's glob rules.
+///
+/// A handle works on database 0 of its server; [`FakeCache::database`] opens another database
+/// of the same server, so flushes can be told apart by scope.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use ops_core::Cache;
+/// use ops_core::cache::FlushScope;
+/// use ops_core::testing::FakeCache;
+/// let db0 = FakeCache::default().with_keys("a:", 3);
+/// let db1 = db0.database(1).with_keys("b:", 2);
+/// db0.flush(FlushScope::Database).await?;
+/// assert_eq!((db0.len(), db1.len()), (0, 2));
+/// db0.flush(FlushScope::All).await?;
+/// assert!(db1.is_empty());
+/// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+/// ```
 #[derive(Debug, Default)]
 pub struct FakeCache {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    db: u32,
     faults: Faults,
 }
 
 super::faults::fake_common!(FakeCache, "Cache");
 
 impl FakeCache {
-    /// Seed keys `"{prefix}{i}"` for `i` in `0..n`.
+    /// Seed keys `"{prefix}{i}"` for `i` in `0..n` (in this handle's database).
     #[must_use]
     pub fn with_keys(self, prefix: &str, n: usize) -> Self {
+        let db = self.db;
         self.with_state(|s| {
+            let keys = s.dbs.entry(db).or_default();
             for i in 0..n {
-                s.keys.insert(format!("{prefix}{i}"), "v".to_owned());
+                keys.insert(format!("{prefix}{i}"), "v".to_owned());
             }
         })
+    }
+
+    /// A handle on database `db` of the same server: same keys, clients and INFO, its own
+    /// failure injection and logs.
+    #[must_use]
+    pub fn database(&self, db: u32) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            db,
+            faults: Faults::default(),
+        }
     }
 
     /// Seed the INFO the fake reports (the keyspace count follows the keys).
@@ -65,15 +101,21 @@ impl FakeCache {
         self.with_state(|s| s.info = info)
     }
 
+    /// Make every save take `d` (a snapshot with a shorter timeout is a `Timeout`).
+    #[must_use]
+    pub fn with_save_taking(self, d: Duration) -> Self {
+        self.with_state(|s| s.save_takes = d)
+    }
+
     /// Seed connected clients.
     #[must_use]
     pub fn with_clients(self, clients: Vec<ClientInfo>) -> Self {
         self.with_state(|s| s.clients = clients)
     }
 
-    /// Number of keys stored.
+    /// Number of keys stored in this handle's database.
     pub fn len(&self) -> usize {
-        self.lock().keys.len()
+        self.lock().dbs.get(&self.db).map_or(0, BTreeMap::len)
     }
 
     /// Whether no key is stored.
@@ -109,13 +151,16 @@ impl Cache for FakeCache {
         self.call("info", "cache")?;
         let s = self.lock();
         let mut info = s.info.clone();
-        info.keyspace.insert(
-            0,
-            KeyspaceInfo {
-                keys: s.keys.len() as u64,
-                expires: 0,
-            },
-        );
+        info.keyspace.insert(0, KeyspaceInfo::default());
+        for (db, keys) in s.dbs.iter().filter(|(_, k)| !k.is_empty()) {
+            info.keyspace.insert(
+                *db,
+                KeyspaceInfo {
+                    keys: keys.len() as u64,
+                    expires: 0,
+                },
+            );
+        }
         info.persistence.last_save = s.last_save.or(info.persistence.last_save);
         Ok(info)
     }
@@ -126,16 +171,19 @@ impl Cache for FakeCache {
         _opts: &PurgeOptions,
     ) -> Result<KeyCount, OpsError> {
         self.call("count", pattern.as_str())?;
-        let s = self.lock();
-        let matched = s.keys.keys().filter(|k| pattern.matches(k)).count() as u64;
-        Ok(KeyCount::new(s.keys.len() as u64, matched))
+        let mut s = self.lock();
+        let keys = s.dbs.entry(self.db).or_default();
+        let matched = keys.keys().filter(|k| pattern.matches(k)).count() as u64;
+        Ok(KeyCount::new(keys.len() as u64, matched))
     }
 
     async fn sample(&self, pattern: &KeyPattern, n: usize) -> Result<Vec<String>, OpsError> {
         self.call("sample", pattern.as_str())?;
         Ok(self
             .lock()
-            .keys
+            .dbs
+            .entry(self.db)
+            .or_default()
             .keys()
             .filter(|k| pattern.matches(k))
             .take(n)
@@ -146,34 +194,90 @@ impl Cache for FakeCache {
     async fn purge(
         &self,
         pattern: &KeyPattern,
-        _opts: &PurgeOptions,
+        opts: &PurgeOptions,
     ) -> Result<PurgeOutcome, OpsError> {
         self.call("purge", pattern.as_str())?;
-        let mut s = self.lock();
-        let scanned = s.keys.len() as u64;
-        let before = s.keys.len();
-        s.keys.retain(|k, _| !pattern.matches(k));
-        let deleted = (before - s.keys.len()) as u64;
-        drop(s);
+        let started = tokio::time::Instant::now();
+        let (scanned, matched) = {
+            let mut s = self.lock();
+            let keys = s.dbs.entry(self.db).or_default();
+            let matched: Vec<String> = keys
+                .keys()
+                .filter(|k| pattern.matches(k))
+                .cloned()
+                .collect();
+            (keys.len() as u64, matched)
+        };
+        // Batches as the server backend cuts them: at most a tenth of a second's worth of
+        // deletions when rate-limited, each started on schedule, none after the timeout.
+        let batch = match opts.max_keys_per_sec {
+            Some(rate) => opts.batch_size.min((rate / 10).max(1)),
+            None => opts.batch_size,
+        }
+        .max(1);
+        let mut deleted: u64 = 0;
+        for keys in matched.chunks(usize::try_from(batch).unwrap_or(usize::MAX)) {
+            if let Some(rate) = opts.max_keys_per_sec {
+                let due =
+                    Duration::from_millis(deleted.saturating_mul(1000) / u64::from(rate.max(1)));
+                tokio::time::sleep_until(started + due).await;
+            }
+            if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
+                self.faults
+                    .mutate(format!("purge {pattern} deleted={deleted}"));
+                return Err(OpsError::new(
+                    crate::error::ErrorKind::Timeout,
+                    "fake",
+                    "purge",
+                    pattern.as_str(),
+                )
+                .with_detail(format!(
+                    "purge interrupted: deleted {deleted} of {} matching keys; rerun to finish",
+                    matched.len()
+                )));
+            }
+            let mut s = self.lock();
+            let db = s.dbs.entry(self.db).or_default();
+            deleted += keys.iter().filter(|k| db.remove(*k).is_some()).count() as u64;
+        }
         self.faults
             .mutate(format!("purge {pattern} deleted={deleted}"));
         Ok(PurgeOutcome::new(
             scanned,
+            matched.len() as u64,
             deleted,
-            deleted,
-            Duration::from_millis(1),
+            started.elapsed(),
         ))
     }
 
     async fn flush(&self, scope: FlushScope) -> Result<(), OpsError> {
         self.call("flush", "cache")?;
-        self.lock().keys.clear();
+        let mut s = self.lock();
+        match scope {
+            FlushScope::Database => {
+                s.dbs.remove(&self.db);
+            }
+            FlushScope::All => s.dbs.clear(),
+        }
+        drop(s);
         self.faults.mutate(format!("flush {scope:?}"));
         Ok(())
     }
 
-    async fn snapshot(&self, _timeout: Duration) -> Result<SnapshotOutcome, OpsError> {
+    async fn snapshot(&self, timeout: Duration) -> Result<SnapshotOutcome, OpsError> {
         self.call("snapshot", "cache")?;
+        let takes = self.lock().save_takes;
+        if takes > timeout {
+            tokio::time::sleep(timeout).await;
+            return Err(OpsError::new(
+                crate::error::ErrorKind::Timeout,
+                "fake",
+                "snapshot",
+                "cache",
+            )
+            .with_detail(format!("the save did not land within {timeout:?}")));
+        }
+        tokio::time::sleep(takes).await;
         let mut s = self.lock();
         let previous = s.last_save;
         let saved_at = previous.map_or(jiff::Timestamp::UNIX_EPOCH, |p| {

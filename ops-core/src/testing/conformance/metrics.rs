@@ -1,7 +1,18 @@
 //! Conformance tests for [`Metrics`] backends.
 
 use crate::error::ErrorKind;
-use crate::metrics::{MetricQuery, Metrics, QueryResult};
+use crate::metrics::{MetricQuery, Metrics, QueryResult, TimeRange};
+
+/// The last 10 s at 2 s steps.
+fn last_ten_seconds() -> TimeRange {
+    let now = jiff::Timestamp::now();
+    TimeRange::new(
+        now - jiff::SignedDuration::from_secs(10),
+        now,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.chain()))
+}
 
 /// `1+1` is the scalar 2, and an empty query is refused before it is sent.
 ///
@@ -24,12 +35,12 @@ pub async fn scalar_arithmetic(metrics: &dyn Metrics) {
 }
 
 /// `vector(1)` is one sample of value 1, and the same expression over the last 10 s at 2 s
-/// steps is one series of several points, all 1.
+/// steps is one series with a point at each step (5 to 7 points, in time order, inside the
+/// range), all 1.
 ///
 /// # Panics
 /// When the backend answers differently.
 pub async fn vector_and_range(metrics: &dyn Metrics) {
-    use crate::metrics::TimeRange;
     let q = MetricQuery::new("vector(1)").unwrap_or_else(|e| panic!("{}", e.chain()));
     let r = metrics
         .query(&q, None)
@@ -40,13 +51,7 @@ pub async fn vector_and_range(metrics: &dyn Metrics) {
     };
     assert_eq!(samples.len(), 1, "one sample: {samples:?}");
     assert!((samples[0].value - 1.0).abs() < f64::EPSILON);
-    let now = jiff::Timestamp::now();
-    let range = TimeRange::new(
-        now - jiff::SignedDuration::from_secs(10),
-        now,
-        std::time::Duration::from_secs(2),
-    )
-    .unwrap_or_else(|e| panic!("{}", e.chain()));
+    let range = last_ten_seconds();
     let m = metrics
         .query_range(&q, &range)
         .await
@@ -55,9 +60,21 @@ pub async fn vector_and_range(metrics: &dyn Metrics) {
         panic!("a range query is a matrix, got {m:?}")
     };
     assert_eq!(series.len(), 1, "one series: {series:?}");
+    let points = &series[0].points;
     assert!(
-        series[0].points.len() >= 2,
-        "points at each step: {series:?}"
+        (5..=7).contains(&points.len()),
+        "a point at each 2 s step of 10 s: {series:?}"
+    );
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "points in time order: {series:?}"
+    );
+    let slack = jiff::SignedDuration::from_secs(2);
+    assert!(
+        points
+            .iter()
+            .all(|(t, _)| *t >= range.start - slack && *t <= range.end + slack),
+        "points inside the range: {series:?}"
     );
     assert!(
         series[0]
@@ -75,6 +92,35 @@ pub async fn rejected_query_is_invalid_input(metrics: &dyn Metrics) {
     let q = MetricQuery::new("sum(").unwrap_or_else(|e| panic!("{}", e.chain()));
     let err = metrics.query(&q, None).await.err().map(|e| e.kind());
     assert_eq!(err, Some(ErrorKind::InvalidInput), "a parse error");
+    let range = last_ten_seconds();
+    let err = metrics
+        .query_range(&q, &range)
+        .await
+        .err()
+        .map(|e| e.kind());
+    assert_eq!(
+        err,
+        Some(ErrorKind::InvalidInput),
+        "a parse error over a range"
+    );
+}
+
+/// `0/0` is a value, not an error: the scalar NaN ([`crate::metrics::Sample`] values may be
+/// NaN or infinite, as Prometheus allows), which [`QueryResult::max_value`] skips.
+///
+/// # Panics
+/// When it fails or is anything but a NaN scalar.
+pub async fn nan_is_a_value(metrics: &dyn Metrics) {
+    let q = MetricQuery::new("0/0").unwrap_or_else(|e| panic!("{}", e.chain()));
+    let r = metrics
+        .query(&q, None)
+        .await
+        .unwrap_or_else(|e| panic!("0/0 is a value, not an error: {}", e.chain()));
+    assert!(
+        matches!(r, QueryResult::Scalar(_, v) if v.is_nan()),
+        "0/0 is the scalar NaN, got {r:?}"
+    );
+    assert_eq!(r.max_value(), None, "NaN is not a finite maximum");
 }
 
 /// `metrics` points at a port where nothing listens: a query is `Unavailable`, quickly.
@@ -112,4 +158,5 @@ pub async fn run_all(metrics: &dyn Metrics) {
     scalar_arithmetic(metrics).await;
     vector_and_range(metrics).await;
     rejected_query_is_invalid_input(metrics).await;
+    nan_is_a_value(metrics).await;
 }

@@ -108,3 +108,29 @@ pub async fn silence_is_down_within_timeout(probe: &dyn Probe, timeout: std::tim
         r.detail
     );
 }
+
+/// A probe of a target that serves but fails a soft condition (a certificate expiring soon, a
+/// slow answer) reports `Degraded` (a result, not an error), names the failed observation and
+/// says why.
+///
+/// # Panics
+/// When it reports anything else or gives no reason.
+pub async fn soft_failure_is_degraded(probe: &dyn Probe) {
+    let r = probe.check().await.unwrap_or_else(|e| {
+        panic!(
+            "a degraded target must be a result, not an error: {}",
+            e.chain()
+        )
+    });
+    assert_eq!(
+        r.outcome,
+        Outcome::Degraded,
+        "a soft failure is degraded: {}",
+        r.detail
+    );
+    assert!(!r.detail.is_empty(), "a degraded result says why");
+    assert!(
+        r.failed().next().is_some(),
+        "a degraded result names the condition that failed: {r:?}"
+    );
+}
