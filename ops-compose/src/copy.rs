@@ -5,7 +5,7 @@ use std::io::Read as _;
 use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use ops_core::InstanceRef;
 
 use crate::error::{Error, Result};
@@ -33,6 +33,57 @@ fn split_path<'a>(
         Some(("", file)) => Ok(("/", file)),
         Some((dir, file)) => Ok((dir, file)),
     }
+}
+
+/// This crate's error for a failed [`ops_core::archive::stream_single_file`].
+fn single_file_error(
+    e: ops_core::archive::SingleFileError,
+    operation: &'static str,
+    target: String,
+    idle: std::time::Duration,
+) -> Error {
+    use ops_core::archive::SingleFileError as S;
+    let refused = |reason: String| Error::InvalidArgument {
+        operation,
+        target: target.clone(),
+        reason,
+    };
+    match e {
+        S::Empty => Error::NotFound { operation, target },
+        S::NotAFile { what, .. } => refused(format!(
+            "not a regular file but {what} (directories and links are not copied)"
+        )),
+        S::SeveralEntries { name } => refused(format!(
+            "the engine's archive holds more than the file (also {name:?})"
+        )),
+        S::Write(source) => Error::Sink {
+            operation,
+            target,
+            source,
+        },
+        S::Read(source) if is_stall(&source) => Error::Timeout {
+            operation,
+            target,
+            after: idle,
+        },
+        S::Read(source) => Error::Archive {
+            operation,
+            target,
+            source,
+        },
+        other => Error::Archive {
+            operation,
+            target,
+            source: std::io::Error::other(other),
+        },
+    }
+}
+
+/// Whether a read of the engine's archive failed because the engine stopped sending.
+fn is_stall(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<bollard::errors::Error>())
+        .is_some_and(|b| matches!(b, bollard::errors::Error::RequestTimeoutError))
 }
 
 impl ComposePlatform {
@@ -78,6 +129,60 @@ impl ComposePlatform {
         let mut contents = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
         entry.read_to_end(&mut contents).map_err(archive_err)?;
         Ok(contents)
+    }
+
+    /// Stream one regular file out of the container into `sink` as the engine sends it
+    /// ([`ops_core::Platform::copy_from_into`]): the engine's tar archive is read
+    /// incrementally (256 KiB at a time), so memory stays bounded and
+    /// [`crate::ComposeConfig::max_copy_bytes`] does not apply. Each read of the archive
+    /// must arrive within the request timeout; the whole copy has no deadline of its own
+    /// (the caller's step bounds it). Returns the bytes written.
+    ///
+    /// # Errors
+    /// `NotFound` when the container or path does not exist; `InvalidInput` for a relative
+    /// path, a directory, a link or an archive of several entries; `Timeout` when the engine
+    /// stalls; `Backend` for an unreadable archive or a failing sink.
+    pub async fn copy_file_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut ops_core::platform::CopySink,
+    ) -> Result<u64> {
+        let operation = "copy_from_into";
+        split_path(instance, operation, path)?;
+        let target = format!("{instance}:{path}");
+        let inspect = self.resolve_instance(instance, operation).await?;
+        let id = inspect.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        let opts = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let idle = self.config().request_timeout;
+        let mut stream = docker.download_from_container(&id, Some(opts));
+        // The engine answers a missing path (404) before the first byte: take it apart.
+        let first = match self.call(operation, &target, stream.next().map(Ok)).await? {
+            Some(Err(e)) => {
+                return Err(match Error::engine(operation, &target, e) {
+                    e if e.status_code() == Some(404) => Error::NotFound { operation, target },
+                    e => e,
+                });
+            }
+            first => first,
+        };
+        let rest = futures::stream::unfold(stream, move |mut s| async move {
+            match tokio::time::timeout(idle, s.next()).await {
+                Ok(item) => item.map(|i| (i, s)),
+                Err(_) => Some((Err(bollard::errors::Error::RequestTimeoutError), s)),
+            }
+        });
+        let chunks = futures::stream::iter(first)
+            .chain(rest)
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        let reader = tokio_util::io::StreamReader::new(chunks);
+        match ops_core::archive::stream_single_file(reader, sink, None).await {
+            Ok((_, bytes)) => Ok(bytes),
+            Err(e) => Err(single_file_error(e, operation, target, idle)),
+        }
     }
 
     /// The engine's tar archive of `path` in the container (what `docker cp CONTAINER:PATH -`

@@ -102,6 +102,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Writing a copied file to its destination (the caller's sink) failed.
+    #[error("writing the copy of {target} failed")]
+    Sink {
+        /// The operation.
+        operation: &'static str,
+        /// What was copied.
+        target: String,
+        /// The sink's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A change failed, and undoing it failed too: the service may be left without a
     /// running container. `failed` says which undo steps failed; `source` is the first error.
     #[error("{operation} of {target} failed and could not be fully undone ({}): the service may need a hand", failed.join("; "))]
@@ -176,6 +187,7 @@ impl Error {
             | Self::Unsupported { operation, .. }
             | Self::Conflict { operation, .. }
             | Self::Archive { operation, .. }
+            | Self::Sink { operation, .. }
             | Self::Compensation { operation, .. }
             | Self::Unready { operation, .. }
             | Self::InvalidArgument { operation, .. } => operation,
@@ -193,6 +205,7 @@ impl Error {
             | Self::Unsupported { target, .. }
             | Self::Conflict { target, .. }
             | Self::Archive { target, .. }
+            | Self::Sink { target, .. }
             | Self::Compensation { target, .. }
             | Self::Unready { target, .. }
             | Self::InvalidArgument { target, .. } => target.clone(),
@@ -219,7 +232,7 @@ impl Error {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Conflict { .. } | Self::Unready { exited: true, .. } => ErrorKind::Conflict,
-            Self::Archive { .. } => ErrorKind::Backend,
+            Self::Archive { .. } | Self::Sink { .. } => ErrorKind::Backend,
             Self::Compensation { source, .. } => source.kind(),
             Self::Client { source } | Self::Engine { source, .. } => match source {
                 B::DockerResponseServerError { status_code, .. } => match status_code {

@@ -449,6 +449,16 @@ impl Platform for ComposePlatform {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %instance))]
+    async fn copy_from_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut ops_core::platform::CopySink,
+    ) -> Result<u64, OpsError> {
+        Ok(self.copy_file_into(instance, path, sink).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "compose", target = %instance))]
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         let (parent, base) = ops_core::archive::split_dir(path)?;
         let full = format!("{}/{base}", parent.trim_end_matches('/'));

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, OpsError};
 
+mod single;
+pub use single::{SingleFileError, stream_single_file};
+
 /// An absolute directory path split into its parent and its last component, the way
 /// `tar cf - -C PARENT BASE` takes it.
 ///

@@ -5,13 +5,17 @@
 //! A file appears under its final name only complete and fsynced, after its sidecar; an
 //! existing file is never replaced; the directory is fsynced so the names survive a crash.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::database::BackupInfo;
 use crate::error::{ErrorKind, OpsError};
+
+mod writer;
+pub use writer::ArtifactWriter;
 
 const BACKEND: &str = "artifact";
 
@@ -64,18 +68,21 @@ pub fn parse_sidecar(text: &str) -> Option<String> {
 /// );
 /// ```
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            use std::fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Write `contents` to `dir/name` and its sidecar, durably: both go to temporary files in
 /// `dir`, are fsynced and take their final names (sidecar first) without replacing anything,
-/// then `dir` is fsynced. `dir` is created when missing.
+/// then `dir` is fsynced. `dir` is created when missing. The same path as an
+/// [`ArtifactWriter`] fed `contents` at once.
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] when `name` is not a plain file name (no `/`, not hidden, not
@@ -97,15 +104,12 @@ pub async fn write_verified(
     name: &str,
     contents: Vec<u8>,
 ) -> Result<BackupInfo, OpsError> {
-    check_name(name)?;
-    let dir = dir.to_owned();
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || write_blocking(&dir, &name, &contents))
+    let mut writer = ArtifactWriter::create(dir, name).await?;
+    writer
+        .write_all(&contents)
         .await
-        .map_err(|e| {
-            OpsError::new(ErrorKind::Backend, BACKEND, "write", "artifact")
-                .with_detail(e.to_string())
-        })?
+        .map_err(io_error("write", &writer.tmp_file))?;
+    writer.finish().await
 }
 
 /// Recompute the checksum of `path` and compare it with its sidecar.
@@ -147,8 +151,14 @@ pub async fn verify(path: &Path) -> Result<BackupInfo, OpsError> {
             "the sidecar does not hold a sha256 checksum",
         )
     })?;
-    let bytes = tokio::fs::read(path).await.map_err(|e| io(e, path))?;
-    let actual = sha256_hex(&bytes);
+    let file = path.to_owned();
+    let (actual, bytes) = tokio::task::spawn_blocking(move || sha256_file(&file))
+        .await
+        .map_err(|e| {
+            OpsError::new(ErrorKind::Backend, BACKEND, "verify", target.clone())
+                .with_detail(e.to_string())
+        })?
+        .map_err(|e| io(e, path))?;
     if actual != expected {
         return Err(
             OpsError::new(ErrorKind::Backend, BACKEND, "verify", target).with_detail(format!(
@@ -156,7 +166,7 @@ pub async fn verify(path: &Path) -> Result<BackupInfo, OpsError> {
             )),
         );
     }
-    let mut info = BackupInfo::new(path, actual, bytes.len() as u64);
+    let mut info = BackupInfo::new(path, actual, bytes);
     info.created_at = Some(jiff::Timestamp::now());
     Ok(info)
 }
@@ -175,50 +185,26 @@ fn check_name(name: &str) -> Result<(), OpsError> {
     Ok(())
 }
 
-fn write_blocking(dir: &Path, name: &str, contents: &[u8]) -> Result<BackupInfo, OpsError> {
-    let final_path = dir.join(name);
-    let final_side = sidecar_path(&final_path);
-    let io = |what: &Path| {
-        let what = what.display().to_string();
-        move |e: std::io::Error| {
-            OpsError::new(ErrorKind::Backend, BACKEND, "write", what).with_detail(e.to_string())
+/// The SHA-256 (hex) and length of the file at `path`, read in 1 MiB chunks.
+fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((hex(&hasher.finalize()), len));
         }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    for existing in [&final_path, &final_side] {
-        if existing.exists() {
-            return Err(OpsError::invalid(
-                "write",
-                existing.display().to_string(),
-                "already exists: a record is never replaced",
-            ));
-        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
     }
-    let sha256 = sha256_hex(contents);
-    let tag = format!("{:08x}", fastrand::u32(..));
-    let tmp_file = dir.join(format!(".{name}.{tag}.tmp"));
-    let tmp_side = dir.join(format!(".{name}.sha256.{tag}.tmp"));
-    let written = (|| {
-        write_synced(&tmp_file, contents).map_err(io(&tmp_file))?;
-        write_synced(&tmp_side, sidecar_line(&sha256, name).as_bytes()).map_err(io(&tmp_side))?;
-        // Sidecar first: a file under its final name always has its checksum. Hard links
-        // refuse to replace an existing name, which a rename would do silently.
-        std::fs::hard_link(&tmp_side, &final_side).map_err(io(&final_side))?;
-        if let Err(e) = std::fs::hard_link(&tmp_file, &final_path) {
-            let _ = std::fs::remove_file(&final_side);
-            return Err(io(&final_path)(e));
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(&tmp_file);
-    let _ = std::fs::remove_file(&tmp_side);
-    written?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    let mut info = BackupInfo::new(&final_path, sha256, contents.len() as u64);
-    info.created_at = Some(jiff::Timestamp::now());
-    Ok(info)
+}
+
+/// An [`OpsError`] maker for an I/O error of `operation` on `what`.
+fn io_error(operation: &'static str, what: &Path) -> impl FnOnce(std::io::Error) -> OpsError {
+    let what = what.display().to_string();
+    move |e| OpsError::new(ErrorKind::Backend, BACKEND, operation, what).with_detail(e.to_string())
 }
 
 /// Write `contents` to the new file `path` (never an existing one) and fsync it.

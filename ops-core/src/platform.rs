@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::error::{ErrorKind, OpsError};
 use crate::refs::{InstanceRef, Namespace, ResourceName, WorkloadRef};
@@ -1351,6 +1352,17 @@ pub struct ConfigChange {
     pub persist_in: Option<String>,
 }
 
+/// Where [`Platform::copy_from_into`] writes a copied file: any async byte sink that owns
+/// its state (an [`crate::artifact::ArtifactWriter`], a `tokio::fs::File`, a `Vec<u8>`).
+///
+/// # Examples
+/// ```
+/// let mut buffer = Vec::new();
+/// let sink: &mut ops_core::platform::CopySink = &mut buffer;
+/// # let _ = sink;
+/// ```
+pub type CopySink = dyn AsyncWrite + Send + Unpin + 'static;
+
 /// Where workloads run: inspect them, restart them, wait for rollouts.
 ///
 /// Implemented by `ops-k8s` (Kubernetes) and `ops-compose` (Docker Compose). A backend that
@@ -1490,6 +1502,50 @@ pub trait Platform: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// [`ErrorKind::NotFound`] when the instance or path does not exist.
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError>;
+
+    /// Stream the regular file `path` out of an instance into `sink`, holding a bounded
+    /// amount of it in memory (a backend that can stream reads it chunk by chunk; the default
+    /// body reads it whole with [`Platform::copy_from`], then writes it). Returns the bytes
+    /// written. The sink is written in order and neither flushed nor shut down: finish it
+    /// (an [`crate::artifact::ArtifactWriter`] is finished with its `finish`). On an error
+    /// the sink may hold part of the file: discard it. Reads only, so dry runs may call it.
+    /// Not cancellation safe: dropping the future leaves the sink part-written.
+    ///
+    /// # Errors
+    /// As [`Platform::copy_from`]: [`ErrorKind::NotFound`] when the instance or path does not
+    /// exist, [`ErrorKind::InvalidInput`] for a directory, a link or an archive of several
+    /// entries; [`ErrorKind::Backend`] when writing to `sink` fails.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ops_core::Platform as _;
+    /// use ops_core::testing::FakePlatform;
+    /// let pod: ops_core::InstanceRef = "prod/statefulset/redis/redis-0".parse()?;
+    /// let fake = FakePlatform::default().with_file(&pod, "/data/dump.rdb", b"REDIS0011");
+    /// let mut sink = Vec::new();
+    /// let n = fake.copy_from_into(&pod, "/data/dump.rdb", &mut sink).await?;
+    /// assert_eq!((n, sink.as_slice()), (9, &b"REDIS0011"[..]));
+    /// # Ok::<(), ops_core::OpsError>(()) }).unwrap();
+    /// ```
+    async fn copy_from_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut CopySink,
+    ) -> Result<u64, OpsError> {
+        let contents = self.copy_from(instance, path).await?;
+        sink.write_all(&contents).await.map_err(|e| {
+            OpsError::new(
+                ErrorKind::Backend,
+                self.backend(),
+                "copy_from_into",
+                format!("{instance}:{path}"),
+            )
+            .with_detail(format!("writing the copied file failed: {e}"))
+        })?;
+        Ok(contents.len() as u64)
+    }
 
     /// Copy the directory `path` out of an instance as a tar archive whose members are named
     /// after the directory (`data/`, `data/a.bin`: what `tar cf - -C /var/lib data` writes),
@@ -1873,6 +1929,7 @@ macro_rules! forward_platform {
             async fn events(&self, workload: &WorkloadRef, opts: EventOptions) -> Result<Vec<PlatformEvent>, OpsError> { (**self).events(workload, opts).await }
             async fn exec(&self, instance: &InstanceRef, command: &ExecCommand) -> Result<ExecOutput, OpsError> { (**self).exec(instance, command).await }
             async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { (**self).copy_from(instance, path).await }
+            async fn copy_from_into(&self, instance: &InstanceRef, path: &str, sink: &mut CopySink) -> Result<u64, OpsError> { (**self).copy_from_into(instance, path, sink).await }
             async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { (**self).archive_from(instance, path).await }
             async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { (**self).copy_to(instance, path, contents).await }
             async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { (**self).resource_usage(workload).await }

@@ -160,6 +160,14 @@ impl<T: Platform + ?Sized, P: std::ops::Deref<Target = T> + Send + Sync + std::f
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.0.copy_from(instance, path).await
     }
+    async fn copy_from_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut crate::platform::CopySink,
+    ) -> Result<u64, OpsError> {
+        self.0.copy_from_into(instance, path, sink).await
+    }
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.0.archive_from(instance, path).await
     }

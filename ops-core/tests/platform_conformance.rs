@@ -113,6 +113,7 @@ enum Fault {
     ExecDisclaimedButWorks,
     RollbackClaimedButUnsupported,
     UnknownIsBackendError,
+    StreamedCopyWritesNothing,
 }
 
 #[derive(Debug)]
@@ -189,6 +190,12 @@ async fn broken_unknown_workload_reported_as_a_backend_error_fails_the_suite() {
     broken(Fault::UnknownIsBackendError).await;
 }
 
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "copy_from_into streams the bytes copy_from gives")]
+async fn broken_streamed_copy_that_writes_nothing_fails_the_suite() {
+    broken(Fault::StreamedCopyWritesNothing).await;
+}
+
 #[async_trait]
 #[rustfmt::skip]
 impl Platform for Broken {
@@ -209,6 +216,7 @@ impl Platform for Broken {
     async fn events(&self, workload: &WorkloadRef, opts: EventOptions) -> Result<Vec<PlatformEvent>, OpsError> { let events = self.inner.events(workload, opts).await?; Ok(if self.fault == Fault::NoEvents { Vec::new() } else { events }) }
     async fn exec(&self, instance: &InstanceRef, command: &ExecCommand) -> Result<ExecOutput, OpsError> { self.inner.exec(instance, command).await }
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { self.inner.copy_from(instance, path).await }
+    async fn copy_from_into(&self, instance: &InstanceRef, path: &str, sink: &mut ops_core::platform::CopySink) -> Result<u64, OpsError> { if self.fault == Fault::StreamedCopyWritesNothing { return Ok(self.inner.copy_from(instance, path).await?.len() as u64); } self.inner.copy_from_into(instance, path, sink).await }
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> { self.inner.archive_from(instance, path).await }
     async fn copy_to(&self, instance: &InstanceRef, path: &str, contents: Vec<u8>) -> Result<(), OpsError> { let mut contents = contents; if self.fault == Fault::CopyLosesBytes { contents.pop(); } self.inner.copy_to(instance, path, contents).await }
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { self.inner.resource_usage(workload).await }

@@ -1,9 +1,11 @@
 //! Copying one file out of or into a workload's pod the way `kubectl cp` does it: `tar` over
 //! exec. `copy_from` runs `tar cf - PATH` and takes the single regular file out of the archive
 //! (links, directories, other members and names that do not match are refused);
+//! `copy_from_into` runs the same command and streams the file out of tar's stdout as it
+//! arrives (bounded memory, no output limit, each read within the request timeout);
 //! `copy_to` builds a one-file archive in memory and runs `tar xmf - -C DIR` with it on stdin;
 //! `archive_from` runs `tar cf - -C PARENT BASE` and returns the archive once checked.
-//! Paths are absolute, without `.` or `..`; sizes are bounded by
+//! Paths are absolute, without `.` or `..`; sizes (but a streamed copy's) are bounded by
 //! [`crate::KubeConfig::exec_output_limit`].
 
 use std::io::Read as _;
@@ -169,6 +171,68 @@ impl KubePlatform {
             operation,
             &target,
         )
+    }
+
+    /// [`ops_core::Platform::copy_from_into`]: `tar cf - PATH` in the instance with its
+    /// stdout streamed through [`ops_core::archive::stream_single_file`] into `sink`, so
+    /// neither the output limit nor the exec's single deadline applies (each read must
+    /// arrive within the request timeout). Refuses what [`KubePlatform::copy_out`] refuses.
+    pub(crate) async fn copy_out_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut ops_core::platform::CopySink,
+    ) -> Result<u64> {
+        use ops_core::archive::SingleFileError as S;
+        let operation = "copy_from_into";
+        let target = instance.to_string();
+        let remote = RemotePath::parse(operation, &target, path)?;
+        let full = remote.full();
+        let member = full.trim_start_matches('/');
+        let run = Run {
+            operation,
+            argv: vec!["tar".into(), "cf".into(), "-".into(), full.clone()],
+            container: None,
+            stdin: None,
+            timeout: None,
+        };
+        let streamed = self.run_into(instance, run, sink, member).await?;
+        let malformed = |reason: String| Error::Malformed {
+            operation,
+            target: target.clone(),
+            reason,
+        };
+        match streamed.file {
+            Ok((_, bytes)) if streamed.output.success() => Ok(bytes),
+            Err(S::NotAFile { what, .. }) => Err(Error::InvalidArgument {
+                operation,
+                target: target.clone(),
+                reason: format!("{full} is {what}: copy_from copies one regular file"),
+            }),
+            Err(S::OtherName { name }) => Err(malformed(format!(
+                "the archive member {name:?} does not match the path asked for ({member:?})"
+            ))),
+            Err(S::SeveralEntries { name }) => Err(malformed(format!(
+                "the archive holds more than {member:?}: also {name:?}"
+            ))),
+            Err(S::Write(source)) => Err(Error::Sink {
+                operation,
+                target: format!("{target}:{full}"),
+                source,
+            }),
+            Err(S::Read(e)) if e.kind() == std::io::ErrorKind::TimedOut => Err(Error::Timeout {
+                operation,
+                target: target.clone(),
+                after: self.config.request_timeout,
+            }),
+            _ if !streamed.output.success() => {
+                Err(tar_failed(operation, &target, &full, &streamed.output))
+            }
+            Err(S::Read(e)) => Err(malformed(format!(
+                "the archive tar wrote is unreadable: {e}"
+            ))),
+            Ok(_) | Err(_) => Err(malformed(format!("the archive does not hold {member:?}"))),
+        }
     }
 
     /// [`ops_core::Platform::archive_from`]: `tar cf - -C PARENT BASE` in the instance, so the

@@ -156,6 +156,17 @@ pub enum Error {
         /// The limit, bytes.
         limit: usize,
     },
+    /// Writing a copied file to its destination (the caller's sink) failed.
+    #[error("writing the copy of {target} failed")]
+    Sink {
+        /// The operation.
+        operation: &'static str,
+        /// The pod and path.
+        target: String,
+        /// The sink's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An object did not have the shape the operation needs (a missing template, an
     /// unreadable revision, an unparsable quantity).
     #[error("unexpected object for {operation} of {target}: {reason}")]
@@ -186,6 +197,7 @@ impl Error {
             | Self::CommandFailed { operation, .. }
             | Self::Stream { operation, .. }
             | Self::TooLarge { operation, .. }
+            | Self::Sink { operation, .. }
             | Self::Malformed { operation, .. } => operation,
         }
     }
@@ -203,6 +215,7 @@ impl Error {
             | Self::CommandFailed { target, .. }
             | Self::Stream { target, .. }
             | Self::TooLarge { target, .. }
+            | Self::Sink { target, .. }
             | Self::Malformed { target, .. } => target.clone(),
         }
     }
@@ -227,7 +240,9 @@ impl Error {
             Self::Refused { .. } => ErrorKind::Conflict,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::InvalidArgument { .. } | Self::TooLarge { .. } => ErrorKind::InvalidInput,
-            Self::Malformed { .. } | Self::CommandFailed { .. } => ErrorKind::Backend,
+            Self::Malformed { .. } | Self::CommandFailed { .. } | Self::Sink { .. } => {
+                ErrorKind::Backend
+            }
             Self::Api { cause, .. } => kind_of(cause),
         }
     }
@@ -284,7 +299,7 @@ fn detail_of(err: &Error) -> Option<String> {
         | Error::InvalidArgument { reason, .. }
         | Error::Malformed { reason, .. } => Some(reason.clone()),
         Error::CommandFailed { reason, .. } => Some(ops_core::text::evidence(reason, 400)),
-        Error::Timeout { .. } | Error::Stream { .. } => None,
+        Error::Timeout { .. } | Error::Stream { .. } | Error::Sink { .. } => None,
         Error::TooLarge { what, limit, .. } => Some(format!(
             "{what} exceeds {limit} bytes: narrow the command or raise exec_output_limit"
         )),

@@ -3,14 +3,18 @@
 //! stderr kept apart and bounded; the exit code read from the status channel; the whole exec
 //! under one deadline. Only pods the workload controls are reached.
 
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, AttachParams};
+use kube::api::{Api, AttachParams, AttachedProcess};
 use ops_core::InstanceRef;
-use ops_core::platform::{ExecCommand, ExecOutput};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use ops_core::archive::SingleFileError;
+use ops_core::platform::{CopySink, ExecCommand, ExecOutput};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 
 use crate::error::{Error, Request, Result};
 use crate::platform::{KubePlatform, Retry};
@@ -111,6 +115,80 @@ async fn read_bounded<R: AsyncRead + Unpin>(
     Ok(buf)
 }
 
+/// How a [`KubePlatform::run_into`] ended: the command's exit code and stderr (stdout went
+/// to the sink), and the file's name and size or why the stream stopped.
+#[derive(Debug)]
+pub(crate) struct Streamed {
+    pub(crate) output: ExecOutput,
+    pub(crate) file: std::result::Result<(String, u64), SingleFileError>,
+}
+
+/// A reader whose every read must make progress within `idle` (else `TimedOut`).
+struct IdleRead<R> {
+    inner: Option<R>,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<R> IdleRead<R> {
+    fn new(inner: Option<R>, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for IdleRead<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if let Poll::Ready(r) = Pin::new(inner).poll_read(cx, buf) {
+            let next = tokio::time::Instant::now() + this.idle;
+            this.timer.as_mut().reset(next);
+            return Poll::Ready(r);
+        }
+        match this.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the command wrote nothing within the deadline",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Waits for kube's exec task to end; the exit code the status reports (`None` without a
+/// status), or the runtime's failure to run the command.
+async fn finish(
+    attached: AttachedProcess,
+    status: Option<&Status>,
+    operation: &'static str,
+    target: &str,
+) -> Result<Option<i64>> {
+    attached.join().await.map_err(|e| Error::Stream {
+        operation,
+        target: target.to_owned(),
+        source: Box::new(e),
+    })?;
+    match status.map(exit_code) {
+        None => Ok(None),
+        Some(Ok(code)) => Ok(Some(code)),
+        Some(Err(reason)) => Err(Error::CommandFailed {
+            operation,
+            target: target.to_owned(),
+            reason,
+        }),
+    }
+}
+
 impl KubePlatform {
     /// The pod `instance` names, checked to be controlled by its workload.
     async fn owned_pod(&self, operation: &'static str, instance: &InstanceRef) -> Result<Pod> {
@@ -145,7 +223,9 @@ impl KubePlatform {
         }
     }
 
-    async fn run_unbounded(&self, instance: &InstanceRef, run: Run<'_>) -> Result<ExecOutput> {
+    /// Starts `run` in the pod `instance` names (its container found, its stdin checked
+    /// against the limit), each request under the request deadline.
+    async fn attach(&self, instance: &InstanceRef, run: &Run<'_>) -> Result<AttachedProcess> {
         let operation = run.operation;
         let target = instance.to_string();
         let pod = self.owned_pod(operation, instance).await?;
@@ -172,11 +252,17 @@ impl KubePlatform {
         params.max_stderr_buf_size = Some(PIPE);
         let req = Request::new("create", "pods/exec", ns);
         // The command may already have run when an answer is lost: send it once.
-        let mut attached = self
-            .call(operation, &target, &req, Retry::RefusedOnly, || {
-                api.exec(name, run.argv.clone(), &params)
-            })
-            .await?;
+        self.call(operation, &target, &req, Retry::RefusedOnly, || {
+            api.exec(name, run.argv.clone(), &params)
+        })
+        .await
+    }
+
+    async fn run_unbounded(&self, instance: &InstanceRef, run: Run<'_>) -> Result<ExecOutput> {
+        let operation = run.operation;
+        let target = instance.to_string();
+        let limit = self.config.exec_output_limit;
+        let mut attached = self.attach(instance, &run).await?;
         let stdout = attached.stdout();
         let stderr = attached.stderr();
         let stdin_writer = attached.stdin();
@@ -202,23 +288,89 @@ impl KubePlatform {
             feed,
             status,
         )?;
-        attached.join().await.map_err(|e| Error::Stream {
+        let exit_code = finish(attached, status.as_ref(), operation, &target).await?;
+        Ok(ExecOutput::new(exit_code, out, err))
+    }
+
+    /// Runs `run` with its stdout read as a tar archive whose one regular file, `member`,
+    /// streams into `sink` (256 KiB at a time: no output limit, nothing held). Each read of
+    /// stdout must arrive within the request timeout; the whole copy has no deadline of its
+    /// own. Returns the command's exit code and stderr (bounded) with the outcome of the
+    /// stream; a refused entry (directory, link, other name, second entry) or a failing sink
+    /// ends it at once, without waiting for the command.
+    pub(crate) async fn run_into(
+        &self,
+        instance: &InstanceRef,
+        run: Run<'_>,
+        sink: &mut CopySink,
+        member: &str,
+    ) -> Result<Streamed> {
+        let operation = run.operation;
+        let target = instance.to_string();
+        let idle = self.config.request_timeout;
+        let timed_out = || Error::Timeout {
             operation,
             target: target.clone(),
-            source: Box::new(e),
-        })?;
-        let exit_code = match status.as_ref().map(exit_code) {
-            None => None,
-            Some(Ok(code)) => Some(code),
-            Some(Err(reason)) => {
-                return Err(Error::CommandFailed {
-                    operation,
-                    target,
-                    reason,
-                });
+            after: idle,
+        };
+        let mut attached = tokio::time::timeout(idle, self.attach(instance, &run))
+            .await
+            .map_err(|_| timed_out())??;
+        let mut stdout = IdleRead::new(attached.stdout(), idle);
+        let stderr = read_bounded(
+            attached.stderr(),
+            self.config.exec_output_limit,
+            "stderr",
+            operation,
+            &target,
+        );
+        tokio::pin!(stderr);
+        let mut err = None;
+        let file = {
+            let stream = ops_core::archive::stream_single_file(&mut stdout, sink, Some(member));
+            tokio::pin!(stream);
+            loop {
+                tokio::select! {
+                    r = &mut stream => break r,
+                    e = &mut stderr, if err.is_none() => err = Some(e),
+                }
             }
         };
-        Ok(ExecOutput::new(exit_code, out, err))
+        if matches!(
+            file,
+            Err(SingleFileError::NotAFile { .. }
+                | SingleFileError::OtherName { .. }
+                | SingleFileError::SeveralEntries { .. }
+                | SingleFileError::Write(_))
+        ) {
+            return Ok(Streamed {
+                output: ExecOutput::new(None, Vec::new(), Vec::new()),
+                file,
+            });
+        }
+        // What tar writes after the end-of-archive blocks (padding to its record size).
+        let _ = tokio::io::copy(&mut (&mut stdout).take(1 << 20), &mut tokio::io::sink()).await;
+        drop(stdout);
+        let status = attached.take_status();
+        let rest = async {
+            let err = match err {
+                Some(e) => e?,
+                None => stderr.await?,
+            };
+            let status = match status {
+                Some(s) => s.await,
+                None => None,
+            };
+            Ok::<_, Error>((err, status))
+        };
+        let (err, status) = tokio::time::timeout(idle, rest)
+            .await
+            .map_err(|_| timed_out())??;
+        let exit_code = finish(attached, status.as_ref(), operation, &target).await?;
+        Ok(Streamed {
+            output: ExecOutput::new(exit_code, Vec::new(), err),
+            file,
+        })
     }
 
     /// [`ops_core::Platform::exec`]: `command`'s argv in its container (or the pod's only

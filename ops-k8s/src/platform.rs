@@ -276,6 +276,15 @@ impl Platform for KubePlatform {
         Ok(self.copy_out(instance, path).await?)
     }
 
+    async fn copy_from_into(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        sink: &mut ops_core::platform::CopySink,
+    ) -> Result<u64, OpsError> {
+        Ok(self.copy_out_into(instance, path, sink).await?)
+    }
+
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         let (parent, base) = ops_core::archive::split_dir(path)?;
         let archive = self.archive_out(instance, parent, base).await?;

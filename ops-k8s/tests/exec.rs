@@ -175,6 +175,29 @@ async fn copy_from_gives_the_bytes_kubectl_cp_gives() {
         .await
         .expect_err("a directory");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:#}");
+
+    // Streamed: the same bytes, the same refusals, nothing written for a refusal.
+    let mut sink = Vec::new();
+    let n = env
+        .platform
+        .copy_from_into(&instance(&pod), "/srv/data/report.bin", &mut sink)
+        .await
+        .expect("copy_from_into");
+    assert_eq!((n, &sink), (theirs.len() as u64, &theirs));
+    for (path, kind) in [
+        ("/srv/data/missing", ErrorKind::NotFound),
+        ("/srv/data", ErrorKind::InvalidInput),
+        ("srv/data/report.bin", ErrorKind::InvalidInput),
+    ] {
+        let mut sink = Vec::new();
+        let err = env
+            .platform
+            .copy_from_into(&instance(&pod), path, &mut sink)
+            .await
+            .expect_err(path);
+        assert_eq!(err.kind(), kind, "{path}: {err:#}");
+        assert!(sink.is_empty(), "{path}: nothing written");
+    }
 }
 
 #[tokio::test]
@@ -423,6 +446,13 @@ async fn output_and_time_are_bounded() {
         .await
         .expect_err("too large a file");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:#}");
+    // Streaming holds nothing, so the output limit does not apply to it.
+    let mut sink = Vec::new();
+    let n = small
+        .copy_from_into(&instance(&pod), "/srv/big", &mut sink)
+        .await
+        .expect("streamed past the output limit");
+    assert_eq!((n, sink), (4096, vec![b'x'; 4096]));
     let err = small
         .copy_to(&instance(&pod), "/tmp/big", vec![0; 4096])
         .await

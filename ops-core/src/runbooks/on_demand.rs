@@ -162,7 +162,7 @@ pub async fn cache_purge(
 /// # Errors
 /// [`crate::ErrorKind::InvalidInput`] without a cache; [`crate::ErrorKind::Unsupported`] when
 /// the server does not say where its file is (`CONFIG` disabled) or the cache has several
-/// nodes or instances; errors of the snapshot, of the copy (the platform's `copy_from`), of
+/// nodes or instances; errors of the snapshot, of the copy (the platform's `copy_from_into`), of
 /// the write and of the verification.
 ///
 /// # Examples
@@ -222,19 +222,28 @@ pub async fn cache_backup(ctx: &RunContext, t: &Targets, dir: &Path) -> Result<R
                     "the server refuses CONFIG GET dir/dbfilename: copy its RDB file by hand",
                 )
             })?;
-            let bytes = t.platform.copy_from(&instance, &path).await?;
-            if !bytes.starts_with(b"REDIS") {
-                return Err(OpsError::new(
-                    ErrorKind::Backend,
-                    t.platform.backend(),
-                    "cache_backup",
-                    format!("{instance}:{path}"),
-                )
-                .with_detail("the copied file is not an RDB file (no REDIS header)"));
-            }
             let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
             let name = format!("{}-{stamp}.rdb", t.workload.name());
-            let info = crate::artifact::write_verified(dir, &name, bytes).await?;
+            // Streamed into the record as it arrives: a multi-GB file never sits in memory,
+            // and a file that does not start `REDIS` is refused on its first bytes.
+            let mut out = crate::artifact::ArtifactWriter::create(dir, &name)
+                .await?
+                .with_header(b"REDIS");
+            let copied = t.platform.copy_from_into(&instance, &path, &mut out).await;
+            match (copied, out.header_matches()) {
+                (Err(_) | Ok(_), Some(false)) | (Ok(_), None) => {
+                    return Err(OpsError::new(
+                        ErrorKind::Backend,
+                        t.platform.backend(),
+                        "cache_backup",
+                        format!("{instance}:{path}"),
+                    )
+                    .with_detail("the copied file is not an RDB file (no REDIS header)"));
+                }
+                (Err(e), _) => return Err(e),
+                (Ok(_), Some(true)) => {}
+            }
+            let info = out.finish().await?;
             Ok((info, file.clone()))
         };
         let (info, file) = match made(&run, run.act(step, copy).await?, "No cache backup") {

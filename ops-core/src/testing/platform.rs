@@ -1139,18 +1139,27 @@ impl Platform for FakePlatform {
     async fn copy_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {
         self.call("copy_from", instance)?;
         self.capable("copy_from", instance, |c| c.copy)?;
-        self.lock()
+        let state = self.lock();
+        if let Some(data) = state.files.get(&(instance.clone(), path.to_owned())) {
+            return Ok(data.clone());
+        }
+        // A directory of the seeded files is refused as the real backends refuse it.
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        let kind = if state
             .files
-            .get(&(instance.clone(), path.to_owned()))
-            .cloned()
-            .ok_or_else(|| {
-                OpsError::new(
-                    ErrorKind::NotFound,
-                    "fake",
-                    "copy_from",
-                    format!("{instance}:{path}"),
-                )
-            })
+            .keys()
+            .any(|(i, p)| i == instance && p.starts_with(&dir))
+        {
+            ErrorKind::InvalidInput
+        } else {
+            ErrorKind::NotFound
+        };
+        Err(OpsError::new(
+            kind,
+            "fake",
+            "copy_from",
+            format!("{instance}:{path}"),
+        ))
     }
 
     async fn archive_from(&self, instance: &InstanceRef, path: &str) -> Result<Vec<u8>, OpsError> {

@@ -628,6 +628,7 @@ pub async fn exec_and_copy_round_trip(platform: &dyn Platform, fx: &PlatformFixt
             data,
             "copy_from gives back what copy_to wrote"
         );
+        streamed_copy_matches_copy_from(platform, fx, &inst, &path).await;
         let tar = ok(
             "archive_from",
             platform.archive_from(&inst, &fx.scratch_dir).await,
@@ -901,4 +902,50 @@ pub async fn run_all(platform: &dyn Platform, fx: &PlatformFixture) {
     lacking_capabilities_are_unsupported(platform, fx).await;
     exec_and_copy_round_trip(platform, fx).await;
     writes_take_effect(platform, fx).await;
+}
+
+/// [`Platform::copy_from_into`] writes into its sink the bytes [`Platform::copy_from`] gives
+/// for `path` (an existing file) and returns their count; a missing file is
+/// [`ErrorKind::NotFound`] and the scratch directory [`ErrorKind::InvalidInput`], both
+/// before a byte reaches the sink.
+async fn streamed_copy_matches_copy_from(
+    platform: &dyn Platform,
+    fx: &PlatformFixture,
+    inst: &InstanceRef,
+    path: &str,
+) {
+    let whole = ok("copy_from", platform.copy_from(inst, path).await);
+    let mut sink = Vec::new();
+    let n = ok(
+        "copy_from_into",
+        platform.copy_from_into(inst, path, &mut sink).await,
+    );
+    assert!(
+        sink == whole && n == whole.len() as u64,
+        "copy_from_into streams the bytes copy_from gives ({n} bytes reported, {} written, {} expected)",
+        sink.len(),
+        whole.len()
+    );
+    let missing = format!(
+        "{}/opsbook-no-such-file",
+        fx.scratch_dir.trim_end_matches('/')
+    );
+    let mut sink = Vec::new();
+    refused(
+        "copy_from_into a missing file",
+        platform.copy_from_into(inst, &missing, &mut sink).await,
+        ErrorKind::NotFound,
+    );
+    let mut dir_sink = Vec::new();
+    refused(
+        "copy_from_into a directory",
+        platform
+            .copy_from_into(inst, &fx.scratch_dir, &mut dir_sink)
+            .await,
+        ErrorKind::InvalidInput,
+    );
+    assert!(
+        sink.is_empty() && dir_sink.is_empty(),
+        "copy_from_into writes nothing for a missing file or a directory"
+    );
 }
