@@ -177,7 +177,8 @@ impl ComposePlatform {
         });
         let chunks = futures::stream::iter(first)
             .chain(rest)
-            .map(|chunk| chunk.map_err(std::io::Error::other));
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed();
         let reader = tokio_util::io::StreamReader::new(chunks);
         match ops_core::archive::stream_single_file(reader, sink, None).await {
             Ok((_, bytes)) => Ok(bytes),

@@ -231,7 +231,7 @@ pub async fn cache_backup(ctx: &RunContext, t: &Targets, dir: &Path) -> Result<R
                 .with_header(b"REDIS");
             let copied = t.platform.copy_from_into(&instance, &path, &mut out).await;
             match (copied, out.header_matches()) {
-                (Err(_) | Ok(_), Some(false)) | (Ok(_), None) => {
+                (_, Some(false)) | (Ok(_), None) => {
                     return Err(OpsError::new(
                         ErrorKind::Backend,
                         t.platform.backend(),
