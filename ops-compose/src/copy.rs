@@ -5,7 +5,8 @@ use std::io::Read as _;
 use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
-use futures::{FutureExt as _, StreamExt as _};
+use bytes::Bytes;
+use futures::{FutureExt as _, Stream, StreamExt as _};
 use ops_core::InstanceRef;
 
 use crate::error::{Error, Result};
@@ -151,14 +152,8 @@ impl ComposePlatform {
         let operation = "copy_from_into";
         split_path(instance, operation, path)?;
         let target = format!("{instance}:{path}");
-        let inspect = self.resolve_instance(instance, operation).await?;
-        let id = inspect.id.unwrap_or_default();
-        let docker = self.docker().await?;
-        let opts = DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
         let idle = self.config().request_timeout;
-        let mut stream = docker.download_from_container(&id, Some(opts));
+        let mut stream = self.archive_stream(instance, path, operation).await?;
         // The engine answers a missing path (404) before the first byte: take it apart.
         let first = match self.call(operation, &target, stream.next().map(Ok)).await? {
             Some(Err(e)) => {
@@ -206,6 +201,25 @@ impl ComposePlatform {
         Ok(tar)
     }
 
+    /// The engine's tar archive of `path` in the container `instance` names, as a stream not
+    /// yet polled (the engine's answer, a 404 for a missing path included, comes with the
+    /// first item).
+    async fn archive_stream(
+        &self,
+        instance: &InstanceRef,
+        path: &str,
+        operation: &'static str,
+    ) -> Result<impl Stream<Item = std::result::Result<Bytes, bollard::errors::Error>> + Unpin + Send>
+    {
+        let inspect = self.resolve_instance(instance, operation).await?;
+        let id = inspect.id.unwrap_or_default();
+        let docker = self.docker().await?;
+        let opts = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        Ok(docker.download_from_container(&id, Some(opts)))
+    }
+
     /// Downloads the engine's archive of `path`, reading at most the copy limit plus 64 KiB.
     async fn download(
         &self,
@@ -213,16 +227,10 @@ impl ComposePlatform {
         path: &str,
         operation: &'static str,
     ) -> Result<Vec<u8>> {
-        let inspect = self.resolve_instance(instance, operation).await?;
-        let id = inspect.id.unwrap_or_default();
-        let docker = self.docker().await?;
-        let opts = DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
+        let mut s = self.archive_stream(instance, path, operation).await?;
         let max = self.config().max_copy_bytes;
         let target = format!("{instance}:{path}");
         let download = async {
-            let mut s = docker.download_from_container(&id, Some(opts));
             let mut tar = Vec::new();
             while let Some(chunk) = s.next().await {
                 tar.extend_from_slice(&chunk?);

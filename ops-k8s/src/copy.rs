@@ -86,6 +86,17 @@ fn tar_failed(operation: &'static str, target: &str, path: &str, output: &ExecOu
     }
 }
 
+/// `tar cf - PATH` in the instance's only (or chosen) container, under the request deadline.
+fn tar_create(operation: &'static str, full: &str) -> Run<'static> {
+    Run {
+        operation,
+        argv: ["tar", "cf", "-", full].map(str::to_owned).to_vec(),
+        container: None,
+        stdin: None,
+        timeout: None,
+    }
+}
+
 /// The one regular file named `member` in `archive`.
 fn single_file(
     archive: &[u8],
@@ -154,13 +165,7 @@ impl KubePlatform {
         let target = instance.to_string();
         let remote = RemotePath::parse(operation, &target, path)?;
         let full = remote.full();
-        let run = Run {
-            operation,
-            argv: vec!["tar".into(), "cf".into(), "-".into(), full.clone()],
-            container: None,
-            stdin: None,
-            timeout: None,
-        };
+        let run = tar_create(operation, &full);
         let output = self.run_in(instance, run).await?;
         if !output.success() {
             return Err(tar_failed(operation, &target, &full, &output));
@@ -189,13 +194,7 @@ impl KubePlatform {
         let remote = RemotePath::parse(operation, &target, path)?;
         let full = remote.full();
         let member = full.trim_start_matches('/');
-        let run = Run {
-            operation,
-            argv: vec!["tar".into(), "cf".into(), "-".into(), full.clone()],
-            container: None,
-            stdin: None,
-            timeout: None,
-        };
+        let run = tar_create(operation, &full);
         let streamed = self.run_into(instance, run, sink, member).await?;
         let malformed = |reason: String| Error::Malformed {
             operation,
