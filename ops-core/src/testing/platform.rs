@@ -1295,6 +1295,9 @@ impl Platform for FakePlatform {
     ) -> Result<ResourceChange, OpsError> {
         self.call("set_resources", workload)?;
         self.capable("set_resources", workload, |c| c.resources)?;
+        if update.dry_run {
+            self.capable("set_resources", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let durable = s.capabilities.durable_config;
         let healing = s.restart;
