@@ -23,6 +23,28 @@ async fn read(platform: &dyn Platform, workload: &WorkloadRef) -> Vec<ContainerR
         .unwrap_or_else(|e| panic!("resources failed: {}", e.chain()))
 }
 
+/// Each update is refused with its kind and the resources read stay `unchanged`.
+async fn refused_unchanged(
+    platform: &dyn Platform,
+    workload: &WorkloadRef,
+    refusals: [(ResourceUpdate, ErrorKind); 3],
+    unchanged: &[ContainerResources],
+) {
+    for (update, kind) in refusals {
+        let err = platform
+            .set_resources(workload, update.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{update:?} was accepted"));
+        assert_eq!(err.kind(), kind, "{update:?}: {}", err.chain());
+        assert_eq!(
+            read(platform, workload).await,
+            unchanged,
+            "a refused update changes nothing"
+        );
+    }
+}
+
 /// Setting `limits cpu=200m memory=512Mi, requests cpu=100m memory=256Mi` on `container` is
 /// read back exactly; the change reports the values before and after; a request above its
 /// limit, an unknown container and a stale expectation are refused and change nothing.
@@ -91,19 +113,7 @@ pub async fn resources_set_and_read_back(
             ErrorKind::Conflict,
         ),
     ];
-    for (update, kind) in refusals {
-        let err = platform
-            .set_resources(workload, update.clone())
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{update:?} was accepted"));
-        assert_eq!(err.kind(), kind, "{update:?}: {}", err.chain());
-        assert_eq!(
-            read(platform, workload).await,
-            after,
-            "a refused update changes nothing"
-        );
-    }
+    refused_unchanged(platform, workload, refusals, &after).await;
 }
 
 /// Each value of `values` twice as large.
@@ -221,19 +231,7 @@ pub async fn resources_changed_and_restored(
             ErrorKind::Conflict,
         ),
     ];
-    for (update, kind) in refusals {
-        let err = platform
-            .set_resources(workload, update.clone())
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{update:?} was accepted"));
-        assert_eq!(err.kind(), kind, "{update:?}: {}", err.chain());
-        assert_eq!(
-            read(platform, workload).await,
-            after,
-            "a refused update changes nothing"
-        );
-    }
+    refused_unchanged(platform, workload, refusals, &after).await;
     platform
         .set_resources(workload, setting(&mine).expecting(vec![wanted]))
         .await

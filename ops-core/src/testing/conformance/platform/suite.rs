@@ -966,7 +966,7 @@ async fn release_then_rollback(platform: &dyn Platform, fx: &PlatformFixture) {
 /// The claimed writes with checks of their own, each undone: resources doubled and put back
 /// ([`resources::resources_changed_and_restored`], with a dry run first when claimed), a
 /// lockdown made, listed and lifted ([`lockdown::isolate_list_lift`]), the fixture's Secret
-/// rotated away and back ([`secrets_rotate_and_come_back`]); and an autoscaler created and
+/// rotated away and back ([`super::secrets_rotate_and_come_back`]); and an autoscaler created and
 /// raised on the fixture's second workload
 /// ([`resources::autoscaler_create_then_raise_min`]), which keeps it.
 ///
