@@ -1463,6 +1463,9 @@ impl Platform for FakePlatform {
     ) -> Result<Lockdown, OpsError> {
         self.call("lockdown", scope)?;
         self.capable("lockdown", scope, |c| c.lockdown)?;
+        if opts.dry_run {
+            self.capable("lockdown", scope, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let isolated: Vec<String> = match scope.chosen() {
             Some(chosen) => {

@@ -963,12 +963,36 @@ async fn release_then_rollback(platform: &dyn Platform, fx: &PlatformFixture) {
     }
 }
 
+/// A dry-run lockdown of `w` changes nothing when dry runs are claimed, and is refused as
+/// `Unsupported` when they are not.
+async fn dry_run_lockdown(platform: &dyn Platform, w: &WorkloadRef, dry_run: bool) {
+    let ns = w.namespace();
+    let scope = ok("lockdown scope", LockdownScope::workloads(vec![w.clone()]));
+    let before = ok("lockdowns", platform.lockdowns(ns).await);
+    let opts = LockdownOptions {
+        dry_run: true,
+        ..LockdownOptions::default()
+    };
+    let r = platform.lockdown(&scope, opts).await;
+    if dry_run {
+        ok("dry-run lockdown", r);
+        assert_eq!(
+            ok("lockdowns", platform.lockdowns(ns).await),
+            before,
+            "a dry-run lockdown changes nothing"
+        );
+    } else {
+        refused("dry-run lockdown", r, ErrorKind::Unsupported);
+    }
+}
+
 /// The claimed writes with checks of their own, each undone: resources doubled and put back
 /// ([`resources::resources_changed_and_restored`], with a dry run first when claimed), a
-/// lockdown made, listed and lifted ([`lockdown::isolate_list_lift`]), the fixture's Secret
-/// rotated away and back ([`super::secrets_rotate_and_come_back`]); and an autoscaler created and
-/// raised on the fixture's second workload
-/// ([`resources::autoscaler_create_then_raise_min`]), which keeps it.
+/// lockdown made, listed and lifted ([`lockdown::isolate_list_lift`], after a dry run that
+/// changes nothing or is `Unsupported`), the fixture's Secret rotated away and back
+/// ([`super::secrets_rotate_and_come_back`]); and an autoscaler created and raised on the
+/// fixture's second workload ([`resources::autoscaler_create_then_raise_min`]), which keeps
+/// it.
 ///
 /// # Panics
 /// When a check fails, or the fixture lacks what a claimed capability needs.
@@ -980,6 +1004,7 @@ pub async fn guarded_writes_are_undone(platform: &dyn Platform, fx: &PlatformFix
         settle(platform, fx).await;
     }
     if caps.lockdown {
+        dry_run_lockdown(platform, w, caps.dry_run).await;
         let id = LockdownId::generate(jiff::Timestamp::now());
         lockdown::isolate_list_lift(platform, w, &id).await;
         settle(platform, fx).await;
