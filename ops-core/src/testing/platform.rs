@@ -1295,6 +1295,9 @@ impl Platform for FakePlatform {
     ) -> Result<ResourceChange, OpsError> {
         self.call("set_resources", workload)?;
         self.capable("set_resources", workload, |c| c.resources)?;
+        if update.dry_run {
+            self.capable("set_resources", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let durable = s.capabilities.durable_config;
         let healing = s.restart;
@@ -1460,6 +1463,9 @@ impl Platform for FakePlatform {
     ) -> Result<Lockdown, OpsError> {
         self.call("lockdown", scope)?;
         self.capable("lockdown", scope, |c| c.lockdown)?;
+        if opts.dry_run {
+            self.capable("lockdown", scope, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let isolated: Vec<String> = match scope.chosen() {
             Some(chosen) => {
