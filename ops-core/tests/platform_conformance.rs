@@ -175,6 +175,7 @@ enum Fault {
     RepointDoesNothing,
     DeleteSecretInUse,
     SetResourcesNotReadBack,
+    RestartDoesNothing,
 }
 
 #[derive(Debug)]
@@ -269,6 +270,12 @@ async fn broken_set_resources_that_is_not_read_back_fails_the_suite() {
     broken(Fault::SetResourcesNotReadBack).await;
 }
 
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "was not restarted")]
+async fn broken_restart_that_does_nothing_fails_the_suite() {
+    broken(Fault::RestartDoesNothing).await;
+}
+
 #[async_trait]
 #[rustfmt::skip]
 impl Platform for Broken {
@@ -276,7 +283,7 @@ impl Platform for Broken {
     fn capabilities(&self) -> PlatformCapabilities { let mut c = self.inner.capabilities(); c.exec &= self.fault != Fault::ExecDisclaimedButWorks; c.rollback |= self.fault == Fault::RollbackClaimedButUnsupported; c }
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> { self.inner.list_workloads(namespace).await }
     async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> { match (self.fault, self.inner.workload(workload).await) { (Fault::UnknownIsBackendError, Err(e)) => Err(OpsError::new(ErrorKind::Backend, "broken", "workload", e.to_string())), (_, r) => r } }
-    async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { self.inner.rollout_restart(workload, opts).await }
+    async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { if self.fault == Fault::RestartDoesNothing { self.inner.workload(workload).await?; return Ok(()); } self.inner.rollout_restart(workload, opts).await }
     async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus, OpsError> { self.inner.rollout_status(workload).await }
     async fn scale(&self, workload: &WorkloadRef, replicas: u32, opts: ScaleOptions) -> Result<ScaleChange, OpsError> { if self.fault == Fault::ScaleDoesNothing { let from = self.inner.workload(workload).await?.desired; if opts.expect_current.is_some_and(|e| e != from) { return Err(OpsError::new(ErrorKind::Conflict, "broken", "scale", workload.to_string())); } return Ok(ScaleChange::new(from, replicas)); } self.inner.scale(workload, replicas, opts).await }
     async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> { if self.fault == Fault::StopDoesNothing { return Ok(()); } self.inner.stop(workload, opts).await }

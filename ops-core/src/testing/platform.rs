@@ -654,6 +654,11 @@ impl FakePlatform {
             w.status.available = 0;
         }
         w.rollout_failure = None;
+        // A rollout replaces every instance: each one starts now.
+        let now = jiff::Timestamp::now();
+        for i in &mut w.status.instances {
+            i.started_at = Some(now);
+        }
         let fault = w
             .status
             .images

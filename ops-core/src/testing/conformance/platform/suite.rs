@@ -911,9 +911,11 @@ pub async fn writes_take_effect(platform: &dyn Platform, fx: &PlatformFixture) {
     }
 }
 
-/// A rolling restart is accepted and the workload is rolled out and healthy within the
-/// fixture's deadline.
+/// A rolling restart is accepted, the workload is rolled out and healthy within the fixture's
+/// deadline, and every instance is a new one: a new name, or the same name started later
+/// (so a restart that only says yes fails).
 async fn restart_then_ready(platform: &dyn Platform, fx: &PlatformFixture) {
+    let before = settle(platform, fx).await;
     ok(
         "rollout_restart",
         platform
@@ -922,6 +924,19 @@ async fn restart_then_ready(platform: &dyn Platform, fx: &PlatformFixture) {
     );
     let after = settle(platform, fx).await;
     assert!(after.is_healthy(), "healthy after the restart: {after:?}");
+    for instance in &after.instances {
+        let old = before.instances.iter().find(|b| b.name == instance.name);
+        let renewed = old.is_none_or(|b| match (b.started_at, instance.started_at) {
+            (Some(then), Some(now)) => now > then,
+            (None, Some(_)) => true,
+            _ => false,
+        });
+        assert!(
+            renewed,
+            "instance {} was not restarted: started {:?} before and after",
+            instance.name, instance.started_at
+        );
+    }
 }
 
 /// `set_image` with the fixture's second image rolls out and is read back; with rollback
