@@ -293,6 +293,46 @@ impl Drop for Project {
     }
 }
 
+/// An image tag the test made, removed when dropped (on a failed assertion too).
+pub struct Tag(pub String);
+
+impl Tag {
+    /// `demo_image()` tagged as `<repo>:<suffix>`, or committed from `container` with
+    /// `change` (a Dockerfile instruction) when given.
+    pub fn new(suffix: &str, from: Option<(&str, &str)>) -> Self {
+        let image = demo_image();
+        let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
+        let tag = format!("{repo}:{suffix}");
+        let out = match from {
+            None => std::process::Command::new("docker")
+                .args(["tag", &image, &tag])
+                .output(),
+            Some((container, change)) => std::process::Command::new("docker")
+                .args(["commit", "--change", change, container, &tag])
+                .output(),
+        }
+        .expect("docker runs");
+        assert!(out.status.success(), "{out:?}");
+        Self(tag)
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "-f", &self.0])
+            .output();
+    }
+}
+
+pub fn image_of(container: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.Config.Image}}", container])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Up when the workload is healthy on the platform (a probe for runbook tests).
 #[derive(Debug)]
 pub struct StatusProbe {
