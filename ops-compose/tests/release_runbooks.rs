@@ -145,7 +145,7 @@ async fn engine_runs(p: &Project, image: &str, n: u32) -> Vec<(String, String, S
     panic!("the engine runs {last:?}, not {want:?}");
 }
 
-/// Steps of the report's actions with `status`, in order.
+/// Steps of the report's actions with `status`, in order, notifications included.
 fn steps(report: &Report, status: ActionStatus) -> Vec<&str> {
     report
         .actions
@@ -153,6 +153,13 @@ fn steps(report: &Report, status: ActionStatus) -> Vec<&str> {
         .filter(|a| a.status == status)
         .map(|a| a.step.as_str())
         .collect()
+}
+
+/// As [`steps`], without the notifications.
+fn changes(report: &Report, status: ActionStatus) -> Vec<&str> {
+    let mut out = steps(report, status);
+    out.retain(|s| *s != "notify");
+    out
 }
 
 /// Watches the number of the project's containers (`docker ps -a`) until dropped: the
@@ -196,7 +203,9 @@ impl CountWatch {
 
 /// A release that crash loops, made as opsbook deploys one (`set_image`): it stops at the
 /// first container, whose image crashes at start and which the engine keeps restarting.
-/// Returns once the platform reports the crash loop.
+/// Returns once the engine has restarted it twice: from then on the platform calls it
+/// crash looping in every state it passes through (restarting, or briefly running again),
+/// while after one restart a read that lands in its short run sees it running.
 async fn crash_looping_release(p: &Project, api: &ops_core::WorkloadRef, bad: &Tag) {
     let err = bounded(
         p.platform
@@ -207,7 +216,11 @@ async fn crash_looping_release(p: &Project, api: &ops_core::WorkloadRef, bad: &T
     eprintln!("the release failed as expected: {}", err.chain());
     for _ in 0..120 {
         let status = p.platform.workload(api).await.unwrap();
-        if status.instances.iter().any(|i| i.is_crash_looping()) {
+        if status
+            .instances
+            .iter()
+            .any(|i| i.restarts >= 2 && i.is_crash_looping())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -263,7 +276,11 @@ async fn deployment_failure_rolls_back_a_crash_looping_release() {
             .any(|e| e.contains("crash fault set at start")),
         "{md}"
     );
-    assert_eq!(steps(&report, ActionStatus::Taken), ["rollback"], "{md}");
+    assert_eq!(
+        steps(&report, ActionStatus::Taken),
+        ["notify", "rollback", "notify", "notify"],
+        "{md}"
+    );
     assert!(
         notifier
             .sent()
@@ -298,8 +315,10 @@ async fn planned_maintenance_runs_the_window_on_the_engine() {
     let fewest = watch.fewest().await;
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Recovered, "{md}");
+    // Announced first, then exactly the window's changes, in order.
+    assert_eq!(steps(&report, ActionStatus::Taken)[0], "notify", "{md}");
     assert_eq!(
-        steps(&report, ActionStatus::Taken),
+        changes(&report, ActionStatus::Taken),
         ["scale_down", "set_image", "scale_back"],
         "{md}"
     );
@@ -349,8 +368,17 @@ async fn planned_maintenance_rolls_back_a_release_that_crashes_and_restores_the_
             .any(|f| f.title.contains(&bad.0) && f.title.contains("did not come up")),
         "{md}"
     );
-    let taken = steps(&report, ActionStatus::Taken);
-    assert_eq!(taken, ["scale_down", "scale_back", "rollback"], "{md}");
+    assert_eq!(steps(&report, ActionStatus::Taken)[0], "notify", "{md}");
+    assert_eq!(
+        changes(&report, ActionStatus::Taken),
+        ["scale_down", "scale_back", "rollback"],
+        "{md}"
+    );
+    assert_eq!(
+        changes(&report, ActionStatus::Failed),
+        ["set_image"],
+        "{md}"
+    );
     assert_eq!(
         fewest, 1,
         "the engine never ran the window's single container"
