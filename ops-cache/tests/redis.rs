@@ -158,6 +158,18 @@ async fn flush_empties_exactly_its_scope() {
     }
 }
 
+/// Every key under the literal prefix `group`, as a raw `SCAN MATCH` pattern.
+fn in_scope(group: &str) -> String {
+    format!("{}*", KeyPattern::escape(group))
+}
+
+/// Each of `groups` still holds its 20 seeded keys.
+async fn assert_untouched(conn: &mut redis::aio::MultiplexedConnection, groups: &[String]) {
+    for group in groups {
+        assert_eq!(count_matching(conn, &in_scope(group)).await, 20, "{group}");
+    }
+}
+
 /// A cache scoped to a key prefix (here with glob specials in it, `t[1]:`) never reaches a
 /// key outside it: both flushes are refused as `Unsupported` before anything is sent, so
 /// every key survives them, its own and the other tenants'; count, sample and purge with
@@ -180,7 +192,6 @@ async fn a_prefixed_cache_never_reaches_keys_outside_its_prefix() {
     for other in &others {
         seed(&mut conn, other, 20).await;
     }
-    let in_scope = |group: &str| format!("{}*", KeyPattern::escape(group));
     let cache = RedisCacheBuilder::new()
         .with_url(redis.url())
         .with_timeout(Duration::from_secs(10))
@@ -201,13 +212,7 @@ async fn a_prefixed_cache_never_reaches_keys_outside_its_prefix() {
             err.chain()
         );
         assert_eq!(count_matching(&mut conn, &in_scope(&mine)).await, 30);
-        for other in &others {
-            assert_eq!(
-                count_matching(&mut conn, &in_scope(other)).await,
-                20,
-                "{other}"
-            );
-        }
+        assert_untouched(&mut conn, &others).await;
     }
 
     let opts = PurgeOptions::default().with_batch_size(7);
@@ -242,13 +247,7 @@ async fn a_prefixed_cache_never_reaches_keys_outside_its_prefix() {
         .expect("purge the prefix");
     assert_eq!(done.deleted, 30 - ones_expected);
     assert_eq!(count_matching(&mut conn, &in_scope(&mine)).await, 0);
-    for other in &others {
-        assert_eq!(
-            count_matching(&mut conn, &in_scope(other)).await,
-            20,
-            "{other}"
-        );
-    }
+    assert_untouched(&mut conn, &others).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,21 +10,16 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
-use ops_compose::labels;
 use ops_core::platform::{ImageUpdate, RolloutOptions};
 use ops_core::run::{ActionStatus, ApprovalPolicy, Mode, Report, RunContext, RunOutcome};
-use ops_core::runbooks::{
-    MaintenancePlan, RunbookConfig, Targets, deployment_failure, planned_maintenance,
-};
+use ops_core::runbooks::{MaintenancePlan, deployment_failure, planned_maintenance};
 use ops_core::testing::RecordingNotifier;
 use ops_core::{Platform as _, PlatformExt as _};
-use support::{Project, Spec, StatusProbe, Tag, demo_image};
+use support::{Project, Spec, Tag, demo_image, project_containers, runbook_targets};
 
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -62,23 +57,6 @@ async fn service_of(p: &Project, n: u32) -> (ops_core::WorkloadRef, String) {
     (api, first)
 }
 
-/// Targets over the engine: the platform, a probe that is up when the engine says the
-/// service is healthy, short rollout and verify timings.
-fn targets(p: &Project, api: &ops_core::WorkloadRef) -> Targets {
-    let probe = StatusProbe {
-        platform: Arc::clone(&p.platform),
-        workload: api.clone(),
-    };
-    Targets::new(Arc::clone(&p.platform) as _, api.clone())
-        .with_probe(Arc::new(probe))
-        .with_config(
-            RunbookConfig::default()
-                .with_rollout_timeout(Duration::from_secs(60))
-                .with_rollout_poll(Duration::from_millis(250))
-                .with_verify(2, Duration::from_millis(500), Duration::from_secs(60)),
-        )
-}
-
 fn execute(notifier: &Arc<RecordingNotifier>) -> RunContext {
     RunContext::builder()
         .allow_volatile_journal()
@@ -91,20 +69,9 @@ fn execute(notifier: &Arc<RecordingNotifier>) -> RunContext {
 /// What the engine runs for the project, as `docker ps -a` lists it: (name, image, state),
 /// sorted by name.
 async fn engine_view(p: &Project) -> Vec<(String, String, String)> {
-    let list = p
-        .docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&HashMap::from([(
-                    "label",
-                    vec![format!("{}={}", labels::PROJECT, p.name)],
-                )]))
-                .build(),
-        ))
+    let mut out: Vec<_> = p
+        .containers()
         .await
-        .unwrap();
-    let mut out: Vec<_> = list
         .into_iter()
         .map(|c| {
             (
@@ -177,15 +144,8 @@ impl CountWatch {
         let (docker, project) = (p.docker.clone(), p.name.clone());
         let (f, s) = (Arc::clone(&fewest), Arc::clone(&stop));
         let task = tokio::spawn(async move {
-            let opts = ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&HashMap::from([(
-                    "label",
-                    vec![format!("{}={project}", labels::PROJECT)],
-                )]))
-                .build();
             while !s.load(Ordering::Relaxed) {
-                if let Ok(list) = docker.list_containers(Some(opts.clone())).await {
+                if let Ok(list) = project_containers(&docker, &project).await {
                     f.fetch_min(list.len(), Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -246,9 +206,12 @@ async fn deployment_failure_rolls_back_a_crash_looping_release() {
     );
 
     let notifier = Arc::new(RecordingNotifier::default());
-    let report = bounded(deployment_failure(&execute(&notifier), &targets(&p, &api)))
-        .await
-        .unwrap();
+    let report = bounded(deployment_failure(
+        &execute(&notifier),
+        &runbook_targets(&p, &api),
+    ))
+    .await
+    .unwrap();
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Recovered, "{md}");
     assert!(report.summary.contains("rolled back"), "{md}");
@@ -296,23 +259,33 @@ async fn deployment_failure_rolls_back_a_crash_looping_release() {
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
 }
 
+/// Run `planned_maintenance` releasing `image` to `api` with a window of one container,
+/// watching the engine meanwhile: the report, the notifications, and the fewest containers
+/// the engine held at once.
+async fn run_window(
+    p: &Project,
+    api: &ops_core::WorkloadRef,
+    image: &str,
+) -> (Report, Vec<ops_core::notify::Notification>, usize) {
+    let plan = MaintenancePlan::new(ImageUpdate::new(image.parse().unwrap())).with_scale_to(1);
+    let notifier = Arc::new(RecordingNotifier::default());
+    let watch = CountWatch::start(p);
+    let report = bounded(planned_maintenance(
+        &execute(&notifier),
+        &runbook_targets(p, api),
+        &plan,
+    ))
+    .await
+    .unwrap();
+    (report, notifier.sent(), watch.fewest().await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_maintenance_runs_the_window_on_the_engine() {
     let p = project_or_skip!("maint", Duration::from_secs(20));
     let (api, _) = service_of(&p, 3).await;
     let release = Tag::new(&format!("{}-release", p.name), None);
-    let plan = MaintenancePlan::new(ImageUpdate::new(release.0.parse().unwrap())).with_scale_to(1);
-    let notifier = Arc::new(RecordingNotifier::default());
-
-    let watch = CountWatch::start(&p);
-    let report = bounded(planned_maintenance(
-        &execute(&notifier),
-        &targets(&p, &api),
-        &plan,
-    ))
-    .await
-    .unwrap();
-    let fewest = watch.fewest().await;
+    let (report, sent, fewest) = run_window(&p, &api, &release.0).await;
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Recovered, "{md}");
     // Announced first, then exactly the window's changes, in order.
@@ -329,7 +302,6 @@ async fn planned_maintenance_runs_the_window_on_the_engine() {
     );
     engine_runs(&p, &release.0, 3).await;
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
-    let sent = notifier.sent();
     assert!(
         sent.first()
             .is_some_and(|n| n.title.contains("maintenance of") && n.body.contains(&release.0)),
@@ -346,18 +318,7 @@ async fn planned_maintenance_rolls_back_a_release_that_crashes_and_restores_the_
         &format!("{}-bad", p.name),
         Some((&first, "ENV FAULT_CRASH=true")),
     );
-    let plan = MaintenancePlan::new(ImageUpdate::new(bad.0.parse().unwrap())).with_scale_to(1);
-    let notifier = Arc::new(RecordingNotifier::default());
-
-    let watch = CountWatch::start(&p);
-    let report = bounded(planned_maintenance(
-        &execute(&notifier),
-        &targets(&p, &api),
-        &plan,
-    ))
-    .await
-    .unwrap();
-    let fewest = watch.fewest().await;
+    let (report, _, fewest) = run_window(&p, &api, &bad.0).await;
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Unresolved, "{md}");
     assert!(report.summary.contains("rolled back"), "{md}");

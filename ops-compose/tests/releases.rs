@@ -8,15 +8,14 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ops_core::platform::{ImageUpdate, RollbackOptions, RolloutOptions};
 use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
-use ops_core::runbooks::{RunbookConfig, Targets, deploy_release};
+use ops_core::runbooks::deploy_release;
 use ops_core::testing::conformance::platform as conformance;
 use ops_core::{Platform, PlatformExt as _};
-use support::{Spec, StatusProbe, Tag, demo_image, image_of};
+use support::{Spec, Tag, demo_image, image_of};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -130,18 +129,7 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
         &format!("{}-bad", p.name),
         Some((&first, "ENV FAULT_CRASH=true")),
     );
-    let probe = StatusProbe {
-        platform: Arc::clone(&p.platform),
-        workload: api.clone(),
-    };
-    let t = Targets::new(Arc::clone(&p.platform) as _, api.clone())
-        .with_probe(Arc::new(probe))
-        .with_config(
-            RunbookConfig::default()
-                .with_rollout_timeout(Duration::from_secs(60))
-                .with_rollout_poll(Duration::from_millis(250))
-                .with_verify(2, Duration::from_millis(500), Duration::from_secs(60)),
-        );
+    let t = support::runbook_targets(&p, &api);
     let ctx = RunContext::builder()
         .allow_volatile_journal()
         .mode(Mode::Execute)

@@ -17,6 +17,10 @@ use crate::refs::KeyPattern;
 /// What a [`Cache`] backend supports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent capabilities, each checked on its own"
+)]
 pub struct CacheCapabilities {
     /// Cluster mode (scans every primary).
     pub cluster: bool,

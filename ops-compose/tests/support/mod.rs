@@ -210,21 +210,14 @@ impl Project {
         id
     }
 
+    /// Every container of the project, as `docker ps -a` lists it.
+    pub async fn containers(&self) -> Vec<bollard::models::ContainerSummary> {
+        project_containers(&self.docker, &self.name).await.unwrap()
+    }
+
     /// Inspect JSON of every container of the project, by name (for before/after comparisons).
     pub async fn snapshot(&self) -> Vec<String> {
-        let list = self
-            .docker
-            .list_containers(Some(
-                bollard::query_parameters::ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&HashMap::from([(
-                        "label",
-                        vec![format!("{}={}", labels::PROJECT, self.name)],
-                    )]))
-                    .build(),
-            ))
-            .await
-            .unwrap();
+        let list = self.containers().await;
         let mut out = Vec::new();
         for c in list {
             let mut i = self
@@ -331,6 +324,42 @@ pub fn image_of(container: &str) -> String {
         .output()
         .expect("docker runs");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every container of compose project `project`, as `docker ps -a` lists it.
+pub async fn project_containers(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
+    docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&HashMap::from([(
+                    "label",
+                    vec![format!("{}={project}", labels::PROJECT)],
+                )]))
+                .build(),
+        ))
+        .await
+}
+
+/// Runbook targets for `workload` of project `p`: its platform, a [`StatusProbe`], and
+/// rollout and verify timings short enough for tests.
+pub fn runbook_targets(p: &Project, workload: &WorkloadRef) -> ops_core::runbooks::Targets {
+    use ops_core::runbooks::{RunbookConfig, Targets};
+    let probe = StatusProbe {
+        platform: Arc::clone(&p.platform),
+        workload: workload.clone(),
+    };
+    Targets::new(Arc::clone(&p.platform) as _, workload.clone())
+        .with_probe(Arc::new(probe))
+        .with_config(
+            RunbookConfig::default()
+                .with_rollout_timeout(Duration::from_secs(60))
+                .with_rollout_poll(Duration::from_millis(250))
+                .with_verify(2, Duration::from_millis(500), Duration::from_secs(60)),
+        )
 }
 
 /// Up when the workload is healthy on the platform (a probe for runbook tests).
