@@ -239,7 +239,8 @@ impl ComposePlatform {
         if opts.previous {
             // A container keeps one log across restarts; the previous run ends where the
             // current one started. A crash loop restarts within the second its previous
-            // run began, so `until` rounds up and the lines are cut at the exact instant.
+            // run began, so `until` rounds up and the lines are cut at the exact instant
+            // (a `tail` then counts the current run's lines of that second too, at the engine).
             let inspect = self.inspect(&member.id).await?;
             let started = crate::status::parse_time(
                 inspect.state.as_ref().and_then(|s| s.started_at.as_deref()),

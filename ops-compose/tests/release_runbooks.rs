@@ -112,6 +112,20 @@ async fn engine_runs(p: &Project, image: &str, n: u32) -> Vec<(String, String, S
     panic!("the engine runs {last:?}, not {want:?}");
 }
 
+/// The report has a finding titled with `title` whose evidence mentions `text`.
+fn assert_evidence(report: &Report, title: &str, text: &str) {
+    let found = report
+        .findings
+        .iter()
+        .filter(|f| f.title.contains(title))
+        .any(|f| f.evidence.iter().any(|e| e.contains(text)));
+    assert!(
+        found,
+        "no finding {title:?} with {text:?}: {}",
+        report.to_markdown()
+    );
+}
+
 /// Steps of the report's actions with `status`, in order, notifications included.
 fn steps(report: &Report, status: ActionStatus) -> Vec<&str> {
     report
@@ -192,10 +206,7 @@ async fn crash_looping_release(p: &Project, api: &ops_core::WorkloadRef, bad: &T
 async fn deployment_failure_rolls_back_a_crash_looping_release() {
     let p = project_or_skip!("dfail", Duration::from_secs(20));
     let (api, first) = service_of(&p, 2).await;
-    let bad = Tag::new(
-        &format!("{}-bad", p.name),
-        Some((&first, "ENV FAULT_CRASH=true")),
-    );
+    let bad = Tag::crashing(&p, &first);
     crash_looping_release(&p, &api, &bad).await;
     let broken = engine_view(&p).await;
     assert!(
@@ -216,29 +227,8 @@ async fn deployment_failure_rolls_back_a_crash_looping_release() {
     assert_eq!(report.outcome, RunOutcome::Recovered, "{md}");
     assert!(report.summary.contains("rolled back"), "{md}");
     // The evidence: the crash loop named by container, and the crashed run's own last words.
-    let crash = report
-        .findings
-        .iter()
-        .find(|f| f.title.contains("CrashLoopBackOff"))
-        .unwrap_or_else(|| panic!("no crash loop finding: {md}"));
-    assert!(
-        crash
-            .evidence
-            .iter()
-            .any(|e| e.contains(&format!("{}-api-1", p.name))),
-        "{md}"
-    );
-    let logs = report
-        .findings
-        .iter()
-        .find(|f| f.title.contains("previous containers"))
-        .unwrap_or_else(|| panic!("no previous logs: {md}"));
-    assert!(
-        logs.evidence
-            .iter()
-            .any(|e| e.contains("crash fault set at start")),
-        "{md}"
-    );
+    assert_evidence(&report, "CrashLoopBackOff", &format!("{}-api-1", p.name));
+    assert_evidence(&report, "previous containers", "crash fault set at start");
     assert_eq!(
         steps(&report, ActionStatus::Taken),
         ["notify", "rollback", "notify", "notify"],
@@ -257,6 +247,13 @@ async fn deployment_failure_rolls_back_a_crash_looping_release() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(engine_runs(&p, &demo_image(), 2).await.len(), 2);
     assert!(p.platform.workload(&api).await.unwrap().is_healthy());
+}
+
+/// The window was announced first, then made exactly the changes `taken`, in order.
+fn assert_window(report: &Report, taken: &[&str]) {
+    let md = report.to_markdown();
+    assert_eq!(steps(report, ActionStatus::Taken)[0], "notify", "{md}");
+    assert_eq!(changes(report, ActionStatus::Taken), taken, "{md}");
 }
 
 /// Run `planned_maintenance` releasing `image` to `api` with a window of one container,
@@ -288,13 +285,7 @@ async fn planned_maintenance_runs_the_window_on_the_engine() {
     let (report, sent, fewest) = run_window(&p, &api, &release.0).await;
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Recovered, "{md}");
-    // Announced first, then exactly the window's changes, in order.
-    assert_eq!(steps(&report, ActionStatus::Taken)[0], "notify", "{md}");
-    assert_eq!(
-        changes(&report, ActionStatus::Taken),
-        ["scale_down", "set_image", "scale_back"],
-        "{md}"
-    );
+    assert_window(&report, &["scale_down", "set_image", "scale_back"]);
     // The window ran one container on the engine, and three again after it.
     assert_eq!(
         fewest, 1,
@@ -314,10 +305,7 @@ async fn planned_maintenance_runs_the_window_on_the_engine() {
 async fn planned_maintenance_rolls_back_a_release_that_crashes_and_restores_the_count() {
     let p = project_or_skip!("mfail", Duration::from_secs(20));
     let (api, first) = service_of(&p, 3).await;
-    let bad = Tag::new(
-        &format!("{}-bad", p.name),
-        Some((&first, "ENV FAULT_CRASH=true")),
-    );
+    let bad = Tag::crashing(&p, &first);
     let (report, _, fewest) = run_window(&p, &api, &bad.0).await;
     let md = report.to_markdown();
     assert_eq!(report.outcome, RunOutcome::Unresolved, "{md}");
@@ -329,12 +317,7 @@ async fn planned_maintenance_rolls_back_a_release_that_crashes_and_restores_the_
             .any(|f| f.title.contains(&bad.0) && f.title.contains("did not come up")),
         "{md}"
     );
-    assert_eq!(steps(&report, ActionStatus::Taken)[0], "notify", "{md}");
-    assert_eq!(
-        changes(&report, ActionStatus::Taken),
-        ["scale_down", "scale_back", "rollback"],
-        "{md}"
-    );
+    assert_window(&report, &["scale_down", "scale_back", "rollback"]);
     assert_eq!(
         changes(&report, ActionStatus::Failed),
         ["set_image"],

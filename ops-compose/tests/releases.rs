@@ -125,10 +125,7 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
         .await
         .unwrap();
     // The bad release: the same program, told to crash at start.
-    let bad = Tag::new(
-        &format!("{}-bad", p.name),
-        Some((&first, "ENV FAULT_CRASH=true")),
-    );
+    let bad = Tag::crashing(&p, &first);
     let t = support::runbook_targets(&p, &api);
     let ctx = RunContext::builder()
         .allow_volatile_journal()

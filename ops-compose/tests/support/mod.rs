@@ -310,6 +310,17 @@ impl Tag {
     }
 }
 
+impl Tag {
+    /// A release of project `p` that crashes at start: `container`'s image committed with
+    /// the demo's crash fault switched on.
+    pub fn crashing(p: &Project, container: &str) -> Self {
+        Self::new(
+            &format!("{}-bad", p.name),
+            Some((container, "ENV FAULT_CRASH=true")),
+        )
+    }
+}
+
 impl Drop for Tag {
     fn drop(&mut self) {
         let _ = std::process::Command::new("docker")
