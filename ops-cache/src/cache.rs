@@ -27,6 +27,11 @@ use crate::info::{merge, parse_info};
 /// pipelined batches and never `KEYS`. In cluster mode scans, `INFO`, flushes, snapshots and
 /// client commands go to every primary.
 ///
+/// With a key prefix every pattern is matched under it (the prefix is glob-escaped, and a
+/// `SCAN MATCH` pattern must match the whole key, so no pattern reaches a key outside it),
+/// and [`Cache::flush`] is refused as `Unsupported`: `FLUSHDB` would delete every other
+/// prefix's keys too.
+///
 /// # Examples
 /// ```no_run
 /// use std::sync::Arc;
@@ -144,6 +149,20 @@ impl RedisCache {
             Some(prefix) => format!("{}{}", KeyPattern::escape(prefix), pattern.as_str()),
             None => pattern.as_str().to_owned(),
         }
+    }
+
+    /// The key prefix this cache is scoped to (see
+    /// [`RedisCacheBuilder::with_key_prefix`]), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// let cache = ops_cache::RedisCache::builder().with_key_prefix("app:").build()?;
+    /// assert_eq!(cache.key_prefix(), Some("app:"));
+    /// assert_eq!(ops_cache::RedisCache::builder().build()?.key_prefix(), None);
+    /// # Ok::<(), ops_cache::Error>(())
+    /// ```
+    pub fn key_prefix(&self) -> Option<&str> {
+        self.inner.settings.key_prefix.as_deref()
     }
 
     pub(crate) fn timeout(&self) -> Duration {
@@ -315,6 +334,8 @@ impl Cache for RedisCache {
     fn capabilities(&self) -> CacheCapabilities {
         let mut caps = CacheCapabilities::all();
         caps.cluster = self.is_cluster();
+        // A flush cannot be confined to the key prefix: `flush_scope` refuses it.
+        caps.flush = self.key_prefix().is_none();
         caps
     }
 
@@ -369,5 +390,126 @@ impl Cache for RedisCache {
 
     async fn slowlog(&self, n: u32) -> Result<Vec<SlowlogEntry>, OpsError> {
         Ok(self.slowlog_get(n).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ops_core::cache::FlushScope;
+    use ops_core::{Cache as _, ErrorKind, KeyPattern};
+    use proptest::prelude::*;
+
+    use crate::RedisCacheBuilder;
+
+    /// A prefixed cache pointing at a port nothing listens on: any command sent would fail
+    /// as `Unavailable` or `Timeout`, so `Unsupported` proves nothing was sent.
+    fn prefixed(prefix: &str) -> crate::RedisCache {
+        RedisCacheBuilder::new()
+            .with_url("redis://127.0.0.1:1")
+            .with_timeout(Duration::from_millis(200))
+            .with_connect_timeout(Duration::from_millis(200))
+            .with_key_prefix(prefix)
+            .build()
+            .expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn flush_with_a_key_prefix_is_refused_before_anything_is_sent() {
+        let cache = prefixed("tenant-a:");
+        assert!(!cache.capabilities().flush);
+        for scope in [FlushScope::Database, FlushScope::All] {
+            let err = cache.flush(scope).await.expect_err("refused");
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
+            assert_eq!(err.operation(), "flush");
+            let detail = err.detail().expect("a reason");
+            assert!(detail.contains("tenant-a:"), "{detail}");
+            assert!(detail.contains("KeyPattern::match_all()"), "{detail}");
+        }
+    }
+
+    #[tokio::test]
+    async fn flush_without_a_prefix_is_sent() {
+        let cache = RedisCacheBuilder::new()
+            .with_url("redis://127.0.0.1:1")
+            .with_timeout(Duration::from_millis(200))
+            .with_connect_timeout(Duration::from_millis(200))
+            .build()
+            .expect("valid config");
+        assert!(cache.capabilities().flush);
+        let err = cache
+            .flush(FlushScope::Database)
+            .await
+            .expect_err("nothing listens");
+        assert_ne!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
+    }
+
+    /// Prefixes: printable text with glob specials and backslashes, as tenants name them.
+    fn prefix() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select(vec![
+                "a", "b", ":", "*", "?", "[", "]", "\\", "^", "-", "é", "{", "}",
+            ]),
+            1..6,
+        )
+        .prop_map(|p| p.concat())
+    }
+
+    /// Patterns that try to reach outside the prefix: leading wildcards, classes, escapes.
+    fn pattern() -> impl Strategy<Value = KeyPattern> {
+        proptest::collection::vec(
+            proptest::sample::select(vec![
+                "*", "?", "a", "b", ":", "\\", "\\*", "[", "[^a]", "[a-z]", "]", "^", "é",
+            ]),
+            1..6,
+        )
+        .prop_filter_map("a valid pattern", |p| {
+            let text = p.concat();
+            if text == "*" {
+                Some(KeyPattern::match_all())
+            } else {
+                KeyPattern::new(&text).ok()
+            }
+        })
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(b"ab:*?[]\\^-{}".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..12,
+        )
+    }
+
+    proptest! {
+        /// What `SCAN MATCH` is sent (matched as Redis matches it, proven against a real
+        /// server by tests/pattern_oracle.rs) names only keys under the prefix, and of those
+        /// exactly the ones whose rest the pattern matches: no pattern escapes the prefix.
+        #[test]
+        fn no_pattern_reaches_a_key_outside_the_prefix(
+            prefix in prefix(),
+            pattern in pattern(),
+            key in key(),
+            rest in key(),
+        ) {
+            let cache = prefixed(&prefix);
+            let Ok(sent) = KeyPattern::new(&cache.scan_pattern(&pattern)) else {
+                return Err(TestCaseError::reject("over the length limit"));
+            };
+            if sent.matches_bytes(&key) {
+                prop_assert!(key.starts_with(prefix.as_bytes()), "{sent} matched {key:?}");
+            }
+            let mut under = prefix.as_bytes().to_vec();
+            under.extend_from_slice(&rest);
+            prop_assert_eq!(
+                sent.matches_bytes(&under),
+                rest.is_empty() && pattern.as_str().bytes().all(|b| b == b'*')
+                    || !rest.is_empty() && pattern.matches_bytes(&rest),
+                "{} on {:?}", sent, under
+            );
+        }
     }
 }

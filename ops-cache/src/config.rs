@@ -269,7 +269,22 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// Prefix (glob-escaped) prepended to every pattern, e.g. `app:`.
+    /// Prefix (glob-escaped) prepended to every pattern, e.g. `app:`: count, sample and
+    /// purge then see only the keys under it, whatever the pattern (`*x` matches `app:*x`).
+    /// An empty prefix is no prefix.
+    ///
+    /// The cache then refuses [`ops_core::Cache::flush`] (`Unsupported`, and
+    /// `capabilities().flush` is false): `FLUSHDB`/`FLUSHALL` cannot be confined to a prefix
+    /// and would delete the other prefixes' keys. Purge [`ops_core::KeyPattern::match_all`]
+    /// to empty the prefix instead.
+    ///
+    /// # Examples
+    /// ```
+    /// use ops_core::Cache as _;
+    /// let cache = ops_cache::RedisCacheBuilder::new().with_key_prefix("app:").build()?;
+    /// assert!(!cache.capabilities().flush);
+    /// # Ok::<(), ops_cache::Error>(())
+    /// ```
     #[must_use]
     pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.key_prefix = Some(prefix.into());

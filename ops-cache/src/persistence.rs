@@ -17,8 +17,15 @@ impl RedisCache {
     /// `FLUSHDB ASYNC` or `FLUSHALL ASYNC` (on every primary in cluster mode). Disruptive:
     /// prefer [`RedisCache::purge_keys`] with a pattern.
     ///
+    /// A cache built with a key prefix ([`crate::RedisCacheBuilder::with_key_prefix`]) owns
+    /// only the keys under it, and neither command knows of prefixes: it refuses to flush,
+    /// before sending anything, rather than delete the other prefixes' keys. To empty its
+    /// share, purge [`ops_core::KeyPattern::match_all`] (every key under the prefix, with
+    /// SCAN + UNLINK).
+    ///
     /// # Errors
-    /// [`Error::Command`] or [`Error::Timeout`].
+    /// [`Error::Unsupported`] when the cache has a key prefix; [`Error::Command`] or
+    /// [`Error::Timeout`].
     ///
     /// # Examples
     /// ```no_run
@@ -28,6 +35,13 @@ impl RedisCache {
     /// ```
     #[instrument(level = "debug", skip_all, fields(backend = "redis", target = %self.target()))]
     pub async fn flush_scope(&self, scope: FlushScope) -> Result<()> {
+        if let Some(prefix) = self.key_prefix() {
+            return Err(Error::Unsupported {
+                operation: "flush",
+                target: self.target().to_owned(),
+                reason: prefixed_flush_reason(prefix, scope),
+            });
+        }
         let (command, name) = match scope {
             FlushScope::Database => ("FLUSHDB", "FLUSHDB"),
             FlushScope::All => ("FLUSHALL", "FLUSHALL"),
@@ -194,4 +208,18 @@ fn min_opt(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>) -> Option<jif
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Why a cache scoped to `prefix` refuses a flush of `scope`, and what to run instead.
+fn prefixed_flush_reason(prefix: &str, scope: FlushScope) -> String {
+    let (command, what) = match scope {
+        FlushScope::Database => ("FLUSHDB", "every key of the database"),
+        FlushScope::All => ("FLUSHALL", "every key of every database"),
+    };
+    format!(
+        "this cache is scoped to the key prefix \"{}\" and {command} would delete {what}, \
+         keys outside the prefix too; purge KeyPattern::match_all() instead (SCAN + UNLINK of \
+         the keys under the prefix only)",
+        ops_core::text::quote(prefix)
+    )
 }

@@ -158,6 +158,98 @@ async fn flush_empties_exactly_its_scope() {
     }
 }
 
+/// Every key under the literal prefix `group`, as a raw `SCAN MATCH` pattern.
+fn in_scope(group: &str) -> String {
+    format!("{}*", KeyPattern::escape(group))
+}
+
+/// Each of `groups` still holds its 20 seeded keys.
+async fn assert_untouched(conn: &mut redis::aio::MultiplexedConnection, groups: &[String]) {
+    for group in groups {
+        assert_eq!(count_matching(conn, &in_scope(group)).await, 20, "{group}");
+    }
+}
+
+/// A cache scoped to a key prefix (here with glob specials in it, `t[1]:`) never reaches a
+/// key outside it: both flushes are refused as `Unsupported` before anything is sent, so
+/// every key survives them, its own and the other tenants'; count, sample and purge with
+/// patterns that start with a wildcard name only keys under the prefix; and purging
+/// `match_all`, the refusal's advice, empties the prefix and nothing else. Safe on a shared
+/// server: nothing is flushed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefixed_cache_never_reaches_keys_outside_its_prefix() {
+    let redis = require!(start_redis().await);
+    let base = redis.prefix().to_owned();
+    let mine = format!("{base}t[1]:");
+    // Another tenant; what the prefix would match unescaped; the prefix inside a key.
+    let others = [
+        format!("{base}t[2]:"),
+        format!("{base}t1:"),
+        format!("{base}xt[1]:"),
+    ];
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &mine, 30).await;
+    for other in &others {
+        seed(&mut conn, other, 20).await;
+    }
+    let cache = RedisCacheBuilder::new()
+        .with_url(redis.url())
+        .with_timeout(Duration::from_secs(10))
+        .with_key_prefix(mine.clone())
+        .build()
+        .expect("config");
+    assert!(!cache.capabilities().flush);
+
+    for scope in [FlushScope::Database, FlushScope::All] {
+        let err = cache
+            .flush(scope)
+            .await
+            .expect_err("a prefixed flush is refused");
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{}", err.chain());
+        assert!(
+            err.detail().is_some_and(|d| d.contains("match_all")),
+            "{}",
+            err.chain()
+        );
+        assert_eq!(count_matching(&mut conn, &in_scope(&mine)).await, 30);
+        assert_untouched(&mut conn, &others).await;
+    }
+
+    let opts = PurgeOptions::default().with_batch_size(7);
+    let rests: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+    for text in [
+        "*", "*1", "?", "*[0-9]", "*:*", "*t1:*", "[^x]*", "\\*", "**0",
+    ] {
+        let pattern = if text == "*" {
+            KeyPattern::match_all()
+        } else {
+            KeyPattern::new(text).expect("pattern")
+        };
+        let expected = rests.iter().filter(|r| pattern.matches(r)).count() as u64;
+        let count = cache.count(&pattern, &opts).await.expect("count");
+        assert_eq!(count.matched, expected, "count {text}");
+        let sample = cache.sample(&pattern, 100).await.expect("sample");
+        assert_eq!(sample.len() as u64, expected, "sample {text}");
+        assert!(
+            sample.iter().all(|k| k.starts_with(&mine)),
+            "{text}: {sample:?}"
+        );
+    }
+    // A purge whose pattern starts with a wildcard deletes only under the prefix.
+    let ones = KeyPattern::new("*1").expect("pattern");
+    let ones_expected = rests.iter().filter(|r| ones.matches(r)).count() as u64;
+    let done = cache.purge(&ones, &opts).await.expect("purge");
+    assert_eq!(done.deleted, ones_expected);
+    // What the refusal advises: purge everything under the prefix.
+    let done = cache
+        .purge(&KeyPattern::match_all(), &opts)
+        .await
+        .expect("purge the prefix");
+    assert_eq!(done.deleted, 30 - ones_expected);
+    assert_eq!(count_matching(&mut conn, &in_scope(&mine)).await, 0);
+    assert_untouched(&mut conn, &others).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn purge_over_100k_keys_deletes_exactly_the_matching_keys() {
     let redis = require!(start_redis().await);

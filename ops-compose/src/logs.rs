@@ -69,6 +69,9 @@ pub(crate) fn split_timestamp(line: &str) -> (Option<jiff::Timestamp>, &str) {
 struct Demux {
     instance: ResourceName,
     filter: Option<LogFilter>,
+    /// Lines stamped at or after this are dropped: the engine's `until` has whole seconds
+    /// only, so the exact end of a previous run is cut here.
+    until: Option<jiff::Timestamp>,
     stdout: LineSplitter,
     stderr: LineSplitter,
 }
@@ -90,31 +93,37 @@ impl Demux {
             LogStream::Stdout => &mut self.stdout,
         };
         let instance = &self.instance;
-        let filter = self.filter.as_ref();
+        let (filter, until) = (self.filter.as_ref(), self.until);
         splitter.push(bytes, |line| {
-            push_line(instance, filter, stream, line, out);
+            push_line(instance, filter, until, stream, line, out);
         });
     }
 
     fn finish(&mut self, out: &mut Vec<LogLine>) {
         let instance = &self.instance;
-        let filter = self.filter.as_ref();
+        let (filter, until) = (self.filter.as_ref(), self.until);
         self.stdout
-            .finish(|l| push_line(instance, filter, LogStream::Stdout, l, out));
+            .finish(|l| push_line(instance, filter, until, LogStream::Stdout, l, out));
         self.stderr
-            .finish(|l| push_line(instance, filter, LogStream::Stderr, l, out));
+            .finish(|l| push_line(instance, filter, until, LogStream::Stderr, l, out));
     }
 }
 
 fn push_line(
     instance: &ResourceName,
     filter: Option<&LogFilter>,
+    until: Option<jiff::Timestamp>,
     stream: LogStream,
     line: &[u8],
     out: &mut Vec<LogLine>,
 ) {
     let text = String::from_utf8_lossy(line);
     let (timestamp, text) = split_timestamp(&text);
+    if let (Some(until), Some(at)) = (until, timestamp)
+        && at >= until
+    {
+        return;
+    }
     if filter.is_some_and(|f| !f.is_match(text)) {
         return;
     }
@@ -199,14 +208,17 @@ impl ComposePlatform {
         }
     }
 
-    /// Engine log options for one container.
+    /// Engine log options for one container, and the exact instant the lines must end
+    /// before (for `previous`: the current run's start, which the engine's whole-second
+    /// `until` cannot express; the engine is asked up to the next whole second and
+    /// [`Demux`] drops the rest).
     async fn log_options(
         &self,
         member: &Member,
         opts: &LogOptions,
         follow: bool,
         timestamps: bool,
-    ) -> Result<LogsOptions> {
+    ) -> Result<(LogsOptions, Option<jiff::Timestamp>)> {
         let mut b = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
@@ -223,9 +235,12 @@ impl ComposePlatform {
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             b = b.since(unix_secs(from).max(1));
         }
+        let mut until = None;
         if opts.previous {
             // A container keeps one log across restarts; the previous run ends where the
-            // current one started.
+            // current one started. A crash loop restarts within the second its previous
+            // run began, so `until` rounds up and the lines are cut at the exact instant
+            // (a `tail` then counts the current run's lines of that second too, at the engine).
             let inspect = self.inspect(&member.id).await?;
             let started = crate::status::parse_time(
                 inspect.state.as_ref().and_then(|s| s.started_at.as_deref()),
@@ -235,12 +250,13 @@ impl ComposePlatform {
                     if inspect.restart_count.unwrap_or(0) > 0
                         || t > jiff::Timestamp::UNIX_EPOCH =>
                 {
-                    b = b.until(unix_secs(t));
+                    b = b.until(unix_secs(t).saturating_add(1));
+                    until = Some(t);
                 }
                 _ => {}
             }
         }
-        Ok(b.build())
+        Ok((b.build(), until))
     }
 
     fn select_members(
@@ -270,8 +286,8 @@ impl ComposePlatform {
     /// Lines of one container (collected; bounded by `tail`/`since`), idle deadline per chunk.
     async fn container_logs(&self, member: &Member, opts: &LogOptions) -> Result<Vec<LogLine>> {
         let docker = self.docker().await?;
-        let engine_opts = self.log_options(member, opts, false, true).await?;
-        let mut demux = Self::demux(member, opts)?;
+        let (engine_opts, until) = self.log_options(member, opts, false, true).await?;
+        let mut demux = Self::demux(member, opts, until)?;
         let mut out = Vec::new();
         let raw = self
             .raw_frames(&member.id, &member.name, &engine_opts, |stream, bytes| {
@@ -315,8 +331,8 @@ impl ComposePlatform {
         Ok(merge_logs(per))
     }
 
-    /// A line splitter and filter for one member's log.
-    fn demux(member: &Member, opts: &LogOptions) -> Result<Demux> {
+    /// A line splitter and filter for one member's log, keeping lines stamped before `until`.
+    fn demux(member: &Member, opts: &LogOptions, until: Option<jiff::Timestamp>) -> Result<Demux> {
         let instance = ResourceName::new(&member.name).map_err(|_| Error::InvalidName {
             what: "container",
             value: member.name.clone(),
@@ -325,6 +341,7 @@ impl ComposePlatform {
         Ok(Demux {
             instance,
             filter: opts.filter.clone(),
+            until,
             stdout: LineSplitter::default(),
             stderr: LineSplitter::default(),
         })
@@ -406,15 +423,15 @@ impl ComposePlatform {
         let docker = self.docker().await?.clone();
         let mut streams = Vec::with_capacity(members.len());
         for m in members {
-            let engine_opts = self.log_options(&m, opts, true, true).await?;
+            let (engine_opts, until) = self.log_options(&m, opts, true, true).await?;
             if let Some(s) = self
-                .raw_follow(&m, &engine_opts, Self::demux(&m, opts)?)
+                .raw_follow(&m, &engine_opts, Self::demux(&m, opts, until)?)
                 .await?
             {
                 streams.push(s);
                 continue;
             }
-            let demux = Self::demux(&m, opts)?;
+            let demux = Self::demux(&m, opts, until)?;
             let name = m.name.clone();
             let s = docker
                 .logs(&m.id, Some(engine_opts))
@@ -472,6 +489,7 @@ mod tests {
         let mut d = Demux {
             instance: "shop-api-1".parse().unwrap(),
             filter: Some(LogFilter::new("err").unwrap()),
+            until: None,
             stdout: LineSplitter::default(),
             stderr: LineSplitter::default(),
         };
@@ -491,5 +509,29 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].stream, LogStream::Stderr);
         assert_eq!(out[0].text, "err 1");
+    }
+
+    /// The previous run of a crash loop ends within the second the current one started:
+    /// its lines are kept up to that instant, the current run's are not.
+    #[test]
+    fn previous_run_is_cut_at_the_exact_start_of_the_current_one() {
+        let started: jiff::Timestamp = "2024-05-01T10:00:00.500Z".parse().unwrap();
+        let mut d = Demux {
+            instance: "shop-api-1".parse().unwrap(),
+            filter: None,
+            until: Some(started),
+            stdout: LineSplitter::default(),
+            stderr: LineSplitter::default(),
+        };
+        let mut out = Vec::new();
+        d.lines(
+            &LogOutput::StdOut {
+                message: "2024-05-01T10:00:00.100Z crashing\n2024-05-01T10:00:00.500Z starting\n2024-05-01T10:00:00.900Z up\n".into(),
+            },
+            &mut out,
+        );
+        d.finish(&mut out);
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["crashing"]);
     }
 }

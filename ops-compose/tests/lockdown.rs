@@ -358,19 +358,3 @@ async fn emergency_lockdown_and_lift_lockdown_run_against_the_engine() {
     }))
     .await;
 }
-
-#[tokio::test]
-async fn the_engine_passes_the_lockdown_conformance_checks() {
-    bounded(Box::pin(async {
-        let p = project_or_skip!("lockconf");
-        p.add("api", 1, &Spec::default()).await;
-        let id: LockdownId = format!("ld-{}", p.name).parse().unwrap();
-        ops_core::testing::conformance::lockdown::isolate_list_lift(
-            &*p.platform,
-            &p.service("api"),
-            &id,
-        )
-        .await;
-    }))
-    .await;
-}

@@ -8,16 +8,14 @@
 
 mod support;
 
-use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ops_core::platform::{ImageUpdate, RollbackOptions, RolloutOptions};
 use ops_core::run::{ApprovalPolicy, Mode, RunContext, RunOutcome};
-use ops_core::runbooks::{RunbookConfig, Targets, deploy_release};
+use ops_core::runbooks::deploy_release;
 use ops_core::testing::conformance::platform as conformance;
 use ops_core::{Platform, PlatformExt as _};
-use support::{Spec, StatusProbe, demo_image};
+use support::{Spec, Tag, demo_image, image_of};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -29,42 +27,6 @@ fn rollout() -> RolloutOptions {
 
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, f).await.expect("bounded wait")
-}
-
-/// An image tag the test made, removed when dropped (on a failed assertion too).
-struct Tag(String);
-
-impl Tag {
-    /// `demo_image()` tagged as `<repo>:<suffix>`, or committed from `container` with
-    /// `change` (a Dockerfile instruction) when given.
-    fn new(suffix: &str, from: Option<(&str, &str)>) -> Self {
-        let image = demo_image();
-        let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
-        let tag = format!("{repo}:{suffix}");
-        let out = match from {
-            None => Command::new("docker").args(["tag", &image, &tag]).output(),
-            Some((container, change)) => Command::new("docker")
-                .args(["commit", "--change", change, container, &tag])
-                .output(),
-        }
-        .expect("docker runs");
-        assert!(out.status.success(), "{out:?}");
-        Self(tag)
-    }
-}
-
-impl Drop for Tag {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
-fn image_of(container: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "--format", "{{.Config.Image}}", container])
-        .output()
-        .expect("docker runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,22 +125,8 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
         .await
         .unwrap();
     // The bad release: the same program, told to crash at start.
-    let bad = Tag::new(
-        &format!("{}-bad", p.name),
-        Some((&first, "ENV FAULT_CRASH=true")),
-    );
-    let probe = StatusProbe {
-        platform: Arc::clone(&p.platform),
-        workload: api.clone(),
-    };
-    let t = Targets::new(Arc::clone(&p.platform) as _, api.clone())
-        .with_probe(Arc::new(probe))
-        .with_config(
-            RunbookConfig::default()
-                .with_rollout_timeout(Duration::from_secs(60))
-                .with_rollout_poll(Duration::from_millis(250))
-                .with_verify(2, Duration::from_millis(500), Duration::from_secs(60)),
-        );
+    let bad = Tag::crashing(&p, &first);
+    let t = support::runbook_targets(&p, &api);
     let ctx = RunContext::builder()
         .allow_volatile_journal()
         .mode(Mode::Execute)
@@ -204,14 +152,20 @@ async fn deploy_release_rolls_back_a_release_that_crashes_at_start() {
 }
 
 /// The whole Platform suite ([`conformance::run_all`]) on the real engine: a two-container
-/// service of demo-api (which logs "demo-api listening" at start), a second tag of its image
-/// for `set_image` and `rollback`, `/tmp` for the copies.
+/// service of demo-api (which logs "demo-api listening" at start) with a 256 MiB memory
+/// limit (doubled and put back), a second tag of its image for `set_image` and `rollback`,
+/// `/tmp` for the copies; a lockdown made and lifted. Compose disclaims Secrets and
+/// autoscaling: the suite finds those calls `Unsupported`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_platform_suite_passes_on_the_engine() {
     let p = project_or_skip!("suite");
     let api = p.service("api");
-    p.add("api", 1, &Spec::default()).await;
-    p.add("api", 2, &Spec::default()).await;
+    let limited = Spec {
+        memory: Some(256 << 20),
+        ..Spec::default()
+    };
+    p.add("api", 1, &limited).await;
+    p.add("api", 2, &limited).await;
     bounded(p.platform.wait_rolled_out(&api, rollout()))
         .await
         .unwrap();

@@ -17,6 +17,10 @@ use crate::refs::KeyPattern;
 /// What a [`Cache`] backend supports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent capabilities, each checked on its own"
+)]
 pub struct CacheCapabilities {
     /// Cluster mode (scans every primary).
     pub cluster: bool,
@@ -24,6 +28,10 @@ pub struct CacheCapabilities {
     pub persistence: bool,
     /// Client listing and killing.
     pub clients: bool,
+    /// [`Cache::flush`]: false for a cache scoped to part of the keyspace (a key prefix),
+    /// where a flush would delete keys outside its scope.
+    #[serde(default)]
+    pub flush: bool,
 }
 
 impl CacheCapabilities {
@@ -33,6 +41,7 @@ impl CacheCapabilities {
             cluster: true,
             persistence: true,
             clients: true,
+            flush: true,
         }
     }
 }
@@ -674,8 +683,14 @@ pub trait Cache: fmt::Debug + Send + Sync + 'static {
 
     /// `FLUSHDB` or `FLUSHALL` (asynchronous on the server).
     ///
+    /// A backend scoped to part of the keyspace (a key prefix: `capabilities().flush` is
+    /// false) refuses before sending anything: a flush cannot be confined to the prefix and
+    /// would delete keys outside it. Purge [`KeyPattern::match_all`] there instead, which
+    /// stays within the prefix.
+    ///
     /// # Errors
-    /// As [`Cache::ping`].
+    /// [`crate::ErrorKind::Unsupported`] for a backend scoped to a key prefix, naming the
+    /// purge to run instead; as [`Cache::ping`].
     async fn flush(&self, scope: FlushScope) -> Result<(), OpsError>;
 
     /// `BGSAVE` and wait until `LASTSAVE` moves, or `timeout`.

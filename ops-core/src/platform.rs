@@ -72,7 +72,8 @@ pub struct PlatformCapabilities {
     pub exec: bool,
     /// Copying files in and out.
     pub copy: bool,
-    /// CPU and memory usage.
+    /// CPU and memory usage ([`Platform::resource_usage`]); Kubernetes claims it only where
+    /// the cluster serves `metrics.k8s.io` (metrics-server).
     pub resource_usage: bool,
     /// Configuration updates.
     pub update_config: bool,

@@ -1,5 +1,6 @@
 //! The fakes pass the same conformance suite the real backends run, and secrets stay secret
-//! (the database fake's run is in `database_conformance.rs`).
+//! (the database fake's run is in `database_conformance.rs`, the Platform suite on the fake
+//! in `platform_conformance.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use ops_core::cache::{ClientInfo, FlushScope};
 use ops_core::metrics::MetricQuery;
-use ops_core::platform::{ConfigTarget, ConfigUpdate, LogLine, WorkloadStatus};
+use ops_core::platform::{ConfigTarget, ConfigUpdate, WorkloadStatus};
 use ops_core::probe::{Observation, ProbeResult};
 use ops_core::testing::{
     FakeCache, FakeMetrics, FakePlatform, MemoryJournal, RecordingNotifier, ScriptedProbe,
@@ -16,37 +17,6 @@ use ops_core::testing::{
 use ops_core::{ErrorKind, KeyPattern, Platform as _, WorkloadRef};
 
 mod support;
-
-#[tokio::test(start_paused = true)]
-async fn fake_platform_conforms() {
-    let api: WorkloadRef = "prod/deployment/api".parse().unwrap();
-    let platform = FakePlatform::default()
-        .with_workload(WorkloadStatus::healthy(api.clone(), 2))
-        .ready_after(2)
-        .with_logs(
-            &api,
-            vec![
-                LogLine::new(
-                    "api-1".parse().unwrap(),
-                    Some(jiff::Timestamp::from_second(2).unwrap()),
-                    "error b",
-                ),
-                LogLine::new(
-                    "api-0".parse().unwrap(),
-                    Some(jiff::Timestamp::from_second(1).unwrap()),
-                    "error a",
-                ),
-                LogLine::new(
-                    "api-0".parse().unwrap(),
-                    Some(jiff::Timestamp::from_second(3).unwrap()),
-                    "fine",
-                ),
-            ],
-        );
-    conformance::platform::status_lists_instances(&platform, &api).await;
-    conformance::platform::restart_then_ready(&platform, &api, Duration::from_secs(30)).await;
-    conformance::platform::logs_are_filtered_and_tailed(&platform, &api).await;
-}
 
 #[tokio::test(start_paused = true)]
 async fn fake_cache_conforms() {

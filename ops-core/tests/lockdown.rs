@@ -289,17 +289,6 @@ async fn a_workload_unhealthy_after_the_lift_leaves_the_run_unresolved() {
 }
 
 #[tokio::test]
-async fn the_fake_passes_the_lockdown_conformance_checks() {
-    let p = platform();
-    ops_core::testing::conformance::lockdown::isolate_list_lift(
-        &*p,
-        &api(),
-        &"ld-conformance".parse().unwrap(),
-    )
-    .await;
-}
-
-#[tokio::test]
 async fn a_read_only_view_refuses_lockdown_and_lift_and_passes_reads_through() {
     use ops_core::platform::ExportOptions;
     use ops_core::read_only::ReadOnly;

@@ -18,8 +18,18 @@ fn api() -> WorkloadRef {
     "prod/deployment/api".parse().unwrap()
 }
 
+fn worker() -> WorkloadRef {
+    "prod/deployment/worker".parse().unwrap()
+}
+
+fn creds() -> ResourceName {
+    "api-creds".parse().unwrap()
+}
+
 /// The fake seeded as the fixture promises: `api` with two instances that both logged
-/// [`LINE`], an event, and scripted `echo` / `printenv` answers on its first instance.
+/// [`LINE`], an event, scripted `echo` / `printenv` answers on its instances, requests and
+/// limits on its container and the Secret `api-creds` it uses; and a second workload
+/// `worker` for the autoscaler.
 fn fake(caps: PlatformCapabilities) -> FakePlatform {
     let api = api();
     let mut status = WorkloadStatus::healthy(api.clone(), 2);
@@ -47,6 +57,21 @@ fn fake(caps: PlatformCapabilities) -> FakePlatform {
                 "deployment/api",
             )],
         )
+        .with_workload(WorkloadStatus::healthy(worker(), 1))
+        .with_resources(
+            &api,
+            vec![
+                ContainerResources::new("app")
+                    .with_limits(
+                        ResourceValues::default()
+                            .with_cpu("500m".parse().unwrap())
+                            .with_memory("256Mi".parse().unwrap()),
+                    )
+                    .with_requests(ResourceValues::default().with_memory("128Mi".parse().unwrap())),
+            ],
+        )
+        .with_secret(api.namespace(), &creds(), &[("password", "s3cr3t")])
+        .with_secret_user(&api, &creds())
         .with_capabilities(caps);
     for instance in &status.instances {
         let i = api.instance(instance.name.as_str()).unwrap();
@@ -68,6 +93,8 @@ fn fake(caps: PlatformCapabilities) -> FakePlatform {
 fn fixture() -> PlatformFixture {
     PlatformFixture::new(api(), LINE)
         .with_other_image("shop/api:2".parse().unwrap())
+        .with_secret(creds())
+        .with_autoscaled(worker())
         .with_deadline(Duration::from_secs(30))
 }
 
@@ -98,6 +125,38 @@ async fn fake_with_no_write_capability_refuses_every_write_as_unsupported() {
     let p = fake(caps);
     run_all(&p, &fixture()).await;
     assert_eq!(p.status(&api()).unwrap().desired, 2, "nothing was changed");
+    assert_eq!(p.mutations(), Vec::<String>::new(), "nothing was changed");
+}
+
+/// The whole suite leaves `api` as it was: its count, image, resources and Secret.
+#[tokio::test(start_paused = true)]
+async fn the_suite_leaves_the_fixture_as_it_was() {
+    let p = fake(PlatformCapabilities::all());
+    let before = (
+        p.status(&api()).unwrap().desired,
+        p.status(&api()).unwrap().images,
+        p.resources(&api()).await.unwrap(),
+        p.secret(api().namespace(), &creds()),
+    );
+    run_all(&p, &fixture()).await;
+    let after = (
+        p.status(&api()).unwrap().desired,
+        p.status(&api()).unwrap().images,
+        p.resources(&api()).await.unwrap(),
+        p.secret(api().namespace(), &creds()),
+    );
+    assert_eq!(after, before);
+    assert_eq!(p.secrets_used_by(&api()), [creds()].into());
+    let rotated: Vec<String> = p
+        .mutations()
+        .into_iter()
+        .filter(|m| m.contains("secret"))
+        .collect();
+    assert!(
+        rotated.len() >= 6,
+        "copied, repointed and deleted: {rotated:?}"
+    );
+    assert!(p.autoscaler(&worker()).await.unwrap().is_some());
 }
 
 /// One behaviour the broken fake drops.
@@ -113,6 +172,10 @@ enum Fault {
     ExecDisclaimedButWorks,
     RollbackClaimedButUnsupported,
     UnknownIsBackendError,
+    RepointDoesNothing,
+    DeleteSecretInUse,
+    SetResourcesNotReadBack,
+    RestartDoesNothing,
     StreamedCopyWritesNothing,
 }
 
@@ -191,6 +254,30 @@ async fn broken_unknown_workload_reported_as_a_backend_error_fails_the_suite() {
 }
 
 #[tokio::test(start_paused = true)]
+#[should_panic(expected = "after repoint_secret")]
+async fn broken_repoint_that_does_nothing_fails_the_suite() {
+    broken(Fault::RepointDoesNothing).await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "delete_secret of a Secret in use: expected Conflict")]
+async fn broken_delete_of_a_secret_in_use_fails_the_suite() {
+    broken(Fault::DeleteSecretInUse).await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "set_resources is read back")]
+async fn broken_set_resources_that_is_not_read_back_fails_the_suite() {
+    broken(Fault::SetResourcesNotReadBack).await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "was not restarted")]
+async fn broken_restart_that_does_nothing_fails_the_suite() {
+    broken(Fault::RestartDoesNothing).await;
+}
+
+#[tokio::test(start_paused = true)]
 #[should_panic(expected = "copy_from_into streams the bytes copy_from gives")]
 async fn broken_streamed_copy_that_writes_nothing_fails_the_suite() {
     broken(Fault::StreamedCopyWritesNothing).await;
@@ -203,7 +290,7 @@ impl Platform for Broken {
     fn capabilities(&self) -> PlatformCapabilities { let mut c = self.inner.capabilities(); c.exec &= self.fault != Fault::ExecDisclaimedButWorks; c.rollback |= self.fault == Fault::RollbackClaimedButUnsupported; c }
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> { self.inner.list_workloads(namespace).await }
     async fn workload(&self, workload: &WorkloadRef) -> Result<WorkloadStatus, OpsError> { match (self.fault, self.inner.workload(workload).await) { (Fault::UnknownIsBackendError, Err(e)) => Err(OpsError::new(ErrorKind::Backend, "broken", "workload", e.to_string())), (_, r) => r } }
-    async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { self.inner.rollout_restart(workload, opts).await }
+    async fn rollout_restart(&self, workload: &WorkloadRef, opts: RestartOptions) -> Result<(), OpsError> { if self.fault == Fault::RestartDoesNothing { self.inner.workload(workload).await?; return Ok(()); } self.inner.rollout_restart(workload, opts).await }
     async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus, OpsError> { self.inner.rollout_status(workload).await }
     async fn scale(&self, workload: &WorkloadRef, replicas: u32, opts: ScaleOptions) -> Result<ScaleChange, OpsError> { if self.fault == Fault::ScaleDoesNothing { let from = self.inner.workload(workload).await?.desired; if opts.expect_current.is_some_and(|e| e != from) { return Err(OpsError::new(ErrorKind::Conflict, "broken", "scale", workload.to_string())); } return Ok(ScaleChange::new(from, replicas)); } self.inner.scale(workload, replicas, opts).await }
     async fn stop(&self, workload: &WorkloadRef, opts: StopOptions) -> Result<(), OpsError> { if self.fault == Fault::StopDoesNothing { return Ok(()); } self.inner.stop(workload, opts).await }
@@ -222,7 +309,7 @@ impl Platform for Broken {
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> { self.inner.resource_usage(workload).await }
     async fn update_config(&self, workload: &WorkloadRef, update: ConfigUpdate) -> Result<ConfigChange, OpsError> { self.inner.update_config(workload, update).await }
     async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> { self.inner.resources(workload).await }
-    async fn set_resources(&self, workload: &WorkloadRef, update: ResourceUpdate) -> Result<ResourceChange, OpsError> { self.inner.set_resources(workload, update).await }
+    async fn set_resources(&self, workload: &WorkloadRef, update: ResourceUpdate) -> Result<ResourceChange, OpsError> { let dry = update.dry_run || self.fault == Fault::SetResourcesNotReadBack; self.inner.set_resources(workload, update.with_dry_run(dry)).await }
     async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> { self.inner.autoscaler(workload).await }
     async fn set_autoscaler(&self, workload: &WorkloadRef, spec: AutoscalerSpec) -> Result<AutoscalerChange, OpsError> { self.inner.set_autoscaler(workload, spec).await }
     async fn set_image(&self, workload: &WorkloadRef, update: ImageUpdate) -> Result<ImageChange, OpsError> { self.inner.set_image(workload, update).await }
@@ -233,6 +320,6 @@ impl Platform for Broken {
     async fn inspect(&self, namespace: &Namespace, opts: InspectOptions) -> Result<Inspection, OpsError> { self.inner.inspect(namespace, opts).await }
     async fn secret_users(&self, namespace: &Namespace, name: &ResourceName) -> Result<Vec<WorkloadRef>, OpsError> { self.inner.secret_users(namespace, name).await }
     async fn copy_secret(&self, namespace: &Namespace, copy: SecretCopy) -> Result<SecretCreated, OpsError> { self.inner.copy_secret(namespace, copy).await }
-    async fn repoint_secret(&self, workload: &WorkloadRef, from: &ResourceName, to: &ResourceName) -> Result<SecretRepoint, OpsError> { self.inner.repoint_secret(workload, from, to).await }
-    async fn delete_secret(&self, namespace: &Namespace, name: &ResourceName) -> Result<(), OpsError> { self.inner.delete_secret(namespace, name).await }
+    async fn repoint_secret(&self, workload: &WorkloadRef, from: &ResourceName, to: &ResourceName) -> Result<SecretRepoint, OpsError> { if self.fault == Fault::RepointDoesNothing { self.inner.workload(workload).await?; return Ok(SecretRepoint::new(workload.clone(), 1)); } self.inner.repoint_secret(workload, from, to).await }
+    async fn delete_secret(&self, namespace: &Namespace, name: &ResourceName) -> Result<(), OpsError> { match (self.fault, self.inner.delete_secret(namespace, name).await) { (Fault::DeleteSecretInUse, Err(e)) if e.kind() == ErrorKind::Conflict => Ok(()), (_, r) => r } }
 }

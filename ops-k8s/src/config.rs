@@ -227,12 +227,21 @@ impl KubePlatformBuilder {
         self
     }
 
-    /// Load the client configuration and build the platform. No request is made: the first
-    /// call finds out whether the server answers.
+    /// Load the client configuration and build the platform. One request is made: API
+    /// discovery of `metrics.k8s.io/v1beta1` (within the request timeout and at most 5 s),
+    /// which `capabilities().resource_usage` reports. Its failure does not fail the build:
+    /// the capability stays unclaimed and `resource_usage` asks again.
     ///
     /// # Errors
     /// [`Error::Config`] when no kubeconfig, context or service account can be loaded.
     pub async fn build(self) -> Result<KubePlatform> {
+        let platform = self.client_platform().await?;
+        platform.metrics_served().await;
+        Ok(platform)
+    }
+
+    /// The platform over the client the configuration gives, before any request.
+    async fn client_platform(self) -> Result<KubePlatform> {
         if let Some((client, namespace)) = self.client {
             return Ok(KubePlatform::new(client, namespace, self.config));
         }

@@ -72,6 +72,7 @@ mod autoscaling;
 mod config;
 mod config_update;
 mod copy;
+mod discovery;
 mod error;
 mod events;
 mod exec;

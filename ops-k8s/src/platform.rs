@@ -2,6 +2,7 @@
 //! request goes through (deadline, retries, error mapping).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -15,6 +16,7 @@ use ops_core::platform::{
 use ops_core::{InstanceRef, Namespace, OpsError, Platform, WorkloadRef};
 
 use crate::config::KubeConfig;
+use crate::discovery::{Discovered, METRICS_API};
 use crate::error::{BACKEND, Error, Request, Result};
 
 /// A Kubernetes cluster as a [`Platform`]: Deployments, StatefulSets and DaemonSets with
@@ -40,6 +42,8 @@ pub struct KubePlatform {
     pub(crate) client: kube::Client,
     pub(crate) config: KubeConfig,
     default_namespace: String,
+    /// Whether `metrics.k8s.io` is served, shared by clones (discovered once).
+    pub(crate) metrics: Arc<Discovered>,
 }
 
 impl std::fmt::Debug for KubePlatform {
@@ -68,6 +72,7 @@ impl KubePlatform {
             client,
             config,
             default_namespace,
+            metrics: Arc::default(),
         }
     }
 
@@ -178,8 +183,13 @@ impl Platform for KubePlatform {
         BACKEND
     }
 
+    /// Everything, except `resource_usage` unless API discovery found `metrics.k8s.io`
+    /// (metrics-server) served: asked when the platform is built, and again by
+    /// [`Platform::resource_usage`] while no answer came.
     fn capabilities(&self) -> PlatformCapabilities {
-        PlatformCapabilities::all()
+        let mut caps = PlatformCapabilities::all();
+        caps.resource_usage = self.metrics.known() == Some(true);
+        caps
     }
 
     async fn list_workloads(&self, namespace: &Namespace) -> Result<Vec<WorkloadRef>, OpsError> {
@@ -302,6 +312,17 @@ impl Platform for KubePlatform {
     }
 
     async fn resource_usage(&self, workload: &WorkloadRef) -> Result<Vec<ResourceUsage>, OpsError> {
+        if self.metrics_served().await == Some(false) {
+            return Err(Error::Unsupported {
+                operation: "resource_usage",
+                target: workload.to_string(),
+                reason: format!(
+                    "the cluster does not serve {METRICS_API} (install metrics-server to read \
+                     CPU and memory)"
+                ),
+            }
+            .into());
+        }
         Ok(self.usage_of(workload).await?)
     }
 

@@ -406,15 +406,3 @@ async fn the_export_is_kubectls_object_minus_server_fields_with_secret_key_names
         assert_eq!(original, restored, "{kind} {name}");
     }
 }
-
-#[tokio::test]
-async fn the_double_passes_the_lockdown_conformance_checks() {
-    let env = Env::start().await;
-    env.create(deployment(NS, "api", 1, "shop/api:1")).await;
-    ops_core::testing::conformance::lockdown::isolate_list_lift(
-        &env.platform,
-        &workload(NS, "deployment", "api"),
-        &"ld-conformance".parse().unwrap(),
-    )
-    .await;
-}

@@ -1,7 +1,8 @@
 //! `KubePlatform` against the API server double: workload state with pods (healthy,
 //! crash-looping, OOM-killed, image pull failures), logs of every pod, a followed stream that
 //! picks up new pods, events, usage against limits, configuration, stop/start, autoscaler
-//! refusal, pod deletion, namespace-wide restart, and the Platform conformance suite.
+//! refusal, pod deletion, namespace-wide restart, and the Platform conformance suite with and
+//! without metrics-server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -22,38 +23,33 @@ use support::{Env, deployment, workload};
 
 const NS: &str = "shop";
 
-#[tokio::test]
-async fn conformance_suite_passes_on_the_double() {
-    let env = Env::start().await;
-    env.create(deployment(NS, "api", 2, "shop/api:1")).await;
-    let api = workload(NS, "deployment", "api");
-    for pod in env.cluster.list("Pod", NS) {
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        env.cluster
-            .append_log(NS, &name, "app", "ERROR: upstream timed out");
-        env.cluster.append_log(NS, &name, "app", "served /health");
-    }
-    conformance::status_lists_instances(&env.platform, &api).await;
-    conformance::restart_then_ready(&env.platform, &api, Duration::from_secs(30)).await;
-    conformance::logs_are_filtered_and_tailed(&env.platform, &api).await;
-}
-
-/// The whole Platform suite ([`conformance::run_all`]): every method, every claimed write
-/// read back, typed errors, and capabilities that agree with behaviour.
-#[tokio::test]
-async fn whole_platform_suite_passes_on_the_double() {
-    // With metrics-server (metrics.k8s.io): `resource_usage` is claimed.
+/// The double, serving `metrics.k8s.io` or not, with what [`conformance::run_all`] needs:
+/// `web` (two pods that logged the fixture's line, requests and limits on its container, env
+/// from the Secret `web-creds`, usage when metrics are served) and `worker` for the
+/// autoscaler check.
+async fn suite(metrics: bool) -> (Env, conformance::PlatformFixture) {
     let env = Env::with(
         ApiServer::new()
             .tick(Duration::from_millis(10))
-            .metrics(true),
+            .metrics(metrics),
     )
     .await;
-    env.create(deployment(NS, "web", 2, "shop/web:1")).await;
-    let web = workload(NS, "deployment", "web");
+    env.create(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "web-creds", "namespace": NS},
+        "data": {"password": "czNjcjN0"},
+    }))
+    .await;
+    let mut web = deployment(NS, "web", 2, "shop/web:1");
+    let app = &mut web["spec"]["template"]["spec"]["containers"][0];
+    app["resources"] = json!({
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+        "requests": {"cpu": "250m", "memory": "128Mi"},
+    });
+    app["envFrom"] = json!([{"secretRef": {"name": "web-creds"}}]);
+    env.create(web).await;
+    env.create(deployment(NS, "worker", 1, "shop/worker:1"))
+        .await;
     let line = "web listening on :8080";
     for pod in env.cluster.list("Pod", NS) {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
@@ -62,10 +58,52 @@ async fn whole_platform_suite_passes_on_the_double() {
         env.cluster
             .set_pod_usage(NS, name, "app", 100, 64 * 1024 * 1024);
     }
-    let fixture = conformance::PlatformFixture::new(web, line)
+    let fixture = conformance::PlatformFixture::new(workload(NS, "deployment", "web"), line)
         .with_other_image("shop/web:2".parse().unwrap())
+        .with_secret("web-creds".parse().unwrap())
+        .with_autoscaled(workload(NS, "deployment", "worker"))
         .with_deadline(Duration::from_secs(30));
+    (env, fixture)
+}
+
+/// How often the platform asked discovery whether `metrics.k8s.io/v1beta1` is served.
+fn discoveries(env: &Env) -> usize {
+    env.cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/metrics.k8s.io/v1beta1")
+        .count()
+}
+
+/// The whole Platform suite ([`conformance::run_all`]): every method, every claimed write
+/// read back, typed errors, and capabilities that agree with behaviour. With metrics-server
+/// (`metrics.k8s.io` served) `resource_usage` is claimed and read for every pod.
+#[tokio::test]
+async fn whole_platform_suite_passes_on_the_double() {
+    let (env, fixture) = suite(true).await;
+    assert!(env.platform.capabilities().resource_usage);
     conformance::run_all(&env.platform, &fixture).await;
+    assert_eq!(discoveries(&env), 1, "discovered once, when built");
+}
+
+/// Without metrics-server `resource_usage` is not claimed, and the suite's check of what a
+/// backend lacks finds it refused as `Unsupported`, without asking discovery again.
+#[tokio::test]
+async fn whole_platform_suite_passes_on_the_double_without_metrics_server() {
+    let (env, fixture) = suite(false).await;
+    assert!(!env.platform.capabilities().resource_usage);
+    conformance::run_all(&env.platform, &fixture).await;
+    assert_eq!(discoveries(&env), 1, "the answer is kept");
+    let metrics_reads = env
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/apis/metrics.k8s.io/v1beta1/"))
+        .count();
+    assert_eq!(
+        metrics_reads, 0,
+        "no usage read from an API that is not served"
+    );
 }
 
 #[tokio::test]

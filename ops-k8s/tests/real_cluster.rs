@@ -8,12 +8,14 @@
 //! OPSBOOK_TEST_KUBECONFIG=~/.kube/config cargo test --workspace -- real_cluster
 //! ```
 //!
-//! The test creates a namespace `opsbook-test-<random>` with one Deployment whose pods print an
-//! error line, runs the conformance checks (listing, status with pods, unknown workload,
-//! rolling restart to healthy, filtered and tailed logs) and deletes the namespace (left
-//! behind only if an assertion fails; delete it by hand then). Without the variable it says so
-//! and passes: no cluster is reachable from CI. The same function runs against the API server
-//! double below, so the code path is exercised on every run.
+//! The test creates a namespace `opsbook-test-<random>` with a Secret, a Deployment whose pods
+//! use it, have requests and limits and print a known line, and a second Deployment; runs the
+//! whole Platform suite (`run_all`: every method; `set_image` to `OPSBOOK_TEST_OTHER_IMAGE`,
+//! default `busybox:1.37`, and back; `resource_usage` claimed only where metrics-server
+//! answers) and deletes the namespace (left behind only if an assertion fails; delete it by
+//! hand then). Without the variable it says so and passes: no cluster is reachable from CI.
+//! The same function runs against the API server double below, so the code path is exercised
+//! on every run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -23,17 +25,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use ops_core::platform::RolloutOptions;
 use ops_core::testing::conformance::platform as conformance;
 use ops_core::{PlatformExt as _, WorkloadKind, WorkloadRef};
 use serde_json::json;
 
-/// Create a namespace and a Deployment on the cluster of `kubeconfig`, run the conformance
-/// checks, delete the namespace. `before_checks` runs once the Deployment is rolled out (the
+/// Create a namespace, a Secret and two Deployments on the cluster of `kubeconfig`, run the
+/// whole conformance suite, delete the namespace. `before_checks` runs once the Deployment is rolled out (the
 /// double uses it to give the pods log lines; a real cluster's pods print their own).
-async fn conformance_on(kubeconfig: &Path, image: &str, before_checks: impl AsyncFnOnce(&str)) {
+async fn conformance_on(
+    kubeconfig: &Path,
+    image: &str,
+    other_image: &str,
+    before_checks: impl AsyncFnOnce(&str),
+) {
     let platform = ops_k8s::KubePlatformBuilder::from_env()
         .kubeconfig(kubeconfig)
         .build()
@@ -53,18 +60,40 @@ async fn conformance_on(kubeconfig: &Path, image: &str, before_checks: impl Asyn
         .create(&PostParams::default(), &namespace)
         .await
         .expect("namespace created");
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "conformance"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "conformance"}},
-                 "template": {"metadata": {"labels": {"app": "conformance"}},
-                              "spec": {"containers": [{"name": "app", "image": image,
-                                  "command": ["sh", "-c", "echo 'ERROR: conformance line'; echo started; exec sleep 3600"]}]}}}
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "conformance-creds"},
+        "data": {"password": "czNjcjN0"},
     }))
-    .expect("deployment");
-    Api::<Deployment>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &deployment)
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
         .await
-        .expect("deployment created");
+        .expect("secret created");
+    let deployment = |name: &str, replicas: u32, app: serde_json::Value| -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [app]}}}
+        }))
+        .expect("deployment")
+    };
+    let sleeper = json!({"name": "app", "image": image,
+        "command": ["sh", "-c", "echo 'ERROR: conformance line'; echo started; exec sleep 3600"],
+        "resources": {"limits": {"cpu": "200m", "memory": "64Mi"},
+                      "requests": {"cpu": "50m", "memory": "32Mi"}},
+        "envFrom": [{"secretRef": {"name": "conformance-creds"}}]});
+    let worker = json!({"name": "app", "image": image, "command": ["sleep", "3600"]});
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    for d in [
+        deployment("conformance", 2, sleeper),
+        deployment("worker", 1, worker),
+    ] {
+        deployments
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("deployment created");
+    }
     let api = WorkloadRef::new(&ns, WorkloadKind::Deployment, "conformance").expect("ref");
     let ready = RolloutOptions::default()
         .with_timeout(Duration::from_secs(180))
@@ -75,9 +104,12 @@ async fn conformance_on(kubeconfig: &Path, image: &str, before_checks: impl Asyn
         .expect("rolled out");
     before_checks(&ns).await;
 
-    conformance::status_lists_instances(&platform, &api).await;
-    conformance::restart_then_ready(&platform, &api, Duration::from_secs(180)).await;
-    conformance::logs_are_filtered_and_tailed(&platform, &api).await;
+    let fixture = conformance::PlatformFixture::new(api, "ERROR: conformance line")
+        .with_other_image(other_image.parse().expect("image"))
+        .with_secret("conformance-creds".parse().expect("name"))
+        .with_autoscaled(WorkloadRef::new(&ns, WorkloadKind::Deployment, "worker").expect("ref"))
+        .with_deadline(Duration::from_secs(180));
+    conformance::run_all(&platform, &fixture).await;
 
     namespaces
         .delete(&ns, &DeleteParams::default())
@@ -94,23 +126,30 @@ async fn real_cluster_conformance_when_opsbook_test_kubeconfig_is_set() {
         return;
     };
     let image = std::env::var("OPSBOOK_TEST_IMAGE").unwrap_or_else(|_| "busybox:1.36".to_owned());
-    conformance_on(Path::new(&path), &image, async |_| {}).await;
+    let other =
+        std::env::var("OPSBOOK_TEST_OTHER_IMAGE").unwrap_or_else(|_| "busybox:1.37".to_owned());
+    conformance_on(Path::new(&path), &image, &other, async |_| {}).await;
 }
 
 #[tokio::test]
 async fn the_real_cluster_test_runs_against_the_double() {
     let env = support::Env::start().await;
     let cluster = env.cluster.clone();
-    conformance_on(&env.kubeconfig, "busybox:1.36", async move |ns: &str| {
-        // The double runs no process: give each pod the lines its command would print.
-        for pod in cluster.list("Pod", ns) {
-            let name = pod["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            cluster.append_log(ns, &name, "app", "ERROR: conformance line");
-            cluster.append_log(ns, &name, "app", "started");
-        }
-    })
+    conformance_on(
+        &env.kubeconfig,
+        "busybox:1.36",
+        "busybox:1.37",
+        async move |ns: &str| {
+            // The double runs no process: give each pod the lines its command would print.
+            for pod in cluster.list("Pod", ns) {
+                let name = pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                cluster.append_log(ns, &name, "app", "ERROR: conformance line");
+                cluster.append_log(ns, &name, "app", "started");
+            }
+        },
+    )
     .await;
 }

@@ -210,21 +210,14 @@ impl Project {
         id
     }
 
+    /// Every container of the project, as `docker ps -a` lists it.
+    pub async fn containers(&self) -> Vec<bollard::models::ContainerSummary> {
+        project_containers(&self.docker, &self.name).await.unwrap()
+    }
+
     /// Inspect JSON of every container of the project, by name (for before/after comparisons).
     pub async fn snapshot(&self) -> Vec<String> {
-        let list = self
-            .docker
-            .list_containers(Some(
-                bollard::query_parameters::ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&HashMap::from([(
-                        "label",
-                        vec![format!("{}={}", labels::PROJECT, self.name)],
-                    )]))
-                    .build(),
-            ))
-            .await
-            .unwrap();
+        let list = self.containers().await;
         let mut out = Vec::new();
         for c in list {
             let mut i = self
@@ -291,6 +284,93 @@ impl Drop for Project {
             }
         }
     }
+}
+
+/// An image tag the test made, removed when dropped (on a failed assertion too).
+pub struct Tag(pub String);
+
+impl Tag {
+    /// `demo_image()` tagged as `<repo>:<suffix>`, or committed from `container` with
+    /// `change` (a Dockerfile instruction) when given.
+    pub fn new(suffix: &str, from: Option<(&str, &str)>) -> Self {
+        let image = demo_image();
+        let repo = image.rsplit_once(':').map_or(image.as_str(), |(r, _)| r);
+        let tag = format!("{repo}:{suffix}");
+        let out = match from {
+            None => std::process::Command::new("docker")
+                .args(["tag", &image, &tag])
+                .output(),
+            Some((container, change)) => std::process::Command::new("docker")
+                .args(["commit", "--change", change, container, &tag])
+                .output(),
+        }
+        .expect("docker runs");
+        assert!(out.status.success(), "{out:?}");
+        Self(tag)
+    }
+}
+
+impl Tag {
+    /// A release of project `p` that crashes at start: `container`'s image committed with
+    /// the demo's crash fault switched on.
+    pub fn crashing(p: &Project, container: &str) -> Self {
+        Self::new(
+            &format!("{}-bad", p.name),
+            Some((container, "ENV FAULT_CRASH=true")),
+        )
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "-f", &self.0])
+            .output();
+    }
+}
+
+pub fn image_of(container: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.Config.Image}}", container])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every container of compose project `project`, as `docker ps -a` lists it.
+pub async fn project_containers(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
+    docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&HashMap::from([(
+                    "label",
+                    vec![format!("{}={project}", labels::PROJECT)],
+                )]))
+                .build(),
+        ))
+        .await
+}
+
+/// Runbook targets for `workload` of project `p`: its platform, a [`StatusProbe`], and
+/// rollout and verify timings short enough for tests.
+pub fn runbook_targets(p: &Project, workload: &WorkloadRef) -> ops_core::runbooks::Targets {
+    use ops_core::runbooks::{RunbookConfig, Targets};
+    let probe = StatusProbe {
+        platform: Arc::clone(&p.platform),
+        workload: workload.clone(),
+    };
+    Targets::new(Arc::clone(&p.platform) as _, workload.clone())
+        .with_probe(Arc::new(probe))
+        .with_config(
+            RunbookConfig::default()
+                .with_rollout_timeout(Duration::from_secs(60))
+                .with_rollout_poll(Duration::from_millis(250))
+                .with_verify(2, Duration::from_millis(500), Duration::from_secs(60)),
+        )
 }
 
 /// Up when the workload is healthy on the platform (a probe for runbook tests).

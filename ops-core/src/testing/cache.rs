@@ -139,6 +139,8 @@ impl Cache for FakeCache {
             cluster: false,
             persistence: true,
             clients: true,
+            // The fake has no key prefix: a flush empties exactly its scope.
+            flush: true,
         }
     }
 

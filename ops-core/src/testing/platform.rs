@@ -654,6 +654,11 @@ impl FakePlatform {
             w.status.available = 0;
         }
         w.rollout_failure = None;
+        // A rollout replaces every instance: each one starts now.
+        let now = jiff::Timestamp::now();
+        for i in &mut w.status.instances {
+            i.started_at = Some(now);
+        }
         let fault = w
             .status
             .images
@@ -1304,6 +1309,9 @@ impl Platform for FakePlatform {
     ) -> Result<ResourceChange, OpsError> {
         self.call("set_resources", workload)?;
         self.capable("set_resources", workload, |c| c.resources)?;
+        if update.dry_run {
+            self.capable("set_resources", workload, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let durable = s.capabilities.durable_config;
         let healing = s.restart;
@@ -1469,6 +1477,9 @@ impl Platform for FakePlatform {
     ) -> Result<Lockdown, OpsError> {
         self.call("lockdown", scope)?;
         self.capable("lockdown", scope, |c| c.lockdown)?;
+        if opts.dry_run {
+            self.capable("lockdown", scope, |c| c.dry_run)?;
+        }
         let mut s = self.lock();
         let isolated: Vec<String> = match scope.chosen() {
             Some(chosen) => {

@@ -4,7 +4,7 @@
 use crate::error::ErrorKind;
 use crate::platform::{
     AutoscalerSpec, ContainerResources, ContainerSelector, CpuQuantity, MemoryQuantity, Platform,
-    ResourceUpdate,
+    ResourceUpdate, ResourceValues,
 };
 use crate::refs::WorkloadRef;
 
@@ -21,6 +21,28 @@ async fn read(platform: &dyn Platform, workload: &WorkloadRef) -> Vec<ContainerR
         .resources(workload)
         .await
         .unwrap_or_else(|e| panic!("resources failed: {}", e.chain()))
+}
+
+/// Each update is refused with its kind and the resources read stay `unchanged`.
+async fn refused_unchanged(
+    platform: &dyn Platform,
+    workload: &WorkloadRef,
+    refusals: [(ResourceUpdate, ErrorKind); 3],
+    unchanged: &[ContainerResources],
+) {
+    for (update, kind) in refusals {
+        let err = platform
+            .set_resources(workload, update.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{update:?} was accepted"));
+        assert_eq!(err.kind(), kind, "{update:?}: {}", err.chain());
+        assert_eq!(
+            read(platform, workload).await,
+            unchanged,
+            "a refused update changes nothing"
+        );
+    }
 }
 
 /// Setting `limits cpu=200m memory=512Mi, requests cpu=100m memory=256Mi` on `container` is
@@ -91,19 +113,134 @@ pub async fn resources_set_and_read_back(
             ErrorKind::Conflict,
         ),
     ];
-    for (update, kind) in refusals {
-        let err = platform
-            .set_resources(workload, update.clone())
+    refused_unchanged(platform, workload, refusals, &after).await;
+}
+
+/// Each value of `values` twice as large.
+fn doubled(values: &ResourceValues) -> ResourceValues {
+    let mut out = *values;
+    out.cpu = values.cpu.map(|c| CpuQuantity::from_millis(c.millis() * 2));
+    out.memory = values
+        .memory
+        .map(|m| MemoryQuantity::from_bytes(m.bytes() * 2));
+    out
+}
+
+/// An update setting exactly the values `c` has, on `c`'s container.
+fn setting(c: &ContainerResources) -> ResourceUpdate {
+    let mut update = ResourceUpdate::new(ContainerSelector::named(&c.container));
+    if let Some(cpu) = c.limits.cpu {
+        update = update.limit_cpu(cpu);
+    }
+    if let Some(memory) = c.limits.memory {
+        update = update.limit_memory(memory);
+    }
+    if let Some(cpu) = c.requests.cpu {
+        update = update.request_cpu(cpu);
+    }
+    if let Some(memory) = c.requests.memory {
+        update = update.request_memory(memory);
+    }
+    update
+}
+
+/// The first container of `workload` with a request or limit set gets each of them doubled
+/// (first as a dry run when `dry_run`, which changes nothing), and that is what the change
+/// reports and what is read back, the other containers untouched; a request above its limit,
+/// an unknown container and a stale expectation are refused and change nothing; then the
+/// old values are set again and read back, so the workload ends as it began.
+///
+/// # Panics
+/// When no container has a value to change, or the backend breaks this contract.
+pub async fn resources_changed_and_restored(
+    platform: &dyn Platform,
+    workload: &WorkloadRef,
+    dry_run: bool,
+) {
+    let before = read(platform, workload).await;
+    let mine = before
+        .iter()
+        .find(|c| !c.limits.is_empty() || !c.requests.is_empty())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!("{workload} needs a container with a request or limit to change: {before:?}")
+        });
+    let mut wanted = mine.clone();
+    wanted.limits = doubled(&mine.limits);
+    wanted.requests = doubled(&mine.requests);
+    if dry_run {
+        let update = setting(&wanted)
+            .expecting(vec![mine.clone()])
+            .with_dry_run(true);
+        let change = platform
+            .set_resources(workload, update)
             .await
-            .err()
-            .unwrap_or_else(|| panic!("{update:?} was accepted"));
-        assert_eq!(err.kind(), kind, "{update:?}: {}", err.chain());
+            .unwrap_or_else(|e| panic!("dry-run set_resources failed: {}", e.chain()));
+        assert_eq!(
+            change.after,
+            vec![wanted.clone()],
+            "a dry run reports the change"
+        );
         assert_eq!(
             read(platform, workload).await,
-            after,
-            "a refused update changes nothing"
+            before,
+            "a dry-run set_resources changes nothing"
         );
     }
+    let change = platform
+        .set_resources(workload, setting(&wanted).expecting(vec![mine.clone()]))
+        .await
+        .unwrap_or_else(|e| panic!("set_resources failed: {}", e.chain()));
+    assert_eq!(
+        change.before,
+        vec![mine.clone()],
+        "the change reports the values before"
+    );
+    let after = read(platform, workload).await;
+    let now = after
+        .iter()
+        .find(|c| c.container == mine.container)
+        .cloned()
+        .unwrap_or_else(|| panic!("{} still listed: {after:?}", mine.container));
+    assert_eq!(now, wanted, "set_resources is read back");
+    assert_eq!(
+        change.after,
+        vec![now],
+        "the change reports what is read back"
+    );
+    for other in after.iter().filter(|c| c.container != mine.container) {
+        assert!(
+            before.contains(other),
+            "{other} was not selected and must not change"
+        );
+    }
+    let refusals = [
+        (
+            ResourceUpdate::new(ContainerSelector::named(&mine.container))
+                .limit_memory(mem("1Mi"))
+                .request_memory(mem("2Mi")),
+            ErrorKind::InvalidInput,
+        ),
+        (
+            ResourceUpdate::new(ContainerSelector::named("opsbook-no-such-container"))
+                .limit_memory(mem("1Gi")),
+            ErrorKind::NotFound,
+        ),
+        (
+            setting(&mine).expecting(vec![mine.clone()]),
+            ErrorKind::Conflict,
+        ),
+    ];
+    refused_unchanged(platform, workload, refusals, &after).await;
+    platform
+        .set_resources(workload, setting(&mine).expecting(vec![wanted]))
+        .await
+        .unwrap_or_else(|e| panic!("set_resources back failed: {}", e.chain()));
+    assert_eq!(
+        read(platform, workload).await,
+        before,
+        "set_resources puts the old values back"
+    );
 }
 
 /// No autoscaler at first; creating the seed's 2..10 replicas at CPU 70 % / memory 80 % is

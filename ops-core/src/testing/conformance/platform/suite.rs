@@ -15,14 +15,23 @@ use futures::StreamExt as _;
 
 use crate::error::{ErrorKind, OpsError};
 use crate::platform::{
-    ConfigTarget, ConfigUpdate, DeleteOptions, EventOptions, ExecCommand, ExportOptions, ImageRef,
-    ImageUpdate, InspectOptions, LogFilter, LogOptions, Platform, PlatformExt as _, RestartOptions,
-    RollbackOptions, RolloutOptions, ScaleChange, ScaleOptions, StopOptions, WorkloadStatus,
+    AutoscalerSpec, ConfigTarget, ConfigUpdate, ContainerSelector, DeleteOptions, EventOptions,
+    ExecCommand, ExportOptions, ImageRef, ImageUpdate, InspectOptions, LockdownId, LockdownOptions,
+    LockdownScope, LogFilter, LogOptions, MemoryQuantity, Platform, PlatformExt as _,
+    ResourceUpdate, RestartOptions, RollbackOptions, RolloutOptions, ScaleChange, ScaleOptions,
+    SecretCopy, StopOptions, WorkloadStatus,
 };
 use crate::refs::{InstanceRef, ResourceName, WorkloadRef};
+use crate::testing::conformance::{lockdown, resources};
 
 /// What the test arranged before calling [`run_all`]: a running, rolled-out workload whose
 /// every instance has logged a line containing `log_line`.
+///
+/// What a claimed capability needs besides: `set_image` a second image; `resources` a
+/// container of the workload with a CPU or memory request or limit set (the suite doubles
+/// them and puts them back); `autoscaling` a second workload with replicas and no autoscaler
+/// (the trait has no call to remove one, so it ends with the one the check made);
+/// `secret_versions` a Secret the workload uses (rotated away and back).
 ///
 /// # Examples
 /// ```
@@ -30,8 +39,11 @@ use crate::refs::{InstanceRef, ResourceName, WorkloadRef};
 /// let api: ops_core::WorkloadRef = "prod/deployment/api".parse()?;
 /// let fx = PlatformFixture::new(api, "listening on :8080")
 ///     .with_other_image("shop/api:2".parse()?)
+///     .with_secret("api-creds".parse()?)
+///     .with_autoscaled("prod/deployment/worker".parse()?)
 ///     .with_scratch_dir("/tmp");
 /// assert_eq!(fx.scratch_dir, "/tmp");
+/// assert_eq!(fx.secret.as_ref().map(|s| s.as_str()), Some("api-creds"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -48,6 +60,13 @@ pub struct PlatformFixture {
     pub scratch_dir: String,
     /// How long a rollout may take.
     pub deadline: Duration,
+    /// A Secret the workload uses (env, `envFrom` or a volume); required when the backend
+    /// claims `secret_versions`. The suite rotates the workload to a copy and back: it ends
+    /// on a Secret of this name with the same keys.
+    pub secret: Option<ResourceName>,
+    /// A second workload with replicas and no autoscaler, in the same namespace; required
+    /// when the backend claims `autoscaling`. It ends with an autoscaler of 3..10 replicas.
+    pub autoscaled: Option<WorkloadRef>,
 }
 
 impl PlatformFixture {
@@ -60,6 +79,8 @@ impl PlatformFixture {
             other_image: None,
             scratch_dir: "/tmp".to_owned(),
             deadline: Duration::from_secs(60),
+            secret: None,
+            autoscaled: None,
         }
     }
 
@@ -77,6 +98,20 @@ impl PlatformFixture {
         self
     }
 
+    /// The Secret the workload uses, for the rotation check.
+    #[must_use]
+    pub fn with_secret(mut self, secret: ResourceName) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The second workload, for the autoscaler check.
+    #[must_use]
+    pub fn with_autoscaled(mut self, workload: WorkloadRef) -> Self {
+        self.autoscaled = Some(workload);
+        self
+    }
+
     /// How long a rollout may take.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
@@ -90,13 +125,13 @@ impl PlatformFixture {
 }
 
 /// The value, or a panic naming the call and the error chain.
-fn ok<T>(call: &str, r: Result<T, OpsError>) -> T {
+pub(super) fn ok<T>(call: &str, r: Result<T, OpsError>) -> T {
     r.unwrap_or_else(|e| panic!("{call} failed: {}", e.chain()))
 }
 
 /// Assert `r` failed with `kind`.
 #[track_caller]
-fn refused<T: Debug>(call: &str, r: Result<T, OpsError>, kind: ErrorKind) {
+pub(super) fn refused<T: Debug>(call: &str, r: Result<T, OpsError>, kind: ErrorKind) {
     match r {
         Ok(v) => panic!("{call}: expected {kind:?}, got Ok({v:?})"),
         Err(e) => assert_eq!(e.kind(), kind, "{call}: expected {kind:?}: {}", e.chain()),
@@ -121,12 +156,12 @@ async fn history_known(platform: &dyn Platform, workload: &WorkloadRef) -> bool 
     }
 }
 
-async fn status(platform: &dyn Platform, workload: &WorkloadRef) -> WorkloadStatus {
+pub(super) async fn status(platform: &dyn Platform, workload: &WorkloadRef) -> WorkloadStatus {
     ok("workload", platform.workload(workload).await)
 }
 
 /// Wait for the rollout, then until every wanted instance is listed, ready and healthy.
-async fn settle(platform: &dyn Platform, fx: &PlatformFixture) -> WorkloadStatus {
+pub(super) async fn settle(platform: &dyn Platform, fx: &PlatformFixture) -> WorkloadStatus {
     let opts = RolloutOptions::default()
         .with_timeout(fx.deadline)
         .with_poll_interval(Duration::from_millis(200));
@@ -159,7 +194,7 @@ fn first_instance(fx: &PlatformFixture, s: &WorkloadStatus) -> InstanceRef {
     ok("instance", fx.workload.instance(name.name.as_str()))
 }
 
-fn missing_workload(fx: &PlatformFixture) -> WorkloadRef {
+pub(super) fn missing_workload(fx: &PlatformFixture) -> WorkloadRef {
     ok(
         "missing workload",
         WorkloadRef::new(
@@ -562,9 +597,23 @@ pub async fn lacking_capabilities_are_unsupported(platform: &dyn Platform, fx: &
     }
     if !caps.resources {
         refused("resources", platform.resources(w).await, u);
+        let update = ResourceUpdate::new(ContainerSelector::All)
+            .limit_memory(MemoryQuantity::from_bytes(512 << 20));
+        refused("set_resources", platform.set_resources(w, update).await, u);
+    } else if !caps.dry_run {
+        let update = ResourceUpdate::new(ContainerSelector::All)
+            .limit_memory(MemoryQuantity::from_bytes(512 << 20))
+            .with_dry_run(true);
+        refused(
+            "dry-run set_resources",
+            platform.set_resources(w, update).await,
+            u,
+        );
     }
     if !caps.autoscaling {
         refused("autoscaler", platform.autoscaler(w).await, u);
+        let spec = ok("autoscaler spec", AutoscalerSpec::new(1, 2));
+        refused("set_autoscaler", platform.set_autoscaler(w, spec).await, u);
     }
     if !caps.set_image {
         let image = ok("image", "opsbook/conformance:none".parse::<ImageRef>());
@@ -573,6 +622,11 @@ pub async fn lacking_capabilities_are_unsupported(platform: &dyn Platform, fx: &
     }
     if !caps.lockdown {
         refused("lockdowns", platform.lockdowns(ns).await, u);
+        let scope = ok("lockdown scope", LockdownScope::workloads(vec![w.clone()]));
+        let r = platform.lockdown(&scope, LockdownOptions::default()).await;
+        refused("lockdown", r, u);
+        let id = LockdownId::generate(jiff::Timestamp::now());
+        refused("lift_lockdown", platform.lift_lockdown(ns, &id).await, u);
     }
     if !caps.export {
         let r = platform.export(ns, ExportOptions::default()).await;
@@ -584,7 +638,13 @@ pub async fn lacking_capabilities_are_unsupported(platform: &dyn Platform, fx: &
     }
     if !caps.secret_versions {
         let name = ok("secret name", ResourceName::new("opsbook-conformance"));
+        let to = ok("secret name", ResourceName::new("opsbook-conformance-v2"));
         refused("secret_users", platform.secret_users(ns, &name).await, u);
+        let copy = SecretCopy::new(name.clone(), to.clone());
+        refused("copy_secret", platform.copy_secret(ns, copy).await, u);
+        let r = platform.repoint_secret(w, &name, &to).await;
+        refused("repoint_secret", r, u);
+        refused("delete_secret", platform.delete_secret(ns, &name).await, u);
     }
     assert_eq!(
         status(platform, w).await.desired,
@@ -729,7 +789,7 @@ pub async fn writes_take_effect(platform: &dyn Platform, fx: &PlatformFixture) {
         assert_eq!(down.instances.len(), n as usize, "scaled back: {down:?}");
     }
     if caps.rollout_restart {
-        super::restart_then_ready(platform, w, fx.deadline).await;
+        restart_then_ready(platform, fx).await;
     }
     if caps.delete_instance {
         let before = settle(platform, fx).await;
@@ -852,6 +912,34 @@ pub async fn writes_take_effect(platform: &dyn Platform, fx: &PlatformFixture) {
     }
 }
 
+/// A rolling restart is accepted, the workload is rolled out and healthy within the fixture's
+/// deadline, and every instance is a new one: a new name, or the same name started later
+/// (so a restart that only says yes fails).
+async fn restart_then_ready(platform: &dyn Platform, fx: &PlatformFixture) {
+    let before = settle(platform, fx).await;
+    ok(
+        "rollout_restart",
+        platform
+            .rollout_restart(&fx.workload, RestartOptions::default())
+            .await,
+    );
+    let after = settle(platform, fx).await;
+    assert!(after.is_healthy(), "healthy after the restart: {after:?}");
+    for instance in &after.instances {
+        let old = before.instances.iter().find(|b| b.name == instance.name);
+        let renewed = old.is_none_or(|b| match (b.started_at, instance.started_at) {
+            (Some(then), Some(now)) => now > then,
+            (None, Some(_)) => true,
+            _ => false,
+        });
+        assert!(
+            renewed,
+            "instance {} was not restarted: started {:?} before and after",
+            instance.name, instance.started_at
+        );
+    }
+}
+
 /// `set_image` with the fixture's second image rolls out and is read back; with rollback
 /// claimed, there is then a revision to go back to and `rollback` restores the first image.
 async fn release_then_rollback(platform: &dyn Platform, fx: &PlatformFixture) {
@@ -891,8 +979,72 @@ async fn release_then_rollback(platform: &dyn Platform, fx: &PlatformFixture) {
     }
 }
 
-/// Every check, in an order that leaves the fixture as it was (same instance count, same
-/// image when rollback is claimed).
+/// A dry-run lockdown of `w` changes nothing when dry runs are claimed, and is refused as
+/// `Unsupported` when they are not.
+async fn dry_run_lockdown(platform: &dyn Platform, w: &WorkloadRef, dry_run: bool) {
+    let ns = w.namespace();
+    let scope = ok("lockdown scope", LockdownScope::workloads(vec![w.clone()]));
+    let before = ok("lockdowns", platform.lockdowns(ns).await);
+    let opts = LockdownOptions {
+        dry_run: true,
+        ..LockdownOptions::default()
+    };
+    let r = platform.lockdown(&scope, opts).await;
+    if dry_run {
+        ok("dry-run lockdown", r);
+        assert_eq!(
+            ok("lockdowns", platform.lockdowns(ns).await),
+            before,
+            "a dry-run lockdown changes nothing"
+        );
+    } else {
+        refused("dry-run lockdown", r, ErrorKind::Unsupported);
+    }
+}
+
+/// The claimed writes with checks of their own, each undone: resources doubled and put back
+/// ([`resources::resources_changed_and_restored`], with a dry run first when claimed), a
+/// lockdown made, listed and lifted ([`lockdown::isolate_list_lift`], after a dry run that
+/// changes nothing or is `Unsupported`), the fixture's Secret rotated away and back
+/// ([`super::secrets_rotate_and_come_back`]); and an autoscaler created and raised on the
+/// fixture's second workload ([`resources::autoscaler_create_then_raise_min`]), which keeps
+/// it.
+///
+/// # Panics
+/// When a check fails, or the fixture lacks what a claimed capability needs.
+pub async fn guarded_writes_are_undone(platform: &dyn Platform, fx: &PlatformFixture) {
+    let caps = platform.capabilities();
+    let w = &fx.workload;
+    if caps.resources {
+        resources::resources_changed_and_restored(platform, w, caps.dry_run).await;
+        settle(platform, fx).await;
+    }
+    if caps.lockdown {
+        dry_run_lockdown(platform, w, caps.dry_run).await;
+        let id = LockdownId::generate(jiff::Timestamp::now());
+        lockdown::isolate_list_lift(platform, w, &id).await;
+        settle(platform, fx).await;
+    }
+    super::secrets_rotate_and_come_back(platform, fx).await;
+    if caps.autoscaling {
+        let other = fx.autoscaled.as_ref().unwrap_or_else(|| {
+            panic!(
+                "{} claims autoscaling: the fixture must name a second workload",
+                platform.backend()
+            )
+        });
+        resources::autoscaler_create_then_raise_min(platform, other).await;
+        let hpa = ok(
+            "autoscaler of the fixture's workload",
+            platform.autoscaler(w).await,
+        );
+        assert_eq!(hpa, None, "the second workload's autoscaler is not {w}'s");
+    }
+}
+
+/// Every check, in an order that leaves the fixture's workload as it was (same instance
+/// count, resources and Secret; same image when rollback is claimed); the second workload
+/// ends with an autoscaler.
 ///
 /// # Panics
 /// When any check fails.
@@ -902,6 +1054,8 @@ pub async fn run_all(platform: &dyn Platform, fx: &PlatformFixture) {
     lacking_capabilities_are_unsupported(platform, fx).await;
     exec_and_copy_round_trip(platform, fx).await;
     writes_take_effect(platform, fx).await;
+    guarded_writes_are_undone(platform, fx).await;
+    settle(platform, fx).await;
 }
 
 /// [`Platform::copy_from_into`] writes into its sink the bytes [`Platform::copy_from`] gives
