@@ -92,12 +92,16 @@ impl ArtifactWriter {
             .map_err(io_error("write", dir))?;
         let final_path = dir.join(name);
         for existing in [sidecar_path(&final_path), final_path] {
-            if tokio::fs::try_exists(&existing).await.unwrap_or(true) {
-                return Err(OpsError::invalid(
-                    "write",
-                    existing.display().to_string(),
-                    "already exists: a record is never replaced",
-                ));
+            match tokio::fs::try_exists(&existing).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(OpsError::invalid(
+                        "write",
+                        existing.display().to_string(),
+                        "already exists: a record is never replaced",
+                    ));
+                }
+                Err(e) => return Err(io_error("write", &existing)(e)),
             }
         }
         let tag = format!("{:08x}", fastrand::u32(..));
