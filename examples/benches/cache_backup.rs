@@ -15,8 +15,8 @@
 //! ```
 //!
 //! Redis runs as the drill's compose project on the local engine (`OPSBOOK_IMAGE_*` name the
-//! images). `OPSBOOK_BENCH_KEYS` sets the size (default 1 500 000 keys of 100 bytes, an RDB of
-//! about 190 MB; 20 000 with `OPSBOOK_BENCH_QUICK=1`). Files go to `OPSBOOK_BENCH_DIR`
+//! images). `OPSBOOK_BENCH_KEYS` sets the size (default 1 500 000 keys of 100 incompressible
+//! bytes, an RDB of about 190 MB; 20 000 with `OPSBOOK_BENCH_QUICK=1`). Files go to `OPSBOOK_BENCH_DIR`
 //! (default: cargo's temporary directory for benchmarks); a memory filesystem is refused.
 //!
 //! Correctness before timing: each method's file starts `REDIS`, has the same size within 1 %
@@ -71,7 +71,7 @@ async fn fill(port: &str, keys: usize) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(1 << 20);
     for i in 0..keys {
         let key = format!("bench:{i:09}");
-        let value = format!("{i:0100}");
+        let value = incompressible(i);
         batch.extend_from_slice(
             format!(
                 "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
@@ -90,6 +90,24 @@ async fn fill(port: &str, keys: usize) -> anyhow::Result<()> {
     let status = child.wait().await?;
     ensure!(status.success(), "redis-cli --pipe failed: {status}");
     Ok(())
+}
+
+/// 100 bytes that RDB's LZF compression cannot shrink much: hex of a SplitMix64 sequence
+/// seeded by `i`, so the file is about as large as the data.
+fn incompressible(i: usize) -> String {
+    use std::fmt::Write as _;
+    let mut state = u64::try_from(i).unwrap_or(u64::MAX);
+    let mut out = String::with_capacity(112);
+    while out.len() < 100 {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{:016x}", z ^ (z >> 31));
+    }
+    out.truncate(100);
+    out
 }
 
 /// The seed's way: BGSAVE, poll until saved, `docker cp`, `sha256sum`, `sync`.
