@@ -92,7 +92,7 @@ async fn fill(port: &str, keys: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 100 bytes that RDB's LZF compression cannot shrink much: hex of a SplitMix64 sequence
+/// 100 bytes that RDB's LZF compression cannot shrink much: hex of a `SplitMix64` sequence
 /// seeded by `i`, so the file is about as large as the data.
 fn incompressible(i: usize) -> String {
     use std::fmt::Write as _;
