@@ -55,7 +55,10 @@ impl RedisCache {
     }
 
     /// `BGSAVE SCHEDULE` on every node, then wait (polling every 100 ms, at most `timeout`)
-    /// until `LASTSAVE` moves or the save counter grows, and check the save succeeded.
+    /// until `LASTSAVE` moves or the save counter grows, and check the save succeeded. When
+    /// another RDB save is already running (a `save` point, a replica's full sync,
+    /// `redis-cli --rdb`), the server refuses even a scheduled `BGSAVE`: this waits for that
+    /// save and asks again, so the snapshot always started after the call.
     ///
     /// # Errors
     /// [`Error::Timeout`] when the save has not landed within `timeout`;
@@ -94,15 +97,34 @@ impl RedisCache {
         started: Instant,
         timeout: Duration,
     ) -> Result<(Option<jiff::Timestamp>, jiff::Timestamp)> {
-        let before_save: i64 = self.run("LASTSAVE", node, &redis::cmd("LASTSAVE")).await?;
-        let before_count = field_u64(&self.info_persistence(node).await?, "rdb_saves");
-        let _: String = self
-            .run(
-                "BGSAVE",
-                node,
-                &redis::cmd("BGSAVE").arg("SCHEDULE").clone(),
-            )
-            .await?;
+        let (before_save, before_count) = loop {
+            let before_save: i64 = self.run("LASTSAVE", node, &redis::cmd("LASTSAVE")).await?;
+            let before_count = field_u64(&self.info_persistence(node).await?, "rdb_saves");
+            let asked: Result<String> = self
+                .run(
+                    "BGSAVE",
+                    node,
+                    &redis::cmd("BGSAVE").arg("SCHEDULE").clone(),
+                )
+                .await;
+            match asked {
+                Ok(_) => break (before_save, before_count),
+                // Another RDB child is writing (a `save` point, a replica's full sync,
+                // `redis-cli --rdb`): SCHEDULE only queues behind an AOF rewrite. Wait for it
+                // and ask again, so the snapshot is one that started after this call.
+                Err(Error::Command { ref source, .. }) if save_in_progress(source) => {
+                    if started.elapsed() + SNAPSHOT_POLL > timeout {
+                        return Err(Error::Timeout {
+                            command: "BGSAVE",
+                            target: self.node_target(node),
+                            after: timeout,
+                        });
+                    }
+                    tokio::time::sleep(SNAPSHOT_POLL).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         loop {
             let text = self.info_persistence(node).await?;
             let info = parse_info(&text);
@@ -222,4 +244,10 @@ fn prefixed_flush_reason(prefix: &str, scope: FlushScope) -> String {
          the keys under the prefix only)",
         ops_core::text::quote(prefix)
     )
+}
+
+/// Whether the server refused `BGSAVE` because another RDB save (to disk or to a socket) is
+/// under way: `ERR Background save already in progress`.
+fn save_in_progress(err: &redis::RedisError) -> bool {
+    err.to_string().contains("already in progress")
 }

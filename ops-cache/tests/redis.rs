@@ -121,6 +121,66 @@ async fn a_snapshot_slower_than_its_timeout_is_timeout() {
     tokio::time::timeout(LIMIT, check).await.expect("bounded");
 }
 
+/// A snapshot asked while another RDB save runs (here a slow `BGSAVE` of our own; in
+/// production a `save` point, a replica's full sync or `redis-cli --rdb`) waits for it and
+/// then lands a save of its own, instead of failing with "Background save already in
+/// progress". Only in a container of its own: it slows the server's saves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_waits_for_a_save_already_running_and_takes_its_own() {
+    let redis = require!(start_redis().await);
+    let Some(_) = redis.service() else {
+        eprintln!("skipping test: slows the server's saves, needs its own container");
+        return;
+    };
+    let mut conn = redis.connection().await.expect("connect");
+    seed(&mut conn, &format!("{}busy-save:", redis.prefix()), 10).await;
+    let saves = |info: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("rdb_saves:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("rdb_saves in INFO persistence")
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(&mut conn)
+        .await
+        .expect("info");
+    let before = saves(&info);
+    // Ten keys at 0.1 s each: the other save runs for about a second.
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg("100000")
+        .query_async(&mut conn)
+        .await
+        .expect("config set rdb-key-save-delay");
+    let started: String = redis::cmd("BGSAVE")
+        .query_async(&mut conn)
+        .await
+        .expect("the other save starts");
+    assert!(started.contains("started"), "{started}");
+    let cache = cache_for(redis.url());
+    let snapshot = tokio::time::timeout(LIMIT, cache.snapshot(Duration::from_secs(30)))
+        .await
+        .expect("bounded")
+        .expect("the snapshot waits for the other save instead of failing");
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(&mut conn)
+        .await
+        .expect("info");
+    assert_eq!(
+        saves(&info),
+        before + 2,
+        "the other save and then one of the snapshot's own: {info}"
+    );
+    assert!(info.contains("rdb_bgsave_in_progress:0"), "{info}");
+    assert!(
+        snapshot.duration >= Duration::from_millis(500),
+        "{snapshot:?}"
+    );
+}
+
 /// A connection to logical database `db` of the server at `url`.
 async fn connection_to(url: &str, db: u32) -> redis::aio::MultiplexedConnection {
     redis::Client::open(format!("{url}/{db}"))
