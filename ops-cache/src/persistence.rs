@@ -113,14 +113,7 @@ impl RedisCache {
                 // `redis-cli --rdb`): SCHEDULE only queues behind an AOF rewrite. Wait for it
                 // and ask again, so the snapshot is one that started after this call.
                 Err(Error::Command { ref source, .. }) if save_in_progress(source) => {
-                    if started.elapsed() + SNAPSHOT_POLL > timeout {
-                        return Err(Error::Timeout {
-                            command: "BGSAVE",
-                            target: self.node_target(node),
-                            after: timeout,
-                        });
-                    }
-                    tokio::time::sleep(SNAPSHOT_POLL).await;
+                    self.poll_again(node, started, timeout).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -149,15 +142,22 @@ impl RedisCache {
                     .filter(|_| before_save > 0);
                 return Ok((before, at));
             }
-            if started.elapsed() + SNAPSHOT_POLL > timeout {
-                return Err(Error::Timeout {
-                    command: "BGSAVE",
-                    target: self.node_target(node),
-                    after: timeout,
-                });
-            }
-            tokio::time::sleep(SNAPSHOT_POLL).await;
+            self.poll_again(node, started, timeout).await?;
         }
+    }
+
+    /// Sleep one poll interval, or fail with [`Error::Timeout`] when that would pass
+    /// `timeout` since `started`.
+    async fn poll_again(&self, node: &Node, started: Instant, timeout: Duration) -> Result<()> {
+        if started.elapsed() + SNAPSHOT_POLL > timeout {
+            return Err(Error::Timeout {
+                command: "BGSAVE",
+                target: self.node_target(node),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(SNAPSHOT_POLL).await;
+        Ok(())
     }
 
     /// Where `node` keeps its RDB file (`CONFIG GET dir` + `dbfilename`) and whether it loads
