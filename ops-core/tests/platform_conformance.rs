@@ -176,6 +176,7 @@ enum Fault {
     DeleteSecretInUse,
     SetResourcesNotReadBack,
     RestartDoesNothing,
+    DryRunAutoscalerApplies,
     StreamedCopyWritesNothing,
 }
 
@@ -283,6 +284,12 @@ async fn broken_streamed_copy_that_writes_nothing_fails_the_suite() {
     broken(Fault::StreamedCopyWritesNothing).await;
 }
 
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "a dry-run create made an autoscaler")]
+async fn broken_dry_run_autoscaler_that_applies_fails_the_suite() {
+    broken(Fault::DryRunAutoscalerApplies).await;
+}
+
 #[async_trait]
 #[rustfmt::skip]
 impl Platform for Broken {
@@ -311,7 +318,7 @@ impl Platform for Broken {
     async fn resources(&self, workload: &WorkloadRef) -> Result<Vec<ContainerResources>, OpsError> { self.inner.resources(workload).await }
     async fn set_resources(&self, workload: &WorkloadRef, update: ResourceUpdate) -> Result<ResourceChange, OpsError> { let dry = update.dry_run || self.fault == Fault::SetResourcesNotReadBack; self.inner.set_resources(workload, update.with_dry_run(dry)).await }
     async fn autoscaler(&self, workload: &WorkloadRef) -> Result<Option<Autoscaler>, OpsError> { self.inner.autoscaler(workload).await }
-    async fn set_autoscaler(&self, workload: &WorkloadRef, spec: AutoscalerSpec) -> Result<AutoscalerChange, OpsError> { self.inner.set_autoscaler(workload, spec).await }
+    async fn set_autoscaler(&self, workload: &WorkloadRef, spec: AutoscalerSpec) -> Result<AutoscalerChange, OpsError> { let spec = if self.fault == Fault::DryRunAutoscalerApplies { spec.with_dry_run(false) } else { spec }; self.inner.set_autoscaler(workload, spec).await }
     async fn set_image(&self, workload: &WorkloadRef, update: ImageUpdate) -> Result<ImageChange, OpsError> { self.inner.set_image(workload, update).await }
     async fn lockdown(&self, scope: &LockdownScope, opts: LockdownOptions) -> Result<Lockdown, OpsError> { self.inner.lockdown(scope, opts).await }
     async fn lockdowns(&self, namespace: &Namespace) -> Result<Vec<Lockdown>, OpsError> { self.inner.lockdowns(namespace).await }

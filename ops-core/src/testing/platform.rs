@@ -1364,6 +1364,9 @@ impl Platform for FakePlatform {
     ) -> Result<AutoscalerChange, OpsError> {
         self.call("set_autoscaler", workload)?;
         self.capable("set_autoscaler", workload, |c| c.autoscaling)?;
+        if spec.dry_run {
+            self.capable("set_autoscaler", workload, |c| c.dry_run)?;
+        }
         if !self.lock().capabilities.autoscaling || workload.kind() == WorkloadKind::DaemonSet {
             return Err(OpsError::unsupported(
                 "fake",

@@ -243,8 +243,9 @@ pub async fn resources_changed_and_restored(
     );
 }
 
-/// No autoscaler at first; creating the seed's 2..10 replicas at CPU 70 % / memory 80 % is
-/// read back; raising the minimum to 3 while it is still 2 works and keeps the targets; a
+/// No autoscaler at first; a dry-run create plans a create and makes nothing (or is
+/// `Unsupported` where dry runs are disclaimed); creating the seed's 2..10 replicas at CPU
+/// 70 % / memory 80 % is read back; raising the minimum to 3 while it is still 2 works and keeps the targets; a
 /// second raise that expects 2 is a conflict.
 ///
 /// # Panics
@@ -259,6 +260,24 @@ pub async fn autoscaler_create_then_raise_min(platform: &dyn Platform, workload:
         .and_then(|s| s.with_cpu_target(70))
         .and_then(|s| s.with_memory_target(80))
         .unwrap_or_else(|e| panic!("{}", e.chain()));
+    let dry = platform
+        .set_autoscaler(workload, spec.clone().with_dry_run(true))
+        .await;
+    if platform.capabilities().dry_run {
+        let planned = dry.unwrap_or_else(|e| panic!("dry-run create failed: {}", e.chain()));
+        assert!(planned.created(), "a dry run plans a create: {planned:?}");
+        let still = platform
+            .autoscaler(workload)
+            .await
+            .unwrap_or_else(|e| panic!("autoscaler failed: {}", e.chain()));
+        assert_eq!(still, None, "a dry-run create made an autoscaler");
+    } else {
+        assert_eq!(
+            dry.err().map(|e| e.kind()),
+            Some(crate::ErrorKind::Unsupported),
+            "a dry run is disclaimed, so a dry-run create is Unsupported"
+        );
+    }
     let created = platform
         .set_autoscaler(workload, spec.clone())
         .await
