@@ -4,8 +4,6 @@
 //! `severities`) are read on the same scale, so `P4` is a severity exactly when the file
 //! says `scale = "p1-p4"`.
 
-use std::collections::BTreeMap;
-
 use ops_core::incident::{EscalationLevel, EscalationPolicy, Severity, SeverityScale};
 use ops_core::run::IncidentPolicy;
 
@@ -108,7 +106,6 @@ fn escalation(
     raw: &[toml::Spanned<RawEscalationLevel>],
 ) -> EscalationPolicy {
     let mut ladder: Vec<(EscalationLevel, Vec<Severity>)> = Vec::new();
-    let mut previous = None;
     for (i, level) in raw.iter().enumerate() {
         let key = "incident.escalation";
         let l = level.get_ref();
@@ -123,34 +120,34 @@ fn escalation(
         }
         let only = severities(c, scale, &l.severities, &format!("{key}.severities"));
         let Some(after) = after else { continue };
-        if previous.is_some_and(|p| after <= p) {
+        if ladder.last().is_some_and(|(p, _)| after <= p.after) {
             c.at(
                 l.after.span(),
                 format!("{key}.after"),
                 "levels fall due in the order they are written: each `after` must be later than the one before",
             );
         }
-        previous = Some(after);
         let number = u8::try_from(i + 1).unwrap_or(u8::MAX);
         ladder.push((EscalationLevel::new(number, after, contact), only));
     }
-    let applies = |severity: Severity| -> Vec<EscalationLevel> {
+    let applying = |to: &dyn Fn(&[Severity]) -> bool| -> Vec<EscalationLevel> {
         ladder
             .iter()
-            .filter(|(_, only)| only.is_empty() || only.contains(&severity))
+            .filter(|(_, only)| to(only))
             .map(|(level, _)| level.clone())
             .collect()
     };
-    let overrides: BTreeMap<Severity, Vec<EscalationLevel>> =
-        Severity::ALL.into_iter().map(|s| (s, applies(s))).collect();
-    let common = ladder
-        .iter()
-        .filter(|(_, only)| only.is_empty())
-        .map(|(level, _)| level.clone())
-        .collect();
-    overrides
+    // Levels that name no severity are the common ladder; a severity gets its own only where
+    // some level leaves it out or names it alone.
+    let common = applying(&|only| only.is_empty());
+    Severity::ALL
         .into_iter()
-        .fold(EscalationPolicy::new(common), |policy, (s, levels)| {
-            policy.with_override(s, levels)
+        .fold(EscalationPolicy::new(common.clone()), |policy, severity| {
+            let levels = applying(&|only| only.is_empty() || only.contains(&severity));
+            if levels == common {
+                policy
+            } else {
+                policy.with_override(severity, levels)
+            }
         })
 }
