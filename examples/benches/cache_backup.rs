@@ -125,13 +125,23 @@ async fn docker_cp(port: &str, source: &str, file: &Path) -> anyhow::Result<Dura
             .parse()?;
         Ok((busy, changes))
     };
-    let before = run("redis-cli", &["-p", port, "LASTSAVE"]).await?;
-    run("redis-cli", &["-p", port, "BGSAVE"]).await?;
+    // redis-cli exits 0 on an error reply: read it. Behind another save (the previous
+    // round's `redis-cli --rdb` fork may still be writing) the engineer waits and asks again,
+    // as opsbook does, so both copy a save of their own.
+    let before = loop {
+        let before = run("redis-cli", &["-p", port, "LASTSAVE"]).await?;
+        let reply = run("redis-cli", &["-p", port, "BGSAVE"]).await?;
+        if reply.contains("started") {
+            break before;
+        }
+        ensure!(reply.contains("already in progress"), "BGSAVE: {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     loop {
         let info = run("redis-cli", &["-p", port, "INFO", "persistence"]).await?;
-        let (busy, _) = saves(&info)?;
+        let (busy, changes) = saves(&info)?;
         let last = run("redis-cli", &["-p", port, "LASTSAVE"]).await?;
-        if !busy && (last != before || saves(&info)?.1 == 0) {
+        if !busy && (last != before || changes == 0) {
             ensure!(
                 info.contains("rdb_last_bgsave_status:ok"),
                 "the save failed: {info}"
@@ -181,12 +191,9 @@ async fn checksum_and_sync(file: &Path) -> anyhow::Result<()> {
 
 /// The file is an RDB file that `redis-check-rdb` accepts; its size.
 async fn check_rdb(file: &Path) -> anyhow::Result<u64> {
-    let head = std::fs::read(file)?;
-    ensure!(
-        head.starts_with(b"REDIS"),
-        "{} is not an RDB file",
-        file.display()
-    );
+    let mut head = [0u8; 5];
+    std::io::Read::read_exact(&mut std::fs::File::open(file)?, &mut head)?;
+    ensure!(&head == b"REDIS", "{} is not an RDB file", file.display());
     let out = tokio::process::Command::new("redis-check-rdb")
         .arg(file)
         .output()
